@@ -1,0 +1,302 @@
+package kaiwa
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Tenant is a game title using Kaiwa.
+type Tenant struct {
+	ID        TenantID  `json:"id"`
+	Name      string    `json:"name"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+	Settings  Settings  `json:"settings"`
+}
+
+// Settings are a tenant's limits and policies. The zero value of a field
+// means "use the default"; call [Settings.WithDefaults] before reading one.
+type Settings struct {
+	// MaxTextLen is the longest message text in characters (runes).
+	MaxTextLen int `json:"max_text_len,omitempty"`
+	// MaxDataBytes is the largest "data" object of a message, in bytes.
+	MaxDataBytes int `json:"max_data_bytes,omitempty"`
+	// RateOps and RateBurst bound the ops a connection may send per second.
+	RateOps   float64 `json:"rate_ops,omitempty"`
+	RateBurst int     `json:"rate_burst,omitempty"`
+	// PresenceLimit: channels with more members send no presence events.
+	PresenceLimit int `json:"presence_limit,omitempty"`
+	// MaxChannelsPerConn bounds the channels one connection may be in.
+	MaxChannelsPerConn int `json:"max_channels_per_conn,omitempty"`
+	// MaxConnsPerUser bounds one user's concurrent connections per UA process.
+	MaxConnsPerUser int `json:"max_conns_per_user,omitempty"`
+}
+
+// DefaultSettings returns the settings a tenant has until it changes them.
+func DefaultSettings() Settings {
+	return Settings{
+		MaxTextLen:         1000,
+		MaxDataBytes:       4096,
+		RateOps:            10,
+		RateBurst:          20,
+		PresenceLimit:      500,
+		MaxChannelsPerConn: 100,
+		MaxConnsPerUser:    10,
+	}
+}
+
+// WithDefaults returns s with every unset field taken from [DefaultSettings].
+func (s Settings) WithDefaults() Settings {
+	d := DefaultSettings()
+	if s.MaxTextLen <= 0 {
+		s.MaxTextLen = d.MaxTextLen
+	}
+	if s.MaxDataBytes <= 0 {
+		s.MaxDataBytes = d.MaxDataBytes
+	}
+	if s.RateOps <= 0 {
+		s.RateOps = d.RateOps
+	}
+	if s.RateBurst <= 0 {
+		s.RateBurst = d.RateBurst
+	}
+	if s.PresenceLimit <= 0 {
+		s.PresenceLimit = d.PresenceLimit
+	}
+	if s.MaxChannelsPerConn <= 0 {
+		s.MaxChannelsPerConn = d.MaxChannelsPerConn
+	}
+	if s.MaxConnsPerUser <= 0 {
+		s.MaxConnsPerUser = d.MaxConnsPerUser
+	}
+	return s
+}
+
+// TokenRequest asks for a user token. Join and Publish are channel-name
+// prefixes; "*" matches any channel.
+type TokenRequest struct {
+	User    string        `json:"user"`
+	Name    string        `json:"name"`
+	TTL     time.Duration `json:"-"`
+	Join    []string      `json:"join"`
+	Publish []string      `json:"publish"`
+}
+
+// MaxTokenTTL is the longest lifetime a user token may have.
+const MaxTokenTTL = 30 * 24 * time.Hour
+
+// MaxNameLen is the longest display name, in characters.
+const MaxNameLen = 64
+
+// MaxPermissions bounds the number of join or publish prefixes of a token.
+const MaxPermissions = 64
+
+// Check validates r, returning a [CodeBadRequest] error for the first fault.
+func (r TokenRequest) Check() error {
+	if err := CheckID("user", r.User); err != nil {
+		return err
+	}
+	if !utf8.ValidString(r.Name) || utf8.RuneCountInString(r.Name) > MaxNameLen {
+		return Errorf(CodeBadRequest, "name must be valid UTF-8 of at most %d characters", MaxNameLen)
+	}
+	if r.TTL <= 0 || r.TTL > MaxTokenTTL {
+		return Errorf(CodeBadRequest, "ttl_seconds must be between 1 and %d", int(MaxTokenTTL/time.Second))
+	}
+	for _, list := range [][]string{r.Join, r.Publish} {
+		if len(list) > MaxPermissions {
+			return Errorf(CodeBadRequest, "at most %d permission prefixes", MaxPermissions)
+		}
+		for _, p := range list {
+			if p != "*" && (p == "" || len(p) > MaxChannelLen || !ValidChannel(p)) {
+				return Errorf(CodeBadRequest, "invalid permission prefix %q", p)
+			}
+		}
+	}
+	return nil
+}
+
+// IssuedToken is a newly made user token. Token is shown once; only its hash
+// is stored.
+type IssuedToken struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Identity is who a user token says its bearer is, and what it may do.
+type Identity struct {
+	Tenant    TenantID  `json:"tenant"`
+	User      string    `json:"user"`
+	Name      string    `json:"name"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Join      []string  `json:"join"`
+	Publish   []string  `json:"publish"`
+}
+
+// CanJoin reports whether the identity's join prefixes allow channel ch.
+func (id Identity) CanJoin(ch string) bool { return matchPrefixes(id.Join, ch) }
+
+// CanPublish reports whether the identity's publish prefixes allow channel
+// ch. A direct message to another user needs a publish prefix matching its
+// direct channel ("dm:" or "*").
+func (id Identity) CanPublish(ch string) bool { return matchPrefixes(id.Publish, ch) }
+
+func matchPrefixes(prefixes []string, ch string) bool {
+	for _, p := range prefixes {
+		if p == "*" || strings.HasPrefix(ch, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ChannelKind says who may join a channel.
+type ChannelKind string
+
+// The channel kinds.
+const (
+	// ChannelOpen: any user whose token permits it may join.
+	ChannelOpen ChannelKind = "open"
+	// ChannelClosed: only members set through the tenant API may join.
+	ChannelClosed ChannelKind = "closed"
+)
+
+// Channel is a named conversation of a tenant. Channels are created through
+// the tenant API before anyone can join them; a direct channel ("dm:a:b")
+// exists implicitly and is closed to all but its two users.
+type Channel struct {
+	Tenant    TenantID    `json:"-"`
+	Name      string      `json:"name"`
+	Kind      ChannelKind `json:"kind"`
+	Title     string      `json:"title"`
+	CreatedAt time.Time   `json:"created_at"`
+}
+
+// Message is a chat or system message, the version-neutral form the bus
+// carries. ID and Seq are assigned by the stream; Prev is the Seq of the
+// previous message in the same channel (0 if none).
+type Message struct {
+	Tenant  TenantID        `json:"tenant"`
+	Channel string          `json:"ch"`
+	ID      string          `json:"id,omitempty"`
+	Seq     uint64          `json:"seq,omitempty"`
+	Prev    uint64          `json:"prev,omitempty"`
+	From    string          `json:"from,omitempty"`
+	Name    string          `json:"name,omitempty"`
+	Text    string          `json:"text"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	TS      int64           `json:"ts"`
+	System  bool            `json:"system,omitempty"`
+	// CID is the sender's client message id, used to de-duplicate resends.
+	CID string `json:"cid,omitempty"`
+}
+
+// Presence is a join or leave of a user in a channel.
+type Presence struct {
+	Tenant  TenantID `json:"tenant"`
+	Channel string   `json:"ch"`
+	User    string   `json:"user"`
+	Name    string   `json:"name"`
+	// Event is "join" or "leave".
+	Event string `json:"event"`
+}
+
+// CheckContent validates a message's text and data against the tenant's
+// limits: valid UTF-8, text of at most MaxTextLen characters, data (if any)
+// a JSON object of at most MaxDataBytes, and not both empty. The UA and the
+// tenant API both call it, so the rule lives in one place.
+func CheckContent(text string, data []byte, s Settings) error {
+	s = s.WithDefaults()
+	if !utf8.ValidString(text) {
+		return Errorf(CodeBadRequest, "text is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(text); n > s.MaxTextLen {
+		return Errorf(CodeTooLarge, "text has %d characters, the limit is %d", n, s.MaxTextLen)
+	}
+	if len(data) > 0 && !bytes.Equal(data, []byte("null")) {
+		if len(data) > s.MaxDataBytes {
+			return Errorf(CodeTooLarge, "data has %d bytes, the limit is %d", len(data), s.MaxDataBytes)
+		}
+		if !utf8.Valid(data) || !json.Valid(data) {
+			return Errorf(CodeBadRequest, "data is not valid JSON")
+		}
+		if b := bytes.TrimLeft(data, " \t\r\n"); len(b) == 0 || b[0] != '{' {
+			return Errorf(CodeBadRequest, "data must be a JSON object")
+		}
+		return nil
+	}
+	if text == "" {
+		return Errorf(CodeBadRequest, "text or data is required")
+	}
+	return nil
+}
+
+// Event types of the event log.
+const (
+	EventConnect      = "connect"
+	EventDisconnect   = "disconnect"
+	EventJoin         = "join"
+	EventLeave        = "leave"
+	EventSay          = "say"
+	EventSystem       = "system"
+	EventTokenRevoked = "token_revoked"
+	EventMemberAdd    = "member_added"
+	EventMemberRemove = "member_removed"
+	EventChannelPut   = "channel_put"
+	EventChannelDel   = "channel_deleted"
+)
+
+// Event is one entry of a tenant's event log.
+type Event struct {
+	Tenant  TenantID        `json:"tenant"`
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	User    string          `json:"user,omitempty"`
+	Channel string          `json:"ch,omitempty"`
+	Detail  json.RawMessage `json:"detail,omitempty"`
+	TS      int64           `json:"ts"`
+}
+
+// MessageQuery selects messages from a tenant's message log. Before and After
+// are message ids (a page's Next is one); Since and Until bound the time.
+// Results are oldest first unless Desc is set.
+type MessageQuery struct {
+	Channel string
+	User    string
+	Before  string
+	After   string
+	Since   time.Time
+	Until   time.Time
+	Limit   int
+	Desc    bool
+}
+
+// MessagePage is one page of a message log query. Next, when not empty, is
+// the cursor for the following page: pass it as After (or Before when Desc).
+type MessagePage struct {
+	Messages []Message `json:"messages"`
+	Next     string    `json:"next,omitempty"`
+}
+
+// EventQuery selects events from a tenant's event log, newest first.
+type EventQuery struct {
+	Type    string
+	User    string
+	Channel string
+	Since   time.Time
+	Until   time.Time
+	Before  string
+	Limit   int
+}
+
+// EventPage is one page of an event log query.
+type EventPage struct {
+	Events []Event `json:"events"`
+	Next   string  `json:"next,omitempty"`
+}
+
+// Now returns the current time in milliseconds since the epoch, the unit of
+// every timestamp on the wire.
+func Now() int64 { return time.Now().UnixMilli() }

@@ -1,0 +1,3 @@
+module github.com/kaiwa-chat/kaiwa
+
+go 1.26.0

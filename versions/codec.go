@@ -1,0 +1,132 @@
+package versions
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+)
+
+// Codec reads and writes one version's frames. The UA core is
+// version-neutral: a codec only turns client frames into [Command] values
+// and events into bytes. Encoded ops are shared by every recipient of a
+// version; [Codec.AppendFrame] wraps one or more of them into the frame a
+// session writes.
+//
+// A Codec is stateless and safe for concurrent use.
+type Codec interface {
+	// DecodeFrame appends the commands of one client text frame to dst. A
+	// malformed frame yields a [*kaiwa.Error] with [kaiwa.CodeBadRequest];
+	// ref is the frame's "ref" when it could be read, for the error reply.
+	DecodeFrame(dst []Command, frame []byte) (cmds []Command, ref string, err error)
+	// EncodeMessage encodes a chat or system message as a "msg" op.
+	EncodeMessage(m *kaiwa.Message) []byte
+	// EncodePresence encodes a "presence" op.
+	EncodePresence(p *kaiwa.Presence) []byte
+	// EncodeOp encodes a reply or notice, one of the Out* types.
+	EncodeOp(op any) []byte
+	// MaxBatch is the most ops one frame may carry (1 for v1).
+	MaxBatch() int
+	// AppendFrame appends to dst a frame carrying ops (1..MaxBatch), using
+	// the session's clock where the version has one.
+	AppendFrame(dst []byte, ops [][]byte, clk *Clock) []byte
+}
+
+// Command is one decoded client op. Fields an op does not use are zero.
+type Command struct {
+	Op     string
+	Ref    string
+	Token  string
+	Ch     string
+	To     string
+	Text   string
+	Data   json.RawMessage
+	Limit  int
+	Before string
+	CID    string
+	Resume map[string]uint64
+}
+
+// Clock keeps a session's frame clocks for versions that exchange them: the
+// time the connection opened, and the peer's last clock with when it
+// arrived. It is used by the session's reader and writer; they serialise
+// access with the session's lock.
+type Clock struct {
+	Start       time.Time
+	PeerT       int64
+	PeerTAt     time.Time
+	HavePeerT   bool
+	LastRTT     time.Duration
+	HaveLastRTT bool
+}
+
+// Client op names.
+const (
+	OpAuth    = "auth"
+	OpJoin    = "join"
+	OpLeave   = "leave"
+	OpSay     = "say"
+	OpDM      = "dm"
+	OpHistory = "history"
+	OpPing    = "ping"
+)
+
+// OutReady is the "ready" op.
+type OutReady struct {
+	Op         string       `json:"op"`
+	User       string       `json:"user"`
+	Name       string       `json:"name"`
+	Channels   []string     `json:"channels"`
+	Version    string       `json:"version"`
+	ServerTime int64        `json:"server_time"`
+	Deprecated *Deprecation `json:"deprecated,omitempty"`
+}
+
+// Deprecation tells a client its version will be retired.
+type Deprecation struct {
+	Sunset string `json:"sunset"`
+}
+
+// OutOK is the "ok" reply.
+type OutOK struct {
+	Op  string `json:"op"`
+	Ref string `json:"ref,omitempty"`
+	Ch  string `json:"ch,omitempty"`
+	ID  string `json:"id,omitempty"`
+	Seq uint64 `json:"seq,omitempty"`
+}
+
+// OutError is the "error" op.
+type OutError struct {
+	Op      string     `json:"op"`
+	Ref     string     `json:"ref,omitempty"`
+	Code    kaiwa.Code `json:"code"`
+	Message string     `json:"message"`
+}
+
+// OutHistory is the "history" reply; Messages are encoded "msg" ops.
+type OutHistory struct {
+	Op       string            `json:"op"`
+	Ref      string            `json:"ref,omitempty"`
+	Ch       string            `json:"ch"`
+	Messages []json.RawMessage `json:"messages"`
+}
+
+// OutClosing is sent before the server closes a session.
+type OutClosing struct {
+	Op               string `json:"op"`
+	Code             int    `json:"code"`
+	Reason           string `json:"reason"`
+	ReconnectAfterMS int    `json:"reconnect_after_ms,omitempty"`
+}
+
+// OutPong answers "ping".
+type OutPong struct {
+	Op  string `json:"op"`
+	Ref string `json:"ref,omitempty"`
+}
+
+// NewError returns the error op for err (see [kaiwa.ErrorCode]).
+func NewError(ref string, err error) OutError {
+	return OutError{Op: "error", Ref: ref, Code: kaiwa.ErrorCode(err), Message: kaiwa.ErrorMessage(err)}
+}

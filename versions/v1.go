@@ -1,0 +1,154 @@
+package versions
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+
+	"github.com/kaiwa-chat/kaiwa"
+)
+
+// V1 is the plain protocol: one JSON op per text frame.
+type V1 struct{}
+
+var _ Codec = V1{}
+
+// wireOp is a client op as it appears on the wire (v1, and each op of a v2
+// envelope).
+type wireOp struct {
+	Op     string            `json:"op"`
+	Ref    string            `json:"ref"`
+	Token  string            `json:"token"`
+	Ch     string            `json:"ch"`
+	To     string            `json:"to"`
+	Text   string            `json:"text"`
+	Data   json.RawMessage   `json:"data"`
+	Limit  int               `json:"limit"`
+	Before string            `json:"before"`
+	CID    string            `json:"cid"`
+	Resume map[string]uint64 `json:"resume"`
+}
+
+// decodeOp parses one op object, checking what every version shares.
+func decodeOp(raw []byte) (Command, string, error) {
+	var w wireOp
+	if err := json.Unmarshal(raw, &w); err != nil {
+		// Recover the ref if the frame is an object with a string ref.
+		var r struct {
+			Ref string `json:"ref"`
+		}
+		_ = json.Unmarshal(raw, &r)
+		if len(r.Ref) > kaiwa.MaxRefLen {
+			r.Ref = ""
+		}
+		return Command{}, r.Ref, kaiwa.Errorf(kaiwa.CodeBadRequest, "malformed op: %s", jsonErrText(err))
+	}
+	if len(w.Ref) > kaiwa.MaxRefLen {
+		return Command{}, "", kaiwa.Errorf(kaiwa.CodeBadRequest, "ref longer than %d characters", kaiwa.MaxRefLen)
+	}
+	if w.Op == "" {
+		return Command{}, w.Ref, kaiwa.Errorf(kaiwa.CodeBadRequest, "missing op")
+	}
+	if len(w.CID) > kaiwa.MaxRefLen {
+		return Command{}, w.Ref, kaiwa.Errorf(kaiwa.CodeBadRequest, "cid longer than %d characters", kaiwa.MaxRefLen)
+	}
+	if bytes.Equal(w.Data, []byte("null")) {
+		w.Data = nil
+	}
+	return Command{
+		Op: w.Op, Ref: w.Ref, Token: w.Token, Ch: w.Ch, To: w.To, Text: w.Text,
+		Data: w.Data, Limit: w.Limit, Before: w.Before, CID: w.CID, Resume: w.Resume,
+	}, w.Ref, nil
+}
+
+// jsonErrText describes a JSON decoding error without echoing input.
+func jsonErrText(err error) string {
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		return "invalid JSON"
+	case *json.UnmarshalTypeError:
+		if e.Field != "" {
+			return "field " + e.Field + " has the wrong type"
+		}
+		return "expected a JSON object"
+	}
+	return "invalid JSON"
+}
+
+// checkFrame rejects frames that are not valid UTF-8 JSON objects.
+func checkFrame(frame []byte) error {
+	if !utf8.Valid(frame) {
+		return kaiwa.Errorf(kaiwa.CodeBadRequest, "frame is not valid UTF-8")
+	}
+	if b := bytes.TrimLeft(frame, " \t\r\n"); len(b) == 0 || b[0] != '{' {
+		return kaiwa.Errorf(kaiwa.CodeBadRequest, "frame must be a JSON object")
+	}
+	return nil
+}
+
+// DecodeFrame implements [Codec].
+func (V1) DecodeFrame(dst []Command, frame []byte) ([]Command, string, error) {
+	if err := checkFrame(frame); err != nil {
+		return dst, "", err
+	}
+	c, ref, err := decodeOp(frame)
+	if err != nil {
+		return dst, ref, err
+	}
+	return append(dst, c), ref, nil
+}
+
+// outMsg is the "msg" op. Seq and Prev are left out by v1.
+type outMsg struct {
+	Op     string          `json:"op"`
+	Ch     string          `json:"ch"`
+	ID     string          `json:"id"`
+	Seq    uint64          `json:"seq,omitempty"`
+	Prev   *uint64         `json:"prev,omitempty"`
+	From   string          `json:"from,omitempty"`
+	Name   string          `json:"name,omitempty"`
+	Text   string          `json:"text"`
+	Data   json.RawMessage `json:"data,omitempty"`
+	TS     int64           `json:"ts"`
+	System bool            `json:"system,omitempty"`
+}
+
+func msgOp(m *kaiwa.Message) outMsg {
+	return outMsg{Op: "msg", Ch: m.Channel, ID: m.ID, From: m.From, Name: m.Name,
+		Text: m.Text, Data: m.Data, TS: m.TS, System: m.System}
+}
+
+// EncodeMessage implements [Codec].
+func (V1) EncodeMessage(m *kaiwa.Message) []byte { return mustJSON(msgOp(m)) }
+
+type outPresence struct {
+	Op    string `json:"op"`
+	Ch    string `json:"ch"`
+	User  string `json:"user"`
+	Name  string `json:"name"`
+	Event string `json:"event"`
+}
+
+// EncodePresence implements [Codec].
+func (V1) EncodePresence(p *kaiwa.Presence) []byte {
+	return mustJSON(outPresence{Op: "presence", Ch: p.Channel, User: p.User, Name: p.Name, Event: p.Event})
+}
+
+// EncodeOp implements [Codec].
+func (V1) EncodeOp(op any) []byte { return mustJSON(op) }
+
+// MaxBatch implements [Codec]: v1 carries one op per frame.
+func (V1) MaxBatch() int { return 1 }
+
+// AppendFrame implements [Codec].
+func (V1) AppendFrame(dst []byte, ops [][]byte, _ *Clock) []byte { return append(dst, ops[0]...) }
+
+// mustJSON encodes values that cannot fail to encode (no channels, funcs or
+// cyclic values; RawMessage fields hold validated JSON).
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("versions: encode: " + err.Error())
+	}
+	return b
+}
