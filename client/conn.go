@@ -1,0 +1,634 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/coder/websocket"
+
+	"github.com/kaiwa-chat/kaiwa"
+)
+
+// Errors a [Conn] reports.
+var (
+	// ErrClosed is the error of requests made after [Conn.Close].
+	ErrClosed = errors.New("client: connection closed")
+	// ErrSlowReader: the Events channel was full, so the Conn closed itself
+	// rather than block its reader.
+	ErrSlowReader = errors.New("client: slow reader: events channel full")
+	// ErrVersion: the URL names a protocol version this client does not
+	// speak.
+	ErrVersion = errors.New("client: unsupported protocol version")
+)
+
+// Defaults of [Options].
+const (
+	DefaultEventBuffer = 1024
+	// DefaultReadLimit bounds one server frame. The largest frame the
+	// server sends is a history reply of 100 messages of maximal size.
+	DefaultReadLimit = 4 << 20
+)
+
+// CloseError is the error of a [Conn] the server closed: the WebSocket
+// close code and reason (see [Conn.CloseStatus]).
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+// Error implements the error interface.
+func (e *CloseError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("client: closed by server (%d)", e.Code)
+	}
+	return fmt.Sprintf("client: closed by server (%d %s)", e.Code, e.Reason)
+}
+
+// Options configure [Dial].
+type Options struct {
+	// Token is the user token the game server obtained from Kaiwa. It is
+	// sent as "Authorization: Bearer TOKEN" on the upgrade request, or in
+	// the first frame when FirstFrameAuth is set; never in the URL. With
+	// an empty Token and FirstFrameAuth unset, no credentials are sent at
+	// all (the server then waits for an auth frame that never comes).
+	Token string
+	// FirstFrameAuth sends {"op":"auth","token":...} as the first frame
+	// instead of the Authorization header, as clients that cannot set
+	// headers do.
+	FirstFrameAuth bool
+	// TLSConfig, when set, is used for wss URLs (for example
+	// InsecureSkipVerify for a self-signed local certificate). With
+	// HTTPClient set too, the client's *http.Transport is cloned with this
+	// config. Each Dial then builds a transport: a caller dialing many
+	// connections should pass one HTTPClient instead.
+	TLSConfig *tls.Config
+	// HTTPClient, when set, makes the upgrade request (for example to
+	// dial over a unix socket or from a chosen source address).
+	HTTPClient *http.Client
+	// Header holds extra headers for the upgrade request.
+	Header http.Header
+	// EventBuffer is the capacity of the [Conn.Events] channel (default
+	// [DefaultEventBuffer]). When it is full the Conn closes itself as a
+	// slow reader: its reader never blocks.
+	EventBuffer int
+	// ReadLimit bounds one server frame in bytes (default
+	// [DefaultReadLimit]; -1 for none). A larger frame closes the Conn
+	// with 1009.
+	ReadLimit int64
+}
+
+// httpClient returns the client to dial with; nil means the default.
+func (o *Options) httpClient() (*http.Client, error) {
+	if o.TLSConfig == nil {
+		return o.HTTPClient, nil
+	}
+	var base http.Client
+	tr := http.DefaultTransport
+	if o.HTTPClient != nil {
+		base = *o.HTTPClient
+		if base.Transport != nil {
+			tr = base.Transport
+		}
+	}
+	t, ok := tr.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("client: TLSConfig needs an *http.Transport, HTTPClient has %T", tr)
+	}
+	t = t.Clone()
+	t.TLSClientConfig = o.TLSConfig
+	base.Transport = t
+	return &base, nil
+}
+
+// Conn is one authenticated session with a Kaiwa WebSocket server.
+//
+// A Conn runs one reader goroutine, which matches replies to requests by
+// their ref and sends everything else to [Conn.Events]. Its methods are
+// safe for concurrent use; each request waits in its caller's goroutine.
+// A request whose ctx ends while its frame is being written closes the Conn
+// (the frame may be half sent); one whose ctx ends while waiting for the
+// reply just returns ctx.Err(), and a late reply arrives as an [Event].
+type Conn struct {
+	ws      *websocket.Conn
+	version string
+	codec   codec
+	ready   Ready
+	events  chan Event
+	done    chan struct{}
+	refs    atomic.Uint64
+
+	writeMu sync.Mutex // orders codec framing with writes
+
+	mu          sync.Mutex
+	pending     map[string]chan result // nil once the reader has ended
+	err         error
+	local       bool // Close was called before the reader ended
+	closing     *Closing
+	closeCode   int
+	closeReason string
+	closeOK     bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type result struct {
+	reply Reply
+	err   error
+}
+
+// Dial connects to a Kaiwa WebSocket URL such as wss://HOST/v1/ws,
+// authenticates with opts.Token, and returns once the server has reported
+// ready. The protocol version is the path segment before "ws".
+//
+// A refused token is a [*kaiwa.Error]: from the HTTP status and body of a
+// refused upgrade (401 → [kaiwa.CodeUnauthorized] or
+// [kaiwa.CodeTokenExpired]), or from the server's "error" op. A server
+// that closes the connection before ready without saying why gives a
+// [*CloseError]. ctx bounds the whole handshake.
+func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
+	version, err := urlVersion(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	cd, err := newCodec(version)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := opts.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	header := opts.Header.Clone()
+	if header == nil {
+		header = http.Header{}
+	}
+	if !opts.FirstFrameAuth && opts.Token != "" {
+		header.Set("Authorization", "Bearer "+opts.Token)
+	}
+	ws, resp, err := websocket.Dial(ctx, rawURL, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: header})
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, upgradeError(resp)
+		}
+		return nil, fmt.Errorf("client: dial: %w", err)
+	}
+	limit := opts.ReadLimit
+	if limit == 0 {
+		limit = DefaultReadLimit
+	}
+	ws.SetReadLimit(limit)
+	n := opts.EventBuffer
+	if n <= 0 {
+		n = DefaultEventBuffer
+	}
+	c := &Conn{
+		ws:      ws,
+		version: version,
+		codec:   cd,
+		events:  make(chan Event, n),
+		done:    make(chan struct{}),
+		pending: make(map[string]chan result),
+	}
+	if err := c.handshake(ctx, &opts); err != nil {
+		_ = ws.CloseNow()
+		return nil, err
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// urlVersion returns the protocol version named by a WebSocket URL's path
+// (".../{version}/ws").
+func urlVersion(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("client: parse url: %w", err)
+	}
+	switch u.Scheme {
+	case "ws", "wss", "http", "https":
+	default:
+		return "", fmt.Errorf("client: url scheme %q: want wss or ws", u.Scheme)
+	}
+	if u.User != nil || u.RawQuery != "" {
+		// Credentials never travel in URLs.
+		return "", errors.New("client: the url must carry no user info or query")
+	}
+	parts := strings.Split(strings.TrimSuffix(u.Path, "/"), "/")
+	if len(parts) < 3 || parts[len(parts)-1] != "ws" || parts[len(parts)-2] == "" {
+		return "", fmt.Errorf("client: url path %q: want /{version}/ws", u.Path)
+	}
+	return parts[len(parts)-2], nil
+}
+
+// upgradeError turns a refused upgrade into a [*kaiwa.Error], from the
+// body's {"error":{"code","message"}} when present, else from the status.
+func upgradeError(resp *http.Response) error {
+	var body struct {
+		Error struct {
+			Code    kaiwa.Code `json:"code"`
+			Message string     `json:"message"`
+		} `json:"error"`
+	}
+	if resp.Body != nil {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
+			return &kaiwa.Error{Code: body.Error.Code, Message: body.Error.Message}
+		}
+	}
+	code := kaiwa.CodeUnavailable
+	switch resp.StatusCode {
+	case http.StatusBadRequest:
+		code = kaiwa.CodeBadRequest
+	case http.StatusUnauthorized:
+		code = kaiwa.CodeUnauthorized
+	case http.StatusForbidden:
+		code = kaiwa.CodeForbidden
+	case http.StatusNotFound:
+		code = kaiwa.CodeNotFound
+	case http.StatusTooManyRequests:
+		code = kaiwa.CodeRateLimited
+	}
+	return kaiwa.Errorf(code, "upgrade refused with HTTP %d", resp.StatusCode)
+}
+
+// handshake authenticates (first-frame mode) and reads until "ready".
+// Ops that arrive with or after ready go to the events channel.
+func (c *Conn) handshake(ctx context.Context, opts *Options) error {
+	if opts.FirstFrameAuth {
+		b, err := json.Marshal(authOp{Op: "auth", Token: opts.Token})
+		if err != nil {
+			return fmt.Errorf("client: encode auth: %w", err)
+		}
+		if err := c.ws.Write(ctx, websocket.MessageText, c.codec.frame(b)); err != nil {
+			return fmt.Errorf("client: send auth: %w", err)
+		}
+	}
+	var (
+		ready   bool
+		failed  error
+		closing *Closing
+	)
+	for !ready {
+		typ, frame, err := c.ws.Read(ctx)
+		if err != nil {
+			if code := websocket.CloseStatus(err); code != -1 {
+				var ce websocket.CloseError
+				errors.As(err, &ce)
+				return fmt.Errorf("client: before ready: %w", &CloseError{Code: int(code), Reason: ce.Reason})
+			}
+			if closing != nil {
+				return fmt.Errorf("client: before ready: %w", &CloseError{Code: closing.Code, Reason: closing.Reason})
+			}
+			return fmt.Errorf("client: wait for ready: %w", err)
+		}
+		if typ != websocket.MessageText {
+			continue
+		}
+		err = c.codec.split(frame, func(raw []byte) {
+			if ready {
+				if !c.dispatch(raw) {
+					failed = ErrSlowReader
+				}
+				return
+			}
+			in, err := decodeOp(raw)
+			switch {
+			case err != nil:
+				failed = fmt.Errorf("client: %w", err)
+			case in.Op == "ready":
+				c.ready = Ready{User: in.User, Name: in.Name, Channels: in.Channels,
+					Version: in.Version, ServerTime: in.ServerTime, Deprecated: in.Deprecated}
+				ready = true
+			case in.Op == "error":
+				failed = in.kaiwaError()
+			default:
+				if in.Op == "closing" {
+					closing = in.closing()
+				}
+				if !c.dispatch(raw) {
+					failed = ErrSlowReader
+				}
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		if failed != nil {
+			return failed
+		}
+	}
+	return nil
+}
+
+// readLoop is the Conn's one reader goroutine.
+func (c *Conn) readLoop() {
+	var err error
+	for {
+		typ, frame, rerr := c.ws.Read(context.Background())
+		if rerr != nil {
+			err = rerr
+			break
+		}
+		if typ != websocket.MessageText {
+			continue
+		}
+		slow := false
+		if serr := c.codec.split(frame, func(raw []byte) {
+			if !slow && !c.dispatch(raw) {
+				slow = true
+			}
+		}); serr != nil {
+			err = fmt.Errorf("client: %w", serr)
+			_ = c.ws.Close(websocket.StatusProtocolError, "malformed frame")
+			break
+		}
+		if slow {
+			err = ErrSlowReader
+			_ = c.ws.Close(websocket.StatusPolicyViolation, "slow reader")
+			break
+		}
+	}
+	c.finish(err)
+}
+
+// dispatch hands one server op to the request waiting for its ref, or to
+// the events channel. It reports false when the channel is full.
+func (c *Conn) dispatch(raw []byte) bool {
+	in, derr := decodeOp(raw)
+	if in.Ref != "" {
+		c.mu.Lock()
+		ch, ok := c.pending[in.Ref]
+		if ok {
+			delete(c.pending, in.Ref)
+		}
+		c.mu.Unlock()
+		if ok {
+			switch {
+			case derr != nil:
+				ch <- result{err: fmt.Errorf("client: %w", derr)}
+			case in.Op == "error":
+				ch <- result{reply: in.reply(raw), err: in.kaiwaError()}
+			default:
+				ch <- result{reply: in.reply(raw)}
+			}
+			return true
+		}
+	}
+	var ev Event
+	if derr != nil {
+		ev = Event{Op: in.Op, Ref: in.Ref, Raw: raw}
+	} else {
+		ev = in.event(raw)
+	}
+	if ev.Closing != nil {
+		c.mu.Lock()
+		c.closing = ev.Closing
+		c.mu.Unlock()
+	}
+	select {
+	case c.events <- ev:
+		return true
+	default:
+		return false
+	}
+}
+
+// finish records why the reader ended and releases everyone waiting.
+func (c *Conn) finish(err error) {
+	c.mu.Lock()
+	var ce websocket.CloseError
+	switch {
+	case c.local:
+		c.err = ErrClosed
+	case errors.Is(err, ErrSlowReader):
+		c.err = ErrSlowReader
+	case errors.As(err, &ce):
+		c.closeCode, c.closeReason, c.closeOK = int(ce.Code), ce.Reason, true
+	case c.closing != nil:
+		c.closeCode, c.closeReason, c.closeOK = c.closing.Code, c.closing.Reason, true
+	default:
+		c.err = fmt.Errorf("client: connection lost: %w", err)
+	}
+	if c.closeOK {
+		c.err = &CloseError{Code: c.closeCode, Reason: c.closeReason}
+	}
+	c.pending = nil
+	c.mu.Unlock()
+	close(c.done)
+	close(c.events)
+}
+
+// Version returns the protocol version the Conn speaks ("v1").
+func (c *Conn) Version() string { return c.version }
+
+// Ready returns what the server reported when the session became ready.
+func (c *Conn) Ready() Ready {
+	r := c.ready
+	r.Channels = slices.Clone(r.Channels)
+	return r
+}
+
+// Events returns the channel of everything the server pushes (see
+// [Event]). It is closed after the Conn ends, once its buffered events are
+// read. Read it promptly: when it is full the Conn closes itself.
+func (c *Conn) Events() <-chan Event { return c.events }
+
+// Done returns a channel closed when the Conn has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the Conn ended: nil while it is open, [ErrClosed] after
+// [Conn.Close], [ErrSlowReader], a [*CloseError] when the server closed it,
+// or the network error that broke it.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// CloseStatus returns the WebSocket close code and reason the server
+// closed the session with (for example 4008 "slow consumer", 4001, 1001,
+// 1009), or, when the connection dropped right after a "closing" op, that
+// op's code and reason. ok is false while the Conn is open and when the
+// client ended it.
+func (c *Conn) CloseStatus() (code int, reason string, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeCode, c.closeReason, c.closeOK
+}
+
+// Close ends the session with a normal closure and waits for the reader to
+// stop. It is safe to call more than once and after the server closed.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		running := c.pending != nil
+		if running {
+			c.local = true
+		}
+		c.mu.Unlock()
+		err := c.ws.Close(websocket.StatusNormalClosure, "")
+		<-c.done
+		if running && err != nil && !errors.Is(err, net.ErrClosed) {
+			c.closeErr = fmt.Errorf("client: close: %w", err)
+		}
+	})
+	return c.closeErr
+}
+
+// nextRef returns a ref no other request of this Conn uses.
+func (c *Conn) nextRef() string { return "c" + strconv.FormatUint(c.refs.Add(1), 36) }
+
+// write sends one text frame: an encoded op framed by the version's codec,
+// or, when raw, the bytes as given.
+func (c *Conn) write(ctx context.Context, b []byte, raw bool) error {
+	c.writeMu.Lock()
+	if !raw {
+		b = c.codec.frame(b)
+	}
+	err := c.ws.Write(ctx, websocket.MessageText, b)
+	c.writeMu.Unlock()
+	if err != nil {
+		select {
+		case <-c.done:
+			return c.Err()
+		default:
+		}
+		return fmt.Errorf("client: write: %w", err)
+	}
+	return nil
+}
+
+// roundTrip sends an encoded op carrying ref and waits for its reply.
+func (c *Conn) roundTrip(ctx context.Context, ref string, op []byte) (Reply, error) {
+	if err := ctx.Err(); err != nil {
+		return Reply{}, err
+	}
+	ch := make(chan result, 1)
+	c.mu.Lock()
+	if c.pending == nil {
+		err := c.err
+		c.mu.Unlock()
+		return Reply{}, err
+	}
+	c.pending[ref] = ch
+	c.mu.Unlock()
+	if err := c.write(ctx, op, false); err != nil {
+		c.forget(ref)
+		return Reply{}, err
+	}
+	select {
+	case r := <-ch:
+		return r.reply, r.err
+	case <-ctx.Done():
+		c.forget(ref)
+		return Reply{}, ctx.Err()
+	case <-c.done:
+		select {
+		case r := <-ch:
+			return r.reply, r.err
+		default:
+		}
+		return Reply{}, c.Err()
+	}
+}
+
+func (c *Conn) forget(ref string) {
+	c.mu.Lock()
+	delete(c.pending, ref)
+	c.mu.Unlock()
+}
+
+// request sends a typed op with a fresh ref and checks the reply's op.
+func (c *Conn) request(ctx context.Context, op outOp, data json.RawMessage, want string) (Reply, error) {
+	op.Ref = c.nextRef()
+	b, err := encodeOp(op, data)
+	if err != nil {
+		return Reply{}, err
+	}
+	r, err := c.roundTrip(ctx, op.Ref, b)
+	if err != nil {
+		return r, err
+	}
+	if r.Op != want {
+		return r, fmt.Errorf("client: %s: reply %q, want %q", op.Op, r.Op, want)
+	}
+	return r, nil
+}
+
+// Join joins channel ch for this session. Joining a channel already joined
+// succeeds.
+func (c *Conn) Join(ctx context.Context, ch string) error {
+	_, err := c.request(ctx, outOp{Op: "join", Ch: ch}, nil, "ok")
+	return err
+}
+
+// Leave leaves channel ch.
+func (c *Conn) Leave(ctx context.Context, ch string) error {
+	_, err := c.request(ctx, outOp{Op: "leave", Ch: ch}, nil, "ok")
+	return err
+}
+
+// Say sends a message to a joined channel and returns its id. data, when
+// not empty, must be a JSON object; it is sent byte for byte.
+func (c *Conn) Say(ctx context.Context, ch, text string, data json.RawMessage) (id string, err error) {
+	r, err := c.request(ctx, outOp{Op: "say", Ch: ch, Text: text}, data, "ok")
+	return r.ID, err
+}
+
+// DM sends a direct message to user to and returns its id and the direct
+// channel it went to ("dm:" and the two user ids sorted).
+func (c *Conn) DM(ctx context.Context, to, text string, data json.RawMessage) (id, ch string, err error) {
+	r, err := c.request(ctx, outOp{Op: "dm", To: to, Text: text}, data, "ok")
+	return r.ID, r.Ch, err
+}
+
+// History returns up to limit messages of channel ch before the message
+// with id before (the newest when before is ""), oldest first. A limit of
+// 0 asks for the server's default (50).
+func (c *Conn) History(ctx context.Context, ch string, limit int, before string) ([]Message, error) {
+	r, err := c.request(ctx, outOp{Op: "history", Ch: ch, Limit: limit, Before: before}, nil, "history")
+	return r.Messages, err
+}
+
+// Ping sends the "ping" op and waits for "pong".
+func (c *Conn) Ping(ctx context.Context) error {
+	_, err := c.request(ctx, outOp{Op: "ping"}, nil, "pong")
+	return err
+}
+
+// Request sends any op (a copy of op with a fresh "ref" set, replacing any
+// the map has) and returns the reply. An "error" reply is returned as a
+// [*kaiwa.Error] together with the Reply. It is meant for tests of odd
+// input; the typed methods are the client API.
+func (c *Conn) Request(ctx context.Context, op map[string]any) (Reply, error) {
+	m := make(map[string]any, len(op)+1)
+	for k, v := range op {
+		m[k] = v
+	}
+	ref := c.nextRef()
+	m["ref"] = ref
+	b, err := json.Marshal(m)
+	if err != nil {
+		return Reply{}, fmt.Errorf("client: encode request: %w", err)
+	}
+	return c.roundTrip(ctx, ref, b)
+}
+
+// SendRaw writes frame as one text frame, unchanged (no version framing).
+// The server's answer arrives as an [Event].
+func (c *Conn) SendRaw(ctx context.Context, frame []byte) error {
+	return c.write(ctx, frame, true)
+}

@@ -1,0 +1,106 @@
+package client
+
+import (
+	"encoding/json"
+
+	"github.com/kaiwa-chat/kaiwa"
+)
+
+// Ready is what the server reports once a session is authenticated: who the
+// token belongs to, the channels the session has already joined (the
+// user's member channels), and the protocol version in use.
+type Ready struct {
+	User     string   `json:"user"`
+	Name     string   `json:"name"`
+	Channels []string `json:"channels"`
+	Version  string   `json:"version"`
+	// ServerTime is the server's clock in milliseconds since the epoch.
+	ServerTime int64 `json:"server_time"`
+	// Deprecated is set when the version is deprecated.
+	Deprecated *Deprecation `json:"deprecated,omitempty"`
+}
+
+// Deprecation tells a client that its protocol version will be retired.
+type Deprecation struct {
+	// Sunset is when the version stops being served (RFC 3339).
+	Sunset string `json:"sunset"`
+}
+
+// Message is a chat or system message as delivered by the server, in a
+// "msg" op or in a "history" reply.
+type Message struct {
+	Ch string `json:"ch"`
+	// ID is the server's message id, opaque to clients.
+	ID string `json:"id"`
+	// Seq and Prev are the channel sequence numbers (v2 only; zero in v1).
+	Seq  uint64 `json:"seq,omitempty"`
+	Prev uint64 `json:"prev,omitempty"`
+	// From is the sender's user id; empty for system messages.
+	From string `json:"from,omitempty"`
+	Name string `json:"name,omitempty"`
+	Text string `json:"text"`
+	// Data is the sender's JSON object, byte for byte as relayed.
+	Data json.RawMessage `json:"data,omitempty"`
+	// TS is the server time of the message in milliseconds since the epoch.
+	TS     int64 `json:"ts"`
+	System bool  `json:"system,omitempty"`
+}
+
+// Presence is a user joining or leaving a channel the session is in.
+type Presence struct {
+	Ch   string `json:"ch"`
+	User string `json:"user"`
+	Name string `json:"name"`
+	// Event is "join" or "leave".
+	Event string `json:"event"`
+}
+
+// Closing is the notice the server sends before it closes the session.
+type Closing struct {
+	// Code is the WebSocket close code that follows (1001, 4001, 4003, ...).
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+	// ReconnectAfterMS, when not zero, is how long to wait before
+	// reconnecting.
+	ReconnectAfterMS int `json:"reconnect_after_ms,omitempty"`
+}
+
+// Event is one op the server pushed: anything that is not the reply to a
+// request of this [Conn]. Op names it; the field for that op is set, and
+// Raw always holds the op as received.
+//
+//   - "msg": Msg
+//   - "presence": Presence
+//   - "joined": Ch (the game server added the user to the channel)
+//   - "left": Ch and Reason ("removed", "channel deleted")
+//   - "deleted": Ch and ID (a moderator removed that message)
+//   - "closing": Closing
+//   - "error": Err (an error that answers no pending request)
+//   - any other op (a newer server's extension, or a reply nobody waits
+//     for, such as the answer to a frame sent with [Conn.SendRaw]): Raw,
+//     and Ref when the op carried one
+type Event struct {
+	Op       string
+	Ref      string
+	Msg      *Message
+	Presence *Presence
+	Ch       string
+	ID       string
+	Reason   string
+	Closing  *Closing
+	Err      *kaiwa.Error
+	Raw      json.RawMessage
+}
+
+// Reply is the server's answer to a request: an "ok", "history" or
+// "pong" op. Fields the op does not carry are zero; Raw holds the op as
+// received.
+type Reply struct {
+	Op       string
+	Ref      string
+	Ch       string
+	ID       string
+	Seq      uint64
+	Messages []Message
+	Raw      json.RawMessage
+}
