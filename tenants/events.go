@@ -1,0 +1,130 @@
+package tenants
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kaiwa-chat/kaiwa"
+)
+
+// checkEvent validates an event for the log.
+func checkEvent(e *kaiwa.Event) error {
+	switch {
+	case !kaiwa.ValidID(string(e.Tenant)):
+		return errors.New("invalid tenant id")
+	case !validLogID(e.ID):
+		return errors.New("invalid event id")
+	case !validLogID(e.Type):
+		return errors.New("invalid event type")
+	case e.User != "" && !kaiwa.ValidID(e.User):
+		return errors.New("invalid user id")
+	case e.Channel != "" && !kaiwa.ValidChannel(e.Channel):
+		return errors.New("invalid channel name")
+	case len(e.Detail) > 0 && (!utf8.Valid(e.Detail) || !json.Valid(e.Detail)):
+		return errors.New("detail is not valid JSON")
+	}
+	return nil
+}
+
+// AppendEvents stores events (ID and Tenant set), which may belong to
+// several tenants, with one multi-row INSERT per up to 500 events. It is
+// idempotent by (tenant, id). When any event is invalid, nothing is stored
+// and the [kaiwa.CodeBadRequest] error says which.
+func (s *Store) AppendEvents(ctx context.Context, events []kaiwa.Event) error {
+	for i := range events {
+		if err := checkEvent(&events[i]); err != nil {
+			return kaiwa.Errorf(kaiwa.CodeBadRequest, "event %d (%q): %v", i, events[i].ID, err)
+		}
+	}
+	return appendChunks(ctx, s.db, len(events), func(i int) (int, []any) {
+		e := &events[i]
+		return len(e.Detail) + 256, []any{e.Tenant, e.ID, e.Type, e.User, e.Channel, nullRaw(e.Detail), e.TS}
+	}, "INSERT INTO events (tenant_id, id, type, user_id, channel, detail, ts) VALUES ", 7, "append events")
+}
+
+// Events returns one page of a tenant's event log, newest first (by ts,
+// then by arrival). Filters: q.Type, q.User, q.Channel, q.Since ≤ ts <
+// q.Until, and q.Before, an event id of the same tenant (unknown:
+// [kaiwa.CodeBadRequest]). q.Limit defaults to 50 and is clamped to 500.
+// Next, when set, is the Before of the following page.
+func (s *Store) Events(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.EventQuery) (kaiwa.EventPage, error) {
+	if err := checkTenant(tenant); err != nil {
+		return kaiwa.EventPage{}, err
+	}
+	where := []string{"tenant_id = ?"}
+	args := []any{tenant}
+	if q.Type != "" {
+		if !validLogID(q.Type) {
+			return kaiwa.EventPage{}, kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid event type")
+		}
+		where, args = append(where, "type = ?"), append(args, q.Type)
+	}
+	if q.User != "" {
+		if err := kaiwa.CheckID("user", q.User); err != nil {
+			return kaiwa.EventPage{}, err
+		}
+		where, args = append(where, "user_id = ?"), append(args, q.User)
+	}
+	if q.Channel != "" {
+		if err := kaiwa.CheckChannel(q.Channel); err != nil {
+			return kaiwa.EventPage{}, err
+		}
+		where, args = append(where, "channel = ?"), append(args, q.Channel)
+	}
+	if !q.Since.IsZero() {
+		where, args = append(where, "ts >= ?"), append(args, q.Since.UnixMilli())
+	}
+	if !q.Until.IsZero() {
+		where, args = append(where, "ts < ?"), append(args, q.Until.UnixMilli())
+	}
+	if q.Before != "" {
+		if !validLogID(q.Before) {
+			return kaiwa.EventPage{}, kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid before cursor")
+		}
+		var ts int64
+		var pk uint64
+		err := s.db.QueryRowContext(ctx,
+			"SELECT ts, pk FROM events WHERE tenant_id = ? AND id = ?", tenant, q.Before).Scan(&ts, &pk)
+		if errors.Is(err, sql.ErrNoRows) {
+			return kaiwa.EventPage{}, kaiwa.Errorf(kaiwa.CodeBadRequest, "unknown event id %q in before", q.Before)
+		}
+		if err != nil {
+			return kaiwa.EventPage{}, dbError("resolve event cursor", err)
+		}
+		where, args = append(where, "ts <= ? AND (ts < ? OR pk < ?)"), append(args, ts, ts, pk)
+	}
+	limit := pageLimit(q.Limit)
+	args = append(args, limit+1)
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT id, type, user_id, channel, detail, ts
+		FROM events WHERE `+strings.Join(where, " AND ")+`
+		ORDER BY ts DESC, pk DESC LIMIT ?`, args...)
+	if err != nil {
+		return kaiwa.EventPage{}, dbError("read events", err)
+	}
+	defer rows.Close()
+	page := kaiwa.EventPage{Events: []kaiwa.Event{}}
+	for rows.Next() {
+		e := kaiwa.Event{Tenant: tenant}
+		var detail sql.NullString
+		if err := rows.Scan(&e.ID, &e.Type, &e.User, &e.Channel, &detail, &e.TS); err != nil {
+			return kaiwa.EventPage{}, dbError("read events", err)
+		}
+		if detail.Valid {
+			e.Detail = json.RawMessage(detail.String)
+		}
+		page.Events = append(page.Events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return kaiwa.EventPage{}, dbError("read events", err)
+	}
+	if len(page.Events) > limit {
+		page.Events = page.Events[:limit]
+		page.Next = page.Events[limit-1].ID
+	}
+	return page, nil
+}

@@ -1,0 +1,152 @@
+package tenants
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"log"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	// The driver logs every connection a test cuts on purpose.
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
+	os.Exit(m.Run())
+}
+
+// newStore opens a Store on a fresh, migrated database.
+func newStore(t testing.TB) *Store {
+	t.Helper()
+	return openStore(t, testenv.MySQL(t))
+}
+
+func openStore(t testing.TB, dsn string) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// newTenant creates a tenant and returns its API key.
+func newTenant(t testing.TB, s *Store, id kaiwa.TenantID) string {
+	t.Helper()
+	key, err := s.CreateTenant(context.Background(), id, "Game "+string(id))
+	if err != nil {
+		t.Fatalf("create tenant %s: %v", id, err)
+	}
+	return key
+}
+
+// wantCode fails the test unless err carries code.
+func wantCode(t testing.TB, err error, code kaiwa.Code) {
+	t.Helper()
+	if got := kaiwa.ErrorCode(err); got != code {
+		t.Fatalf("error %v has code %q, want %q", err, got, code)
+	}
+}
+
+// must fails the test on a non-nil error.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRefusesDSNWithoutDatabase(t *testing.T) {
+	t.Parallel()
+	_, err := Open(context.Background(), "root@tcp(127.0.0.1:3306)/")
+	if err == nil || !strings.Contains(err.Error(), "no database") {
+		t.Fatalf("Open without a database: %v", err)
+	}
+	_, err = Open(context.Background(), "not a dsn")
+	if err == nil {
+		t.Fatal("Open accepted a malformed dsn")
+	}
+}
+
+func TestMigrateUpDownUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := testenv.MySQL(t) // already migrated up
+
+	tables := func() int {
+		t.Helper()
+		db, err := sql.Open("mysql", dsn)
+		must(t, err)
+		defer db.Close()
+		var n int
+		must(t, db.QueryRow(`SELECT COUNT(*) FROM information_schema.tables
+			WHERE table_schema = DATABASE() AND table_name <> 'schema_migrations'`).Scan(&n))
+		return n
+	}
+	check := func(cmd string, wantVersion uint, wantTables int) {
+		t.Helper()
+		v, dirty, err := Migrate(ctx, dsn, cmd)
+		if err != nil || dirty || v != wantVersion {
+			t.Fatalf("Migrate %s = %d, %v, %v; want %d, clean", cmd, v, dirty, err, wantVersion)
+		}
+		if n := tables(); n != wantTables {
+			t.Fatalf("after %s: %d tables, want %d", cmd, n, wantTables)
+		}
+	}
+	check(MigrateVersion, 1, 7)
+	check(MigrateUp, 1, 7) // no change
+	check(MigrateDown, 0, 0)
+	check(MigrateVersion, 0, 0)
+	check(MigrateUp, 1, 7)
+
+	// The schema works after the round trip.
+	s := openStore(t, dsn)
+	newTenant(t, s, "acme")
+
+	if _, _, err := Migrate(ctx, dsn, "sideways"); err == nil {
+		t.Fatal("Migrate accepted an unknown command")
+	}
+}
+
+func TestUnavailableWhileDatabaseUnreachable(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.MySQL(t)
+	cfg, err := mysql.ParseDSN(dsn)
+	must(t, err)
+	proxy := testenv.NewProxy(t, cfg.Addr)
+	s := openStore(t, testenv.DSNVia(dsn, proxy.Addr()))
+	ctx := context.Background()
+	newTenant(t, s, "acme")
+
+	proxy.Cut()
+	_, err = s.TenantSettings(ctx, "acme")
+	wantCode(t, err, kaiwa.CodeUnavailable)
+	wantCode(t, s.Ping(ctx), kaiwa.CodeUnavailable)
+	_, err = s.ResolveToken(ctx, kaiwa.NewCredential("acme"))
+	wantCode(t, err, kaiwa.CodeUnavailable)
+	if kaiwa.ErrorMessage(err) != "database unavailable" {
+		t.Fatalf("unavailable error shows clients %q", kaiwa.ErrorMessage(err))
+	}
+
+	proxy.Restore()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Ping(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the store did not recover after the database came back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := s.TenantSettings(ctx, "acme"); err != nil {
+		t.Fatalf("after restore: %v", err)
+	}
+}

@@ -1,0 +1,155 @@
+package tenants
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+)
+
+// IssueToken makes a token for a user of the tenant, valid for req.TTL with
+// req's join and publish prefixes. Only its hash is stored; the token is
+// returned once. [kaiwa.CodeNotFound] for an unknown tenant.
+func (s *Store) IssueToken(ctx context.Context, tenant kaiwa.TenantID, req kaiwa.TokenRequest) (kaiwa.IssuedToken, error) {
+	if err := checkTenant(tenant); err != nil {
+		return kaiwa.IssuedToken{}, err
+	}
+	if err := req.Check(); err != nil {
+		return kaiwa.IssuedToken{}, err
+	}
+	join, err := encodePrefixes(req.Join)
+	if err != nil {
+		return kaiwa.IssuedToken{}, err
+	}
+	publish, err := encodePrefixes(req.Publish)
+	if err != nil {
+		return kaiwa.IssuedToken{}, err
+	}
+	now := s.clock()
+	tok := kaiwa.IssuedToken{
+		Token:     kaiwa.NewCredential(tenant),
+		ExpiresAt: now.Add(req.TTL).Truncate(time.Millisecond),
+	}
+	_, err = s.db.ExecContext(ctx, `
+		INSERT INTO user_tokens
+			(tenant_id, user_id, name, token_hash, join_prefixes, publish_prefixes, expires_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		tenant, req.User, req.Name, kaiwa.HashCredential(tok.Token), join, publish, tok.ExpiresAt, now)
+	if mysqlErrno(err) == errNoReferencedRow {
+		return kaiwa.IssuedToken{}, kaiwa.Errorf(kaiwa.CodeNotFound, "no tenant %s", tenant)
+	}
+	if err != nil {
+		return kaiwa.IssuedToken{}, dbError("issue token", err)
+	}
+	return tok, nil
+}
+
+func encodePrefixes(p []string) (string, error) {
+	if p == nil {
+		p = []string{}
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("encode permissions: %w", err)
+	}
+	return string(b), nil
+}
+
+// ResolveToken returns the identity a user token stands for:
+// [kaiwa.CodeUnauthorized] when it is malformed, unknown or revoked, or its
+// tenant disabled; [kaiwa.CodeTokenExpired] when it has expired.
+func (s *Store) ResolveToken(ctx context.Context, token string) (kaiwa.Identity, error) {
+	tenant, ok := kaiwa.CredentialTenant(token)
+	if !ok {
+		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
+	}
+	var (
+		id            = kaiwa.Identity{Tenant: tenant}
+		join, publish string
+		revoked       sql.NullTime
+		disabled      bool
+	)
+	err := s.db.QueryRowContext(ctx, `
+		SELECT u.user_id, u.name, u.join_prefixes, u.publish_prefixes, u.expires_at, u.revoked_at, t.disabled
+		FROM user_tokens u JOIN tenants t ON t.id = u.tenant_id
+		WHERE u.tenant_id = ? AND u.token_hash = ?`,
+		tenant, kaiwa.HashCredential(token)).
+		Scan(&id.User, &id.Name, &join, &publish, &id.ExpiresAt, &revoked, &disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
+	}
+	if err != nil {
+		return kaiwa.Identity{}, dbError("resolve token", err)
+	}
+	switch {
+	case revoked.Valid:
+		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "token revoked")
+	case disabled:
+		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "tenant disabled")
+	case !s.clock().Before(id.ExpiresAt):
+		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeTokenExpired, "token expired")
+	}
+	if err := json.Unmarshal([]byte(join), &id.Join); err != nil {
+		return kaiwa.Identity{}, fmt.Errorf("decode join prefixes: %w", err)
+	}
+	if err := json.Unmarshal([]byte(publish), &id.Publish); err != nil {
+		return kaiwa.Identity{}, fmt.Errorf("decode publish prefixes: %w", err)
+	}
+	return id, nil
+}
+
+// RevokeTokens revokes every live token of a user of the tenant and returns
+// how many it revoked (0 when the user has none).
+func (s *Store) RevokeTokens(ctx context.Context, tenant kaiwa.TenantID, user string) (int, error) {
+	if err := checkTenant(tenant); err != nil {
+		return 0, err
+	}
+	if err := kaiwa.CheckID("user", user); err != nil {
+		return 0, err
+	}
+	now := s.clock()
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE user_tokens SET revoked_at = ?
+		WHERE tenant_id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?`,
+		now, tenant, user, now)
+	if err != nil {
+		return 0, dbError("revoke tokens", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, dbError("revoke tokens", err)
+	}
+	return int(n), nil
+}
+
+// purgeBatch bounds the rows one statement of [Store.PurgeTokens] deletes,
+// so that no statement holds locks for long.
+const purgeBatch = 1000
+
+// PurgeTokens deletes, across all tenants, the tokens that expired before
+// the given time, revoked or not, and returns how many. It is a maintenance
+// task for operators: resolving such a token fails either way, and a revoked
+// token is purged once its lifetime (at most [kaiwa.MaxTokenTTL]) is over.
+func (s *Store) PurgeTokens(ctx context.Context, before time.Time) (int, error) {
+	before = before.UTC()
+	total := 0
+	for {
+		res, err := s.db.ExecContext(ctx,
+			"DELETE FROM user_tokens WHERE expires_at < ? LIMIT ?", before, purgeBatch)
+		if err != nil {
+			return total, dbError("purge tokens", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, dbError("purge tokens", err)
+		}
+		total += int(n)
+		if n < purgeBatch {
+			return total, nil
+		}
+	}
+}
