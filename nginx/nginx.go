@@ -1,0 +1,354 @@
+// Package nginx renders Kaiwa's edge configuration from the versions
+// registry. nginx is the only part of Kaiwa exposed to the network: it
+// terminates TLS, writes one JSON access log for every backend, enforces
+// timeouts, parks bursts of WebSocket upgrades, and routes each request by
+// the protocol version in its path to that version's unix sockets.
+//
+// # Routes
+//
+// For every live version v (supported or deprecated):
+//
+//   - /v/ws is proxied, with the WebSocket upgrade, to an upstream of the
+//     version's UA sockets (least connections first);
+//   - /v/api/... is proxied, full original URI included, to the version's
+//     API socket.
+//
+// Every path of a retired version answers 410 with a version_not_allowed
+// error body; every other path answers 404 with a not_found error body.
+// Error bodies have the tenant API's shape: {"error":{"code":..,"message":..}}.
+//
+// # Parking
+//
+// Upgrade requests of a version share one request-rate zone. Up to
+// [Config.UpgradeBurst] requests above [Config.UpgradeRate] wait in nginx's
+// queue (no nodelay) and reach the UA servers at the configured rate, so a
+// reconnect storm is smoothed instead of refused; beyond the queue nginx
+// answers 429 rate_limited.
+//
+// # Logs
+//
+// The access log is one JSON object per line (see the "kaiwa" log_format in
+// the template). It holds the path without its query string and never the
+// Authorization header, cookies or referrer.
+package nginx
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa/versions"
+)
+
+//go:embed nginx.conf.tmpl
+var confTemplate string
+
+var tmpl = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
+	"q":       quote,
+	"dur":     duration,
+	"re":      regexp.QuoteMeta,
+	"httpDay": func(t time.Time) string { return t.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT") },
+}).Parse(confTemplate))
+
+// Defaults of the tunables of [Config].
+const (
+	DefaultHTTPListen          = "127.0.0.1:8080"
+	DefaultHTTPSListen         = "127.0.0.1:8443"
+	DefaultUpgradeRate         = 200
+	DefaultUpgradeBurst        = 2000
+	DefaultWorkerConnections   = 20000
+	DefaultClientMaxBodyBytes  = 1 << 20
+	DefaultClientHeaderTimeout = 10 * time.Second
+	DefaultClientBodyTimeout   = 10 * time.Second
+	DefaultKeepaliveTimeout    = 65 * time.Second
+	DefaultSendTimeout         = 30 * time.Second
+	DefaultConnectTimeout      = 5 * time.Second
+	DefaultAPITimeout          = 60 * time.Second
+	DefaultWSTimeout           = time.Hour
+	DefaultShutdownTimeout     = 30 * time.Second
+)
+
+// Config is what the nginx configuration is rendered from. The zero value
+// of a tunable means its default; Registry, Prefix and Sockets are required.
+type Config struct {
+	// Registry lists the versions to route: live ones are proxied, retired
+	// ones answer 410.
+	Registry *versions.Registry
+	// Prefix is nginx's -p directory, an absolute path: the pid file, the
+	// error log, the default access log and every temporary path go there,
+	// so nginx needs no other writable directory.
+	Prefix string
+	// HTTPListen is the plain HTTP address ("127.0.0.1:8080"); empty means
+	// [DefaultHTTPListen].
+	HTTPListen string
+	// HTTPSListen is the TLS address ("127.0.0.1:8443"). Empty means no TLS
+	// listener; CertFile and KeyFile are required when it is set.
+	HTTPSListen string
+	// CertFile and KeyFile are the PEM certificate chain and key for TLS.
+	CertFile string
+	KeyFile  string
+	// Sockets returns a live version's UA sockets (at least one) and its
+	// API socket. [DirSockets] gives the dev stack's naming.
+	Sockets func(version string) (ua []string, api string)
+	// AccessLog is the JSON access log's path; empty means access.log in
+	// Prefix.
+	AccessLog string
+	// User is the account worker processes run as, written as nginx's
+	// "user" directive when not empty. A master running as root needs it
+	// ("root") to reach sockets in a private directory.
+	User string
+	// UpgradeRate is the WebSocket upgrades per second each version lets
+	// through to its UA servers.
+	UpgradeRate int
+	// UpgradeBurst is how many upgrades above the rate wait in the queue
+	// before nginx answers 429.
+	UpgradeBurst int
+	// WorkerProcesses is nginx's worker count; 0 means one per core.
+	WorkerProcesses int
+	// WorkerConnections bounds each worker's connections (both sides of a
+	// proxied connection count). The open-file limit is set to twice it.
+	WorkerConnections int
+	// ClientMaxBodyBytes bounds API request bodies.
+	ClientMaxBodyBytes int64
+	// ClientHeaderTimeout, ClientBodyTimeout, KeepaliveTimeout and
+	// SendTimeout are the client-side timeouts.
+	ClientHeaderTimeout time.Duration
+	ClientBodyTimeout   time.Duration
+	KeepaliveTimeout    time.Duration
+	SendTimeout         time.Duration
+	// ConnectTimeout bounds connecting to a backend socket.
+	ConnectTimeout time.Duration
+	// APITimeout bounds reading an API response and sending an API request.
+	APITimeout time.Duration
+	// WSTimeout is how long a proxied WebSocket may stay silent in one
+	// direction; the UA pings far more often.
+	WSTimeout time.Duration
+	// ShutdownTimeout bounds how long an old worker keeps WebSockets open
+	// after a reload or graceful stop.
+	ShutdownTimeout time.Duration
+}
+
+// UASocket is the dev stack's path of the i-th UA socket of a version.
+func UASocket(dir, version string, i int) string {
+	return filepath.Join(dir, "ua-"+version+"-"+strconv.Itoa(i)+".sock")
+}
+
+// APISocket is the dev stack's path of a version's API socket.
+func APISocket(dir, version string) string {
+	return filepath.Join(dir, "api-"+version+".sock")
+}
+
+// DirSockets returns a [Config.Sockets] that names n UA sockets per version
+// and one API socket in dir, with [UASocket] and [APISocket].
+func DirSockets(dir string, n int) func(version string) ([]string, string) {
+	return func(v string) ([]string, string) {
+		ua := make([]string, n)
+		for i := range ua {
+			ua[i] = UASocket(dir, v, i)
+		}
+		return ua, APISocket(dir, v)
+	}
+}
+
+// Binary returns the nginx executable to run: $KAIWA_NGINX when set, else
+// nginx on PATH, else /usr/sbin/nginx.
+func Binary() (string, error) {
+	if p := os.Getenv("KAIWA_NGINX"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx", nil
+	}
+	return "", ErrNoBinary
+}
+
+// ErrNoBinary is returned by [Binary] when no nginx is installed.
+var ErrNoBinary = errors.New("nginx: no nginx binary (set KAIWA_NGINX or install nginx)")
+
+// ServeArgs are the arguments that run nginx in the foreground with the
+// rendered configuration at conf and the prefix directory prefix.
+func ServeArgs(prefix, conf string) []string {
+	return []string{"-p", prefix, "-c", conf, "-e", filepath.Join(prefix, "error.log"), "-g", "daemon off;"}
+}
+
+// CheckArgs are the arguments that make nginx test the configuration
+// (nginx -t) without serving.
+func CheckArgs(prefix, conf string) []string {
+	return append([]string{"-t", "-q"}, ServeArgs(prefix, conf)...)
+}
+
+// view is what the template sees.
+type view struct {
+	Config
+	ErrorLog, PidFile string
+	RlimitNofile      int
+	Live              []liveVersion
+	Retired           []string
+	Known             []string
+}
+
+type liveVersion struct {
+	Name   string
+	UA     []string
+	API    string
+	Sunset time.Time
+	Depr   bool
+	Zone   string
+}
+
+var versionName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// Render writes the nginx configuration for cfg to w. It fails, writing
+// nothing, when cfg is incomplete or a name or path cannot be written
+// safely into the configuration.
+func Render(w io.Writer, cfg Config) error {
+	v, err := prepare(cfg)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, v); err != nil {
+		return fmt.Errorf("nginx: render: %w", err)
+	}
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+func prepare(cfg Config) (view, error) {
+	if cfg.Registry == nil {
+		return view{}, errors.New("nginx: config has no registry")
+	}
+	if cfg.Sockets == nil {
+		return view{}, errors.New("nginx: config has no sockets")
+	}
+	if !filepath.IsAbs(cfg.Prefix) {
+		return view{}, fmt.Errorf("nginx: prefix %q is not an absolute path", cfg.Prefix)
+	}
+	setDefaults(&cfg)
+	v := view{
+		Config:       cfg,
+		ErrorLog:     filepath.Join(cfg.Prefix, "error.log"),
+		PidFile:      filepath.Join(cfg.Prefix, "nginx.pid"),
+		RlimitNofile: 2 * cfg.WorkerConnections,
+	}
+	paths := []string{cfg.Prefix, cfg.AccessLog}
+	for _, a := range []string{cfg.HTTPListen, cfg.HTTPSListen} {
+		if a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return view{}, fmt.Errorf("nginx: listen address %q: %w", a, err)
+		}
+		paths = append(paths, a)
+	}
+	if cfg.HTTPSListen != "" {
+		if cfg.CertFile == "" || cfg.KeyFile == "" {
+			return view{}, errors.New("nginx: HTTPS listener without certificate and key")
+		}
+		paths = append(paths, cfg.CertFile, cfg.KeyFile)
+	}
+	if cfg.User != "" {
+		paths = append(paths, cfg.User)
+	}
+	for _, ver := range cfg.Registry.All() {
+		if !versionName.MatchString(ver.Name) {
+			return view{}, fmt.Errorf("nginx: version name %q is not a plain path segment", ver.Name)
+		}
+		v.Known = append(v.Known, ver.Name)
+		if !ver.Live() {
+			v.Retired = append(v.Retired, ver.Name)
+			continue
+		}
+		ua, api := cfg.Sockets(ver.Name)
+		if len(ua) == 0 || api == "" {
+			return view{}, fmt.Errorf("nginx: version %s has no UA or API socket", ver.Name)
+		}
+		paths = append(paths, ua...)
+		paths = append(paths, api)
+		v.Live = append(v.Live, liveVersion{
+			Name: ver.Name, UA: ua, API: api,
+			Depr: ver.Status == versions.Deprecated, Sunset: ver.Sunset,
+			Zone: "kaiwa_upgrade_" + ver.Name,
+		})
+	}
+	for _, p := range paths {
+		if err := checkWord(p); err != nil {
+			return view{}, err
+		}
+	}
+	return v, nil
+}
+
+func setDefaults(c *Config) {
+	def := func(p *time.Duration, d time.Duration) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	if c.HTTPListen == "" {
+		c.HTTPListen = DefaultHTTPListen
+	}
+	if c.AccessLog == "" {
+		c.AccessLog = filepath.Join(c.Prefix, "access.log")
+	}
+	if c.UpgradeRate <= 0 {
+		c.UpgradeRate = DefaultUpgradeRate
+	}
+	if c.UpgradeBurst <= 0 {
+		c.UpgradeBurst = DefaultUpgradeBurst
+	}
+	if c.WorkerConnections <= 0 {
+		c.WorkerConnections = DefaultWorkerConnections
+	}
+	if c.ClientMaxBodyBytes <= 0 {
+		c.ClientMaxBodyBytes = DefaultClientMaxBodyBytes
+	}
+	def(&c.ClientHeaderTimeout, DefaultClientHeaderTimeout)
+	def(&c.ClientBodyTimeout, DefaultClientBodyTimeout)
+	def(&c.KeepaliveTimeout, DefaultKeepaliveTimeout)
+	def(&c.SendTimeout, DefaultSendTimeout)
+	def(&c.ConnectTimeout, DefaultConnectTimeout)
+	def(&c.APITimeout, DefaultAPITimeout)
+	def(&c.WSTimeout, DefaultWSTimeout)
+	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
+}
+
+// checkWord rejects values that could break out of a quoted nginx string
+// or be read as a variable.
+func checkWord(s string) error {
+	if s == "" || strings.ContainsAny(s, "\"'\\$;{}#") {
+		return fmt.Errorf("nginx: %q cannot be written into the configuration", s)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("nginx: %q cannot be written into the configuration", s)
+		}
+	}
+	return nil
+}
+
+// quote writes s as a double-quoted nginx string; [checkWord] has already
+// rejected anything that would need escaping.
+func quote(s string) string { return `"` + s + `"` }
+
+// duration writes d in nginx's time syntax.
+func duration(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
+}
