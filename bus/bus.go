@@ -1,0 +1,347 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures a [Bus]. Zero fields take the defaults noted.
+type Config struct {
+	// URL of the NATS server(s), comma separated. Default nats://127.0.0.1:4222.
+	URL string
+	// Name is the connection name shown by the NATS server.
+	Name string
+	// Prefix starts every subject. Default "kaiwa".
+	Prefix string
+	// Stream is the JetStream stream of chat and system messages. Default "KAIWA_MSGS".
+	Stream string
+	// EventStream buffers the event log. Default "KAIWA_EVENTS".
+	EventStream string
+	// HistoryMaxAge is how long the stream keeps messages, for history,
+	// resume and the log writer's catch-up. Default 72h.
+	HistoryMaxAge time.Duration
+	// HistoryMaxBytes bounds the stream's size. Default unlimited (-1).
+	HistoryMaxBytes int64
+	// DuplicateWindow is how long a client message id (cid) de-duplicates
+	// resends. Default 2m.
+	DuplicateWindow time.Duration
+	// Replicas of the streams (1 for a single server, 3 in a cluster).
+	Replicas int
+	// Timeout bounds publish acknowledgements and directory requests. Default 3s.
+	Timeout time.Duration
+	// Dispatchers is the number of goroutines running subscription
+	// handlers. Default 4.
+	Dispatchers int
+	// DispatchQueue is each dispatcher's buffer, in messages. Default 8192.
+	DispatchQueue int
+	// Logger receives the bus's own errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.URL == "" {
+		c.URL = nats.DefaultURL
+	}
+	if c.Prefix == "" {
+		c.Prefix = "kaiwa"
+	}
+	if c.Stream == "" {
+		c.Stream = "KAIWA_MSGS"
+	}
+	if c.EventStream == "" {
+		c.EventStream = "KAIWA_EVENTS"
+	}
+	if c.HistoryMaxAge <= 0 {
+		c.HistoryMaxAge = 72 * time.Hour
+	}
+	if c.HistoryMaxBytes == 0 {
+		c.HistoryMaxBytes = -1
+	}
+	if c.DuplicateWindow <= 0 {
+		c.DuplicateWindow = 2 * time.Minute
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 3 * time.Second
+	}
+	if c.Dispatchers <= 0 {
+		c.Dispatchers = 4
+	}
+	if c.DispatchQueue <= 0 {
+		c.DispatchQueue = 8192
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Bus is one process's connection to NATS. It implements [kaiwa.Bus].
+type Bus struct {
+	cfg    Config
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	subj   subjects
+	epoch  string
+	// evEpoch is the event stream's creation time, base 36, for event ids.
+	evEpoch string
+	log     *slog.Logger
+
+	shards []chan *nats.Msg
+	subs   sync.Map // *nats.Subscription → *subscription
+	wg     sync.WaitGroup
+
+	droppedEvents atomic.Uint64
+	closeOnce     sync.Once
+}
+
+var _ kaiwa.Bus = (*Bus)(nil)
+
+// ErrClosed is returned by a closed [Bus].
+var ErrClosed = errors.New("bus: closed")
+
+// Connect dials NATS, makes sure the streams exist with the configured
+// limits, and starts the dispatchers.
+func Connect(ctx context.Context, cfg Config) (*Bus, error) {
+	cfg.setDefaults()
+	b := &Bus{cfg: cfg, subj: subjects{p: cfg.Prefix}, log: cfg.Logger}
+	nc, err := nats.Connect(cfg.URL,
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
+			subj := ""
+			if s != nil {
+				subj = s.Subject
+			}
+			b.log.Warn("nats async error", "subject", subj, "err", err)
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				b.log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { b.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats: %w", err)
+	}
+	b.nc = nc
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	b.js = js
+	if err := b.ensureStreams(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	b.shards = make([]chan *nats.Msg, cfg.Dispatchers)
+	for i := range b.shards {
+		ch := make(chan *nats.Msg, cfg.DispatchQueue)
+		b.shards[i] = ch
+		b.wg.Add(1)
+		go b.dispatch(ch)
+	}
+	return b, nil
+}
+
+func (b *Bus) ensureStreams(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        b.cfg.Stream,
+		Description: "Kaiwa chat and system messages: sequence numbers, history, and the message log's buffer",
+		Subjects:    []string{b.subj.allMsg()},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      b.cfg.HistoryMaxAge,
+		MaxBytes:    b.cfg.HistoryMaxBytes,
+		Storage:     jetstream.FileStorage,
+		Replicas:    b.cfg.Replicas,
+		Duplicates:  b.cfg.DuplicateWindow,
+		Discard:     jetstream.DiscardOld,
+		RePublish:   &jetstream.RePublish{Source: b.subj.allMsg(), Destination: b.subj.allLiveDst()},
+		AllowDirect: true,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", b.cfg.Stream, err)
+	}
+	b.stream = st
+	b.epoch = strconv.FormatInt(st.CachedInfo().Created.Unix(), 36)
+	est, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        b.cfg.EventStream,
+		Description: "Kaiwa event log buffer, drained by the log writer",
+		Subjects:    []string{b.subj.allEvlog()},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      b.cfg.HistoryMaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    b.cfg.Replicas,
+		Discard:     jetstream.DiscardOld,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", b.cfg.EventStream, err)
+	}
+	b.evEpoch = strconv.FormatInt(est.CachedInfo().Created.Unix(), 36)
+	return nil
+}
+
+// Conn returns the underlying NATS connection.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// Ping reports whether the bus is connected, for readiness checks.
+func (b *Bus) Ping(ctx context.Context) error {
+	if !b.nc.IsConnected() {
+		return kaiwa.Errorf(kaiwa.CodeUnavailable, "not connected to NATS")
+	}
+	return b.nc.FlushWithContext(ctx)
+}
+
+// Close drains the connection and stops the dispatchers.
+func (b *Bus) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		b.nc.Close()
+		for _, ch := range b.shards {
+			close(ch)
+		}
+		b.wg.Wait()
+	})
+	return err
+}
+
+// MessageID returns the message id of a stream sequence.
+func (b *Bus) MessageID(seq uint64) string {
+	return b.epoch + "-" + strconv.FormatUint(seq, 10)
+}
+
+// MessageSeq returns the stream sequence of a message id of this stream.
+func (b *Bus) MessageSeq(id string) (uint64, bool) {
+	ep, s, ok := strings.Cut(id, "-")
+	if !ok || ep != b.epoch {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(s, 10, 64)
+	return seq, err == nil && seq > 0
+}
+
+func (b *Bus) timeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.cfg.Timeout)
+}
+
+// unavailable wraps a NATS failure as a [kaiwa.CodeUnavailable] error,
+// keeping the cause for the log.
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%s: %w: %w", what, kaiwa.Errorf(kaiwa.CodeUnavailable, "message bus unavailable, try again"), err)
+}
+
+// Publish implements [kaiwa.Publisher]: it stores m in the stream.
+func (b *Bus) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, error) {
+	if !kaiwa.ValidID(string(m.Tenant)) || kaiwa.CheckChannel(m.Channel) != nil {
+		return m, kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid tenant or channel")
+	}
+	if m.TS == 0 {
+		m.TS = kaiwa.Now()
+	}
+	m.ID, m.Seq, m.Prev = "", 0, 0
+	payload, err := json.Marshal(&m)
+	if err != nil {
+		return m, kaiwa.Errorf(kaiwa.CodeBadRequest, "message cannot be encoded")
+	}
+	msg := nats.NewMsg(b.subj.msg(m.Tenant, m.Channel))
+	msg.Data = payload
+	if m.CID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, string(m.Tenant)+"/"+m.From+"/"+m.CID)
+	}
+	ctx, cancel := b.timeout(ctx)
+	defer cancel()
+	ack, err := b.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return m, unavailable("publish message", err)
+	}
+	m.Seq = ack.Sequence
+	m.ID = b.MessageID(ack.Sequence)
+	return m, nil
+}
+
+// ephemeral is the body of every core-NATS delivery: exactly one field set.
+type ephemeral struct {
+	Presence *kaiwa.Presence `json:"presence,omitempty"`
+	Control  *kaiwa.Control  `json:"control,omitempty"`
+}
+
+// PublishPresence implements [kaiwa.Bus].
+func (b *Bus) PublishPresence(_ context.Context, p kaiwa.Presence) error {
+	data, err := json.Marshal(ephemeral{Presence: &p})
+	if err != nil {
+		return fmt.Errorf("encode presence: %w", err)
+	}
+	if err := b.nc.Publish(b.subj.ev(p.Tenant, p.Channel), data); err != nil {
+		return unavailable("publish presence", err)
+	}
+	return nil
+}
+
+// PublishControl implements [kaiwa.Publisher]: user-targeted kinds go to the
+// user's subject, channel deletion to the channel's, the rest to the
+// tenant's. It waits until the server has the message, so a caller that
+// returns afterwards knows every UA will see it.
+func (b *Bus) PublishControl(ctx context.Context, c kaiwa.Control) error {
+	var subj string
+	switch c.Kind {
+	case kaiwa.ControlMemberAdded, kaiwa.ControlMemberRemoved, kaiwa.ControlTokensRevoked:
+		subj = b.subj.user(c.Tenant, c.User)
+	case kaiwa.ControlChannelDeleted:
+		subj = b.subj.ev(c.Tenant, c.Channel)
+	default:
+		subj = b.subj.ctl(c.Tenant)
+	}
+	data, err := json.Marshal(ephemeral{Control: &c})
+	if err != nil {
+		return fmt.Errorf("encode control: %w", err)
+	}
+	if err := b.nc.Publish(subj, data); err != nil {
+		return unavailable("publish control", err)
+	}
+	ctx, cancel := b.timeout(ctx)
+	defer cancel()
+	if err := b.nc.FlushWithContext(ctx); err != nil {
+		return unavailable("flush control", err)
+	}
+	return nil
+}
+
+// Record implements [kaiwa.Bus]: it appends e to the event stream without
+// waiting for the acknowledgement. When too many events are in flight the
+// event is dropped and counted (see [Bus.DroppedEvents]).
+func (b *Bus) Record(e kaiwa.Event) {
+	if e.TS == 0 {
+		e.TS = kaiwa.Now()
+	}
+	data, err := json.Marshal(&e)
+	if err != nil {
+		b.droppedEvents.Add(1)
+		return
+	}
+	if _, err := b.js.PublishAsync(b.subj.evlog(e.Tenant), data, jetstream.WithStallWait(50*time.Millisecond)); err != nil {
+		b.droppedEvents.Add(1)
+	}
+}
+
+// DroppedEvents returns how many events [Bus.Record] could not buffer.
+func (b *Bus) DroppedEvents() uint64 { return b.droppedEvents.Load() }

@@ -1,0 +1,356 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
+)
+
+func newBus(t *testing.T, url string) *Bus {
+	t.Helper()
+	b, err := Connect(context.Background(), Config{URL: url, Name: t.Name()})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// collector gathers deliveries for assertions.
+type collector struct {
+	mu sync.Mutex
+	ds []kaiwa.Delivery
+}
+
+func (c *collector) handle(d kaiwa.Delivery) {
+	c.mu.Lock()
+	c.ds = append(c.ds, d)
+	c.mu.Unlock()
+}
+
+func (c *collector) messages() []kaiwa.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []kaiwa.Message
+	for _, d := range c.ds {
+		if d.Message != nil {
+			out = append(out, *d.Message)
+		}
+	}
+	return out
+}
+
+func (c *collector) all() []kaiwa.Delivery {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.ds)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func publish(t *testing.T, b *Bus, tenant kaiwa.TenantID, ch, text string) kaiwa.Message {
+	t.Helper()
+	m, err := b.Publish(context.Background(), kaiwa.Message{Tenant: tenant, Channel: ch, From: "alice", Name: "Alice", Text: text})
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	return m
+}
+
+func TestTokenRoundTrip(t *testing.T) {
+	for _, s := range []string{"world", "a.b", "guild:12.x", "%41", "x*y>z", "tab\tspace ", "", "日本"} {
+		tok := token(s)
+		if strings.ContainsAny(tok, ".*> \t\r\n") {
+			t.Errorf("token(%q) = %q escapes its token", s, tok)
+		}
+		back, ok := untoken(tok)
+		if !ok || back != s {
+			t.Errorf("untoken(token(%q)) = %q, %v", s, back, ok)
+		}
+	}
+	if _, ok := untoken("%4"); ok {
+		t.Error("untoken accepted a truncated escape")
+	}
+}
+
+func FuzzToken(f *testing.F) {
+	for _, s := range []string{"world", "a.b.c", "%", "dm:a:b", ">"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tok := token(s)
+		if strings.ContainsAny(tok, ".*> \t\r\n\x00") {
+			t.Fatalf("token(%q) = %q escapes its token", s, tok)
+		}
+		back, ok := untoken(tok)
+		if !ok || back != s {
+			t.Fatalf("round trip of %q gave %q", s, back)
+		}
+	})
+}
+
+func TestDeliverySeqPrevAndIsolation(t *testing.T) {
+	url := testenv.NATS(t)
+	pub, ua := newBus(t, url), newBus(t, url)
+	var world, other, foreign collector
+	for _, s := range []struct {
+		t  kaiwa.TenantID
+		ch string
+		c  *collector
+	}{{"acme", "world.en", &world}, {"acme", "other", &other}, {"rival", "world.en", &foreign}} {
+		sub, err := ua.SubscribeChannel(s.t, s.ch, s.c.handle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+	var sent []kaiwa.Message
+	for i := range 5 {
+		sent = append(sent, publish(t, pub, "acme", "world.en", fmt.Sprint("w", i)))
+		publish(t, pub, "acme", "other", fmt.Sprint("o", i))
+	}
+	waitFor(t, "5 world messages", func() bool { return len(world.messages()) == 5 })
+	got := world.messages()
+	var prev uint64
+	for i, m := range got {
+		if m.Seq != sent[i].Seq || m.ID != sent[i].ID || m.ID != pub.MessageID(m.Seq) {
+			t.Errorf("message %d: seq %d id %s, published seq %d id %s", i, m.Seq, m.ID, sent[i].Seq, sent[i].ID)
+		}
+		if m.Prev != prev {
+			t.Errorf("message %d: prev %d, want %d", i, m.Prev, prev)
+		}
+		if m.Tenant != "acme" || m.Channel != "world.en" || m.Text != fmt.Sprint("w", i) || m.From != "alice" {
+			t.Errorf("message %d decoded as %+v", i, m)
+		}
+		prev = m.Seq
+	}
+	waitFor(t, "5 other messages", func() bool { return len(other.messages()) == 5 })
+	time.Sleep(50 * time.Millisecond)
+	if n := len(foreign.all()); n != 0 {
+		t.Errorf("another tenant's subscriber got %d deliveries", n)
+	}
+}
+
+func TestDirectMessagesReachBothUsers(t *testing.T) {
+	url := testenv.NATS(t)
+	b := newBus(t, url)
+	var alice, bob, carol collector
+	for u, c := range map[string]*collector{"alice": &alice, "bob": &bob, "carol": &carol} {
+		sub, err := b.SubscribeUser("acme", u, c.handle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+	m := publish(t, b, "acme", kaiwa.DMChannel("bob", "alice"), "hi bob")
+	waitFor(t, "dm to both", func() bool { return len(alice.messages()) == 1 && len(bob.messages()) == 1 })
+	if got := bob.messages()[0]; got.Channel != "dm:alice:bob" || got.Seq != m.Seq {
+		t.Errorf("bob got %+v", got)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(carol.all()); n != 0 {
+		t.Errorf("carol got %d deliveries", n)
+	}
+}
+
+func TestClientIDDeduplicates(t *testing.T) {
+	b := newBus(t, testenv.NATS(t))
+	var c collector
+	sub, err := b.SubscribeChannel("acme", "world", c.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	in := kaiwa.Message{Tenant: "acme", Channel: "world", From: "alice", Text: "once", CID: "c-1"}
+	m1, err := b.Publish(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := b.Publish(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m1.ID != m2.ID || m1.Seq != m2.Seq {
+		t.Errorf("resend got id %s seq %d, first %s %d", m2.ID, m2.Seq, m1.ID, m1.Seq)
+	}
+	// Another user's identical cid is a different message.
+	in.From = "bob"
+	m3, err := b.Publish(context.Background(), in)
+	if err != nil || m3.Seq == m1.Seq {
+		t.Fatalf("bob's message: %+v, %v", m3, err)
+	}
+	waitFor(t, "two deliveries", func() bool { return len(c.messages()) == 2 })
+	time.Sleep(50 * time.Millisecond)
+	if n := len(c.messages()); n != 2 {
+		t.Errorf("%d deliveries, want 2", n)
+	}
+}
+
+func TestHistoryAndReplay(t *testing.T) {
+	b := newBus(t, testenv.NATS(t))
+	ctx := context.Background()
+	var quiet []kaiwa.Message
+	for i := range 300 {
+		publish(t, b, "acme", "busy", fmt.Sprint("b", i))
+		if i%10 == 0 {
+			quiet = append(quiet, publish(t, b, "acme", "quiet", fmt.Sprint("q", i/10)))
+		}
+	}
+	got, err := b.History(ctx, "acme", "quiet", "", 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids(got) != ids(quiet[10:]) {
+		t.Errorf("history = %s, want %s", ids(got), ids(quiet[10:]))
+	}
+	got, err = b.History(ctx, "acme", "quiet", quiet[10].ID, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids(got) != ids(quiet[5:10]) {
+		t.Errorf("history before = %s, want %s", ids(got), ids(quiet[5:10]))
+	}
+	got, err = b.History(ctx, "acme", "quiet", quiet[3].ID, 50)
+	if err != nil || ids(got) != ids(quiet[:3]) {
+		t.Errorf("history from the start = %s, %v", ids(got), err)
+	}
+	if got, err := b.History(ctx, "acme", "nobody-here", "", 10); err != nil || len(got) != 0 {
+		t.Errorf("history of an empty channel = %v, %v", got, err)
+	}
+	if got, err := b.History(ctx, "other-tenant", "quiet", "", 10); err != nil || len(got) != 0 {
+		t.Errorf("history of another tenant's channel = %v, %v", got, err)
+	}
+	if _, err := b.History(ctx, "acme", "quiet", "nonsense", 10); kaiwa.ErrorCode(err) != kaiwa.CodeBadRequest {
+		t.Errorf("history before a bad id: %v", err)
+	}
+	rep, complete, err := b.Replay(ctx, "acme", "quiet", quiet[25].Seq, 100)
+	if err != nil || !complete || ids(rep) != ids(quiet[26:]) {
+		t.Errorf("replay = %s, %v, %v; want %s", ids(rep), complete, err, ids(quiet[26:]))
+	}
+}
+
+func ids(ms []kaiwa.Message) string {
+	var s []string
+	for _, m := range ms {
+		s = append(s, m.ID+":"+m.Text)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestControlsAndPresenceRouting(t *testing.T) {
+	b := newBus(t, testenv.NATS(t))
+	ctx := context.Background()
+	var user, channel, tenants collector
+	s1, _ := b.SubscribeUser("acme", "bob", user.handle)
+	s2, _ := b.SubscribeChannel("acme", "guild.1", channel.handle)
+	s3, _ := b.SubscribeTenants(tenants.handle)
+	defer s1.Unsubscribe()
+	defer s2.Unsubscribe()
+	defer s3.Unsubscribe()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(b.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMemberAdded, Tenant: "acme", User: "bob", Channel: "guild.1"}))
+	must(b.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlChannelDeleted, Tenant: "acme", Channel: "guild.1"}))
+	must(b.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlSettings, Tenant: "rival"}))
+	must(b.PublishPresence(ctx, kaiwa.Presence{Tenant: "acme", Channel: "guild.1", User: "carol", Name: "C", Event: "join"}))
+	waitFor(t, "routed controls", func() bool {
+		return len(user.all()) == 1 && len(channel.all()) == 2 && len(tenants.all()) == 1
+	})
+	if c := user.all()[0].Control; c == nil || c.Kind != kaiwa.ControlMemberAdded || c.Channel != "guild.1" {
+		t.Errorf("user got %+v", user.all()[0])
+	}
+	if c := tenants.all()[0].Control; c == nil || c.Tenant != "rival" || c.Kind != kaiwa.ControlSettings {
+		t.Errorf("tenants got %+v", tenants.all()[0])
+	}
+	if p := channel.all()[1].Presence; p == nil || p.User != "carol" || p.Tenant != "acme" {
+		t.Errorf("channel got %+v", channel.all()[1])
+	}
+}
+
+// fakeDirectory answers from fixed data.
+type fakeDirectory struct{ token string }
+
+func (f fakeDirectory) ResolveToken(_ context.Context, tok string) (kaiwa.Identity, error) {
+	if tok != f.token {
+		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "unknown token")
+	}
+	return kaiwa.Identity{Tenant: "acme", User: "alice", Name: "Alice", ExpiresAt: time.Now().Add(time.Hour), Join: []string{"*"}}, nil
+}
+func (fakeDirectory) TenantSettings(context.Context, kaiwa.TenantID) (kaiwa.Settings, error) {
+	return kaiwa.Settings{MaxTextLen: 7}, nil
+}
+func (fakeDirectory) Channel(_ context.Context, t kaiwa.TenantID, ch string) (kaiwa.Channel, error) {
+	if ch != "world" {
+		return kaiwa.Channel{}, kaiwa.Errorf(kaiwa.CodeNotFound, "no such channel")
+	}
+	return kaiwa.Channel{Tenant: t, Name: ch, Kind: kaiwa.ChannelClosed}, nil
+}
+func (fakeDirectory) IsMember(_ context.Context, _ kaiwa.TenantID, ch, user string) (bool, error) {
+	return ch == "world" && user == "alice", nil
+}
+func (fakeDirectory) MemberChannels(context.Context, kaiwa.TenantID, string) ([]string, error) {
+	return nil, errors.New("database down")
+}
+
+func TestDirectoryOverTheBus(t *testing.T) {
+	url := testenv.NATS(t)
+	api, ua := newBus(t, url), newBus(t, url)
+	tok := kaiwa.NewCredential("acme")
+	d := ua.Directory()
+	ctx := context.Background()
+	if _, err := d.ResolveToken(ctx, tok); kaiwa.ErrorCode(err) != kaiwa.CodeUnavailable {
+		t.Errorf("with no API server: %v", err)
+	}
+	srv, err := api.ServeDirectory(fakeDirectory{token: tok}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Unsubscribe()
+	id, err := d.ResolveToken(ctx, tok)
+	if err != nil || id.User != "alice" || id.Tenant != "acme" {
+		t.Errorf("resolve = %+v, %v", id, err)
+	}
+	if _, err := d.ResolveToken(ctx, kaiwa.NewCredential("acme")); kaiwa.ErrorCode(err) != kaiwa.CodeUnauthorized {
+		t.Errorf("unknown token: %v", err)
+	}
+	if _, err := d.ResolveToken(ctx, "garbage"); kaiwa.ErrorCode(err) != kaiwa.CodeUnauthorized {
+		t.Errorf("malformed token: %v", err)
+	}
+	if st, err := d.TenantSettings(ctx, "acme"); err != nil || st.MaxTextLen != 7 || st.RateBurst != 20 {
+		t.Errorf("settings = %+v, %v", st, err)
+	}
+	if c, err := d.Channel(ctx, "acme", "world"); err != nil || c.Kind != kaiwa.ChannelClosed || c.Tenant != "acme" {
+		t.Errorf("channel = %+v, %v", c, err)
+	}
+	if _, err := d.Channel(ctx, "acme", "nope"); kaiwa.ErrorCode(err) != kaiwa.CodeNotFound {
+		t.Errorf("missing channel: %v", err)
+	}
+	if ok, err := d.IsMember(ctx, "acme", "world", "alice"); err != nil || !ok {
+		t.Errorf("is member = %v, %v", ok, err)
+	}
+	if _, err := d.MemberChannels(ctx, "acme", "alice"); kaiwa.ErrorCode(err) != kaiwa.CodeUnavailable {
+		t.Errorf("internal errors must reach UAs as unavailable, got %v", err)
+	}
+}

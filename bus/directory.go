@@ -1,0 +1,238 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/nats-io/nats.go"
+)
+
+// Directory operations, the last token of a directory subject.
+const (
+	dirToken    = "token"
+	dirSettings = "settings"
+	dirChannel  = "channel"
+	dirMember   = "member"
+	dirChannels = "channels"
+)
+
+type dirRequest struct {
+	Token string `json:"token,omitempty"`
+	Ch    string `json:"ch,omitempty"`
+	User  string `json:"user,omitempty"`
+}
+
+type wireError struct {
+	Code    kaiwa.Code `json:"code"`
+	Message string     `json:"message"`
+}
+
+type dirReply struct {
+	Error    *wireError      `json:"error,omitempty"`
+	Identity *kaiwa.Identity `json:"identity,omitempty"`
+	Settings *kaiwa.Settings `json:"settings,omitempty"`
+	Channel  *kaiwa.Channel  `json:"channel,omitempty"`
+	Member   bool            `json:"member,omitempty"`
+	Channels []string        `json:"channels,omitempty"`
+}
+
+// DirectoryQueue is the queue group of the processes serving the directory.
+const DirectoryQueue = "kaiwa-directory"
+
+// ServeDirectory answers the UAs' directory requests from d (the API tier's
+// cached store) with the given number of workers, until the subscription
+// is ended.
+func (b *Bus) ServeDirectory(d kaiwa.Directory, workers int) (kaiwa.Subscription, error) {
+	if workers <= 0 {
+		workers = 32
+	}
+	ch := make(chan *nats.Msg, 4096)
+	s, err := b.nc.ChanQueueSubscribe(b.subj.allDir(), DirectoryQueue, ch)
+	if err != nil {
+		return nil, unavailable("serve directory", err)
+	}
+	if err := b.nc.FlushTimeout(b.cfg.Timeout); err != nil {
+		_ = s.Unsubscribe()
+		return nil, unavailable("serve directory", err)
+	}
+	srv := &dirServer{b: b, d: d, ch: ch, sub: s}
+	for range workers {
+		srv.wg.Add(1)
+		go srv.work()
+	}
+	return srv, nil
+}
+
+type dirServer struct {
+	b    *Bus
+	d    kaiwa.Directory
+	ch   chan *nats.Msg
+	sub  *nats.Subscription
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+func (s *dirServer) Unsubscribe() error {
+	var err error
+	s.once.Do(func() {
+		err = s.sub.Unsubscribe()
+		close(s.ch)
+		s.wg.Wait()
+	})
+	return err
+}
+
+func (s *dirServer) work() {
+	defer s.wg.Done()
+	for m := range s.ch {
+		rep := s.answer(m)
+		data, err := json.Marshal(rep)
+		if err != nil {
+			continue
+		}
+		_ = m.Respond(data)
+	}
+}
+
+func (s *dirServer) answer(m *nats.Msg) dirReply {
+	t, rest, ok := s.b.subj.parseTenant(m.Subject)
+	op, found := strings.CutPrefix(rest, "dir.")
+	var req dirRequest
+	if !ok || !found || json.Unmarshal(m.Data, &req) != nil {
+		return errReply(kaiwa.Errorf(kaiwa.CodeBadRequest, "malformed directory request"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.b.cfg.Timeout)
+	defer cancel()
+	switch op {
+	case dirToken:
+		if ct, ok := kaiwa.CredentialTenant(req.Token); !ok || ct != t {
+			return errReply(kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token"))
+		}
+		id, err := s.d.ResolveToken(ctx, req.Token)
+		if err != nil {
+			return errReply(err)
+		}
+		if id.Tenant != t {
+			return errReply(kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token"))
+		}
+		return dirReply{Identity: &id}
+	case dirSettings:
+		st, err := s.d.TenantSettings(ctx, t)
+		if err != nil {
+			return errReply(err)
+		}
+		return dirReply{Settings: &st}
+	case dirChannel:
+		c, err := s.d.Channel(ctx, t, req.Ch)
+		if err != nil {
+			return errReply(err)
+		}
+		return dirReply{Channel: &c}
+	case dirMember:
+		ok, err := s.d.IsMember(ctx, t, req.Ch, req.User)
+		if err != nil {
+			return errReply(err)
+		}
+		return dirReply{Member: ok}
+	case dirChannels:
+		chs, err := s.d.MemberChannels(ctx, t, req.User)
+		if err != nil {
+			return errReply(err)
+		}
+		return dirReply{Channels: chs}
+	}
+	return errReply(kaiwa.Errorf(kaiwa.CodeBadRequest, "unknown directory operation"))
+}
+
+func errReply(err error) dirReply {
+	code := kaiwa.ErrorCode(err)
+	if code == kaiwa.CodeInternal {
+		return dirReply{Error: &wireError{Code: kaiwa.CodeUnavailable, Message: "directory unavailable"}}
+	}
+	return dirReply{Error: &wireError{Code: code, Message: kaiwa.ErrorMessage(err)}}
+}
+
+// Directory returns a [kaiwa.Directory] that asks the API tier over the bus.
+func (b *Bus) Directory() kaiwa.Directory { return dirClient{b} }
+
+type dirClient struct{ b *Bus }
+
+func (c dirClient) call(ctx context.Context, t kaiwa.TenantID, op string, req dirRequest) (dirReply, error) {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return dirReply{}, err
+	}
+	ctx, cancel := c.b.timeout(ctx)
+	defer cancel()
+	m, err := c.b.nc.RequestWithContext(ctx, c.b.subj.dir(t, op), data)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return dirReply{}, kaiwa.Errorf(kaiwa.CodeUnavailable, "no API server is answering; try again")
+		}
+		return dirReply{}, unavailable("directory request", err)
+	}
+	var rep dirReply
+	if err := json.Unmarshal(m.Data, &rep); err != nil {
+		return dirReply{}, unavailable("directory reply", err)
+	}
+	if rep.Error != nil {
+		return rep, &kaiwa.Error{Code: rep.Error.Code, Message: rep.Error.Message}
+	}
+	return rep, nil
+}
+
+func (c dirClient) ResolveToken(ctx context.Context, token string) (kaiwa.Identity, error) {
+	t, ok := kaiwa.CredentialTenant(token)
+	if !ok {
+		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
+	}
+	rep, err := c.call(ctx, t, dirToken, dirRequest{Token: token})
+	if err != nil {
+		return kaiwa.Identity{}, err
+	}
+	if rep.Identity == nil {
+		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnavailable, "directory reply without identity")
+	}
+	if !rep.Identity.ExpiresAt.IsZero() && time.Now().After(rep.Identity.ExpiresAt) {
+		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeTokenExpired, "token expired")
+	}
+	return *rep.Identity, nil
+}
+
+func (c dirClient) TenantSettings(ctx context.Context, t kaiwa.TenantID) (kaiwa.Settings, error) {
+	rep, err := c.call(ctx, t, dirSettings, dirRequest{})
+	if err != nil {
+		return kaiwa.Settings{}, err
+	}
+	if rep.Settings == nil {
+		return kaiwa.DefaultSettings(), nil
+	}
+	return rep.Settings.WithDefaults(), nil
+}
+
+func (c dirClient) Channel(ctx context.Context, t kaiwa.TenantID, ch string) (kaiwa.Channel, error) {
+	rep, err := c.call(ctx, t, dirChannel, dirRequest{Ch: ch})
+	if err != nil {
+		return kaiwa.Channel{}, err
+	}
+	if rep.Channel == nil {
+		return kaiwa.Channel{}, kaiwa.Errorf(kaiwa.CodeNotFound, "channel not found")
+	}
+	rep.Channel.Tenant = t
+	return *rep.Channel, nil
+}
+
+func (c dirClient) IsMember(ctx context.Context, t kaiwa.TenantID, ch, user string) (bool, error) {
+	rep, err := c.call(ctx, t, dirMember, dirRequest{Ch: ch, User: user})
+	return rep.Member, err
+}
+
+func (c dirClient) MemberChannels(ctx context.Context, t kaiwa.TenantID, user string) ([]string, error) {
+	rep, err := c.call(ctx, t, dirChannels, dirRequest{User: user})
+	return rep.Channels, err
+}

@@ -1,0 +1,37 @@
+// Package bus is Kaiwa's message bus on NATS: one connection per process,
+// multiplexing every channel, a JetStream stream for chat and system
+// messages (sequence numbers, per-channel history, and the durable buffer of
+// the message log), core NATS for ephemeral events and live changes, and
+// request/reply for the directory the UAs ask of the API tier.
+//
+// # Subjects
+//
+// Every subject starts with the configured prefix (default "kaiwa") and then
+// the tenant. Tenant, user and channel names are escaped so that no
+// character can leave its subject token: bytes outside A-Z a-z 0-9 _ - :
+// become %XX.
+//
+//	P.T.msg.c.CH        chat and system messages of channel CH (stream)
+//	P.T.msg.d.A.B       direct messages between users A < B (stream)
+//	P.T.live.c.CH       the stream's republished copies, carrying
+//	P.T.live.d.A.B      Nats-Sequence and Nats-Last-Sequence (seq and prev)
+//	P.T.ev.CH           presence and channel-wide live changes (core)
+//	P.T.user.U          user-targeted live changes and system messages (core)
+//	P.T.ctl             tenant-wide live changes (core)
+//	P.T.dir.OP          directory requests, served by the API tier (core)
+//	P.T.evlog           the event log's durable buffer (stream)
+//
+// # Message ids
+//
+// A message's id is derived from its stream sequence: the stream's creation
+// time in base 36, a dash, and the sequence in decimal ("t3k9zq-1042"). Ids
+// are opaque to clients; the bus turns them back into sequences for history
+// and deletion. A recreated stream has a new epoch, so ids never collide in
+// the message log.
+//
+// # Concurrency
+//
+// A [Bus] is safe for concurrent use. Handlers of subscriptions run on a
+// fixed set of dispatch goroutines (messages of one subject always on the
+// same one, in order); they must not block.
+package bus

@@ -1,0 +1,147 @@
+package bus
+
+import (
+	"context"
+	"errors"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// MaxHistory is the most messages one [Bus.History] call returns.
+const MaxHistory = 500
+
+// History implements [kaiwa.Bus]. It reads the channel's messages from the
+// stream: it looks back over a window of sequences before the upper bound,
+// widening it until it holds limit messages of the channel or reaches the
+// start of the stream.
+func (b *Bus) History(ctx context.Context, t kaiwa.TenantID, ch, before string, limit int) ([]kaiwa.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	limit = min(limit, MaxHistory)
+	subj := b.subj.msg(t, ch)
+	ctx, cancel := b.timeout(ctx)
+	defer cancel()
+	var upper uint64 // exclusive
+	if before != "" {
+		seq, ok := b.MessageSeq(before)
+		if !ok {
+			return nil, kaiwa.Errorf(kaiwa.CodeBadRequest, "before is not a message id of this server")
+		}
+		upper = seq
+	} else {
+		last, err := b.stream.GetLastMsgForSubject(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return []kaiwa.Message{}, nil
+		}
+		if err != nil {
+			return nil, unavailable("history", err)
+		}
+		upper = last.Sequence + 1
+	}
+	window := uint64(limit) * 4
+	for {
+		start := uint64(1)
+		if upper > window {
+			start = upper - window
+		}
+		msgs, err := b.readRange(ctx, subj, start, upper, limit)
+		if err != nil {
+			return nil, err
+		}
+		if len(msgs) >= limit || start == 1 {
+			return msgs, nil
+		}
+		info, err := b.stream.Info(ctx)
+		if err != nil {
+			return nil, unavailable("history", err)
+		}
+		if start <= info.State.FirstSeq {
+			return msgs, nil
+		}
+		window *= 8
+	}
+}
+
+// Replay returns up to max messages of a channel with sequence after
+// afterSeq, oldest first, and whether the stream still held every message
+// of the channel since afterSeq (false when history no longer covers the gap).
+func (b *Bus) Replay(ctx context.Context, t kaiwa.TenantID, ch string, afterSeq uint64, max int) ([]kaiwa.Message, bool, error) {
+	ctx, cancel := b.timeout(ctx)
+	defer cancel()
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		return nil, false, unavailable("replay", err)
+	}
+	complete := afterSeq+1 >= info.State.FirstSeq
+	msgs, err := b.readRange(ctx, b.subj.msg(t, ch), afterSeq+1, 0, -max)
+	if err != nil {
+		return nil, false, err
+	}
+	return msgs, complete, nil
+}
+
+// readRange reads the messages of subj with sequence in [start, upper)
+// (upper 0: to the end). keep > 0 keeps the last keep of them; keep < 0
+// keeps the first -keep. Each message's Prev is the one read before it
+// (0 for the first).
+func (b *Bus) readRange(ctx context.Context, subj string, start, upper uint64, keep int) ([]kaiwa.Message, error) {
+	cons, err := b.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subj},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    start,
+	})
+	if err != nil {
+		return nil, unavailable("read stream", err)
+	}
+	var out []kaiwa.Message
+	var prev uint64
+	for {
+		want := 256
+		if keep < 0 {
+			want = min(want, -keep-len(out))
+		}
+		batch, err := cons.FetchNoWait(want)
+		if err != nil {
+			return nil, unavailable("read stream", err)
+		}
+		n, done := 0, false
+		for m := range batch.Messages() {
+			n++
+			meta, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			seq := meta.Sequence.Stream
+			if upper != 0 && seq >= upper {
+				done = true
+				break
+			}
+			msg, err := b.decodeMessage(m.Subject(), "msg.", m.Data(), seq, prev)
+			if err != nil {
+				b.log.Warn("skipping undecodable stored message", "seq", seq, "err", err)
+				continue
+			}
+			prev = seq
+			out = append(out, *msg)
+			if keep > 0 && len(out) > keep {
+				out = out[1:]
+			}
+			if keep < 0 && len(out) >= -keep {
+				done = true
+				break
+			}
+			if meta.NumPending == 0 {
+				done = true
+				break
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return nil, unavailable("read stream", err)
+		}
+		if done || n == 0 {
+			return out, nil
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// LogWriter drains the streams into the message and event logs. It reads
+// batches from durable consumers, writes each batch in one call, and
+// acknowledges only after the write succeeded: while MySQL is unreachable
+// the batch is retried with backoff and everything else waits in the
+// stream, so nothing is lost; a batch written twice (after a crash between
+// write and ack) is skipped by the logs' idempotent append.
+//
+// Several log writers may run at once (one per API process): the durable
+// consumers share the work.
+type LogWriter struct {
+	Bus    *Bus
+	Log    kaiwa.MessageLog
+	Events kaiwa.EventLog
+	// Batch is the most messages written at once. Default 500.
+	Batch int
+	// MaxWait is how long a fetch waits to fill a batch. Default 250ms.
+	MaxWait time.Duration
+	// MaxBackoff bounds the wait between retries of a failed write. Default 5s.
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+}
+
+// Durable consumer names of the log writer.
+const (
+	MessageLogConsumer = "kaiwa-message-log"
+	EventLogConsumer   = "kaiwa-event-log"
+)
+
+// Run writes until ctx is cancelled.
+func (w *LogWriter) Run(ctx context.Context) error {
+	if w.Batch <= 0 {
+		w.Batch = 500
+	}
+	if w.MaxWait <= 0 {
+		w.MaxWait = 250 * time.Millisecond
+	}
+	if w.MaxBackoff <= 0 {
+		w.MaxBackoff = 5 * time.Second
+	}
+	if w.Logger == nil {
+		w.Logger = slog.Default()
+	}
+	b := w.Bus
+	mc, err := b.js.CreateOrUpdateConsumer(ctx, b.cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       MessageLogConsumer,
+		Description:   "writes chat and system messages to the MySQL message log",
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 100_000,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("message log consumer: %w", err)
+	}
+	ec, err := b.js.CreateOrUpdateConsumer(ctx, b.cfg.EventStream, jetstream.ConsumerConfig{
+		Durable:       EventLogConsumer,
+		Description:   "writes events to the MySQL event log",
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 100_000,
+	})
+	if err != nil {
+		return fmt.Errorf("event log consumer: %w", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); w.drain(ctx, mc, w.writeMessages) }()
+	go func() { defer wg.Done(); w.drain(ctx, ec, w.writeEvents) }()
+	wg.Wait()
+	return nil
+}
+
+// Lag returns how many messages wait to be written to the message log.
+func (w *LogWriter) Lag(ctx context.Context) (uint64, error) {
+	c, err := w.Bus.js.Consumer(ctx, w.Bus.cfg.Stream, MessageLogConsumer)
+	if err != nil {
+		return 0, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
+type writeFunc func(ctx context.Context, batch []jetstream.Msg) error
+
+func (w *LogWriter) drain(ctx context.Context, c jetstream.Consumer, write writeFunc) {
+	batch := make([]jetstream.Msg, 0, w.Batch)
+	for ctx.Err() == nil {
+		res, err := c.Fetch(w.Batch, jetstream.FetchMaxWait(w.MaxWait))
+		if err != nil {
+			w.Logger.Warn("log writer fetch", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		batch = batch[:0]
+		for m := range res.Messages() {
+			batch = append(batch, m)
+		}
+		if err := res.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			w.Logger.Warn("log writer fetch", "err", err)
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		backoff := 100 * time.Millisecond
+		for {
+			err := write(ctx, batch)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return // not acknowledged: redelivered to the next writer
+			}
+			w.Logger.Error("log writer: write failed, retrying", "batch", len(batch), "err", err, "retry_in", backoff)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, w.MaxBackoff)
+		}
+		// AckAll: acknowledging the last acknowledges the whole batch.
+		if err := batch[len(batch)-1].DoubleAck(ctx); err != nil {
+			w.Logger.Warn("log writer ack", "err", err)
+		}
+	}
+}
+
+func (w *LogWriter) writeMessages(ctx context.Context, batch []jetstream.Msg) error {
+	msgs := make([]kaiwa.Message, 0, len(batch))
+	for _, m := range batch {
+		meta, err := m.Metadata()
+		if err != nil {
+			continue
+		}
+		msg, err := w.Bus.decodeMessage(m.Subject(), "msg.", m.Data(), meta.Sequence.Stream, 0)
+		if err != nil {
+			w.Logger.Error("log writer: undecodable message skipped", "seq", meta.Sequence.Stream, "err", err)
+			continue
+		}
+		msgs = append(msgs, *msg)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return w.Log.AppendMessages(ctx, msgs)
+}
+
+func (w *LogWriter) writeEvents(ctx context.Context, batch []jetstream.Msg) error {
+	events := make([]kaiwa.Event, 0, len(batch))
+	for _, m := range batch {
+		meta, err := m.Metadata()
+		if err != nil {
+			continue
+		}
+		var e kaiwa.Event
+		if err := json.Unmarshal(m.Data(), &e); err != nil {
+			w.Logger.Error("log writer: undecodable event skipped", "seq", meta.Sequence.Stream, "err", err)
+			continue
+		}
+		t, _, ok := w.Bus.subj.parseTenant(m.Subject())
+		if !ok {
+			continue
+		}
+		e.Tenant = t
+		e.ID = "e" + w.Bus.evEpoch + "-" + strconv.FormatUint(meta.Sequence.Stream, 10)
+		events = append(events, e)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	return w.Events.AppendEvents(ctx, events)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,185 @@
+package bus
+
+import (
+	"encoding/json"
+	"errors"
+	"hash/maphash"
+	"strconv"
+	"strings"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// subKind says how a subscription's messages are decoded.
+type subKind uint8
+
+const (
+	subLive      subKind = iota // republished stream messages
+	subEphemeral                // presence and controls
+)
+
+// subscription routes one NATS subscription's messages to a handler.
+type subscription struct {
+	kind subKind
+	h    kaiwa.Handler
+}
+
+// group is several NATS subscriptions ended together.
+type group struct {
+	b    *Bus
+	subs []*nats.Subscription
+}
+
+// Unsubscribe implements [kaiwa.Subscription].
+func (g *group) Unsubscribe() error {
+	var errs []error
+	for _, s := range g.subs {
+		g.b.subs.Delete(s)
+		if err := s.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var shardSeed = maphash.MakeSeed()
+
+func (b *Bus) subscribe(g *group, subj string, kind subKind, h kaiwa.Handler) error {
+	shard := b.shards[maphash.String(shardSeed, subj)%uint64(len(b.shards))]
+	s, err := b.nc.ChanSubscribe(subj, shard)
+	if err != nil {
+		_ = g.Unsubscribe()
+		return unavailable("subscribe", err)
+	}
+	// Store before any message can be dispatched for it: dispatch looks the
+	// subscription up and skips unknown ones, so publish order is kept.
+	b.subs.Store(s, &subscription{kind: kind, h: h})
+	g.subs = append(g.subs, s)
+	return nil
+}
+
+// confirm waits until the server has every subscription made so far, so
+// that a caller told "joined" receives everything published afterwards.
+func (b *Bus) confirm(g *group) (kaiwa.Subscription, error) {
+	if err := b.nc.FlushTimeout(b.cfg.Timeout); err != nil {
+		_ = g.Unsubscribe()
+		return nil, unavailable("subscribe", err)
+	}
+	return g, nil
+}
+
+// SubscribeChannel implements [kaiwa.Bus].
+func (b *Bus) SubscribeChannel(t kaiwa.TenantID, ch string, h kaiwa.Handler) (kaiwa.Subscription, error) {
+	g := &group{b: b}
+	if err := b.subscribe(g, b.subj.live(t, ch), subLive, h); err != nil {
+		return nil, err
+	}
+	if err := b.subscribe(g, b.subj.ev(t, ch), subEphemeral, h); err != nil {
+		return nil, err
+	}
+	return b.confirm(g)
+}
+
+// SubscribeUser implements [kaiwa.Bus].
+func (b *Bus) SubscribeUser(t kaiwa.TenantID, user string, h kaiwa.Handler) (kaiwa.Subscription, error) {
+	g := &group{b: b}
+	for _, subj := range b.subj.dmLive(t, user) {
+		if err := b.subscribe(g, subj, subLive, h); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.subscribe(g, b.subj.user(t, user), subEphemeral, h); err != nil {
+		return nil, err
+	}
+	return b.confirm(g)
+}
+
+// SubscribeTenants implements [kaiwa.Bus].
+func (b *Bus) SubscribeTenants(h kaiwa.Handler) (kaiwa.Subscription, error) {
+	g := &group{b: b}
+	if err := b.subscribe(g, b.subj.allCtl(), subEphemeral, h); err != nil {
+		return nil, err
+	}
+	return b.confirm(g)
+}
+
+// dispatch runs handlers for one shard of subscriptions, in arrival order.
+func (b *Bus) dispatch(ch chan *nats.Msg) {
+	defer b.wg.Done()
+	for m := range ch {
+		v, ok := b.subs.Load(m.Sub)
+		if !ok {
+			continue
+		}
+		s := v.(*subscription)
+		var d kaiwa.Delivery
+		switch s.kind {
+		case subLive:
+			msg, err := b.decodeLive(m)
+			if err != nil {
+				b.log.Warn("dropping undecodable stream message", "subject", m.Subject, "err", err)
+				continue
+			}
+			d.Message = msg
+		case subEphemeral:
+			var e ephemeral
+			if err := json.Unmarshal(m.Data, &e); err != nil {
+				b.log.Warn("dropping undecodable event", "subject", m.Subject, "err", err)
+				continue
+			}
+			t, _, ok := b.subj.parseTenant(m.Subject)
+			if !ok {
+				continue
+			}
+			// The subject is authoritative for the tenant.
+			switch {
+			case e.Presence != nil:
+				e.Presence.Tenant = t
+				d.Presence = e.Presence
+			case e.Control != nil:
+				e.Control.Tenant = t
+				d.Control = e.Control
+			default:
+				continue
+			}
+		}
+		s.h(d)
+	}
+}
+
+// decodeLive decodes a republished stream message: seq and prev come from
+// its headers.
+func (b *Bus) decodeLive(m *nats.Msg) (*kaiwa.Message, error) {
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return nil, errors.New("bus: missing sequence header")
+	}
+	prev, _ := strconv.ParseUint(m.Header.Get(jetstream.LastSequenceHeader), 10, 64)
+	return b.decodeMessage(m.Subject, "live.", m.Data, seq, prev)
+}
+
+// decodeMessage decodes a message stored on (or republished to) subj,
+// taking tenant and channel from the subject, never from the payload.
+func (b *Bus) decodeMessage(subj, kind string, data []byte, seq, prev uint64) (*kaiwa.Message, error) {
+	t, rest, ok := b.subj.parseTenant(subj)
+	if !ok {
+		return nil, errors.New("bus: bad subject")
+	}
+	tail, ok := strings.CutPrefix(rest, kind)
+	if !ok {
+		return nil, errors.New("bus: bad subject")
+	}
+	ch, ok := parseMsgTail(tail)
+	if !ok {
+		return nil, errors.New("bus: bad subject")
+	}
+	msg := new(kaiwa.Message)
+	if err := json.Unmarshal(data, msg); err != nil {
+		return nil, err
+	}
+	msg.Tenant, msg.Channel = t, ch
+	msg.Seq, msg.Prev, msg.ID = seq, prev, b.MessageID(seq)
+	return msg, nil
+}
