@@ -39,6 +39,10 @@ const (
 	// DefaultReadLimit bounds one server frame. The largest frame the
 	// server sends is a history reply of 100 messages of maximal size.
 	DefaultReadLimit = 4 << 20
+	// DefaultMaxFrame is the largest frame the protocol accepts from a
+	// client: the server refuses larger ones with too_large, and every op
+	// whose content is within the limits fits.
+	DefaultMaxFrame = 16 << 10
 )
 
 // CloseError is the error of a [Conn] the server closed: the WebSocket
@@ -87,6 +91,11 @@ type Options struct {
 	// [DefaultReadLimit]; -1 for none). A larger frame closes the Conn
 	// with 1009.
 	ReadLimit int64
+	// MaxFrame bounds the frames of requests (default [DefaultMaxFrame];
+	// -1 for none). A larger request fails with [kaiwa.CodeTooLarge]
+	// without being sent: the server would refuse it with an error that
+	// carries no ref. [Conn.SendRaw] is not bounded.
+	MaxFrame int
 }
 
 // httpClient returns the client to dial with; nil means the default.
@@ -121,13 +130,14 @@ func (o *Options) httpClient() (*http.Client, error) {
 // (the frame may be half sent); one whose ctx ends while waiting for the
 // reply just returns ctx.Err(), and a late reply arrives as an [Event].
 type Conn struct {
-	ws      *websocket.Conn
-	version string
-	codec   codec
-	ready   Ready
-	events  chan Event
-	done    chan struct{}
-	refs    atomic.Uint64
+	ws       *websocket.Conn
+	version  string
+	codec    codec
+	ready    Ready
+	maxFrame int
+	events   chan Event
+	done     chan struct{}
+	refs     atomic.Uint64
 
 	writeMu sync.Mutex // orders codec framing with writes
 
@@ -194,13 +204,18 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	if n <= 0 {
 		n = DefaultEventBuffer
 	}
+	maxFrame := opts.MaxFrame
+	if maxFrame == 0 {
+		maxFrame = DefaultMaxFrame
+	}
 	c := &Conn{
-		ws:      ws,
-		version: version,
-		codec:   cd,
-		events:  make(chan Event, n),
-		done:    make(chan struct{}),
-		pending: make(map[string]chan result),
+		maxFrame: maxFrame,
+		ws:       ws,
+		version:  version,
+		codec:    cd,
+		events:   make(chan Event, n),
+		done:     make(chan struct{}),
+		pending:  make(map[string]chan result),
 	}
 	if err := c.handshake(ctx, &opts); err != nil {
 		_ = ws.CloseNow()
@@ -515,6 +530,9 @@ func (c *Conn) write(ctx context.Context, b []byte, raw bool) error {
 func (c *Conn) roundTrip(ctx context.Context, ref string, op []byte) (Reply, error) {
 	if err := ctx.Err(); err != nil {
 		return Reply{}, err
+	}
+	if c.maxFrame > 0 && len(op) > c.maxFrame {
+		return Reply{}, kaiwa.Errorf(kaiwa.CodeTooLarge, "frame of %d bytes, the limit is %d", len(op), c.maxFrame)
 	}
 	ch := make(chan result, 1)
 	c.mu.Lock()

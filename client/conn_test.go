@@ -548,3 +548,29 @@ func TestEncodeOp(t *testing.T) {
 		t.Error("encodeOp made invalid JSON")
 	}
 }
+
+func TestMaxFrame(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	fs := newFakeServer(t, false)
+	var mu sync.Mutex
+	var seen []string
+	fs.setHook(func(s *fakeSession, op fakeOp, raw []byte) bool {
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s/%d", op.Op, len(raw)))
+		mu.Unlock()
+		return false
+	})
+	c := dial(t, fs, Options{Token: "t:alice"})
+	if _, err := c.Say(ctx, "staff", strings.Repeat("x", DefaultMaxFrame), nil); !kaiwa.IsCode(err, kaiwa.CodeTooLarge) {
+		t.Fatalf("Say of a frame over 16 KiB = %v, want too_large", err)
+	}
+	if _, err := c.Say(ctx, "staff", strings.Repeat("é", 1000), nil); err != nil {
+		t.Fatalf("Say of 1000 characters: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || !strings.HasPrefix(seen[0], "say/") {
+		t.Errorf("server received %q, want only the second say", seen)
+	}
+}
