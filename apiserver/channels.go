@@ -1,0 +1,89 @@
+package apiserver
+
+import (
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kaiwa-chat/kaiwa"
+)
+
+// MaxTitleLen is the longest channel title, in characters.
+const MaxTitleLen = 200
+
+// channelRequest is the body of PUT /channels/{ch}.
+type channelRequest struct {
+	Kind  kaiwa.ChannelKind `json:"kind"`
+	Title string            `json:"title"`
+}
+
+// handlePutChannel creates or updates a channel: PUT /channels/{ch}. It
+// answers 201 when the channel was created and 200 when it was updated,
+// with the channel as stored.
+func handlePutChannel(channels kaiwa.ChannelStore) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		name, err := channelParam(c)
+		if err != nil {
+			return err
+		}
+		if err := notDM(name); err != nil {
+			return err
+		}
+		var body channelRequest
+		if err := bind(c, &body); err != nil {
+			return err
+		}
+		if body.Kind != kaiwa.ChannelOpen && body.Kind != kaiwa.ChannelClosed {
+			return kaiwa.Errorf(kaiwa.CodeBadRequest, `kind must be "open" or "closed"`)
+		}
+		if n := utf8.RuneCountInString(body.Title); n > MaxTitleLen {
+			return kaiwa.Errorf(kaiwa.CodeBadRequest, "title has %d characters, the limit is %d", n, MaxTitleLen)
+		}
+		ctx, tenant := c.Request().Context(), tenantOf(c)
+		created, err := channels.PutChannel(ctx, kaiwa.Channel{
+			Tenant: tenant, Name: name, Kind: body.Kind, Title: body.Title,
+		})
+		if err != nil {
+			return err
+		}
+		stored, err := channels.Channel(ctx, tenant, name)
+		if err != nil {
+			return err
+		}
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		return c.JSON(status, stored)
+	}
+}
+
+// handleDeleteChannel removes a channel and its membership, and makes every
+// live session leave it: DELETE /channels/{ch}.
+func handleDeleteChannel(channels kaiwa.ChannelStore, bus kaiwa.Publisher) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		name, err := channelParam(c)
+		if err != nil {
+			return err
+		}
+		if err := notDM(name); err != nil {
+			return err
+		}
+		ctx, tenant := c.Request().Context(), tenantOf(c)
+		delErr := channels.DeleteChannel(ctx, tenant, name)
+		if delErr != nil && !kaiwa.IsCode(delErr, kaiwa.CodeNotFound) {
+			return delErr
+		}
+		// Published also when the channel was already gone, so that a retry
+		// after a failed publish still reaches the live sessions.
+		err = bus.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlChannelDeleted, Tenant: tenant, Channel: name})
+		if err != nil {
+			return err
+		}
+		if delErr != nil {
+			return delErr
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
