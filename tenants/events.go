@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -32,18 +33,27 @@ func checkEvent(e *kaiwa.Event) error {
 
 // AppendEvents stores events (ID and Tenant set), which may belong to
 // several tenants, with one multi-row INSERT per up to 500 events. It is
-// idempotent by (tenant, id). When any event is invalid, nothing is stored
-// and the [kaiwa.CodeBadRequest] error says which.
+// idempotent by (tenant, id). Like [Store.AppendMessages], it skips invalid
+// events, stores the rest and names the skipped ones in a
+// [kaiwa.CodeBadRequest] error.
 func (s *Store) AppendEvents(ctx context.Context, events []kaiwa.Event) error {
+	var skipped []string
+	valid := make([]*kaiwa.Event, 0, len(events))
 	for i := range events {
 		if err := checkEvent(&events[i]); err != nil {
-			return kaiwa.Errorf(kaiwa.CodeBadRequest, "event %d (%q): %v", i, events[i].ID, err)
+			skipped = append(skipped, fmt.Sprintf("event %d (%q): %v", i, events[i].ID, err))
+			continue
 		}
+		valid = append(valid, &events[i])
 	}
-	return appendChunks(ctx, s.db, len(events), func(i int) (int, []any) {
-		e := &events[i]
+	err := appendChunks(ctx, s.db, len(valid), func(i int) (int, []any) {
+		e := valid[i]
 		return len(e.Detail) + 256, []any{e.Tenant, e.ID, e.Type, e.User, e.Channel, nullRaw(e.Detail), e.TS}
 	}, "INSERT INTO events (tenant_id, id, type, user_id, channel, detail, ts) VALUES ", 7, "append events")
+	if err != nil {
+		return err
+	}
+	return skippedError(skipped)
 }
 
 // Events returns one page of a tenant's event log, newest first (by ts,

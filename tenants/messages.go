@@ -83,22 +83,47 @@ func nullRaw(b json.RawMessage) any {
 // AppendMessages stores messages (ID, Seq and Tenant set), which may belong
 // to several tenants, with one multi-row INSERT per up to 500 messages. It
 // is idempotent: a message already stored (same tenant and id) is skipped,
-// so the log writer may retry a batch. When any message is invalid (bad
-// tenant, id, channel or sender, text or name not UTF-8, data not JSON),
-// nothing is stored and the [kaiwa.CodeBadRequest] error says which: such a
-// message would fail every retry.
+// so the log writer may retry a batch.
+//
+// A message that cannot be stored as it is (bad tenant, id, channel or
+// sender, name too long, text or name not UTF-8, data not JSON) is skipped
+// while the rest of the batch is stored, and the returned
+// [kaiwa.CodeBadRequest] error names it. Retrying cannot store it, so a
+// writer should log such an error and move on rather than retry.
 func (s *Store) AppendMessages(ctx context.Context, msgs []kaiwa.Message) error {
+	var skipped []string
+	valid := make([]*kaiwa.Message, 0, len(msgs))
 	for i := range msgs {
 		if err := checkMessage(&msgs[i]); err != nil {
-			return kaiwa.Errorf(kaiwa.CodeBadRequest, "message %d (%q): %v", i, msgs[i].ID, err)
+			skipped = append(skipped, fmt.Sprintf("message %d (%q): %v", i, msgs[i].ID, err))
+			continue
 		}
+		valid = append(valid, &msgs[i])
 	}
 	const cols = "(tenant_id, id, seq, channel, from_user, from_name, text, data, ts, is_system)"
-	return appendChunks(ctx, s.db, len(msgs), func(i int) (int, []any) {
-		m := &msgs[i]
+	err := appendChunks(ctx, s.db, len(valid), func(i int) (int, []any) {
+		m := valid[i]
 		size := len(m.Text) + len(m.Data) + len(m.Name) + 256
 		return size, []any{m.Tenant, m.ID, m.Seq, m.Channel, m.From, m.Name, m.Text, nullRaw(m.Data), m.TS, m.System}
 	}, "INSERT INTO messages "+cols+" VALUES ", 10, "append messages")
+	if err != nil {
+		return err
+	}
+	return skippedError(skipped)
+}
+
+// skippedError reports the invalid entries a log append skipped.
+func skippedError(skipped []string) error {
+	if len(skipped) == 0 {
+		return nil
+	}
+	const shown = 5
+	total, more := len(skipped), ""
+	if total > shown {
+		more = fmt.Sprintf("; and %d more", total-shown)
+		skipped = skipped[:shown]
+	}
+	return kaiwa.Errorf(kaiwa.CodeBadRequest, "skipped %d invalid: %s%s", total, strings.Join(skipped, "; "), more)
 }
 
 // appendChunks inserts n rows in chunks of at most appendRows rows and about

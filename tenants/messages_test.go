@@ -113,11 +113,11 @@ func TestAppendMessagesIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestAppendMessagesRefusesInvalidBatch(t *testing.T) {
+func TestAppendMessagesSkipsInvalidMessages(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
-	good := msg("a", "ok", 1, "lobby", "alice", "hi")
-	for name, bad := range map[string]kaiwa.Message{
+	ctx := context.Background()
+	bad := map[string]kaiwa.Message{
 		"tenant":     msg("a b", "x", 2, "lobby", "alice", "hi"),
 		"no id":      msg("a", "", 2, "lobby", "alice", "hi"),
 		"long id":    msg("a", strings.Repeat("i", MaxLogID+1), 2, "lobby", "alice", "hi"),
@@ -130,14 +130,33 @@ func TestAppendMessagesRefusesInvalidBatch(t *testing.T) {
 		"long name":  {Tenant: "a", ID: "x", Channel: "lobby", Name: strings.Repeat("n", kaiwa.MaxNameLen+1)},
 		"name utf8":  {Tenant: "a", ID: "x", Channel: "lobby", Name: "\xc0"},
 		"no channel": {Tenant: "a", ID: "x"},
-	} {
-		err := s.AppendMessages(context.Background(), []kaiwa.Message{good, bad})
-		if kaiwa.ErrorCode(err) != kaiwa.CodeBadRequest {
-			t.Fatalf("%s: error %v, want bad_request", name, err)
+	}
+	i := 0
+	for name, m := range bad {
+		i++
+		good := msg("a", fmt.Sprintf("ok%d", i), uint64(i), "lobby", "alice", "hi")
+		err := s.AppendMessages(ctx, []kaiwa.Message{good, m})
+		if kaiwa.ErrorCode(err) != kaiwa.CodeBadRequest || !strings.Contains(err.Error(), "message 1") {
+			t.Fatalf("%s: error %v, want bad_request naming message 1", name, err)
 		}
 	}
-	if n := s.countRows(t, "messages"); n != 0 {
-		t.Fatalf("%d messages stored from invalid batches", n)
+	page, err := s.Messages(ctx, "a", kaiwa.MessageQuery{})
+	must(t, err)
+	if len(page.Messages) != len(bad) || s.countRows(t, "messages") != len(bad) {
+		t.Fatalf("stored %d messages, want only the %d valid ones", s.countRows(t, "messages"), len(bad))
+	}
+	for _, m := range page.Messages {
+		if !strings.HasPrefix(m.ID, "ok") {
+			t.Fatalf("invalid message %q stored", m.ID)
+		}
+	}
+
+	// Many invalid messages: the error counts them all.
+	many := make([]kaiwa.Message, 8)
+	err = s.AppendMessages(ctx, many)
+	if kaiwa.ErrorCode(err) != kaiwa.CodeBadRequest || !strings.Contains(err.Error(), "skipped 8 invalid") ||
+		!strings.Contains(err.Error(), "and 3 more") {
+		t.Fatalf("error for 8 invalid messages: %v", err)
 	}
 }
 
