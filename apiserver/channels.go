@@ -9,8 +9,10 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 )
 
-// MaxTitleLen is the longest channel title, in characters.
-const MaxTitleLen = 200
+// maxTitleLen is the longest channel title, in characters: the size of the
+// title column, checked here too so the caller learns it before any store
+// round trip.
+const maxTitleLen = 200
 
 // channelRequest is the body of PUT /channels/{ch}.
 type channelRequest struct {
@@ -37,8 +39,8 @@ func handlePutChannel(channels kaiwa.ChannelStore) echo.HandlerFunc {
 		if body.Kind != kaiwa.ChannelOpen && body.Kind != kaiwa.ChannelClosed {
 			return kaiwa.Errorf(kaiwa.CodeBadRequest, `kind must be "open" or "closed"`)
 		}
-		if n := utf8.RuneCountInString(body.Title); n > MaxTitleLen {
-			return kaiwa.Errorf(kaiwa.CodeBadRequest, "title has %d characters, the limit is %d", n, MaxTitleLen)
+		if n := utf8.RuneCountInString(body.Title); n > maxTitleLen {
+			return kaiwa.Errorf(kaiwa.CodeBadRequest, "title has %d characters, the limit is %d", n, maxTitleLen)
 		}
 		ctx, tenant := c.Request().Context(), tenantOf(c)
 		created, err := channels.PutChannel(ctx, kaiwa.Channel{
