@@ -35,6 +35,7 @@ var (
 
 // Defaults of [Options].
 const (
+	// DefaultEventBuffer is the capacity of the events channel.
 	DefaultEventBuffer = 1024
 	// DefaultReadLimit bounds one server frame. The largest frame the
 	// server sends is a history reply of 100 messages of maximal size.
