@@ -62,7 +62,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	cfg.InterpolateParams = true
-	cfg.MultiStatements = false
+	cfg.MultiStatements = false // one statement per query, always
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -116,7 +116,6 @@ func (s *Store) clock() time.Time {
 const (
 	errDupEntry         = 1062
 	errNoReferencedRow  = 1452
-	errRowIsReferenced  = 1451
 	errTooManyConns     = 1040
 	errServerShutdown   = 1053
 	errLockWaitTimeout  = 1205

@@ -72,7 +72,7 @@ func (s *Store) Tenants(ctx context.Context) ([]kaiwa.Tenant, error) {
 		return nil, dbError("list tenants", err)
 	}
 	defer rows.Close()
-	var out []kaiwa.Tenant
+	out := []kaiwa.Tenant{}
 	for rows.Next() {
 		var t kaiwa.Tenant
 		var settings string
@@ -123,7 +123,7 @@ func (s *Store) APIKeys(ctx context.Context, id kaiwa.TenantID) ([]APIKey, error
 		return nil, dbError("list api keys", err)
 	}
 	defer rows.Close()
-	var out []APIKey
+	out := []APIKey{}
 	for rows.Next() {
 		var k APIKey
 		var used, revoked sql.NullTime

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,16 @@ const mysqlWait = 5 * time.Second
 // when it does not.
 func MySQLServerDSN(t testing.TB) string {
 	t.Helper()
+	dsn := serverDSN(t)
+	if err := openAdmin(t, dsn).Close(); err != nil {
+		t.Fatalf("testenv: close mysql: %v", err)
+	}
+	return dsn
+}
+
+// serverDSN returns the test server's DSN from the environment.
+func serverDSN(t testing.TB) string {
+	t.Helper()
 	dsn := os.Getenv(MySQLEnv)
 	if dsn == "" {
 		dsn = DefaultMySQLDSN
@@ -42,19 +53,14 @@ func MySQLServerDSN(t testing.TB) string {
 		t.Fatalf("testenv: %s=%q is not a valid MySQL DSN: %v", MySQLEnv, dsn, err)
 	}
 	cfg.DBName = ""
-	dsn = cfg.FormatDSN()
-	db := openAdmin(t, dsn)
-	if err := db.Close(); err != nil {
-		t.Fatalf("testenv: close mysql: %v", err)
-	}
-	return dsn
+	return cfg.FormatDSN()
 }
 
 // MySQL returns the DSN of a fresh database on the test server, with every
 // migration applied. The database is dropped when the test ends.
 func MySQL(t testing.TB) string {
 	t.Helper()
-	server := MySQLServerDSN(t)
+	server := serverDSN(t)
 	db := openAdmin(t, server)
 	t.Cleanup(func() { _ = db.Close() })
 
@@ -97,10 +103,17 @@ func mustParseDSN(dsn string) *mysql.Config {
 	return cfg
 }
 
+// unreachable remembers the servers that never answered, so that the other
+// tests of the process fail at once instead of waiting again.
+var unreachable sync.Map // DSN → error message
+
 // openAdmin opens dsn and polls it until the server answers, failing the
 // test with instructions when it never does.
 func openAdmin(t testing.TB, dsn string) *sql.DB {
 	t.Helper()
+	if msg, ok := unreachable.Load(dsn); ok {
+		t.Fatal(msg)
+	}
 	cfg := mustParseDSN(dsn)
 	if cfg.Timeout == 0 {
 		cfg.Timeout = time.Second
@@ -120,9 +133,11 @@ func openAdmin(t testing.TB, dsn string) *sql.DB {
 		}
 		if time.Now().After(deadline) {
 			_ = db.Close()
-			t.Fatalf("testenv: no MySQL server at %s (%v). Start MariaDB there, "+
+			msg := fmt.Sprintf("testenv: no MySQL server at %s (%v). Start MariaDB there, "+
 				"point %s at another server, or run `make test`, which starts one.",
 				cfg.Addr, err, MySQLEnv)
+			unreachable.Store(dsn, msg)
+			t.Fatal(msg)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
