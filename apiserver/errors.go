@@ -128,7 +128,9 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		req := c.Request()
 		status, code, message := describe(err)
-		if code == kaiwa.CodeInternal {
+		// When the client has gone away, what failed is a consequence of
+		// that, not a fault worth logging.
+		if code == kaiwa.CodeInternal && req.Context().Err() == nil {
 			logger.ErrorContext(req.Context(), "apiserver: internal error",
 				"method", req.Method, "path", req.URL.Path, "route", c.Path(), "err", err)
 		}

@@ -1,8 +1,11 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -184,5 +187,22 @@ func TestNewServerRefusesMissingDependencies(t *testing.T) {
 			}()
 			NewServer(cfg)
 		}()
+	}
+}
+
+func TestGoneClientIsNotLogged(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.putChannel(e.keyA, "lobby", "open")
+	e.channels.Fail = fmt.Errorf("query members: %w", context.Canceled)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, "GET", "/v1/api/channels/lobby/members", nil)
+	req.Header.Set("Authorization", "Bearer "+e.keyA)
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, req)
+	wantError(t, rec, http.StatusInternalServerError, kaiwa.CodeInternal)
+	if logged := e.logs.String(); logged != "" {
+		t.Errorf("a canceled request was logged: %q", logged)
 	}
 }
