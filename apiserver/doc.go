@@ -7,7 +7,7 @@
 //
 // # Routes
 //
-// [NewServer] returns an [net/http.Handler] serving one API version. Every
+// [NewServer] returns a [net/http.Handler] serving one API version. Every
 // route is listed once, in routes.go: the versioned calls live under
 // "/{version}/api" (for example "/v1/api/tokens") and need an API key;
 // "/healthz" and "/readyz" sit at the root and need none. A handler is a
