@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/jsonw"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -259,12 +260,8 @@ func (b *Bus) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, erro
 		m.TS = kaiwa.Now()
 	}
 	m.ID, m.Seq, m.Prev = "", 0, 0
-	payload, err := json.Marshal(&m)
-	if err != nil {
-		return m, kaiwa.Errorf(kaiwa.CodeBadRequest, "message cannot be encoded")
-	}
 	msg := nats.NewMsg(b.subj.msg(m.Tenant, m.Channel))
-	msg.Data = payload
+	msg.Data = appendPayload(make([]byte, 0, 160+len(m.Text)+len(m.Data)), &m)
 	if m.CID != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, string(m.Tenant)+"/"+m.From+"/"+m.CID)
 	}
@@ -345,3 +342,29 @@ func (b *Bus) Record(e kaiwa.Event) {
 
 // DroppedEvents returns how many events [Bus.Record] could not buffer.
 func (b *Bus) DroppedEvents() uint64 { return b.droppedEvents.Load() }
+
+// appendPayload appends the stream payload of m: its JSON without ID, Seq
+// and Prev (the stream assigns them), with Data copied byte for byte.
+func appendPayload(dst []byte, m *kaiwa.Message) []byte {
+	dst = append(dst, '{')
+	dst = jsonw.String(jsonw.Field(dst, "tenant", true), string(m.Tenant))
+	dst = jsonw.StringField(dst, "ch", m.Channel)
+	if m.From != "" {
+		dst = jsonw.StringField(dst, "from", m.From)
+	}
+	if m.Name != "" {
+		dst = jsonw.StringField(dst, "name", m.Name)
+	}
+	dst = jsonw.StringField(dst, "text", m.Text)
+	if len(m.Data) > 0 {
+		dst = append(jsonw.Field(dst, "data", false), m.Data...)
+	}
+	dst = jsonw.Int(jsonw.Field(dst, "ts", false), m.TS)
+	if m.System {
+		dst = append(dst, `,"system":true`...)
+	}
+	if m.CID != "" {
+		dst = jsonw.StringField(dst, "cid", m.CID)
+	}
+	return append(dst, '}')
+}

@@ -126,6 +126,12 @@ func (w *LogWriter) drain(ctx context.Context, c jetstream.Consumer, write write
 			if err == nil {
 				break
 			}
+			if kaiwa.IsCode(err, kaiwa.CodeBadRequest) {
+				// The log stored the valid entries and refused the rest:
+				// retrying cannot help.
+				w.Logger.Error("log writer: entries refused by the log", "batch", len(batch), "err", err)
+				break
+			}
 			if ctx.Err() != nil {
 				return // not acknowledged: redelivered to the next writer
 			}

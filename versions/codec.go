@@ -130,3 +130,17 @@ type OutPong struct {
 func NewError(ref string, err error) OutError {
 	return OutError{Op: "error", Ref: ref, Code: kaiwa.ErrorCode(err), Message: kaiwa.ErrorMessage(err)}
 }
+
+// OutJoined tells a session the game server joined it to a channel.
+type OutJoined struct {
+	Op string `json:"op"`
+	Ch string `json:"ch"`
+}
+
+// OutLeft tells a session it was taken out of a channel ("removed",
+// "channel deleted").
+type OutLeft struct {
+	Op     string `json:"op"`
+	Ch     string `json:"ch"`
+	Reason string `json:"reason"`
+}

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/jsonw"
 )
 
 // V1 is the plain protocol: one JSON op per text frame.
@@ -98,28 +99,37 @@ func (V1) DecodeFrame(dst []Command, frame []byte) ([]Command, string, error) {
 	return append(dst, c), ref, nil
 }
 
-// outMsg is the "msg" op. Seq and Prev are left out by v1.
-type outMsg struct {
-	Op     string          `json:"op"`
-	Ch     string          `json:"ch"`
-	ID     string          `json:"id"`
-	Seq    uint64          `json:"seq,omitempty"`
-	Prev   *uint64         `json:"prev,omitempty"`
-	From   string          `json:"from,omitempty"`
-	Name   string          `json:"name,omitempty"`
-	Text   string          `json:"text"`
-	Data   json.RawMessage `json:"data,omitempty"`
-	TS     int64           `json:"ts"`
-	System bool            `json:"system,omitempty"`
-}
-
-func msgOp(m *kaiwa.Message) outMsg {
-	return outMsg{Op: "msg", Ch: m.Channel, ID: m.ID, From: m.From, Name: m.Name,
-		Text: m.Text, Data: m.Data, TS: m.TS, System: m.System}
+// appendMsg appends a "msg" op. withSeq adds seq and prev (v2). Data is
+// copied byte for byte, as the contract requires.
+func appendMsg(dst []byte, m *kaiwa.Message, withSeq bool) []byte {
+	dst = append(dst, `{"op":"msg"`...)
+	dst = jsonw.StringField(dst, "ch", m.Channel)
+	dst = jsonw.StringField(dst, "id", m.ID)
+	if withSeq {
+		dst = jsonw.Uint(jsonw.Field(dst, "seq", false), m.Seq)
+		dst = jsonw.Uint(jsonw.Field(dst, "prev", false), m.Prev)
+	}
+	if m.From != "" {
+		dst = jsonw.StringField(dst, "from", m.From)
+	}
+	if m.Name != "" {
+		dst = jsonw.StringField(dst, "name", m.Name)
+	}
+	dst = jsonw.StringField(dst, "text", m.Text)
+	if len(m.Data) > 0 {
+		dst = append(jsonw.Field(dst, "data", false), m.Data...)
+	}
+	dst = jsonw.Int(jsonw.Field(dst, "ts", false), m.TS)
+	if m.System {
+		dst = append(dst, `,"system":true`...)
+	}
+	return append(dst, '}')
 }
 
 // EncodeMessage implements [Codec].
-func (V1) EncodeMessage(m *kaiwa.Message) []byte { return mustJSON(msgOp(m)) }
+func (V1) EncodeMessage(m *kaiwa.Message) []byte {
+	return appendMsg(make([]byte, 0, 128+len(m.Text)+len(m.Data)), m, false)
+}
 
 type outPresence struct {
 	Op    string `json:"op"`
