@@ -394,4 +394,3 @@ func (ss *session) control(c kaiwa.Control) {
 		})
 	}
 }
-
