@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/kaiwa-chat/kaiwa/internal/devstack"
+)
+
+func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("dev", getenv, stderr)
+	varDir := f.str("var", "KAIWA_VAR_DIR", devstack.DefaultVarDir, "directory for everything the stack writes")
+	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "existing MySQL database (empty: a private MariaDB under the var directory)")
+	natsURL := f.str("nats-url", "KAIWA_NATS_URL", "", "existing NATS server with JetStream (empty: run one in-process)")
+	natsListen := f.str("nats-listen", "KAIWA_NATS_LISTEN", "127.0.0.1:4223", "address of the in-process NATS server")
+	perVersion := f.integer("ua-per-version", "KAIWA_UA_PER_VERSION", 2, "UA processes per protocol version")
+	httpAddr := f.str("http", "KAIWA_HTTP_LISTEN", "127.0.0.1:8080", "nginx plain HTTP address")
+	httpsAddr := f.str("https", "KAIWA_HTTPS_LISTEN", "127.0.0.1:8443", "nginx HTTPS address")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	return devstack.Run(ctx, devstack.Config{
+		VarDir:       *varDir,
+		MySQLDSN:     *dsn,
+		NATSURL:      *natsURL,
+		NATSListen:   *natsListen,
+		UAPerVersion: *perVersion,
+		HTTPListen:   *httpAddr,
+		HTTPSListen:  *httpsAddr,
+		Stdout:       stdout,
+		Stderr:       stderr,
+	})
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// envFlags is a flag set whose flags fall back to environment variables.
+type envFlags struct {
+	*flag.FlagSet
+	getenv func(string) string
+}
+
+func newFlags(name string, getenv func(string) string, stderr io.Writer) envFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return envFlags{fs, getenv}
+}
+
+func (f envFlags) def(env, fallback string) string {
+	if v := f.getenv(env); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// String defines a string flag with an environment fallback.
+func (f envFlags) str(name, env, fallback, help string) *string {
+	return f.String(name, f.def(env, fallback), fmt.Sprintf("%s (env %s)", help, env))
+}
+
+func (f envFlags) boolean(name, env string, help string) *bool {
+	v := f.getenv(env)
+	return f.Bool(name, v == "1" || strings.EqualFold(v, "true"), fmt.Sprintf("%s (env %s)", help, env))
+}
+
+func (f envFlags) duration(name, env string, fallback time.Duration, help string) *time.Duration {
+	d := fallback
+	if v := f.getenv(env); v != "" {
+		if p, err := time.ParseDuration(v); err == nil {
+			d = p
+		}
+	}
+	return f.Duration(name, d, fmt.Sprintf("%s (env %s)", help, env))
+}
+
+func (f envFlags) integer(name, env string, fallback int, help string) *int {
+	n := fallback
+	if v := f.getenv(env); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			n = fallback
+		}
+	}
+	return f.Int(name, n, fmt.Sprintf("%s (env %s)", help, env))
+}
+
+// common flags shared by the servers.
+type common struct {
+	natsURL   *string
+	busPrefix *string
+	logLevel  *string
+}
+
+func (f envFlags) common() common {
+	return common{
+		natsURL:   f.str("nats-url", "KAIWA_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma separated"),
+		busPrefix: f.str("bus-prefix", "KAIWA_BUS_PREFIX", "kaiwa", "prefix of every bus subject"),
+		logLevel:  f.str("log-level", "KAIWA_LOG_LEVEL", "info", "log level: debug, info, warn, error"),
+	}
+}
+
+func (c common) logger(stderr io.Writer, component string) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(*c.logLevel))
+	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl})).With("component", component)
+}
+
+// listen opens "unix:/path" (replacing a stale socket file; mode 0666 so
+// nginx's workers can connect) or a TCP "host:port".
+func listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(path)
+		}
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
+		}
+		if err := os.Chmod(path, 0o666); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("chmod socket: %w", err)
+		}
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// parseAll parses flags that may come before, between or after the
+// positional arguments, and returns the positional ones.
+func (f envFlags) parseAll(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			return nil, err
+		}
+		if f.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, f.Arg(0))
+		args = f.Args()[1:]
+	}
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/nginx"
+	"github.com/kaiwa-chat/kaiwa/tenants"
+	"github.com/kaiwa-chat/kaiwa/versions"
+)
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("migrate", getenv, stderr)
+	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN")
+	pos, err := f.parseAll(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"usage: kaiwa migrate up|down|version [--mysql-dsn DSN]"}
+	}
+	if *dsn == "" {
+		return usageError{"--mysql-dsn (or KAIWA_MYSQL_DSN) is required"}
+	}
+	cmd := pos[0]
+	switch cmd {
+	case tenants.MigrateUp, tenants.MigrateDown, tenants.MigrateVersion:
+	default:
+		return usageError{fmt.Sprintf("unknown migrate command %q (up, down, version)", cmd)}
+	}
+	v, dirty, err := tenants.Migrate(ctx, *dsn, cmd)
+	if err != nil {
+		return err
+	}
+	state := "clean"
+	if dirty {
+		state = "dirty"
+	}
+	fmt.Fprintf(stdout, "schema version %d (%s)\n", v, state)
+	return nil
+}
+
+func runTenant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"usage: kaiwa tenant create|list|rotate-key|disable [NAME] [--json]"}
+	}
+	sub := args[0]
+	f := newFlags("tenant "+sub, getenv, stderr)
+	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN")
+	asJSON := f.Bool("json", false, "print one JSON object, for scripts")
+	pos, err := f.parseAll(args[1:])
+	if err != nil {
+		return err
+	}
+	if *dsn == "" {
+		return usageError{"--mysql-dsn (or KAIWA_MYSQL_DSN) is required"}
+	}
+	needName := func() (kaiwa.TenantID, error) {
+		if len(pos) != 1 {
+			return "", usageError{fmt.Sprintf("usage: kaiwa tenant %s NAME", sub)}
+		}
+		return kaiwa.TenantID(pos[0]), nil
+	}
+	store, err := tenants.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	printKey := func(id kaiwa.TenantID, key string) error {
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(map[string]string{"tenant": string(id), "api_key": key})
+		}
+		fmt.Fprintf(stdout, "tenant: %s\napi key: %s\n(the key is shown only this once; store it safely)\n", id, key)
+		return nil
+	}
+	switch sub {
+	case "create":
+		id, err := needName()
+		if err != nil {
+			return err
+		}
+		key, err := store.CreateTenant(ctx, id, string(id))
+		if err != nil {
+			return err
+		}
+		return printKey(id, key)
+	case "rotate-key":
+		id, err := needName()
+		if err != nil {
+			return err
+		}
+		key, err := store.RotateKey(ctx, id)
+		if err != nil {
+			return err
+		}
+		return printKey(id, key)
+	case "disable":
+		id, err := needName()
+		if err != nil {
+			return err
+		}
+		if err := store.DisableTenant(ctx, id); err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(map[string]any{"tenant": id, "disabled": true})
+		}
+		fmt.Fprintf(stdout, "tenant %s disabled\n", id)
+		return nil
+	case "list":
+		list, err := store.Tenants(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if list == nil {
+				list = []kaiwa.Tenant{}
+			}
+			return json.NewEncoder(stdout).Encode(map[string]any{"tenants": list})
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TENANT\tNAME\tDISABLED\tCREATED")
+		for _, t := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", t.ID, t.Name, t.Disabled, t.CreatedAt.Format("2006-01-02 15:04:05Z07:00"))
+		}
+		return tw.Flush()
+	}
+	return usageError{fmt.Sprintf("unknown tenant command %q (create, list, rotate-key, disable)", sub)}
+}
+
+func runNginxConfig(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("nginx-config", getenv, stderr)
+	prefix := f.str("prefix", "KAIWA_NGINX_PREFIX", "./var/nginx", "nginx prefix directory (pid, logs, temp files)")
+	sockets := f.str("sockets", "KAIWA_SOCKET_DIR", "./var/run", "directory of the UA and API unix sockets")
+	perVersion := f.integer("ua-per-version", "KAIWA_UA_PER_VERSION", 2, "UA processes (sockets) per version")
+	httpAddr := f.str("http", "KAIWA_HTTP_LISTEN", nginx.DefaultHTTPListen, "plain HTTP listen address")
+	httpsAddr := f.str("https", "KAIWA_HTTPS_LISTEN", "127.0.0.1:8443", "HTTPS listen address (empty: none)")
+	cert := f.str("cert", "KAIWA_TLS_CERT", "", "TLS certificate (PEM)")
+	key := f.str("key", "KAIWA_TLS_KEY", "", "TLS key (PEM)")
+	user := f.str("user", "KAIWA_NGINX_USER", "", "nginx worker user (when the master runs as root)")
+	out := f.str("out", "KAIWA_NGINX_CONF", "", "write the config here instead of stdout")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	absPrefix, err := filepath.Abs(*prefix)
+	if err != nil {
+		return err
+	}
+	absSockets, err := filepath.Abs(*sockets)
+	if err != nil {
+		return err
+	}
+	if *httpsAddr != "" && (*cert == "" || *key == "") {
+		return usageError{"--https needs --cert and --key (or --https '')"}
+	}
+	cfg := nginx.Config{
+		Registry:    versions.Default(),
+		Prefix:      absPrefix,
+		HTTPListen:  *httpAddr,
+		HTTPSListen: *httpsAddr,
+		CertFile:    *cert,
+		KeyFile:     *key,
+		Sockets:     nginx.DirSockets(absSockets, *perVersion),
+		User:        *user,
+	}
+	w := stdout
+	if *out != "" {
+		file, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		w = file
+	}
+	return nginx.Render(w, cfg)
+}

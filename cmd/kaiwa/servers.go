@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/apiserver"
+	"github.com/kaiwa-chat/kaiwa/bus"
+	"github.com/kaiwa-chat/kaiwa/tenants"
+	"github.com/kaiwa-chat/kaiwa/ua"
+	"github.com/kaiwa-chat/kaiwa/versions"
+)
+
+// liveVersion returns a live version of the registry by name.
+func liveVersion(name string) (versions.Version, error) {
+	v, ok := versions.Default().Get(name)
+	if !ok {
+		return v, usageError{fmt.Sprintf("unknown protocol version %q", name)}
+	}
+	if !v.Live() {
+		return v, usageError{fmt.Sprintf("protocol version %q is retired", name)}
+	}
+	return v, nil
+}
+
+func connectBus(ctx context.Context, c common, name string, log *slog.Logger) (*bus.Bus, error) {
+	return bus.Connect(ctx, bus.Config{URL: *c.natsURL, Name: name, Prefix: *c.busPrefix, Logger: log})
+}
+
+// serveHTTP serves h on addr until ctx is done, then shuts it down; onStop
+// runs first (the UA closes its WebSockets there).
+func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger, onStop func(context.Context)) error {
+	ln, err := listen(addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", addr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	if onStop != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); onStop(sctx) }()
+	}
+	err = srv.Shutdown(sctx)
+	wg.Wait()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func runUA(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	f := newFlags("ua", getenv, stderr)
+	addr := f.str("listen", "KAIWA_LISTEN", "127.0.0.1:8090", `address: "unix:/path.sock" or "host:port"`)
+	version := f.str("version", "KAIWA_VERSION", "v1", "protocol version served")
+	queue := f.integer("send-queue", "KAIWA_SEND_QUEUE", 256, "each session's send queue, in ops")
+	ping := f.duration("ping-interval", "KAIWA_PING_INTERVAL", 25*time.Second, "WebSocket ping interval")
+	c := f.common()
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	v, err := liveVersion(*version)
+	if err != nil {
+		return err
+	}
+	log := c.logger(stderr, "ua").With("version", v.Name)
+	b, err := connectBus(ctx, c, "kaiwa-ua-"+v.Name, log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	srv := ua.New(ua.Config{
+		Version: v, Directory: b.Directory(), Bus: b, Logger: log,
+		SendQueue: *queue, PingInterval: *ping,
+	})
+	return serveHTTP(ctx, *addr, srv, log, func(ctx context.Context) {
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
+	})
+}
+
+func runAPI(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	f := newFlags("api", getenv, stderr)
+	addr := f.str("listen", "KAIWA_LISTEN", "127.0.0.1:8081", `address: "unix:/path.sock" or "host:port"`)
+	version := f.str("version", "KAIWA_VERSION", "v1", "API version served")
+	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN, e.g. user:pass@tcp(127.0.0.1:3306)/kaiwa")
+	withLog := f.boolean("logwriter", "KAIWA_LOGWRITER", "also run the log writer in this process")
+	cacheTTL := f.duration("cache-ttl", "KAIWA_CACHE_TTL", time.Second, "how long directory answers to UAs are cached")
+	c := f.common()
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if *dsn == "" {
+		return usageError{"--mysql-dsn (or KAIWA_MYSQL_DSN) is required"}
+	}
+	v, err := liveVersion(*version)
+	if err != nil {
+		return err
+	}
+	log := c.logger(stderr, "api").With("version", v.Name)
+	store, err := tenants.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	b, err := connectBus(ctx, c, "kaiwa-api-"+v.Name, log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	cache := tenants.NewCache(store, *cacheTTL)
+	dir, err := b.ServeDirectory(cache, 64)
+	if err != nil {
+		return err
+	}
+	defer dir.Unsubscribe()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if *withLog {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &bus.LogWriter{Bus: b, Log: store, Events: store, Logger: log.With("component", "logwriter")}
+			if err := w.Run(ctx); err != nil {
+				log.Error("log writer stopped", "err", err)
+			}
+		}()
+	}
+	h := apiserver.NewServer(apiserver.Config{
+		Tenants:  store,
+		Tokens:   invalidatingTokens{store, cache},
+		Channels: invalidatingChannels{store, cache},
+		Log:      store,
+		Bus:      b,
+		Version:  v.Name,
+		Logger:   log,
+		Ready: func(ctx context.Context) error {
+			return errors.Join(store.Ping(ctx), b.Ping(ctx))
+		},
+	})
+	return serveHTTP(ctx, *addr, h, log, nil)
+}
+
+func runLogWriter(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	f := newFlags("logwriter", getenv, stderr)
+	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN")
+	c := f.common()
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if *dsn == "" {
+		return usageError{"--mysql-dsn (or KAIWA_MYSQL_DSN) is required"}
+	}
+	log := c.logger(stderr, "logwriter")
+	store, err := tenants.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	b, err := connectBus(ctx, c, "kaiwa-logwriter", log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	w := &bus.LogWriter{Bus: b, Log: store, Events: store, Logger: log}
+	return w.Run(ctx)
+}
+
+// invalidatingTokens drops the API tier's cached identities of a user whose
+// tokens it revokes, so this process never admits a revoked token again;
+// other processes' caches expire within their TTL.
+type invalidatingTokens struct {
+	kaiwa.TokenStore
+	cache *tenants.Cache
+}
+
+func (t invalidatingTokens) RevokeTokens(ctx context.Context, tenant kaiwa.TenantID, user string) (int, error) {
+	n, err := t.TokenStore.RevokeTokens(ctx, tenant, user)
+	t.cache.InvalidateUser(tenant, user)
+	return n, err
+}
+
+// invalidatingChannels drops cached channel and membership answers that a
+// change made through this process makes stale.
+type invalidatingChannels struct {
+	kaiwa.ChannelStore
+	cache *tenants.Cache
+}
+
+func (c invalidatingChannels) PutChannel(ctx context.Context, ch kaiwa.Channel) (bool, error) {
+	created, err := c.ChannelStore.PutChannel(ctx, ch)
+	c.cache.InvalidateChannel(ch.Tenant, ch.Name)
+	return created, err
+}
+
+func (c invalidatingChannels) DeleteChannel(ctx context.Context, t kaiwa.TenantID, ch string) error {
+	err := c.ChannelStore.DeleteChannel(ctx, t, ch)
+	c.cache.Invalidate(t)
+	return err
+}
+
+func (c invalidatingChannels) AddMember(ctx context.Context, t kaiwa.TenantID, ch, user string) (bool, error) {
+	added, err := c.ChannelStore.AddMember(ctx, t, ch, user)
+	c.cache.InvalidateUser(t, user)
+	c.cache.InvalidateChannel(t, ch)
+	return added, err
+}
+
+func (c invalidatingChannels) RemoveMember(ctx context.Context, t kaiwa.TenantID, ch, user string) error {
+	err := c.ChannelStore.RemoveMember(ctx, t, ch, user)
+	c.cache.InvalidateUser(t, user)
+	c.cache.InvalidateChannel(t, ch)
+	return err
+}
