@@ -1,0 +1,322 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/client"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
+	"github.com/kaiwa-chat/kaiwa/nginx"
+	"github.com/kaiwa-chat/kaiwa/versions"
+)
+
+var kaiwaBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kaiwa-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	kaiwaBin = filepath.Join(dir, "kaiwa")
+	build := exec.Command("go", "build", "-o", kaiwaBin, "github.com/kaiwa-chat/kaiwa/cmd/kaiwa")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build kaiwa:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running kaiwa process whose output is kept for failure reports.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: exec.Command(kaiwaBin, args...), out: &syncBuffer{}}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("--- output of %s:\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// waitSocket polls GET /healthz on a unix socket until it answers.
+func waitSocket(t *testing.T, sock string, p *proc) {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}, Timeout: time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := hc.Get("http://kaiwa/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if p.cmd.ProcessState != nil || time.Now().After(deadline) {
+			t.Fatalf("%s did not become healthy: %v\n%s", p.name, err, p.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cluster is one Kaiwa deployment for a test.
+type cluster struct {
+	t      *testing.T
+	dsn    string
+	nats   string
+	nginx  *testenv.NginxProc
+	tls    *tls.Config
+	http   *http.Client
+	socket string
+}
+
+type clusterOpts struct {
+	// apiDSN, when set, is the DSN the API process uses (e.g. through a
+	// proxy the test can cut).
+	apiDSN func(dsn string) string
+}
+
+func newCluster(t *testing.T, o clusterOpts) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dsn: testenv.MySQL(t), nats: testenv.NATS(t)}
+	c.socket = t.TempDir()
+	apiDSN := c.dsn
+	if o.apiDSN != nil {
+		apiDSN = o.apiDSN(c.dsn)
+	}
+	reg := versions.Default()
+	apiSock := nginx.APISocket(c.socket, "v1")
+	api := start(t, "api", "api", "--listen", "unix:"+apiSock, "--version", "v1",
+		"--mysql-dsn", apiDSN, "--nats-url", c.nats, "--logwriter", "--log-level", "warn")
+	waitSocket(t, apiSock, api)
+	for i := range 2 {
+		sock := nginx.UASocket(c.socket, "v1", i)
+		p := start(t, fmt.Sprint("ua", i), "ua", "--listen", "unix:"+sock, "--version", "v1",
+			"--nats-url", c.nats, "--log-level", "warn")
+		waitSocket(t, sock, p)
+	}
+	c.nginx = testenv.Nginx(t, nginx.Config{
+		Registry:        reg,
+		Sockets:         nginx.DirSockets(c.socket, 2),
+		WorkerProcesses: 1, // round-robin over the UAs is then strict
+	})
+	pem, err := os.ReadFile(c.nginx.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	c.tls = &tls.Config{RootCAs: pool}
+	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: c.tls}, Timeout: 10 * time.Second}
+	return c
+}
+
+// tenant creates a tenant with the operator CLI and returns its API key.
+func (c *cluster) tenant(name string) string {
+	c.t.Helper()
+	out, err := exec.Command(kaiwaBin, "tenant", "create", name, "--json", "--mysql-dsn", c.dsn).CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("tenant create: %v\n%s", err, out)
+	}
+	var r struct {
+		Tenant string `json:"tenant"`
+		APIKey string `json:"api_key"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil || r.Tenant != name || r.APIKey == "" {
+		c.t.Fatalf("tenant create printed %s (%v)", out, err)
+	}
+	return r.APIKey
+}
+
+// api calls the tenant API through nginx over TLS and decodes the JSON answer.
+func (c *cluster) api(method, path, key string, body any) (int, map[string]any) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		switch b := body.(type) {
+		case string:
+			rd = strings.NewReader(b)
+		default:
+			data, _ := json.Marshal(b)
+			rd = bytes.NewReader(data)
+		}
+	}
+	req, err := http.NewRequest(method, c.nginx.HTTPSURL+"/v1/api"+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &m); err != nil {
+			c.t.Fatalf("%s %s: %d with non-JSON body %q", method, path, resp.StatusCode, data)
+		}
+	}
+	return resp.StatusCode, m
+}
+
+// must calls the API and fails the test unless the status is want.
+func (c *cluster) must(want int, method, path, key string, body any) map[string]any {
+	c.t.Helper()
+	status, m := c.api(method, path, key, body)
+	if status != want {
+		c.t.Fatalf("%s %s = %d %v, want %d", method, path, status, m, want)
+	}
+	return m
+}
+
+func (c *cluster) token(key, user string, join, publish []string) string {
+	c.t.Helper()
+	m := c.must(201, "POST", "/tokens", key, map[string]any{
+		"user": user, "name": strings.ToUpper(user[:1]) + user[1:], "ttl_seconds": 600, "join": join, "publish": publish,
+	})
+	return m["token"].(string)
+}
+
+func (c *cluster) dial(token string) *client.Conn { return c.dialAs(token, "kaiwa-e2e") }
+
+// dialAs connects with a User-Agent naming the client, so the access log
+// tells which UA served it.
+func (c *cluster) dialAs(token, agent string) *client.Conn {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := client.Dial(ctx, c.nginx.WSSURL+"/v1/ws", client.Options{
+		Token: token, TLSConfig: c.tls, Header: http.Header{"User-Agent": {agent}},
+	})
+	if err != nil {
+		c.t.Fatalf("dial: %v", err)
+	}
+	c.t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// logged returns the channel's message log, walking every page.
+func (c *cluster) logged(key, ch string) []map[string]any {
+	c.t.Helper()
+	var all []map[string]any
+	after := ""
+	for {
+		path := "/channels/" + ch + "/messages?limit=7"
+		if after != "" {
+			path += "&after=" + after
+		}
+		m := c.must(200, "GET", path, key, nil)
+		for _, x := range m["messages"].([]any) {
+			all = append(all, x.(map[string]any))
+		}
+		next, _ := m["next"].(string)
+		if next == "" {
+			return all
+		}
+		after = next
+	}
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func next(t *testing.T, c *client.Conn, op string) client.Event {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("connection ended waiting for %q: %v", op, c.Err())
+			}
+			if ev.Op == op {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("timed out waiting for %q", op)
+		}
+	}
+}
+
+func wantCode(t *testing.T, err error, code kaiwa.Code) {
+	t.Helper()
+	if kaiwa.ErrorCode(err) != code {
+		t.Fatalf("error %v, want code %s", err, code)
+	}
+}
+
+func poll(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
