@@ -1,6 +1,9 @@
 package kaiwa
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // TenantStore keeps tenants and their API keys.
 type TenantStore interface {
@@ -18,6 +21,22 @@ type TenantStore interface {
 	AuthenticateKey(ctx context.Context, apiKey string) (TenantID, error)
 	// TenantSettings returns the tenant's settings with defaults applied.
 	TenantSettings(ctx context.Context, id TenantID) (Settings, error)
+	// SetTenantSettings replaces the tenant's settings ([Settings.Check]ed).
+	SetTenantSettings(ctx context.Context, id TenantID, s Settings) error
+	// APIKeys lists the tenant's API keys (never the keys themselves).
+	APIKeys(ctx context.Context, id TenantID) ([]APIKey, error)
+	// RevokeKey revokes one of the tenant's API keys ([CodeNotFound] if it
+	// has no such key). A tenant cannot revoke its last active key
+	// ([CodeConflict]).
+	RevokeKey(ctx context.Context, id TenantID, keyID int64) error
+}
+
+// APIKey describes one API key of a tenant.
+type APIKey struct {
+	ID         int64     `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
 }
 
 // TokenStore issues and resolves user tokens.
@@ -53,6 +72,9 @@ type ChannelStore interface {
 	IsMember(ctx context.Context, tenant TenantID, ch, user string) (bool, error)
 	// MemberChannels lists the channels user is a member of.
 	MemberChannels(ctx context.Context, tenant TenantID, user string) ([]string, error)
+	// Channels lists the tenant's channels of the given kind ("" for all),
+	// in name order.
+	Channels(ctx context.Context, tenant TenantID, kind ChannelKind) ([]Channel, error)
 }
 
 // MessageLog is the durable record of every chat and system message.
@@ -63,6 +85,44 @@ type MessageLog interface {
 	AppendMessages(ctx context.Context, msgs []Message) error
 	// Messages returns one page of a tenant's log.
 	Messages(ctx context.Context, tenant TenantID, q MessageQuery) (MessagePage, error)
+	// DeleteMessage removes a message of channel ch from the log. It leaves
+	// a tombstone, so a copy the log writer appends later stays deleted.
+	// It succeeds for an id the log has not seen yet (the message may still
+	// be on its way) and returns the tombstone's earlier state: existed
+	// reports whether the message was in the log.
+	DeleteMessage(ctx context.Context, tenant TenantID, ch, id string) (existed bool, err error)
+}
+
+// NGStore keeps each tenant's NG-word list.
+type NGStore interface {
+	// NGList returns the tenant's list (empty lists, policy from settings).
+	NGList(ctx context.Context, tenant TenantID) (NGList, error)
+	// PutNGList replaces the tenant's words and allow-list, and its policy
+	// when l.Policy is not empty.
+	PutNGList(ctx context.Context, tenant TenantID, l NGList) (NGList, error)
+	// AddNGWords adds words and allow-list entries (and sets the policy
+	// when not empty); entries already present are kept once.
+	AddNGWords(ctx context.Context, tenant TenantID, l NGList) (NGList, error)
+	// DeleteNGWord removes an entry from the words or the allow-list
+	// ([CodeNotFound] when in neither).
+	DeleteNGWord(ctx context.Context, tenant TenantID, word string) (NGList, error)
+}
+
+// ModerationStore keeps bans and mutes.
+type ModerationStore interface {
+	// PutSanction records (or replaces) a user's ban or mute.
+	PutSanction(ctx context.Context, s Sanction) error
+	// DeleteSanction lifts a user's ban or mute ([CodeNotFound] if none).
+	DeleteSanction(ctx context.Context, tenant TenantID, user string, kind SanctionKind) error
+	// Sanctions returns the user's sanctions in force now.
+	Sanctions(ctx context.Context, tenant TenantID, user string) ([]Sanction, error)
+}
+
+// Recorder appends events to the durable event log without blocking.
+type Recorder interface {
+	// Record appends e. An event that cannot be buffered is dropped and
+	// counted, never waited for.
+	Record(e Event)
 }
 
 // EventLog is the durable record of what happened in a tenant's chat.
@@ -81,6 +141,20 @@ type Directory interface {
 	Channel(ctx context.Context, tenant TenantID, ch string) (Channel, error)
 	IsMember(ctx context.Context, tenant TenantID, ch, user string) (bool, error)
 	MemberChannels(ctx context.Context, tenant TenantID, user string) ([]string, error)
+	NGList(ctx context.Context, tenant TenantID) (NGList, error)
+	Sanctions(ctx context.Context, tenant TenantID, user string) ([]Sanction, error)
+}
+
+// Moderation applies sanctions live: it stores them, tells every UA, and
+// records the event. The tenant API and the UA (escalation of repeated NG
+// words) share one implementation, [Moderator].
+type Moderation interface {
+	// Sanction bans or mutes a user until s.Until.
+	Sanction(ctx context.Context, s Sanction) error
+	// Lift ends a user's ban or mute.
+	Lift(ctx context.Context, tenant TenantID, user string, kind SanctionKind) error
+	// Kick closes the user's sessions now (4003); they may reconnect.
+	Kick(ctx context.Context, tenant TenantID, user, reason string) error
 }
 
 // ControlKind names a live change every UA applies at once.
@@ -98,6 +172,18 @@ const (
 	ControlTokensRevoked ControlKind = "tokens_revoked"
 	// ControlSettings: the tenant's settings changed; cached copies are dropped.
 	ControlSettings ControlKind = "settings"
+	// ControlNGWords: the tenant's NG list changed; matchers are rebuilt.
+	ControlNGWords ControlKind = "ng_words"
+	// ControlKick: the user's sessions are closed (4003) with Reason.
+	ControlKick ControlKind = "kick"
+	// ControlBan: the user's sessions are closed (4003) and refused until Until.
+	ControlBan ControlKind = "ban"
+	// ControlMute: the user's say and dm are refused until Until.
+	ControlMute ControlKind = "mute"
+	// ControlUnmute: a mute was lifted.
+	ControlUnmute ControlKind = "unmute"
+	// ControlMessageDeleted: message ID of Channel was deleted; clients drop it.
+	ControlMessageDeleted ControlKind = "message_deleted"
 )
 
 // Control is a live change published by the API tier. User-targeted kinds
@@ -109,6 +195,8 @@ type Control struct {
 	User    string      `json:"user,omitempty"`
 	Channel string      `json:"ch,omitempty"`
 	Reason  string      `json:"reason,omitempty"`
+	Until   time.Time   `json:"until,omitzero"`
+	ID      string      `json:"id,omitempty"`
 }
 
 // Delivery is one item the bus hands to a UA for its local sessions:
@@ -137,6 +225,9 @@ type Publisher interface {
 	Publish(ctx context.Context, m Message) (Message, error)
 	// PublishControl sends a live change to the UAs concerned.
 	PublishControl(ctx context.Context, c Control) error
+	// DeleteMessage removes a message of channel ch from the stream's
+	// history ([CodeNotFound] if the stream does not hold it).
+	DeleteMessage(ctx context.Context, tenant TenantID, ch, id string) error
 }
 
 // Bus is everything a UA needs from the message bus.
@@ -155,8 +246,5 @@ type Bus interface {
 	SubscribeUser(tenant TenantID, user string, h Handler) (Subscription, error)
 	// SubscribeTenants delivers tenant-wide controls of every tenant.
 	SubscribeTenants(h Handler) (Subscription, error)
-	// Record appends an event to the durable event log. It never blocks the
-	// caller for long; an event that cannot be buffered is dropped and
-	// counted.
-	Record(e Event)
+	Recorder
 }

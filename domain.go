@@ -33,7 +33,39 @@ type Settings struct {
 	MaxChannelsPerConn int `json:"max_channels_per_conn,omitempty"`
 	// MaxConnsPerUser bounds one user's concurrent connections per UA process.
 	MaxConnsPerUser int `json:"max_conns_per_user,omitempty"`
+	// MaxChannelMembers bounds a channel's persistent membership.
+	MaxChannelMembers int `json:"max_channel_members,omitempty"`
+
+	// NGPolicy is what happens to a message with an NG word: [NGReject]
+	// (the default) or [NGMask].
+	NGPolicy string `json:"ng_policy,omitempty"`
+	// NGEscalateHits NG-word hits within NGEscalateWindowS seconds mute the
+	// user for NGEscalateMuteS seconds. 0 hits (the default) is off.
+	NGEscalateHits    int `json:"ng_escalate_hits,omitempty"`
+	NGEscalateWindowS int `json:"ng_escalate_window_s,omitempty"`
+	NGEscalateMuteS   int `json:"ng_escalate_mute_s,omitempty"`
+
+	// RetentionDays is how long the message and event logs keep entries.
+	RetentionDays int `json:"retention_days,omitempty"`
+	// AllowedVersions, when not empty, are the only protocol versions the
+	// tenant's clients may use ("v1", "v2").
+	AllowedVersions []string `json:"allowed_versions,omitempty"`
+	// AllowedOrigins, when not empty, are the only Origin header values
+	// browser clients may connect from ("https://game.example.com"; a
+	// leading "*." matches any subdomain). Clients that send no Origin
+	// (native games) are not affected.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// APIRate and APIBurst bound the tenant API calls per second, per API
+	// process.
+	APIRate  float64 `json:"api_rate,omitempty"`
+	APIBurst int     `json:"api_burst,omitempty"`
 }
+
+// NG-word policies.
+const (
+	NGReject = "reject"
+	NGMask   = "mask"
+)
 
 // DefaultSettings returns the settings a tenant has until it changes them.
 func DefaultSettings() Settings {
@@ -45,6 +77,13 @@ func DefaultSettings() Settings {
 		PresenceLimit:      500,
 		MaxChannelsPerConn: 100,
 		MaxConnsPerUser:    10,
+		MaxChannelMembers:  100000,
+		NGPolicy:           NGReject,
+		NGEscalateWindowS:  60,
+		NGEscalateMuteS:    300,
+		RetentionDays:      90,
+		APIRate:            50,
+		APIBurst:           100,
 	}
 }
 
@@ -72,7 +111,60 @@ func (s Settings) WithDefaults() Settings {
 	if s.MaxConnsPerUser <= 0 {
 		s.MaxConnsPerUser = d.MaxConnsPerUser
 	}
+	if s.MaxChannelMembers <= 0 {
+		s.MaxChannelMembers = d.MaxChannelMembers
+	}
+	if s.NGPolicy == "" {
+		s.NGPolicy = d.NGPolicy
+	}
+	if s.NGEscalateWindowS <= 0 {
+		s.NGEscalateWindowS = d.NGEscalateWindowS
+	}
+	if s.NGEscalateMuteS <= 0 {
+		s.NGEscalateMuteS = d.NGEscalateMuteS
+	}
+	if s.RetentionDays <= 0 {
+		s.RetentionDays = d.RetentionDays
+	}
+	if s.APIRate <= 0 {
+		s.APIRate = d.APIRate
+	}
+	if s.APIBurst <= 0 {
+		s.APIBurst = d.APIBurst
+	}
 	return s
+}
+
+// Check validates settings an operator sets, returning a [CodeBadRequest]
+// error for the first fault. Zero values are allowed (they mean default).
+func (s Settings) Check() error {
+	switch {
+	case s.MaxTextLen < 0 || s.MaxTextLen > 100000:
+		return Errorf(CodeBadRequest, "max_text_len must be between 1 and 100000")
+	case s.MaxDataBytes < 0 || s.MaxDataBytes > 64<<10:
+		return Errorf(CodeBadRequest, "max_data_bytes must be between 1 and 65536")
+	case s.RateOps < 0 || s.RateBurst < 0 || s.APIRate < 0 || s.APIBurst < 0:
+		return Errorf(CodeBadRequest, "rates must not be negative")
+	case s.PresenceLimit < 0 || s.MaxChannelsPerConn < 0 || s.MaxConnsPerUser < 0 || s.MaxChannelMembers < 0:
+		return Errorf(CodeBadRequest, "limits must not be negative")
+	case s.NGPolicy != "" && s.NGPolicy != NGReject && s.NGPolicy != NGMask:
+		return Errorf(CodeBadRequest, "ng_policy must be %q or %q", NGReject, NGMask)
+	case s.NGEscalateHits < 0 || s.NGEscalateWindowS < 0 || s.NGEscalateMuteS < 0:
+		return Errorf(CodeBadRequest, "escalation values must not be negative")
+	case s.RetentionDays < 0 || s.RetentionDays > 3650:
+		return Errorf(CodeBadRequest, "retention_days must be between 1 and 3650")
+	}
+	for _, v := range s.AllowedVersions {
+		if v == "" || len(v) > 16 {
+			return Errorf(CodeBadRequest, "invalid version %q", v)
+		}
+	}
+	for _, o := range s.AllowedOrigins {
+		if o == "" || len(o) > 256 || strings.ContainsAny(o, " \t\r\n") {
+			return Errorf(CodeBadRequest, "invalid origin %q", o)
+		}
+	}
+	return nil
 }
 
 // TokenRequest asks for a user token. Join and Publish are channel-name
@@ -150,6 +242,27 @@ func matchPrefixes(prefixes []string, ch string) bool {
 		}
 	}
 	return false
+}
+
+// MaxTitleLen is the longest channel title, in characters.
+const MaxTitleLen = 200
+
+// Check validates a channel an API call creates or updates: its name (not a
+// reserved one), kind (required) and title.
+func (c Channel) Check() error {
+	if err := CheckChannel(c.Name); err != nil {
+		return err
+	}
+	if IsDM(c.Name) || IsInbox(c.Name) {
+		return Errorf(CodeBadRequest, "direct and inbox channels exist implicitly")
+	}
+	if c.Kind != ChannelOpen && c.Kind != ChannelClosed {
+		return Errorf(CodeBadRequest, "kind must be %q or %q", ChannelOpen, ChannelClosed)
+	}
+	if !utf8.ValidString(c.Title) || utf8.RuneCountInString(c.Title) > MaxTitleLen {
+		return Errorf(CodeBadRequest, "title must be valid UTF-8 of at most %d characters", MaxTitleLen)
+	}
+	return nil
 }
 
 // ChannelKind says who may join a channel.
@@ -246,7 +359,59 @@ const (
 	EventMemberRemove = "member_removed"
 	EventChannelPut   = "channel_put"
 	EventChannelDel   = "channel_deleted"
+	EventNGBlocked    = "ng_blocked"
+	EventNGMasked     = "ng_masked"
+	EventKick         = "kick"
+	EventBan          = "ban"
+	EventUnban        = "unban"
+	EventMute         = "mute"
+	EventUnmute       = "unmute"
+	EventMsgDeleted   = "message_deleted"
 )
+
+// NGList is a tenant's NG-word list: the words to catch, the allow-list of
+// harmless longer words that contain one (a match inside an allowed word
+// is not a hit), and the policy. Words are stored as given; matching
+// normalises them.
+type NGList struct {
+	Policy string   `json:"policy"`
+	Words  []string `json:"words"`
+	Allow  []string `json:"allow"`
+}
+
+// MaxNGWords bounds a tenant's NG list (words and allow-list together);
+// MaxNGWordLen bounds one entry, in characters.
+const (
+	MaxNGWords   = 100000
+	MaxNGWordLen = 64
+)
+
+// SanctionKind is a kind of moderation that lasts.
+type SanctionKind string
+
+// The sanctions.
+const (
+	// SanctionBan: the user's sessions are closed and new ones refused.
+	SanctionBan SanctionKind = "ban"
+	// SanctionMute: the user may read but say and dm are refused.
+	SanctionMute SanctionKind = "mute"
+)
+
+// Sanction is a ban or mute of a user until a time (zero: until lifted).
+type Sanction struct {
+	Tenant    TenantID     `json:"-"`
+	User      string       `json:"user"`
+	Kind      SanctionKind `json:"kind"`
+	Until     time.Time    `json:"until,omitzero"`
+	Reason    string       `json:"reason,omitempty"`
+	CreatedAt time.Time    `json:"created_at"`
+}
+
+// Active reports whether the sanction is in force at t.
+func (s Sanction) Active(t time.Time) bool { return s.Until.IsZero() || t.Before(s.Until) }
+
+// MaxReasonLen bounds a moderation reason, in characters.
+const MaxReasonLen = 200
 
 // Event is one entry of a tenant's event log.
 type Event struct {

@@ -51,8 +51,11 @@ func ValidChannel(s string) bool {
 }
 
 // CheckChannel returns a [CodeBadRequest] error when s is not a valid channel
-// name, or is a malformed direct channel.
+// name, or is a malformed direct channel. Inbox channels ("@user") pass.
 func CheckChannel(s string) error {
+	if IsInbox(s) {
+		return nil
+	}
 	if !ValidChannel(s) {
 		return Errorf(CodeBadRequest, "invalid channel name")
 	}
@@ -71,6 +74,26 @@ func CheckID(what, s string) error {
 		return Errorf(CodeBadRequest, "invalid %s id", what)
 	}
 	return nil
+}
+
+// InboxPrefix starts a user's inbox channel, where system messages to that
+// one user go ("@bob"). The character is outside the channel alphabet, so
+// an inbox can never collide with a tenant's channel.
+const InboxPrefix = "@"
+
+// Inbox returns the inbox channel of user.
+func Inbox(user string) string { return InboxPrefix + user }
+
+// IsInbox reports whether ch is a well-formed inbox channel.
+func IsInbox(ch string) bool {
+	u, ok := strings.CutPrefix(ch, InboxPrefix)
+	return ok && ValidID(u)
+}
+
+// InboxUser returns the user of an inbox channel.
+func InboxUser(ch string) (string, bool) {
+	u, ok := strings.CutPrefix(ch, InboxPrefix)
+	return u, ok && ValidID(u)
 }
 
 // IsDM reports whether ch is in the reserved direct-message namespace.
