@@ -151,6 +151,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}}
 	defer s.stop()
 	if err := s.start(ctx, varDir); err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting: a clean stop, not a failure
+		}
 		return err
 	}
 	<-ctx.Done()

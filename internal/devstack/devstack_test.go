@@ -407,7 +407,7 @@ func TestWaitReadyNamesWhatIsDown(t *testing.T) {
 		t.Errorf("all up: %v", err)
 	}
 	down := filepath.Join(dir, "ua-v1-0.sock")
-	err = waitReady(context.Background(), 300*time.Millisecond, []string{up, down}, tcp.Addr().String())
+	err = waitReady(context.Background(), time.Second, []string{up, down}, tcp.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), "ua-v1-0.sock") || strings.Contains(err.Error(), "api-v1.sock") {
 		t.Errorf("one down: %v", err)
 	}
