@@ -38,6 +38,7 @@ type session struct {
 	closeNotice []byte
 	writerDone  chan struct{}
 	pinging     atomic.Bool
+	clock       *versions.Clock
 
 	// Set by serve before the session is in any room; read-only after.
 	id       kaiwa.Identity
@@ -61,6 +62,7 @@ func newSession(s *Server, conn *websocket.Conn) *session {
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 		channels:   make(map[string]struct{}),
+		clock:      versions.NewClock(time.Now()),
 	}
 }
 
@@ -178,7 +180,7 @@ func (ss *session) firstFrameAuth(ctx context.Context) (kaiwa.Identity, string, 
 	if typ != websocket.MessageText {
 		return kaiwa.Identity{}, "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
 	}
-	cmds, ref, err := ss.codec.DecodeFrame(nil, data)
+	cmds, ref, err := ss.codec.DecodeFrame(nil, data, ss.clock)
 	if err != nil || len(cmds) != 1 || cmds[0].Op != versions.OpAuth {
 		return kaiwa.Identity{}, ref, kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
 	}
@@ -251,7 +253,7 @@ func (ss *session) readLoop(ctx context.Context) {
 			continue
 		}
 		var ref string
-		cmds, ref, err = ss.codec.DecodeFrame(cmds[:0], data)
+		cmds, ref, err = ss.codec.DecodeFrame(cmds[:0], data, ss.clock)
 		if err != nil {
 			ss.sendError(ref, err)
 			continue

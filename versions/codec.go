@@ -2,6 +2,7 @@ package versions
 
 import (
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
@@ -15,10 +16,11 @@ import (
 //
 // A Codec is stateless and safe for concurrent use.
 type Codec interface {
-	// DecodeFrame appends the commands of one client text frame to dst. A
+	// DecodeFrame appends the commands of one client text frame to dst,
+	// recording the frame's clocks in clk where the version has them. A
 	// malformed frame yields a [*kaiwa.Error] with [kaiwa.CodeBadRequest];
 	// ref is the frame's "ref" when it could be read, for the error reply.
-	DecodeFrame(dst []Command, frame []byte) (cmds []Command, ref string, err error)
+	DecodeFrame(dst []Command, frame []byte, clk *Clock) (cmds []Command, ref string, err error)
 	// EncodeMessage encodes a chat or system message as a "msg" op.
 	EncodeMessage(m *kaiwa.Message) []byte
 	// EncodePresence encodes a "presence" op.
@@ -47,18 +49,24 @@ type Command struct {
 	Resume map[string]uint64
 }
 
-// Clock keeps a session's frame clocks for versions that exchange them: the
-// time the connection opened, and the peer's last clock with when it
-// arrived. It is used by the session's reader and writer; they serialise
-// access with the session's lock.
+// Clock keeps a session's frame clocks for versions that exchange them
+// (v2): the time the connection opened, the peer's last clock and when it
+// arrived, and the latest round-trip time. The session's reader records
+// what arrives and its writer stamps what leaves, concurrently: a Clock is
+// safe for concurrent use. Its zero value is not usable; see [NewClock].
 type Clock struct {
-	Start       time.Time
-	PeerT       int64
-	PeerTAt     time.Time
-	HavePeerT   bool
-	LastRTT     time.Duration
-	HaveLastRTT bool
+	start time.Time
+	mu    sync.Mutex
+	peerT int64
+	at    time.Time
+	have  bool
+	rtt   time.Duration
+	rttOK bool
 }
+
+// NewClock returns a clock counting from start, the moment the connection
+// opened.
+func NewClock(start time.Time) *Clock { return &Clock{start: start} }
 
 // Client op names.
 const (
@@ -143,4 +151,18 @@ type OutLeft struct {
 	Op     string `json:"op"`
 	Ch     string `json:"ch"`
 	Reason string `json:"reason"`
+}
+
+// OutResumed ends the replay of one channel after a v2 resume: Recovered
+// is false when history no longer covered the gap.
+type OutResumed struct {
+	Op        string `json:"op"`
+	Ch        string `json:"ch"`
+	Recovered bool   `json:"recovered"`
+}
+
+// OutReconnect asks a v2 client to reconnect after AfterMS (drain, upgrade).
+type OutReconnect struct {
+	Op      string `json:"op"`
+	AfterMS int    `json:"after_ms"`
 }

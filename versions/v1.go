@@ -88,7 +88,7 @@ func checkFrame(frame []byte) error {
 }
 
 // DecodeFrame implements [Codec].
-func (V1) DecodeFrame(dst []Command, frame []byte) ([]Command, string, error) {
+func (V1) DecodeFrame(dst []Command, frame []byte, _ *Clock) ([]Command, string, error) {
 	if err := checkFrame(frame); err != nil {
 		return dst, "", err
 	}
