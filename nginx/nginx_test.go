@@ -429,9 +429,10 @@ func TestNginxRefusesBeyondQueue(t *testing.T) {
 			t.Errorf("unexpected error: %v", err)
 		}
 	}
-	// One passes, two wait in the queue, the rest are refused.
-	if ok != 3 || refused != 5 {
-		t.Errorf("8 upgrades with burst 2: %d upgraded, %d refused; want 3 and 5", ok, refused)
+	// One passes, two wait in the queue, the rest are refused (one more may
+	// pass if the burst reaches nginx over more than a second).
+	if ok < 3 || ok > 4 || ok+refused != 8 {
+		t.Errorf("8 upgrades with burst 2: %d upgraded, %d refused; want 3 (or 4) and the rest refused", ok, refused)
 	}
 }
 

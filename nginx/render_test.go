@@ -75,6 +75,9 @@ func TestRenderRoutesByVersion(t *testing.T) {
 				t.Errorf("upstream of %s lacks UA socket %s:\n%s", v, s, ua)
 			}
 		}
+		if !strings.Contains(ua, "zone kaiwa_ua_"+v+" ") || !strings.Contains(ua, "least_conn;") {
+			t.Errorf("UA upstream of %s does not balance by shared connection counts:\n%s", v, ua)
+		}
 		api := block(t, conf, "upstream kaiwa_api_"+v+" ")
 		if !strings.Contains(api, `server "unix:/srv/kaiwa/run/api-`+v+`.sock"`) || !strings.Contains(api, "keepalive") {
 			t.Errorf("API upstream of %s:\n%s", v, api)
