@@ -74,7 +74,10 @@ apt_install() {
 		apt_updated=1
 	fi
 	say "apt-get install $*"
-	"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+	# A package's service may fail to start here (no init system, port taken)
+	# while its binaries are installed fine: the callers check the binaries.
+	"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
+		say "apt-get install $* reported an error; checking for the binaries anyway"
 }
 
 # apt_has reports whether apt knows a package by that name.
