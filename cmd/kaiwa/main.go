@@ -65,6 +65,7 @@ operators:
 
 development:
   dev           run the whole stack locally (MariaDB, NATS, API, UAs, nginx)
+  nats          run a NATS server with JetStream in its own process (local stacks, benchmarks)
   chat          interactive chat client for one user token
   version       print the build version
 
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runNginxConfig(ctx, rest, getenv, stdout, stderr)
 	case "dev":
 		return runDev(ctx, rest, getenv, stdout, stderr)
+	case "nats":
+		return runNATS(ctx, rest, getenv, stdout, stderr)
 	case "chat":
 		return runChat(ctx, rest, getenv, stdin, stdout, stderr)
 	case "version":
