@@ -276,6 +276,34 @@ func (b *Bus) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, erro
 	return m, nil
 }
 
+// DeleteMessage implements [kaiwa.Publisher]: it removes the message from
+// the stream after checking that it belongs to the tenant's channel.
+func (b *Bus) DeleteMessage(ctx context.Context, t kaiwa.TenantID, ch, id string) error {
+	seq, ok := b.MessageSeq(id)
+	if !ok {
+		return kaiwa.Errorf(kaiwa.CodeNotFound, "no such message")
+	}
+	ctx, cancel := b.timeout(ctx)
+	defer cancel()
+	raw, err := b.stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return kaiwa.Errorf(kaiwa.CodeNotFound, "no such message")
+	}
+	if err != nil {
+		return unavailable("get message", err)
+	}
+	if raw.Subject != b.subj.msg(t, ch) {
+		return kaiwa.Errorf(kaiwa.CodeNotFound, "no such message")
+	}
+	if err := b.stream.DeleteMsg(ctx, seq); err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return kaiwa.Errorf(kaiwa.CodeNotFound, "no such message")
+		}
+		return unavailable("delete message", err)
+	}
+	return nil
+}
+
 // ephemeral is the body of every core-NATS delivery: exactly one field set.
 type ephemeral struct {
 	Presence *kaiwa.Presence `json:"presence,omitempty"`
@@ -299,21 +327,34 @@ func (b *Bus) PublishPresence(_ context.Context, p kaiwa.Presence) error {
 // tenant's. It waits until the server has the message, so a caller that
 // returns afterwards knows every UA will see it.
 func (b *Bus) PublishControl(ctx context.Context, c kaiwa.Control) error {
-	var subj string
+	var subjs []string
 	switch c.Kind {
-	case kaiwa.ControlMemberAdded, kaiwa.ControlMemberRemoved, kaiwa.ControlTokensRevoked:
-		subj = b.subj.user(c.Tenant, c.User)
+	case kaiwa.ControlMemberAdded, kaiwa.ControlMemberRemoved, kaiwa.ControlTokensRevoked,
+		kaiwa.ControlKick, kaiwa.ControlBan, kaiwa.ControlMute, kaiwa.ControlUnmute:
+		subjs = []string{b.subj.user(c.Tenant, c.User)}
 	case kaiwa.ControlChannelDeleted:
-		subj = b.subj.ev(c.Tenant, c.Channel)
+		subjs = []string{b.subj.ev(c.Tenant, c.Channel)}
+	case kaiwa.ControlMessageDeleted:
+		// Direct and inbox messages reach sessions through their users'
+		// subjects; channel messages through the channel's.
+		if a, bu, ok := kaiwa.ParseDM(c.Channel); ok {
+			subjs = []string{b.subj.user(c.Tenant, a), b.subj.user(c.Tenant, bu)}
+		} else if u, ok := kaiwa.InboxUser(c.Channel); ok {
+			subjs = []string{b.subj.user(c.Tenant, u)}
+		} else {
+			subjs = []string{b.subj.ev(c.Tenant, c.Channel)}
+		}
 	default:
-		subj = b.subj.ctl(c.Tenant)
+		subjs = []string{b.subj.ctl(c.Tenant)}
 	}
 	data, err := json.Marshal(ephemeral{Control: &c})
 	if err != nil {
 		return fmt.Errorf("encode control: %w", err)
 	}
-	if err := b.nc.Publish(subj, data); err != nil {
-		return unavailable("publish control", err)
+	for _, subj := range subjs {
+		if err := b.nc.Publish(subj, data); err != nil {
+			return unavailable("publish control", err)
+		}
 	}
 	ctx, cancel := b.timeout(ctx)
 	defer cancel()

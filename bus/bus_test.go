@@ -255,6 +255,49 @@ func ids(ms []kaiwa.Message) string {
 	return strings.Join(s, ",")
 }
 
+func TestInboxAndDeletion(t *testing.T) {
+	b := newBus(t, testenv.NATS(t))
+	ctx := context.Background()
+	var bob, world collector
+	s1, _ := b.SubscribeUser("acme", "bob", bob.handle)
+	s2, _ := b.SubscribeChannel("acme", "world", world.handle)
+	defer s1.Unsubscribe()
+	defer s2.Unsubscribe()
+	in, err := b.Publish(ctx, kaiwa.Message{Tenant: "acme", Channel: kaiwa.Inbox("bob"), Text: "you won", System: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "inbox delivery", func() bool { return len(bob.messages()) == 1 })
+	if m := bob.messages()[0]; m.Channel != "@bob" || m.ID != in.ID {
+		t.Errorf("inbox delivered %+v", m)
+	}
+	w := publish(t, b, "acme", "world", "oops")
+	// Deleting needs the right tenant and channel.
+	if err := b.DeleteMessage(ctx, "acme", "other", w.ID); kaiwa.ErrorCode(err) != kaiwa.CodeNotFound {
+		t.Errorf("delete under another channel: %v", err)
+	}
+	if err := b.DeleteMessage(ctx, "rival", "world", w.ID); kaiwa.ErrorCode(err) != kaiwa.CodeNotFound {
+		t.Errorf("delete under another tenant: %v", err)
+	}
+	if err := b.DeleteMessage(ctx, "acme", "world", w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteMessage(ctx, "acme", "world", w.ID); kaiwa.ErrorCode(err) != kaiwa.CodeNotFound {
+		t.Errorf("second delete: %v", err)
+	}
+	if h, err := b.History(ctx, "acme", "world", "", 10); err != nil || len(h) != 0 {
+		t.Errorf("history after delete = %v, %v", h, err)
+	}
+	// A deleted direct message is announced to both users' subjects.
+	var alice collector
+	s3, _ := b.SubscribeUser("acme", "alice", alice.handle)
+	defer s3.Unsubscribe()
+	if err := b.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMessageDeleted, Tenant: "acme", Channel: "dm:alice:bob", ID: "x-1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "deletion notices", func() bool { return len(alice.all()) == 1 && len(bob.all()) == 2 })
+}
+
 func TestControlsAndPresenceRouting(t *testing.T) {
 	b := newBus(t, testenv.NATS(t))
 	ctx := context.Background()
@@ -313,6 +356,15 @@ func (fakeDirectory) IsMember(_ context.Context, _ kaiwa.TenantID, ch, user stri
 func (fakeDirectory) MemberChannels(context.Context, kaiwa.TenantID, string) ([]string, error) {
 	return nil, errors.New("database down")
 }
+func (fakeDirectory) NGList(context.Context, kaiwa.TenantID) (kaiwa.NGList, error) {
+	return kaiwa.NGList{Policy: kaiwa.NGMask, Words: []string{"bad"}}, nil
+}
+func (fakeDirectory) Sanctions(_ context.Context, _ kaiwa.TenantID, user string) ([]kaiwa.Sanction, error) {
+	if user == "mallory" {
+		return []kaiwa.Sanction{{User: user, Kind: kaiwa.SanctionMute}}, nil
+	}
+	return nil, nil
+}
 
 func TestDirectoryOverTheBus(t *testing.T) {
 	url := testenv.NATS(t)
@@ -323,7 +375,7 @@ func TestDirectoryOverTheBus(t *testing.T) {
 	if _, err := d.ResolveToken(ctx, tok); kaiwa.ErrorCode(err) != kaiwa.CodeUnavailable {
 		t.Errorf("with no API server: %v", err)
 	}
-	srv, err := api.ServeDirectory(fakeDirectory{token: tok}, 4)
+	srv, err := api.ServeDirectory(fakeDirectory{token: tok}, nil, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,5 +404,14 @@ func TestDirectoryOverTheBus(t *testing.T) {
 	}
 	if _, err := d.MemberChannels(ctx, "acme", "alice"); kaiwa.ErrorCode(err) != kaiwa.CodeUnavailable {
 		t.Errorf("internal errors must reach UAs as unavailable, got %v", err)
+	}
+	if l, err := d.NGList(ctx, "acme"); err != nil || l.Policy != kaiwa.NGMask || len(l.Words) != 1 {
+		t.Errorf("ng list = %+v, %v", l, err)
+	}
+	if s, err := d.Sanctions(ctx, "acme", "mallory"); err != nil || len(s) != 1 || s[0].Tenant != "acme" {
+		t.Errorf("sanctions = %+v, %v", s, err)
+	}
+	if err := d.Kick(ctx, "acme", "mallory", "spam"); kaiwa.ErrorCode(err) != kaiwa.CodeUnavailable {
+		t.Errorf("moderation without a moderator: %v", err)
 	}
 }

@@ -19,12 +19,20 @@ const (
 	dirChannel  = "channel"
 	dirMember   = "member"
 	dirChannels = "channels"
+	dirNG       = "ng"
+	dirSanction = "sanctions"
+	dirModerate = "moderate"
 )
 
 type dirRequest struct {
 	Token string `json:"token,omitempty"`
 	Ch    string `json:"ch,omitempty"`
 	User  string `json:"user,omitempty"`
+	// Moderation requests.
+	Action   string          `json:"action,omitempty"` // sanction, lift, kick
+	Sanction *kaiwa.Sanction `json:"sanction,omitempty"`
+	Kind     string          `json:"kind,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
 }
 
 type wireError struct {
@@ -33,21 +41,24 @@ type wireError struct {
 }
 
 type dirReply struct {
-	Error    *wireError      `json:"error,omitempty"`
-	Identity *kaiwa.Identity `json:"identity,omitempty"`
-	Settings *kaiwa.Settings `json:"settings,omitempty"`
-	Channel  *kaiwa.Channel  `json:"channel,omitempty"`
-	Member   bool            `json:"member,omitempty"`
-	Channels []string        `json:"channels,omitempty"`
+	Error     *wireError       `json:"error,omitempty"`
+	Identity  *kaiwa.Identity  `json:"identity,omitempty"`
+	Settings  *kaiwa.Settings  `json:"settings,omitempty"`
+	Channel   *kaiwa.Channel   `json:"channel,omitempty"`
+	Member    bool             `json:"member,omitempty"`
+	Channels  []string         `json:"channels,omitempty"`
+	NG        *kaiwa.NGList    `json:"ng,omitempty"`
+	Sanctions []kaiwa.Sanction `json:"sanctions,omitempty"`
 }
 
 // DirectoryQueue is the queue group of the processes serving the directory.
 const DirectoryQueue = "kaiwa-directory"
 
 // ServeDirectory answers the UAs' directory requests from d (the API tier's
-// cached store) with the given number of workers, until the subscription
-// is ended.
-func (b *Bus) ServeDirectory(d kaiwa.Directory, workers int) (kaiwa.Subscription, error) {
+// cached store), and their moderation requests (NG-word escalation) with m,
+// using the given number of workers, until the subscription is ended. m
+// may be nil: moderation requests then answer unavailable.
+func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int) (kaiwa.Subscription, error) {
 	if workers <= 0 {
 		workers = 32
 	}
@@ -60,7 +71,7 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, workers int) (kaiwa.Subscription
 		_ = s.Unsubscribe()
 		return nil, unavailable("serve directory", err)
 	}
-	srv := &dirServer{b: b, d: d, ch: ch, sub: s}
+	srv := &dirServer{b: b, d: d, m: m, ch: ch, sub: s}
 	for range workers {
 		srv.wg.Add(1)
 		go srv.work()
@@ -71,6 +82,7 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, workers int) (kaiwa.Subscription
 type dirServer struct {
 	b    *Bus
 	d    kaiwa.Directory
+	m    kaiwa.Moderation
 	ch   chan *nats.Msg
 	sub  *nats.Subscription
 	wg   sync.WaitGroup
@@ -145,6 +157,42 @@ func (s *dirServer) answer(m *nats.Msg) dirReply {
 			return errReply(err)
 		}
 		return dirReply{Channels: chs}
+	case dirNG:
+		l, err := s.d.NGList(ctx, t)
+		if err != nil {
+			return errReply(err)
+		}
+		return dirReply{NG: &l}
+	case dirSanction:
+		list, err := s.d.Sanctions(ctx, t, req.User)
+		if err != nil {
+			return errReply(err)
+		}
+		return dirReply{Sanctions: list}
+	case dirModerate:
+		if s.m == nil {
+			return errReply(kaiwa.Errorf(kaiwa.CodeUnavailable, "moderation is not served here"))
+		}
+		var err error
+		switch req.Action {
+		case "sanction":
+			if req.Sanction == nil {
+				return errReply(kaiwa.Errorf(kaiwa.CodeBadRequest, "missing sanction"))
+			}
+			sn := *req.Sanction
+			sn.Tenant = t
+			err = s.m.Sanction(ctx, sn)
+		case "lift":
+			err = s.m.Lift(ctx, t, req.User, kaiwa.SanctionKind(req.Kind))
+		case "kick":
+			err = s.m.Kick(ctx, t, req.User, req.Reason)
+		default:
+			err = kaiwa.Errorf(kaiwa.CodeBadRequest, "unknown moderation action")
+		}
+		if err != nil {
+			return errReply(err)
+		}
+		return dirReply{}
 	}
 	return errReply(kaiwa.Errorf(kaiwa.CodeBadRequest, "unknown directory operation"))
 }
@@ -157,8 +205,15 @@ func errReply(err error) dirReply {
 	return dirReply{Error: &wireError{Code: code, Message: kaiwa.ErrorMessage(err)}}
 }
 
-// Directory returns a [kaiwa.Directory] that asks the API tier over the bus.
-func (b *Bus) Directory() kaiwa.Directory { return dirClient{b} }
+// Remote is what a UA asks the API tier over the bus: the directory, and
+// moderation (for NG-word escalation).
+type Remote interface {
+	kaiwa.Directory
+	kaiwa.Moderation
+}
+
+// Directory returns the [Remote] that asks the API tier over the bus.
+func (b *Bus) Directory() Remote { return dirClient{b} }
 
 type dirClient struct{ b *Bus }
 
@@ -235,4 +290,38 @@ func (c dirClient) IsMember(ctx context.Context, t kaiwa.TenantID, ch, user stri
 func (c dirClient) MemberChannels(ctx context.Context, t kaiwa.TenantID, user string) ([]string, error) {
 	rep, err := c.call(ctx, t, dirChannels, dirRequest{User: user})
 	return rep.Channels, err
+}
+
+func (c dirClient) NGList(ctx context.Context, t kaiwa.TenantID) (kaiwa.NGList, error) {
+	rep, err := c.call(ctx, t, dirNG, dirRequest{})
+	if err != nil {
+		return kaiwa.NGList{}, err
+	}
+	if rep.NG == nil {
+		return kaiwa.NGList{}, nil
+	}
+	return *rep.NG, nil
+}
+
+func (c dirClient) Sanctions(ctx context.Context, t kaiwa.TenantID, user string) ([]kaiwa.Sanction, error) {
+	rep, err := c.call(ctx, t, dirSanction, dirRequest{User: user})
+	for i := range rep.Sanctions {
+		rep.Sanctions[i].Tenant = t
+	}
+	return rep.Sanctions, err
+}
+
+func (c dirClient) Sanction(ctx context.Context, s kaiwa.Sanction) error {
+	_, err := c.call(ctx, s.Tenant, dirModerate, dirRequest{Action: "sanction", Sanction: &s})
+	return err
+}
+
+func (c dirClient) Lift(ctx context.Context, t kaiwa.TenantID, user string, kind kaiwa.SanctionKind) error {
+	_, err := c.call(ctx, t, dirModerate, dirRequest{Action: "lift", User: user, Kind: string(kind)})
+	return err
+}
+
+func (c dirClient) Kick(ctx context.Context, t kaiwa.TenantID, user, reason string) error {
+	_, err := c.call(ctx, t, dirModerate, dirRequest{Action: "kick", User: user, Reason: reason})
+	return err
 }

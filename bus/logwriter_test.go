@@ -41,6 +41,10 @@ func (l *flakyLog) Messages(context.Context, kaiwa.TenantID, kaiwa.MessageQuery)
 	return kaiwa.MessagePage{}, errors.New("not used")
 }
 
+func (l *flakyLog) DeleteMessage(context.Context, kaiwa.TenantID, string, string) (bool, error) {
+	return false, errors.New("not used")
+}
+
 func (l *flakyLog) AppendEvents(_ context.Context, es []kaiwa.Event) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

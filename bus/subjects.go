@@ -81,10 +81,14 @@ type subjects struct{ p string }
 
 func (s subjects) tenant(t kaiwa.TenantID) string { return s.p + "." + token(string(t)) }
 
-// chanTail is the part after msg/live: "c.CH" or "d.A.B".
+// chanTail is the part after msg/live: "c.CH", "d.A.B" (direct channel of
+// A < B) or "u.U" (inbox of user U).
 func chanTail(ch string) string {
 	if a, b, ok := kaiwa.ParseDM(ch); ok {
 		return "d." + token(a) + "." + token(b)
+	}
+	if u, ok := kaiwa.InboxUser(ch); ok {
+		return "u." + token(u)
 	}
 	return "c." + token(ch)
 }
@@ -110,10 +114,11 @@ func (s subjects) allCtl() string     { return s.p + ".*.ctl" }
 func (s subjects) allDir() string     { return s.p + ".*.dir.*" }
 func (s subjects) allEvlog() string   { return s.p + ".*.evlog" }
 
-// dmLive returns the two subjects that carry a user's direct messages.
-func (s subjects) dmLive(t kaiwa.TenantID, u string) [2]string {
-	base := s.tenant(t) + ".live.d."
-	return [2]string{base + token(u) + ".*", base + "*." + token(u)}
+// userLive returns the subjects that carry a user's direct messages and
+// inbox.
+func (s subjects) userLive(t kaiwa.TenantID, u string) [3]string {
+	base := s.tenant(t) + ".live."
+	return [3]string{base + "d." + token(u) + ".*", base + "d.*." + token(u), base + "u." + token(u)}
 }
 
 // parseTenant returns the tenant of a subject under prefix p.
@@ -140,6 +145,9 @@ func parseMsgTail(tail string) (string, bool) {
 	case "c":
 		ch, ok := untoken(rest)
 		return ch, ok && kaiwa.ValidChannel(ch)
+	case "u":
+		u, ok := untoken(rest)
+		return kaiwa.Inbox(u), ok && kaiwa.ValidID(u)
 	case "d":
 		at, bt, ok := strings.Cut(rest, ".")
 		if !ok {

@@ -85,7 +85,7 @@ func (b *Bus) SubscribeChannel(t kaiwa.TenantID, ch string, h kaiwa.Handler) (ka
 // SubscribeUser implements [kaiwa.Bus].
 func (b *Bus) SubscribeUser(t kaiwa.TenantID, user string, h kaiwa.Handler) (kaiwa.Subscription, error) {
 	g := &group{b: b}
-	for _, subj := range b.subj.dmLive(t, user) {
+	for _, subj := range b.subj.userLive(t, user) {
 		if err := b.subscribe(g, subj, subLive, h); err != nil {
 			return nil, err
 		}
