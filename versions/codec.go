@@ -2,8 +2,6 @@ package versions
 
 import (
 	"encoding/json"
-	"sync"
-	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
 )
@@ -48,25 +46,6 @@ type Command struct {
 	CID    string
 	Resume map[string]uint64
 }
-
-// Clock keeps a session's frame clocks for versions that exchange them
-// (v2): the time the connection opened, the peer's last clock and when it
-// arrived, and the latest round-trip time. The session's reader records
-// what arrives and its writer stamps what leaves, concurrently: a Clock is
-// safe for concurrent use. Its zero value is not usable; see [NewClock].
-type Clock struct {
-	start time.Time
-	mu    sync.Mutex
-	peerT int64
-	at    time.Time
-	have  bool
-	rtt   time.Duration
-	rttOK bool
-}
-
-// NewClock returns a clock counting from start, the moment the connection
-// opened.
-func NewClock(start time.Time) *Clock { return &Clock{start: start} }
 
 // Client op names.
 const (

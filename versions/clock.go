@@ -1,0 +1,99 @@
+package versions
+
+import (
+	"sync"
+	"time"
+)
+
+// MaxClock is the largest value a v2 frame's "t" or "e" may carry: 2^53−1,
+// the largest integer every JSON implementation reads exactly (about
+// 285,000 years of milliseconds).
+const MaxClock = 1<<53 - 1
+
+// Clock keeps a session's frame clocks for versions that exchange them
+// (v2): the time the connection opened, the peer's last clock and when it
+// arrived, and the latest round-trip time.
+//
+// A frame's "t" is the sender's clock: whole milliseconds since the
+// connection opened. Its "e" echoes the receiver's last "t" plus the whole
+// milliseconds the sender held it before sending. So the receiver of a
+// frame with an echo knows the round trip: its own clock now minus "e".
+//
+// The session's reader records what arrives ([Clock.Record]) and its writer
+// stamps what leaves ([Clock.Stamp]), concurrently: a Clock is safe for
+// concurrent use. Its zero value is not usable; see [NewClock]. Methods
+// take the current time as an argument so that callers (and tests) decide
+// when "now" is; [Codec.DecodeFrame] and [Codec.AppendFrame] pass
+// time.Now().
+type Clock struct {
+	start time.Time // read-only after NewClock
+
+	mu    sync.Mutex
+	peerT int64         // the peer's last t; guarded by mu
+	at    time.Time     // when peerT arrived; guarded by mu
+	have  bool          // peerT is set; guarded by mu
+	rtt   time.Duration // latest round-trip sample; guarded by mu
+	rttOK bool          // rtt is set; guarded by mu
+}
+
+// NewClock returns a clock counting from start, the moment the connection
+// opened.
+func NewClock(start time.Time) *Clock { return &Clock{start: start} }
+
+// Millis returns the clock's reading at now: whole milliseconds since the
+// connection opened, 0 for a time before that, at most [MaxClock].
+func (c *Clock) Millis(now time.Time) int64 {
+	return clampClock(now.Sub(c.start).Milliseconds())
+}
+
+func clampClock(ms int64) int64 {
+	switch {
+	case ms < 0:
+		return 0
+	case ms > MaxClock:
+		return MaxClock
+	}
+	return ms
+}
+
+// Record notes a frame that arrived at now carrying the peer's clock t and,
+// when hasE, its echo e of this side's clock (t is kept within 0 and
+// [MaxClock]). With an echo the round-trip
+// time becomes this clock's reading at now minus e. An echo ahead of this
+// clock (a peer that cannot count) is not a measurement: the previous
+// round-trip time is kept.
+func (c *Clock) Record(now time.Time, t, e int64, hasE bool) {
+	own := c.Millis(now)
+	c.mu.Lock()
+	c.peerT, c.at, c.have = clampClock(t), now, true
+	if hasE && e <= own {
+		c.rtt, c.rttOK = time.Duration(own-e)*time.Millisecond, true
+	}
+	c.mu.Unlock()
+}
+
+// Stamp returns the clocks of a frame leaving at now: t is this clock's
+// reading, e the peer's last t plus the whole milliseconds held since it
+// arrived. hasE is false until a frame from the peer has been recorded:
+// the frame then carries no "e".
+func (c *Clock) Stamp(now time.Time) (t, e int64, hasE bool) {
+	t = c.Millis(now)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.have {
+		return t, 0, false
+	}
+	held := now.Sub(c.at).Milliseconds()
+	if held < 0 {
+		held = 0
+	}
+	return t, clampClock(c.peerT + held), true
+}
+
+// RTT returns the latest round-trip time; ok is false until a frame with
+// an echo has been recorded.
+func (c *Clock) RTT() (rtt time.Duration, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rtt, c.rttOK
+}
