@@ -238,6 +238,10 @@ type Bus interface {
 	// History returns up to limit messages of a channel before the message
 	// with id before (or the newest when before is ""), oldest first.
 	History(ctx context.Context, tenant TenantID, ch, before string, limit int) ([]Message, error)
+	// Replay returns a channel's messages after seq afterSeq, oldest first
+	// (the newest max when there are more); recovered is false when they
+	// are not all of the channel's messages since afterSeq.
+	Replay(ctx context.Context, tenant TenantID, ch string, afterSeq uint64, max int) (msgs []Message, recovered bool, err error)
 	// SubscribeChannel delivers a channel's messages, presence and
 	// channel-targeted controls.
 	SubscribeChannel(tenant TenantID, ch string, h Handler) (Subscription, error)

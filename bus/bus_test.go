@@ -242,8 +242,12 @@ func TestHistoryAndReplay(t *testing.T) {
 		t.Errorf("history before a bad id: %v", err)
 	}
 	rep, complete, err := b.Replay(ctx, "acme", "quiet", quiet[25].Seq, 100)
-	if err != nil || !complete || ids(rep) != ids(quiet[26:]) {
+	if err != nil || !complete || ids(rep) != ids(quiet[26:]) || rep[0].Prev != quiet[25].Seq {
 		t.Errorf("replay = %s, %v, %v; want %s", ids(rep), complete, err, ids(quiet[26:]))
+	}
+	rep, complete, err = b.Replay(ctx, "acme", "quiet", quiet[10].Seq, 5)
+	if err != nil || complete || ids(rep) != ids(quiet[25:]) {
+		t.Errorf("truncated replay = %s, %v, %v; want the newest 5 and not recovered", ids(rep), complete, err)
 	}
 }
 

@@ -46,7 +46,7 @@ func (b *Bus) History(ctx context.Context, t kaiwa.TenantID, ch, before string, 
 		if upper > window {
 			start = upper - window
 		}
-		msgs, err := b.readRange(ctx, subj, start, upper, limit)
+		msgs, _, err := b.readRange(ctx, subj, start, upper, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -64,9 +64,11 @@ func (b *Bus) History(ctx context.Context, t kaiwa.TenantID, ch, before string, 
 	}
 }
 
-// Replay returns up to max messages of a channel with sequence after
-// afterSeq, oldest first, and whether the stream still held every message
-// of the channel since afterSeq (false when history no longer covers the gap).
+// Replay returns the messages of a channel with sequence after afterSeq,
+// oldest first: all of them, or the newest max when there are more.
+// recovered is false when that is not every message of the channel since
+// afterSeq: more than max, or the stream no longer holds the start of the
+// gap. When recovered, the first message's Prev is afterSeq.
 func (b *Bus) Replay(ctx context.Context, t kaiwa.TenantID, ch string, afterSeq uint64, max int) ([]kaiwa.Message, bool, error) {
 	ctx, cancel := b.timeout(ctx)
 	defer cancel()
@@ -74,37 +76,38 @@ func (b *Bus) Replay(ctx context.Context, t kaiwa.TenantID, ch string, afterSeq 
 	if err != nil {
 		return nil, false, unavailable("replay", err)
 	}
-	complete := afterSeq+1 >= info.State.FirstSeq
-	msgs, err := b.readRange(ctx, b.subj.msg(t, ch), afterSeq+1, 0, -max)
+	recovered := afterSeq+1 >= info.State.FirstSeq
+	msgs, total, err := b.readRange(ctx, b.subj.msg(t, ch), afterSeq+1, 0, max)
 	if err != nil {
 		return nil, false, err
 	}
-	return msgs, complete, nil
+	if total > len(msgs) {
+		recovered = false
+	}
+	if recovered && len(msgs) > 0 {
+		msgs[0].Prev = afterSeq
+	}
+	return msgs, recovered, nil
 }
 
 // readRange reads the messages of subj with sequence in [start, upper)
-// (upper 0: to the end). keep > 0 keeps the last keep of them; keep < 0
-// keeps the first -keep. Each message's Prev is the one read before it
-// (0 for the first).
-func (b *Bus) readRange(ctx context.Context, subj string, start, upper uint64, keep int) ([]kaiwa.Message, error) {
+// (upper 0: to the end) and keeps the last keep of them; total is how many
+// it read. Each message's Prev is the one read before it (0 for the
+// first).
+func (b *Bus) readRange(ctx context.Context, subj string, start, upper uint64, keep int) (out []kaiwa.Message, total int, err error) {
 	cons, err := b.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subj},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    start,
 	})
 	if err != nil {
-		return nil, unavailable("read stream", err)
+		return nil, 0, unavailable("read stream", err)
 	}
-	var out []kaiwa.Message
 	var prev uint64
 	for {
-		want := 256
-		if keep < 0 {
-			want = min(want, -keep-len(out))
-		}
-		batch, err := cons.FetchNoWait(want)
+		batch, err := cons.FetchNoWait(256)
 		if err != nil {
-			return nil, unavailable("read stream", err)
+			return nil, 0, unavailable("read stream", err)
 		}
 		n, done := 0, false
 		for m := range batch.Messages() {
@@ -124,13 +127,10 @@ func (b *Bus) readRange(ctx context.Context, subj string, start, upper uint64, k
 				continue
 			}
 			prev = seq
+			total++
 			out = append(out, *msg)
-			if keep > 0 && len(out) > keep {
+			if len(out) > keep {
 				out = out[1:]
-			}
-			if keep < 0 && len(out) >= -keep {
-				done = true
-				break
 			}
 			if meta.NumPending == 0 {
 				done = true
@@ -138,10 +138,10 @@ func (b *Bus) readRange(ctx context.Context, subj string, start, upper uint64, k
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, unavailable("read stream", err)
+			return nil, 0, unavailable("read stream", err)
 		}
 		if done || n == 0 {
-			return out, nil
+			return out, total, nil
 		}
 	}
 }

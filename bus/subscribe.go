@@ -96,6 +96,21 @@ func (b *Bus) SubscribeUser(t kaiwa.TenantID, user string, h kaiwa.Handler) (kai
 	return b.confirm(g)
 }
 
+// SubscribeControls delivers every tenant-wide and user-targeted live
+// change of every tenant (not channel ones, which share subjects with
+// presence). The API tier uses it to drop cached answers a change made
+// through another API process has made stale.
+func (b *Bus) SubscribeControls(h kaiwa.Handler) (kaiwa.Subscription, error) {
+	g := &group{b: b}
+	if err := b.subscribe(g, b.subj.allCtl(), subEphemeral, h); err != nil {
+		return nil, err
+	}
+	if err := b.subscribe(g, b.subj.p+".*.user.*", subEphemeral, h); err != nil {
+		return nil, err
+	}
+	return b.confirm(g)
+}
+
 // SubscribeTenants implements [kaiwa.Bus].
 func (b *Bus) SubscribeTenants(h kaiwa.Handler) (kaiwa.Subscription, error) {
 	g := &group{b: b}
