@@ -126,39 +126,31 @@ func appendMsg(dst []byte, m *kaiwa.Message, withSeq bool) []byte {
 	return append(dst, '}')
 }
 
-// EncodeMessage implements [Codec].
-func (V1) EncodeMessage(m *kaiwa.Message) []byte {
-	return appendMsg(make([]byte, 0, 128+len(m.Text)+len(m.Data)), m, false)
+// msgSize is the usual length of m's "msg" op (longer only when strings
+// need escapes), so that encoding allocates once.
+func msgSize(m *kaiwa.Message) int {
+	return 128 + len(m.Channel) + len(m.ID) + len(m.From) + len(m.Name) + len(m.Text) + len(m.Data)
 }
 
-type outPresence struct {
-	Op    string `json:"op"`
-	Ch    string `json:"ch"`
-	User  string `json:"user"`
-	Name  string `json:"name"`
-	Event string `json:"event"`
+// EncodeMessage implements [Codec].
+func (V1) EncodeMessage(m *kaiwa.Message) []byte {
+	return appendMsg(make([]byte, 0, msgSize(m)), m, false)
 }
 
 // EncodePresence implements [Codec].
-func (V1) EncodePresence(p *kaiwa.Presence) []byte {
-	return mustJSON(outPresence{Op: "presence", Ch: p.Channel, User: p.User, Name: p.Name, Event: p.Event})
-}
+func (V1) EncodePresence(p *kaiwa.Presence) []byte { return encodePresence(p) }
 
-// EncodeOp implements [Codec].
-func (V1) EncodeOp(op any) []byte { return mustJSON(op) }
+// EncodeOp implements [Codec]. It never fails; see [V2.EncodeOp].
+func (V1) EncodeOp(op any) []byte { return encodeOp(op) }
 
 // MaxBatch implements [Codec]: v1 carries one op per frame.
 func (V1) MaxBatch() int { return 1 }
 
-// AppendFrame implements [Codec].
-func (V1) AppendFrame(dst []byte, ops [][]byte, _ *Clock) []byte { return append(dst, ops[0]...) }
-
-// mustJSON encodes values that cannot fail to encode (no channels, funcs or
-// cyclic values; RawMessage fields hold validated JSON).
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("versions: encode: " + err.Error())
+// AppendFrame implements [Codec]: a v1 frame is the op itself, so ops must
+// hold exactly one op (none appends nothing; further ops are not written).
+func (V1) AppendFrame(dst []byte, ops [][]byte, _ *Clock) []byte {
+	if len(ops) == 0 {
+		return dst
 	}
-	return b
+	return append(dst, ops[0]...)
 }
