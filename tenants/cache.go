@@ -21,9 +21,10 @@ const DefaultCacheEntries = 10000
 // token has expired answers [kaiwa.CodeTokenExpired].
 //
 // Whoever changes what the directory knows calls [Cache.Invalidate],
-// [Cache.InvalidateUser] or [Cache.InvalidateChannel], so that the process
-// that made a change never serves the old value. Other processes serve it
-// for at most the TTL.
+// [Cache.InvalidateUser], [Cache.InvalidateChannel] or [Cache.InvalidateNG],
+// so that the process that made a change never serves the old value. Other
+// processes serve it for at most the TTL. A cached sanction that ends is
+// no longer returned, whatever the TTL.
 //
 // A Cache is safe for concurrent use. When it holds more than MaxEntries
 // entries, it drops expired ones and then arbitrary ones.
@@ -52,6 +53,8 @@ const (
 	kindChannel                   // a: channel; value kaiwa.Channel
 	kindMember                    // a: channel, b: user; value bool
 	kindMemberChannels            // a: user; value []string
+	kindNGList                    // value kaiwa.NGList
+	kindSanctions                 // a: user; value []kaiwa.Sanction
 )
 
 type cacheKey struct {
@@ -167,7 +170,7 @@ func (c *Cache) Invalidate(tenant kaiwa.TenantID) {
 }
 
 // InvalidateUser drops what is cached about one user of the tenant: the
-// identities of the user's tokens and the user's memberships.
+// identities of the user's tokens, the user's memberships and sanctions.
 func (c *Cache) InvalidateUser(tenant kaiwa.TenantID, user string) {
 	c.invalidateWhere(tenant, func(k cacheKey, e cacheEntry) bool {
 		switch k.kind {
@@ -175,10 +178,18 @@ func (c *Cache) InvalidateUser(tenant kaiwa.TenantID, user string) {
 			return e.val.(kaiwa.Identity).User == user
 		case kindMember:
 			return k.b == user
-		case kindMemberChannels:
+		case kindMemberChannels, kindSanctions:
 			return k.a == user
 		}
 		return false
+	})
+}
+
+// InvalidateNG drops the tenant's cached NG list, and its settings, which
+// hold the NG policy.
+func (c *Cache) InvalidateNG(tenant kaiwa.TenantID) {
+	c.invalidateWhere(tenant, func(k cacheKey, _ cacheEntry) bool {
+		return k.kind == kindNGList || k.kind == kindSettings
 	})
 }
 
@@ -287,4 +298,33 @@ func (c *Cache) MemberChannels(ctx context.Context, tenant kaiwa.TenantID, user 
 	return lookup(ctx, c, tenant, cacheKey{kind: kindMemberChannels, a: user}, slices.Clone[[]string], func(ctx context.Context) ([]string, error) {
 		return c.d.MemberChannels(ctx, tenant, user)
 	})
+}
+
+// NGList returns the tenant's NG list, cached. The caller owns the
+// returned slices.
+func (c *Cache) NGList(ctx context.Context, tenant kaiwa.TenantID) (kaiwa.NGList, error) {
+	return lookup(ctx, c, tenant, cacheKey{kind: kindNGList}, cloneNGList, func(ctx context.Context) (kaiwa.NGList, error) {
+		return c.d.NGList(ctx, tenant)
+	})
+}
+
+func cloneNGList(l kaiwa.NGList) kaiwa.NGList {
+	l.Words = slices.Clone(l.Words)
+	l.Allow = slices.Clone(l.Allow)
+	return l
+}
+
+// Sanctions returns the user's sanctions in force, cached: a cached
+// sanction whose end has passed is left out. The caller owns the returned
+// slice.
+func (c *Cache) Sanctions(ctx context.Context, tenant kaiwa.TenantID, user string) ([]kaiwa.Sanction, error) {
+	list, err := lookup(ctx, c, tenant, cacheKey{kind: kindSanctions, a: user}, slices.Clone[[]kaiwa.Sanction],
+		func(ctx context.Context) ([]kaiwa.Sanction, error) {
+			return c.d.Sanctions(ctx, tenant, user)
+		})
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	return slices.DeleteFunc(list, func(s kaiwa.Sanction) bool { return !s.Active(now) }), nil
 }

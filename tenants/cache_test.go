@@ -64,6 +64,16 @@ func (d *countingDirectory) MemberChannels(ctx context.Context, tenant kaiwa.Ten
 	return d.s.MemberChannels(ctx, tenant, user)
 }
 
+func (d *countingDirectory) NGList(ctx context.Context, tenant kaiwa.TenantID) (kaiwa.NGList, error) {
+	d.count("NGList")
+	return d.s.NGList(ctx, tenant)
+}
+
+func (d *countingDirectory) Sanctions(ctx context.Context, tenant kaiwa.TenantID, user string) ([]kaiwa.Sanction, error) {
+	d.count("Sanctions")
+	return d.s.Sanctions(ctx, tenant, user)
+}
+
 // cacheFixture is a store with tenants a and b, a channel "lobby" with member
 // alice in each, a token of alice in a, and a cache over the store whose
 // clock (shared with the store) the test moves.
@@ -119,7 +129,7 @@ func (f *cacheFixture) lookupAll(t *testing.T, tenant kaiwa.TenantID) {
 		}
 	}
 	st, err := f.c.TenantSettings(ctx, tenant)
-	if err != nil || st != kaiwa.DefaultSettings() {
+	if err != nil || !reflect.DeepEqual(st, kaiwa.DefaultSettings()) {
 		t.Fatalf("cached settings %+v, %v", st, err)
 	}
 	ch, err := f.c.Channel(ctx, tenant, "lobby")

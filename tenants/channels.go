@@ -4,13 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"unicode/utf8"
 
 	"github.com/kaiwa-chat/kaiwa"
 )
-
-// MaxTitleLen is the longest channel title, in characters.
-const MaxTitleLen = 200
 
 // checkChannelRef validates the tenant and channel arguments of a lookup.
 func checkChannelRef(tenant kaiwa.TenantID, ch string) error {
@@ -20,34 +16,39 @@ func checkChannelRef(tenant kaiwa.TenantID, ch string) error {
 	return kaiwa.CheckChannel(ch)
 }
 
-// dmChannel returns the synthetic channel of a direct channel name.
-func dmChannel(tenant kaiwa.TenantID, ch string) kaiwa.Channel {
-	return kaiwa.Channel{Tenant: tenant, Name: ch, Kind: kaiwa.ChannelClosed}
+// implicitMembers returns the fixed members of a direct channel (its two
+// users) or an inbox (its user); ok is false for any other channel.
+func implicitMembers(ch string) (members []string, ok bool) {
+	if a, b, ok := kaiwa.ParseDM(ch); ok {
+		return []string{a, b}, true
+	}
+	if u, ok := kaiwa.InboxUser(ch); ok {
+		return []string{u}, true
+	}
+	return nil, false
 }
 
-func errDirect(what string) error {
-	return kaiwa.Errorf(kaiwa.CodeBadRequest, "direct channels exist implicitly; they cannot be %s", what)
+// implicit reports whether ch is a direct channel or an inbox, which exist
+// without being created.
+func implicit(ch string) bool { return kaiwa.IsDM(ch) || kaiwa.IsInbox(ch) }
+
+func errImplicit(what string) error {
+	return kaiwa.Errorf(kaiwa.CodeBadRequest, "direct and inbox channels exist implicitly; they cannot be %s", what)
 }
 
 // PutChannel creates or updates a channel (kind "open" when empty); created
-// reports which. Direct channels ("dm:...") cannot be created:
-// [kaiwa.CodeBadRequest]. [kaiwa.CodeNotFound] for an unknown tenant.
+// reports which. The channel must pass [kaiwa.Channel.Check]: direct
+// ("dm:...") and inbox ("@user") channels cannot be created
+// ([kaiwa.CodeBadRequest]). [kaiwa.CodeNotFound] for an unknown tenant.
 func (s *Store) PutChannel(ctx context.Context, ch kaiwa.Channel) (bool, error) {
-	if err := checkChannelRef(ch.Tenant, ch.Name); err != nil {
+	if err := checkTenant(ch.Tenant); err != nil {
 		return false, err
 	}
-	if kaiwa.IsDM(ch.Name) {
-		return false, errDirect("created")
-	}
-	switch ch.Kind {
-	case "":
+	if ch.Kind == "" {
 		ch.Kind = kaiwa.ChannelOpen
-	case kaiwa.ChannelOpen, kaiwa.ChannelClosed:
-	default:
-		return false, kaiwa.Errorf(kaiwa.CodeBadRequest, "channel kind must be %q or %q", kaiwa.ChannelOpen, kaiwa.ChannelClosed)
 	}
-	if !utf8.ValidString(ch.Title) || utf8.RuneCountInString(ch.Title) > MaxTitleLen {
-		return false, kaiwa.Errorf(kaiwa.CodeBadRequest, "title must be valid UTF-8 of at most %d characters", MaxTitleLen)
+	if err := ch.Check(); err != nil {
+		return false, err
 	}
 	// Affected rows: 1 when inserted, 2 when updated, 0 when unchanged.
 	res, err := s.db.ExecContext(ctx, `
@@ -60,39 +61,48 @@ func (s *Store) PutChannel(ctx context.Context, ch kaiwa.Channel) (bool, error) 
 	if err != nil {
 		return false, dbError("put channel", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, dbError("put channel", err)
+	n, err := affected(res, "put channel")
+	return n == 1, err
+}
+
+// lockChannel locks a channel's row until tx ends and returns its member
+// count; [kaiwa.CodeNotFound] when it does not exist.
+func lockChannel(ctx context.Context, tx *sql.Tx, tenant kaiwa.TenantID, ch string) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx,
+		"SELECT member_count FROM channels WHERE tenant_id = ? AND name = ? FOR UPDATE", tenant, ch).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, kaiwa.Errorf(kaiwa.CodeNotFound, "no channel %s", ch)
 	}
-	return n == 1, nil
+	if err != nil {
+		return 0, dbError("lock channel", err)
+	}
+	return n, nil
 }
 
 // DeleteChannel removes a channel and its membership in one transaction;
-// [kaiwa.CodeNotFound] if absent, [kaiwa.CodeBadRequest] for a direct
-// channel.
+// [kaiwa.CodeNotFound] if absent, [kaiwa.CodeBadRequest] for a direct or
+// inbox channel. The channel's messages stay in the log.
 func (s *Store) DeleteChannel(ctx context.Context, tenant kaiwa.TenantID, ch string) error {
 	if err := checkChannelRef(tenant, ch); err != nil {
 		return err
 	}
-	if kaiwa.IsDM(ch) {
-		return errDirect("deleted")
+	if implicit(ch) {
+		return errImplicit("deleted")
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return dbError("delete channel", err)
 	}
 	defer rollback(tx)
+	if _, err := lockChannel(ctx, tx, tenant, ch); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM members WHERE tenant_id = ? AND channel = ?", tenant, ch); err != nil {
 		return dbError("delete channel members", err)
 	}
-	res, err := tx.ExecContext(ctx, "DELETE FROM channels WHERE tenant_id = ? AND name = ?", tenant, ch)
-	if err != nil {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM channels WHERE tenant_id = ? AND name = ?", tenant, ch); err != nil {
 		return dbError("delete channel", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return dbError("delete channel", err)
-	} else if n == 0 {
-		return kaiwa.Errorf(kaiwa.CodeNotFound, "no channel %s", ch)
 	}
 	if err := tx.Commit(); err != nil {
 		return dbError("delete channel", err)
@@ -101,13 +111,14 @@ func (s *Store) DeleteChannel(ctx context.Context, tenant kaiwa.TenantID, ch str
 }
 
 // Channel returns a channel, or [kaiwa.CodeNotFound]. A well-formed direct
-// channel name always exists: it returns a closed channel with no title.
+// channel or inbox always exists: it returns a closed channel with no
+// title.
 func (s *Store) Channel(ctx context.Context, tenant kaiwa.TenantID, ch string) (kaiwa.Channel, error) {
 	if err := checkChannelRef(tenant, ch); err != nil {
 		return kaiwa.Channel{}, err
 	}
-	if kaiwa.IsDM(ch) {
-		return dmChannel(tenant, ch), nil
+	if implicit(ch) {
+		return kaiwa.Channel{Tenant: tenant, Name: ch, Kind: kaiwa.ChannelClosed}, nil
 	}
 	c := kaiwa.Channel{Tenant: tenant, Name: ch}
 	err := s.db.QueryRowContext(ctx,
@@ -122,33 +133,96 @@ func (s *Store) Channel(ctx context.Context, tenant kaiwa.TenantID, ch string) (
 	return c, nil
 }
 
+// Channels lists the tenant's channels of the given kind ("" for all) in
+// name order; an unknown tenant has none. Direct channels and inboxes are
+// not listed.
+func (s *Store) Channels(ctx context.Context, tenant kaiwa.TenantID, kind kaiwa.ChannelKind) ([]kaiwa.Channel, error) {
+	if err := checkTenant(tenant); err != nil {
+		return nil, err
+	}
+	q, args := "SELECT name, kind, title, created_at FROM channels WHERE tenant_id = ?", []any{tenant}
+	switch kind {
+	case "":
+	case kaiwa.ChannelOpen, kaiwa.ChannelClosed:
+		q, args = q+" AND kind = ?", append(args, string(kind))
+	default:
+		return nil, kaiwa.Errorf(kaiwa.CodeBadRequest, "kind must be %q or %q", kaiwa.ChannelOpen, kaiwa.ChannelClosed)
+	}
+	rows, err := s.db.QueryContext(ctx, q+" ORDER BY name", args...)
+	if err != nil {
+		return nil, dbError("list channels", err)
+	}
+	defer rows.Close()
+	out := []kaiwa.Channel{}
+	for rows.Next() {
+		c := kaiwa.Channel{Tenant: tenant}
+		if err := rows.Scan(&c.Name, &c.Kind, &c.Title, &c.CreatedAt); err != nil {
+			return nil, dbError("list channels", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError("list channels", err)
+	}
+	return out, nil
+}
+
 // AddMember makes user a persistent member of ch; added is false when it
 // already was. [kaiwa.CodeNotFound] when ch does not exist,
-// [kaiwa.CodeBadRequest] for a direct channel (its members are fixed).
+// [kaiwa.CodeBadRequest] for a direct channel or an inbox (their members
+// are fixed), [kaiwa.CodeTooLarge] when ch already has the tenant's
+// [kaiwa.Settings] MaxChannelMembers members.
 func (s *Store) AddMember(ctx context.Context, tenant kaiwa.TenantID, ch, user string) (bool, error) {
 	if err := checkMemberRef(tenant, ch, user); err != nil {
 		return false, err
 	}
-	if kaiwa.IsDM(ch) {
-		return false, errDirect("given members")
+	if implicit(ch) {
+		return false, errImplicit("given members")
 	}
-	// The foreign key to channels makes a missing channel an error, even
-	// when it is deleted concurrently.
-	res, err := s.db.ExecContext(ctx, `
-		INSERT INTO members (tenant_id, channel, user_id, created_at) VALUES (?, ?, ?, ?)
-		ON DUPLICATE KEY UPDATE user_id = user_id`,
-		tenant, ch, user, s.clock())
-	if mysqlErrno(err) == errNoReferencedRow {
+	settings, err := s.TenantSettings(ctx, tenant)
+	if kaiwa.IsCode(err, kaiwa.CodeNotFound) {
 		return false, kaiwa.Errorf(kaiwa.CodeNotFound, "no channel %s", ch)
 	}
 	if err != nil {
-		return false, dbError("add member", err)
+		return false, err
 	}
-	n, err := res.RowsAffected()
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, dbError("add member", err)
 	}
-	return n == 1, nil
+	defer rollback(tx)
+	// The channel's row lock makes the count exact: concurrent additions
+	// to one channel wait for each other, and a concurrent deletion
+	// either happens first (not found) or waits.
+	count, err := lockChannel(ctx, tx, tenant, ch)
+	if err != nil {
+		return false, err
+	}
+	var one int
+	err = tx.QueryRowContext(ctx,
+		"SELECT 1 FROM members WHERE tenant_id = ? AND channel = ? AND user_id = ?", tenant, ch, user).Scan(&one)
+	if err == nil {
+		return false, nil // already a member, even of a full channel
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, dbError("add member", err)
+	}
+	if limit := settings.MaxChannelMembers; count >= limit {
+		return false, kaiwa.Errorf(kaiwa.CodeTooLarge, "channel %s has %d members, the limit is %d", ch, count, limit)
+	}
+	if _, err := tx.ExecContext(ctx,
+		"INSERT INTO members (tenant_id, channel, user_id, created_at) VALUES (?, ?, ?, ?)",
+		tenant, ch, user, s.clock()); err != nil {
+		return false, dbError("add member", err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		"UPDATE channels SET member_count = member_count + 1 WHERE tenant_id = ? AND name = ?", tenant, ch); err != nil {
+		return false, dbError("count member", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, dbError("add member", err)
+	}
+	return true, nil
 }
 
 // RemoveMember removes user from ch ([kaiwa.CodeNotFound] if not a member).
@@ -156,30 +230,49 @@ func (s *Store) RemoveMember(ctx context.Context, tenant kaiwa.TenantID, ch, use
 	if err := checkMemberRef(tenant, ch, user); err != nil {
 		return err
 	}
-	if kaiwa.IsDM(ch) {
-		return errDirect("given members")
+	if implicit(ch) {
+		return errImplicit("given members")
 	}
-	res, err := s.db.ExecContext(ctx,
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return dbError("remove member", err)
+	}
+	defer rollback(tx)
+	if _, err := lockChannel(ctx, tx, tenant, ch); kaiwa.IsCode(err, kaiwa.CodeNotFound) {
+		return kaiwa.Errorf(kaiwa.CodeNotFound, "%s is not a member of %s", user, ch)
+	} else if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx,
 		"DELETE FROM members WHERE tenant_id = ? AND channel = ? AND user_id = ?", tenant, ch, user)
 	if err != nil {
 		return dbError("remove member", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return dbError("remove member", err)
+	if n, err := affected(res, "remove member"); err != nil {
+		return err
 	} else if n == 0 {
 		return kaiwa.Errorf(kaiwa.CodeNotFound, "%s is not a member of %s", user, ch)
+	}
+	if _, err := tx.ExecContext(ctx,
+		"UPDATE channels SET member_count = GREATEST(member_count, 1) - 1 WHERE tenant_id = ? AND name = ?",
+		tenant, ch); err != nil {
+		return dbError("count member", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return dbError("remove member", err)
 	}
 	return nil
 }
 
 // Members lists a channel's members in id order ([kaiwa.CodeNotFound] if
-// ch does not exist). A direct channel's members are its two users.
+// ch does not exist). A direct channel's members are its two users, an
+// inbox's its user.
 func (s *Store) Members(ctx context.Context, tenant kaiwa.TenantID, ch string) ([]string, error) {
 	if err := checkChannelRef(tenant, ch); err != nil {
 		return nil, err
 	}
-	if a, b, ok := kaiwa.ParseDM(ch); ok {
-		return []string{a, b}, nil
+	if m, ok := implicitMembers(ch); ok {
+		return m, nil
 	}
 	// One round trip: the channel row with its members, or with one NULL
 	// member when it has none, or no row at all when it does not exist.
@@ -214,14 +307,19 @@ func (s *Store) Members(ctx context.Context, tenant kaiwa.TenantID, ch string) (
 }
 
 // IsMember reports whether user is a persistent member of ch; for a direct
-// channel, whether user is one of its two users. A channel that does not
-// exist has no members.
+// channel, whether user is one of its two users; for an inbox, whether it
+// is user's. A channel that does not exist has no members.
 func (s *Store) IsMember(ctx context.Context, tenant kaiwa.TenantID, ch, user string) (bool, error) {
 	if err := checkMemberRef(tenant, ch, user); err != nil {
 		return false, err
 	}
-	if a, b, ok := kaiwa.ParseDM(ch); ok {
-		return user == a || user == b, nil
+	if m, ok := implicitMembers(ch); ok {
+		for _, u := range m {
+			if u == user {
+				return true, nil
+			}
+		}
+		return false, nil
 	}
 	var one int
 	err := s.db.QueryRowContext(ctx,
@@ -236,7 +334,8 @@ func (s *Store) IsMember(ctx context.Context, tenant kaiwa.TenantID, ch, user st
 }
 
 // MemberChannels lists, in name order, the channels user is a persistent
-// member of (direct channels are not listed: they need no membership).
+// member of (direct channels and inboxes are not listed: they need no
+// membership).
 func (s *Store) MemberChannels(ctx context.Context, tenant kaiwa.TenantID, user string) ([]string, error) {
 	if err := checkTenant(tenant); err != nil {
 		return nil, err

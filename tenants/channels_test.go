@@ -58,7 +58,7 @@ func TestPutAndGetChannel(t *testing.T) {
 		{Tenant: "a", Name: "has space"},
 		{Tenant: "a", Name: strings.Repeat("c", kaiwa.MaxChannelLen+1)},
 		{Tenant: "a", Name: "x", Kind: "secret"},
-		{Tenant: "a", Name: "x", Title: strings.Repeat("t", MaxTitleLen+1)},
+		{Tenant: "a", Name: "x", Title: strings.Repeat("t", kaiwa.MaxTitleLen+1)},
 		{Tenant: "a", Name: "x", Title: "\xc3"},
 		{Tenant: "a", Name: "dm:alice:bob"},
 		{Tenant: "a", Name: "dm:whatever"},
@@ -69,8 +69,8 @@ func TestPutAndGetChannel(t *testing.T) {
 	}
 	_, err = s.PutChannel(ctx, kaiwa.Channel{Tenant: "nosuch", Name: "x"})
 	wantCode(t, err, kaiwa.CodeNotFound)
-	if _, err := s.PutChannel(ctx, kaiwa.Channel{Tenant: "a", Name: "t", Title: strings.Repeat("題", MaxTitleLen)}); err != nil {
-		t.Fatalf("a title of %d characters: %v", MaxTitleLen, err)
+	if _, err := s.PutChannel(ctx, kaiwa.Channel{Tenant: "a", Name: "t", Title: strings.Repeat("題", kaiwa.MaxTitleLen)}); err != nil {
+		t.Fatalf("a title of %d characters: %v", kaiwa.MaxTitleLen, err)
 	}
 
 	// Direct channels exist implicitly, closed; malformed ones are refused.

@@ -1,13 +1,29 @@
 // Package tenants keeps everything a Kaiwa tenant owns in MySQL: the tenant
 // and its settings, API keys and user tokens (hashed), channels and their
-// persistent membership, and the message and event logs.
+// persistent membership, NG-word lists, bans and mutes, and the message and
+// event logs.
 //
 // [Store] implements the root package's storage contracts
 // ([kaiwa.TenantStore], [kaiwa.TokenStore], [kaiwa.ChannelStore],
-// [kaiwa.MessageLog], [kaiwa.EventLog] and [kaiwa.Directory]). [Cache] sits in
-// front of any [kaiwa.Directory] in the API tier, which answers the UAs'
-// lookups, so that a burst of connections costs a handful of queries.
-// [Migrate] applies the schema in package migrations.
+// [kaiwa.MessageLog], [kaiwa.EventLog], [kaiwa.NGStore],
+// [kaiwa.ModerationStore] and [kaiwa.Directory]). [Cache] sits in front of
+// any [kaiwa.Directory] in the API tier, which answers the UAs' lookups, so
+// that a burst of connections costs a handful of queries. [Migrate] applies
+// the schema in package migrations.
+//
+// # The message log
+//
+// The log is read in time order: by ts, then by the stream's sequence
+// number, then by arrival. Every query (a channel, a user, a time range,
+// or all of a tenant's channels, inboxes included) is one index range scan
+// in that order, and its keyset cursor is a message id. A deleted message
+// stays as a tombstone, so that the log writer cannot bring it back.
+//
+// # Retention
+//
+// [Store.Purge], run periodically by the API tier, deletes each tenant's
+// messages and events older than its RetentionDays, and user tokens and
+// sanctions that have ended, in small batches.
 //
 // # Tenancy
 //

@@ -23,7 +23,7 @@ func checkEvent(e *kaiwa.Event) error {
 		return errors.New("invalid event type")
 	case e.User != "" && !kaiwa.ValidID(e.User):
 		return errors.New("invalid user id")
-	case e.Channel != "" && !kaiwa.ValidChannel(e.Channel):
+	case e.Channel != "" && !validLogChannel(e.Channel):
 		return errors.New("invalid channel name")
 	case len(e.Detail) > 0 && (!utf8.Valid(e.Detail) || !json.Valid(e.Detail)):
 		return errors.New("detail is not valid JSON")
@@ -46,10 +46,11 @@ func (s *Store) AppendEvents(ctx context.Context, events []kaiwa.Event) error {
 		}
 		valid = append(valid, &events[i])
 	}
-	err := appendChunks(ctx, s.db, len(valid), func(i int) (int, []any) {
-		e := valid[i]
-		return len(e.Detail) + 256, []any{e.Tenant, e.ID, e.Type, e.User, e.Channel, nullRaw(e.Detail), e.TS}
-	}, "INSERT INTO events (tenant_id, id, type, user_id, channel, detail, ts) VALUES ", 7, "append events")
+	err := logInsert("events", "(tenant_id, id, type, user_id, channel, detail, ts)", 7).
+		run(ctx, s.db, len(valid), func(i int) (int, []any) {
+			e := valid[i]
+			return len(e.Detail) + 256, []any{e.Tenant, e.ID, e.Type, e.User, e.Channel, nullRaw(e.Detail), e.TS}
+		})
 	if err != nil {
 		return err
 	}

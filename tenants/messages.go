@@ -51,6 +51,10 @@ func validLogID(id string) bool {
 	return true
 }
 
+// validLogChannel reports whether ch can be the channel of a log entry: a
+// channel name or an inbox ("@user", where system messages to one user go).
+func validLogChannel(ch string) bool { return kaiwa.ValidChannel(ch) || kaiwa.IsInbox(ch) }
+
 // checkMessage validates a message for the log.
 func checkMessage(m *kaiwa.Message) error {
 	switch {
@@ -58,7 +62,7 @@ func checkMessage(m *kaiwa.Message) error {
 		return errors.New("invalid tenant id")
 	case !validLogID(m.ID):
 		return errors.New("invalid message id")
-	case !kaiwa.ValidChannel(m.Channel):
+	case !validLogChannel(m.Channel):
 		return errors.New("invalid channel name")
 	case m.From != "" && !kaiwa.ValidID(m.From):
 		return errors.New("invalid sender id")
@@ -83,7 +87,8 @@ func nullRaw(b json.RawMessage) any {
 // AppendMessages stores messages (ID, Seq and Tenant set), which may belong
 // to several tenants, with one multi-row INSERT per up to 500 messages. It
 // is idempotent: a message already stored (same tenant and id) is skipped,
-// so the log writer may retry a batch.
+// so the log writer may retry a batch, and a message deleted before it
+// arrived stays deleted (see [Store.DeleteMessage]).
 //
 // A message that cannot be stored as it is (bad tenant, id, channel or
 // sender, name too long, text or name not UTF-8, data not JSON) is skipped
@@ -100,12 +105,12 @@ func (s *Store) AppendMessages(ctx context.Context, msgs []kaiwa.Message) error 
 		}
 		valid = append(valid, &msgs[i])
 	}
-	const cols = "(tenant_id, id, seq, channel, from_user, from_name, text, data, ts, is_system)"
-	err := appendChunks(ctx, s.db, len(valid), func(i int) (int, []any) {
-		m := valid[i]
-		size := len(m.Text) + len(m.Data) + len(m.Name) + 256
-		return size, []any{m.Tenant, m.ID, m.Seq, m.Channel, m.From, m.Name, m.Text, nullRaw(m.Data), m.TS, m.System}
-	}, "INSERT INTO messages "+cols+" VALUES ", 10, "append messages")
+	err := logInsert("messages", "(tenant_id, id, seq, channel, from_user, from_name, text, data, ts, is_system)", 10).
+		run(ctx, s.db, len(valid), func(i int) (int, []any) {
+			m := valid[i]
+			size := len(m.Text) + len(m.Data) + len(m.Name) + 256
+			return size, []any{m.Tenant, m.ID, m.Seq, m.Channel, m.From, m.Name, m.Text, nullRaw(m.Data), m.TS, m.System}
+		})
 	if err != nil {
 		return err
 	}
@@ -126,20 +131,43 @@ func skippedError(skipped []string) error {
 	return kaiwa.Errorf(kaiwa.CodeBadRequest, "skipped %d invalid: %s%s", total, strings.Join(skipped, "; "), more)
 }
 
-// appendChunks inserts n rows in chunks of at most appendRows rows and about
-// appendBytes bytes, one statement each, skipping rows whose unique key is
-// already stored. row returns the approximate size and the values of row i.
-func appendChunks(ctx context.Context, db *sql.DB, n int, row func(i int) (int, []any), insert string, ncols int, op string) error {
-	placeholder := "(" + strings.TrimSuffix(strings.Repeat("?, ", ncols), ", ") + ")"
+// bulkInsert inserts many rows with multi-row INSERT statements of at most
+// maxRows rows and about appendBytes bytes each.
+type bulkInsert struct {
+	insert  string // "INSERT INTO t (cols) VALUES "
+	ncols   int
+	suffix  string // appended to each statement, e.g. ON DUPLICATE KEY UPDATE
+	maxRows int
+	op      string // context of errors
+}
+
+// logInsert is the bulk insert of a log table: rows whose (tenant_id, id)
+// is already stored are skipped.
+func logInsert(table, cols string, ncols int) bulkInsert {
+	return bulkInsert{
+		insert: "INSERT INTO " + table + " " + cols + " VALUES ",
+		ncols:  ncols,
+		// "id = id" skips duplicates of the unique (tenant_id, id) without
+		// hiding other errors, which INSERT IGNORE would.
+		suffix:  " ON DUPLICATE KEY UPDATE id = id",
+		maxRows: appendRows,
+		op:      "append " + table,
+	}
+}
+
+// run inserts n rows through ex; row returns the approximate size and the
+// values of row i.
+func (b bulkInsert) run(ctx context.Context, ex execer, n int, row func(i int) (int, []any)) error {
+	placeholder := "(" + strings.TrimSuffix(strings.Repeat("?, ", b.ncols), ", ") + ")"
 	for start := 0; start < n; {
 		var (
 			q    strings.Builder
 			args []any
 			size int
 		)
-		q.WriteString(insert)
+		q.WriteString(b.insert)
 		end := start
-		for end < n && end-start < appendRows && (end == start || size < appendBytes) {
+		for end < n && end-start < b.maxRows && (end == start || size < appendBytes) {
 			sz, vals := row(end)
 			if end > start {
 				q.WriteString(", ")
@@ -149,56 +177,70 @@ func appendChunks(ctx context.Context, db *sql.DB, n int, row func(i int) (int, 
 			size += sz
 			end++
 		}
-		// "id = id" skips duplicates of the unique (tenant_id, id) without
-		// hiding other errors, which INSERT IGNORE would.
-		q.WriteString(" ON DUPLICATE KEY UPDATE id = id")
-		if _, err := db.ExecContext(ctx, q.String(), args...); err != nil {
-			return dbError(op, err)
+		q.WriteString(b.suffix)
+		if _, err := ex.ExecContext(ctx, q.String(), args...); err != nil {
+			return dbError(b.op, err)
 		}
 		start = end
 	}
 	return nil
 }
 
-// cursorSeq resolves a message id of the tenant to its place in the log.
-func (s *Store) cursorSeq(ctx context.Context, tenant kaiwa.TenantID, id, name string) (seq, pk uint64, err error) {
-	if !validLogID(id) {
-		return 0, 0, kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid %s cursor", name)
-	}
-	err = s.db.QueryRowContext(ctx,
-		"SELECT seq, pk FROM messages WHERE tenant_id = ? AND id = ?", tenant, id).Scan(&seq, &pk)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, kaiwa.Errorf(kaiwa.CodeBadRequest, "unknown message id %q in %s", id, name)
-	}
-	if err != nil {
-		return 0, 0, dbError("resolve message cursor", err)
-	}
-	return seq, pk, nil
+// place is a message's place in the log's order: by ts, then by the
+// stream's seq, then by arrival in the log (pk), which breaks ties between
+// messages that share a seq.
+type place struct {
+	ts      int64
+	seq, pk uint64
 }
 
-// Messages returns one page of a tenant's message log in sequence order,
-// oldest first (newest first when q.Desc). Filters: q.Channel, q.User (the
-// sender), q.Since ≤ ts < q.Until, and the keyset cursors q.After and
-// q.Before, message ids of the same tenant (an unknown id is
-// [kaiwa.CodeBadRequest]). q.Limit defaults to 50 and is clamped to 500.
-// Next is the id of the page's last message when more may follow: pass it
-// as After (or Before when Desc) for the next page.
-func (s *Store) Messages(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.MessageQuery) (kaiwa.MessagePage, error) {
-	if err := checkTenant(tenant); err != nil {
-		return kaiwa.MessagePage{}, err
+// cursor resolves a message id of the tenant to its place in the log. A
+// deleted message is still a valid cursor (it may have been a page's last).
+func (s *Store) cursor(ctx context.Context, tenant kaiwa.TenantID, id, name string) (place, error) {
+	if !validLogID(id) {
+		return place{}, kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid %s cursor", name)
 	}
-	where := []string{"tenant_id = ?"}
-	args := []any{tenant}
+	var p place
+	err := s.db.QueryRowContext(ctx,
+		"SELECT ts, seq, pk FROM messages WHERE tenant_id = ? AND id = ?", tenant, id).Scan(&p.ts, &p.seq, &p.pk)
+	if errors.Is(err, sql.ErrNoRows) {
+		return place{}, kaiwa.Errorf(kaiwa.CodeBadRequest, "unknown message id %q in %s", id, name)
+	}
+	if err != nil {
+		return place{}, dbError("resolve message cursor", err)
+	}
+	return p, nil
+}
+
+// checkMessageQuery validates the filters of a message query.
+func checkMessageQuery(q kaiwa.MessageQuery) error {
 	if q.Channel != "" {
 		if err := kaiwa.CheckChannel(q.Channel); err != nil {
-			return kaiwa.MessagePage{}, err
+			return err
 		}
-		where, args = append(where, "channel = ?"), append(args, q.Channel)
 	}
 	if q.User != "" {
 		if err := kaiwa.CheckID("user", q.User); err != nil {
-			return kaiwa.MessagePage{}, err
+			return err
 		}
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && q.Until.Before(q.Since) {
+		return kaiwa.Errorf(kaiwa.CodeBadRequest, "until is before since")
+	}
+	return nil
+}
+
+// messagesSQL returns the query of one page of at most limit messages
+// (limit+1 rows, to tell whether more follow). after and before, when not
+// nil, are the places of the cursors. Each combination of filters is a
+// range scan of one index of the messages table, in index order.
+func messagesSQL(tenant kaiwa.TenantID, q kaiwa.MessageQuery, after, before *place, limit int) (string, []any) {
+	where := []string{"tenant_id = ?", "deleted_at IS NULL"}
+	args := []any{tenant}
+	if q.Channel != "" {
+		where, args = append(where, "channel = ?"), append(args, q.Channel)
+	}
+	if q.User != "" {
 		where, args = append(where, "from_user = ?"), append(args, q.User)
 	}
 	if !q.Since.IsZero() {
@@ -207,30 +249,58 @@ func (s *Store) Messages(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.Mes
 	if !q.Until.IsZero() {
 		where, args = append(where, "ts < ?"), append(args, q.Until.UnixMilli())
 	}
+	// The leading ts bound lets the index range start at the cursor.
+	if p := after; p != nil {
+		where = append(where, "ts >= ? AND (ts > ? OR seq > ? OR (seq = ? AND pk > ?))")
+		args = append(args, p.ts, p.ts, p.seq, p.seq, p.pk)
+	}
+	if p := before; p != nil {
+		where = append(where, "ts <= ? AND (ts < ? OR seq < ? OR (seq = ? AND pk < ?))")
+		args = append(args, p.ts, p.ts, p.seq, p.seq, p.pk)
+	}
+	order := "ts, seq, pk"
+	if q.Desc {
+		order = "ts DESC, seq DESC, pk DESC"
+	}
+	return `SELECT id, seq, channel, from_user, from_name, text, data, ts, is_system
+		FROM messages WHERE ` + strings.Join(where, " AND ") + `
+		ORDER BY ` + order + ` LIMIT ?`, append(args, limit+1)
+}
+
+// Messages returns one page of a tenant's message log, oldest first (newest
+// first when q.Desc): in ts order, messages of the same millisecond in
+// stream order (seq). Deleted messages are never returned. Filters:
+// q.Channel (empty: every channel, inboxes included), q.User (the sender),
+// q.Since ≤ ts < q.Until, and the keyset cursors q.After and q.Before,
+// message ids of the same tenant (an unknown id is
+// [kaiwa.CodeBadRequest]). q.Limit defaults to 50 and is clamped to 500.
+// Next is the id of the page's last message when more may follow: pass it
+// as After (or Before when Desc) for the next page, with the same filters.
+func (s *Store) Messages(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.MessageQuery) (kaiwa.MessagePage, error) {
+	if err := checkTenant(tenant); err != nil {
+		return kaiwa.MessagePage{}, err
+	}
+	if err := checkMessageQuery(q); err != nil {
+		return kaiwa.MessagePage{}, err
+	}
+	var after, before *place
 	if q.After != "" {
-		seq, pk, err := s.cursorSeq(ctx, tenant, q.After, "after")
+		p, err := s.cursor(ctx, tenant, q.After, "after")
 		if err != nil {
 			return kaiwa.MessagePage{}, err
 		}
-		where, args = append(where, "seq >= ? AND (seq > ? OR pk > ?)"), append(args, seq, seq, pk)
+		after = &p
 	}
 	if q.Before != "" {
-		seq, pk, err := s.cursorSeq(ctx, tenant, q.Before, "before")
+		p, err := s.cursor(ctx, tenant, q.Before, "before")
 		if err != nil {
 			return kaiwa.MessagePage{}, err
 		}
-		where, args = append(where, "seq <= ? AND (seq < ? OR pk < ?)"), append(args, seq, seq, pk)
-	}
-	order := "seq, pk"
-	if q.Desc {
-		order = "seq DESC, pk DESC"
+		before = &p
 	}
 	limit := pageLimit(q.Limit)
-	args = append(args, limit+1)
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT id, seq, channel, from_user, from_name, text, data, ts, is_system
-		FROM messages WHERE `+strings.Join(where, " AND ")+`
-		ORDER BY `+order+` LIMIT ?`, args...)
+	query, args := messagesSQL(tenant, q, after, before, limit)
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return kaiwa.MessagePage{}, dbError("read messages", err)
 	}
@@ -255,4 +325,70 @@ func (s *Store) Messages(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.Mes
 		page.Next = page.Messages[limit-1].ID
 	}
 	return page, nil
+}
+
+// DeleteMessage removes message id of channel ch from the tenant's log,
+// leaving a tombstone: the row stays, marked deleted, with its text, data
+// and sender name cleared, so that [Store.Messages] never returns it and a
+// copy the log writer appends later stays deleted. An id the log has not
+// seen yet gets a tombstone of its own (the message may be on its way).
+// existed reports whether the message was in the log and not yet deleted.
+// [kaiwa.CodeNotFound] when the id is stored under another channel;
+// [kaiwa.CodeBadRequest] for an invalid channel or id.
+func (s *Store) DeleteMessage(ctx context.Context, tenant kaiwa.TenantID, ch, id string) (bool, error) {
+	if err := checkChannelRef(tenant, ch); err != nil {
+		return false, err
+	}
+	if !validLogID(id) {
+		return false, kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid message id")
+	}
+	now := s.clock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, dbError("delete message", err)
+	}
+	defer rollback(tx)
+	// Insert the tombstone, or lock the row already there: no gap lock is
+	// taken first, so concurrent deletions of one id queue instead of
+	// deadlocking. A tombstone's ts is the deletion time, so that it is
+	// purged only when the message would have been.
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO messages (tenant_id, id, seq, channel, text, ts, deleted_at)
+		VALUES (?, ?, 0, ?, '', ?, ?)
+		ON DUPLICATE KEY UPDATE id = id`,
+		tenant, id, ch, now.UnixMilli(), now)
+	if err != nil {
+		return false, dbError("delete message", err)
+	}
+	n, err := affected(res, "delete message")
+	if err != nil {
+		return false, err
+	}
+	existed := false
+	if n == 0 { // the row was there
+		var (
+			stored  string
+			deleted sql.NullTime
+		)
+		if err := tx.QueryRowContext(ctx,
+			"SELECT channel, deleted_at FROM messages WHERE tenant_id = ? AND id = ? FOR UPDATE", tenant, id).
+			Scan(&stored, &deleted); err != nil {
+			return false, dbError("delete message", err)
+		}
+		if stored != ch {
+			return false, kaiwa.Errorf(kaiwa.CodeNotFound, "no message %s in %s", id, ch)
+		}
+		if !deleted.Valid {
+			if _, err := tx.ExecContext(ctx, `
+				UPDATE messages SET deleted_at = ?, text = '', data = NULL, from_name = ''
+				WHERE tenant_id = ? AND id = ?`, now, tenant, id); err != nil {
+				return false, dbError("delete message", err)
+			}
+			existed = true
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, dbError("delete message", err)
+	}
+	return existed, nil
 }

@@ -17,12 +17,14 @@ import (
 
 // Every implementation proves its contract.
 var (
-	_ kaiwa.TenantStore  = (*Store)(nil)
-	_ kaiwa.TokenStore   = (*Store)(nil)
-	_ kaiwa.ChannelStore = (*Store)(nil)
-	_ kaiwa.MessageLog   = (*Store)(nil)
-	_ kaiwa.EventLog     = (*Store)(nil)
-	_ kaiwa.Directory    = (*Store)(nil)
+	_ kaiwa.TenantStore     = (*Store)(nil)
+	_ kaiwa.TokenStore      = (*Store)(nil)
+	_ kaiwa.ChannelStore    = (*Store)(nil)
+	_ kaiwa.MessageLog      = (*Store)(nil)
+	_ kaiwa.EventLog        = (*Store)(nil)
+	_ kaiwa.NGStore         = (*Store)(nil)
+	_ kaiwa.ModerationStore = (*Store)(nil)
+	_ kaiwa.Directory       = (*Store)(nil)
 )
 
 // Pool limits of the connection pool [Open] makes.
@@ -34,6 +36,11 @@ const (
 )
 
 // Store is the MySQL storage of every tenant. It is safe for concurrent use.
+//
+// Transactions that change several rows lock them in one order, so that
+// they never deadlock each other: a tenant's row (NG-list changes, key
+// revocation) before its other rows, and a channel's row (membership
+// changes, deletion) before its members.
 type Store struct {
 	db *sql.DB
 
@@ -41,6 +48,12 @@ type Store struct {
 	// successful [Store.AuthenticateKey] writes it only when older than this.
 	// Set it before the Store is shared.
 	KeyTouchInterval time.Duration
+
+	// TokenGrace is how long [Store.Purge] keeps a user token after it
+	// expired, so that a client presenting it meanwhile is told
+	// [kaiwa.CodeTokenExpired] (fetch a new one) rather than
+	// [kaiwa.CodeUnauthorized]. Set it before the Store is shared.
+	TokenGrace time.Duration
 
 	// now is the clock; tests may replace it.
 	now func() time.Time
@@ -87,13 +100,16 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	db.SetMaxIdleConns(MaxIdleConns)
 	db.SetConnMaxLifetime(ConnMaxLifetime)
 	db.SetConnMaxIdleTime(ConnMaxIdleTime)
-	s := &Store{db: db, KeyTouchInterval: time.Minute, now: time.Now}
+	s := &Store{db: db, KeyTouchInterval: time.Minute, TokenGrace: DefaultTokenGrace, now: time.Now}
 	if err := s.Ping(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	return s, nil
 }
+
+// DefaultTokenGrace is the [Store.TokenGrace] of a Store made by [Open].
+const DefaultTokenGrace = 24 * time.Hour
 
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
@@ -164,6 +180,20 @@ func dbError(op string, err error) error {
 		return fmt.Errorf("%s: %w (%w)", op, kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable"), err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// execer runs statements: a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// affected returns the rows a statement changed.
+func affected(res sql.Result, op string) (int64, error) {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, dbError(op, err)
+	}
+	return n, nil
 }
 
 // checkTenant validates a tenant id argument.

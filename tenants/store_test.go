@@ -103,11 +103,11 @@ func TestMigrateUpDownUp(t *testing.T) {
 			t.Fatalf("after %s: %d tables, want %d", cmd, n, wantTables)
 		}
 	}
-	check(MigrateVersion, 1, 7)
-	check(MigrateUp, 1, 7) // no change
+	check(MigrateVersion, 2, 9)
+	check(MigrateUp, 2, 9) // no change
 	check(MigrateDown, 0, 0)
 	check(MigrateVersion, 0, 0)
-	check(MigrateUp, 1, 7)
+	check(MigrateUp, 2, 9)
 
 	// The schema works after the round trip.
 	s := openStore(t, dsn)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"time"
 	"unicode/utf8"
 
 	"github.com/kaiwa-chat/kaiwa"
@@ -15,14 +14,6 @@ import (
 
 // MaxTenantNameLen is the longest tenant display name, in characters.
 const MaxTenantNameLen = 200
-
-// APIKey describes one API key of a tenant; the key itself is never stored.
-type APIKey struct {
-	ID         int64      `json:"id"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-}
 
 // CreateTenant makes tenant id, named name (the id when empty), with one API
 // key, returned once. [kaiwa.CodeConflict] when the id is taken.
@@ -79,8 +70,8 @@ func (s *Store) Tenants(ctx context.Context) ([]kaiwa.Tenant, error) {
 		if err := rows.Scan(&t.ID, &t.Name, &t.Disabled, &settings, &t.CreatedAt); err != nil {
 			return nil, dbError("list tenants", err)
 		}
-		if err := json.Unmarshal([]byte(settings), &t.Settings); err != nil {
-			return nil, fmt.Errorf("decode settings of tenant %s: %w", t.ID, err)
+		if t.Settings, err = decodeSettings(t.ID, settings); err != nil {
+			return nil, err
 		}
 		out = append(out, t)
 	}
@@ -109,8 +100,9 @@ func (s *Store) RotateKey(ctx context.Context, id kaiwa.TenantID) (string, error
 	return key, nil
 }
 
-// APIKeys lists the tenant's API keys, oldest first, revoked ones included.
-func (s *Store) APIKeys(ctx context.Context, id kaiwa.TenantID) ([]APIKey, error) {
+// APIKeys lists the tenant's API keys, oldest first, revoked ones included
+// (never the keys themselves); [kaiwa.CodeNotFound] for an unknown tenant.
+func (s *Store) APIKeys(ctx context.Context, id kaiwa.TenantID) ([]kaiwa.APIKey, error) {
 	if err := checkTenant(id); err != nil {
 		return nil, err
 	}
@@ -123,14 +115,14 @@ func (s *Store) APIKeys(ctx context.Context, id kaiwa.TenantID) ([]APIKey, error
 		return nil, dbError("list api keys", err)
 	}
 	defer rows.Close()
-	out := []APIKey{}
+	out := []kaiwa.APIKey{}
 	for rows.Next() {
-		var k APIKey
+		var k kaiwa.APIKey
 		var used, revoked sql.NullTime
 		if err := rows.Scan(&k.ID, &k.CreatedAt, &used, &revoked); err != nil {
 			return nil, dbError("list api keys", err)
 		}
-		k.LastUsedAt, k.RevokedAt = timePtr(used), timePtr(revoked)
+		k.LastUsedAt, k.RevokedAt = used.Time, revoked.Time
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -139,24 +131,85 @@ func (s *Store) APIKeys(ctx context.Context, id kaiwa.TenantID) ([]APIKey, error
 	return out, nil
 }
 
-// RevokeKey revokes the tenant's API key keyID (see [Store.APIKeys]);
-// [kaiwa.CodeNotFound] when the tenant has no such unrevoked key.
+// RevokeKey revokes the tenant's API key keyID (see [Store.APIKeys]):
+// [kaiwa.CodeNotFound] when the tenant has no such unrevoked key,
+// [kaiwa.CodeConflict] when it is the tenant's last active key (rotate
+// first: a tenant always keeps a way in).
 func (s *Store) RevokeKey(ctx context.Context, id kaiwa.TenantID, keyID int64) error {
 	if err := checkTenant(id); err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx,
-		"UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
-		s.clock(), id, keyID)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return dbError("revoke api key", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
+	defer rollback(tx)
+	// The tenant's row lock serialises revocations, so that two of them
+	// cannot each leave the other's key as the last one and revoke both.
+	if _, err := lockTenant(ctx, tx, id); err != nil {
+		return err
+	}
+	var target, active int
+	err = tx.QueryRowContext(ctx, `
+		SELECT COALESCE(SUM(id = ?), 0), COUNT(*) FROM api_keys
+		WHERE tenant_id = ? AND revoked_at IS NULL`, keyID, id).Scan(&target, &active)
+	if err != nil {
 		return dbError("revoke api key", err)
-	} else if n == 0 {
+	}
+	switch {
+	case target == 0:
 		return kaiwa.Errorf(kaiwa.CodeNotFound, "tenant %s has no active api key %d", id, keyID)
+	case active == 1:
+		return kaiwa.Errorf(kaiwa.CodeConflict, "api key %d is the tenant's last active key; rotate before revoking it", keyID)
+	}
+	if _, err := tx.ExecContext(ctx,
+		"UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ?", s.clock(), id, keyID); err != nil {
+		return dbError("revoke api key", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return dbError("revoke api key", err)
 	}
 	return nil
+}
+
+// lockTenant locks the tenant's row until tx ends and returns its stored
+// settings (unset fields zero); [kaiwa.CodeNotFound] for an unknown tenant.
+func lockTenant(ctx context.Context, tx *sql.Tx, id kaiwa.TenantID) (kaiwa.Settings, error) {
+	var raw string
+	err := tx.QueryRowContext(ctx, "SELECT settings FROM tenants WHERE id = ? FOR UPDATE", id).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return kaiwa.Settings{}, kaiwa.Errorf(kaiwa.CodeNotFound, "no tenant %s", id)
+	}
+	if err != nil {
+		return kaiwa.Settings{}, dbError("lock tenant", err)
+	}
+	return decodeSettings(id, raw)
+}
+
+// decodeSettings decodes a tenant's stored settings.
+func decodeSettings(id kaiwa.TenantID, raw string) (kaiwa.Settings, error) {
+	var st kaiwa.Settings
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return kaiwa.Settings{}, fmt.Errorf("decode settings of tenant %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// encodeSettings validates settings and encodes them for storage.
+func encodeSettings(st kaiwa.Settings) (string, error) {
+	if err := st.Check(); err != nil {
+		return "", err
+	}
+	for _, f := range []float64{st.RateOps, st.APIRate} {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return "", kaiwa.Errorf(kaiwa.CodeBadRequest, "rates must be finite numbers")
+		}
+	}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return "", fmt.Errorf("encode settings: %w", err)
+	}
+	return string(raw), nil
 }
 
 // DisableTenant refuses the tenant's API keys and user tokens from now on.
@@ -265,41 +318,28 @@ func (s *Store) TenantSettings(ctx context.Context, id kaiwa.TenantID) (kaiwa.Se
 	if err != nil {
 		return kaiwa.Settings{}, dbError("read tenant settings", err)
 	}
-	var st kaiwa.Settings
-	if err := json.Unmarshal([]byte(raw), &st); err != nil {
-		return kaiwa.Settings{}, fmt.Errorf("decode settings of tenant %s: %w", id, err)
+	st, err := decodeSettings(id, raw)
+	if err != nil {
+		return kaiwa.Settings{}, err
 	}
 	return st.WithDefaults(), nil
 }
 
-// SetTenantSettings replaces the tenant's settings; zero fields mean "use
-// the default". Negative values are refused with [kaiwa.CodeBadRequest].
+// SetTenantSettings replaces the tenant's settings, the NG policy
+// included; zero fields mean "use the default". Settings that fail
+// [kaiwa.Settings.Check] (or rates that are not finite numbers) are refused
+// with [kaiwa.CodeBadRequest].
 func (s *Store) SetTenantSettings(ctx context.Context, id kaiwa.TenantID, st kaiwa.Settings) error {
 	if err := checkTenant(id); err != nil {
 		return err
 	}
-	if st.MaxTextLen < 0 || st.MaxDataBytes < 0 || st.RateOps < 0 || st.RateBurst < 0 ||
-		st.PresenceLimit < 0 || st.MaxChannelsPerConn < 0 || st.MaxConnsPerUser < 0 {
-		return kaiwa.Errorf(kaiwa.CodeBadRequest, "settings must not be negative")
-	}
-	if math.IsNaN(st.RateOps) || math.IsInf(st.RateOps, 0) {
-		return kaiwa.Errorf(kaiwa.CodeBadRequest, "rate_ops must be a finite number")
-	}
-	raw, err := json.Marshal(st)
+	raw, err := encodeSettings(st)
 	if err != nil {
-		return fmt.Errorf("encode settings: %w", err)
+		return err
 	}
-	res, err := s.db.ExecContext(ctx, "UPDATE tenants SET settings = ? WHERE id = ?", string(raw), id)
+	res, err := s.db.ExecContext(ctx, "UPDATE tenants SET settings = ? WHERE id = ?", raw, id)
 	if err != nil {
 		return dbError("write tenant settings", err)
 	}
 	return s.affectedOrExists(ctx, res, id)
-}
-
-func timePtr(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	v := t.Time
-	return &v
 }

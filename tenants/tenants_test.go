@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func TestCreateTenant(t *testing.T) {
 	if got := strings.Join(ids, ","); got != "Acme,acme,noname" {
 		t.Fatalf("Tenants = %s", got)
 	}
-	if list[1].Name != "Game acme" || list[1].Disabled || list[1].Settings != (kaiwa.Settings{}) ||
+	if list[1].Name != "Game acme" || list[1].Disabled || !reflect.DeepEqual(list[1].Settings, kaiwa.Settings{}) ||
 		time.Since(list[1].CreatedAt) > time.Minute || list[2].Name != "noname" {
 		t.Fatalf("tenant acme = %+v, noname = %+v", list[1], list[2])
 	}
@@ -88,7 +89,7 @@ func TestAuthenticateKey(t *testing.T) {
 
 	keys, err := s.APIKeys(ctx, "a")
 	must(t, err)
-	if len(keys) != 2 || keys[0].RevokedAt != nil || keys[0].LastUsedAt == nil {
+	if len(keys) != 2 || !keys[0].RevokedAt.IsZero() || keys[0].LastUsedAt.IsZero() {
 		t.Fatalf("APIKeys = %+v", keys)
 	}
 	wantCode(t, s.RevokeKey(ctx, "b", keys[0].ID), kaiwa.CodeNotFound) // not b's key
@@ -124,13 +125,13 @@ func TestAuthenticateKeyRecordsUseAtMostOncePerInterval(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	key := newTenant(t, s, "a")
-	lastUsed := func() *time.Time {
+	lastUsed := func() time.Time {
 		t.Helper()
 		keys, err := s.APIKeys(ctx, "a")
 		must(t, err)
 		return keys[0].LastUsedAt
 	}
-	if lastUsed() != nil {
+	if !lastUsed().IsZero() {
 		t.Fatal("a new key has been used")
 	}
 
@@ -139,7 +140,7 @@ func TestAuthenticateKeyRecordsUseAtMostOncePerInterval(t *testing.T) {
 	s.now = func() time.Time { return now }
 	_, err := s.AuthenticateKey(ctx, key)
 	must(t, err)
-	if got := lastUsed(); got == nil || !got.Equal(base) {
+	if got := lastUsed(); !got.Equal(base) {
 		t.Fatalf("last used = %v, want %v", got, base)
 	}
 	now = base.Add(30 * time.Second)
@@ -164,22 +165,22 @@ func TestTenantSettings(t *testing.T) {
 	newTenant(t, s, "b")
 
 	got, err := s.TenantSettings(ctx, "a")
-	if err != nil || got != kaiwa.DefaultSettings() {
+	if err != nil || !reflect.DeepEqual(got, kaiwa.DefaultSettings()) {
 		t.Fatalf("TenantSettings of a new tenant = %+v, %v", got, err)
 	}
 	must(t, s.SetTenantSettings(ctx, "a", kaiwa.Settings{MaxTextLen: 200, RateOps: 2.5}))
 	must(t, s.SetTenantSettings(ctx, "a", kaiwa.Settings{MaxTextLen: 200, RateOps: 2.5})) // unchanged is fine
 	want := kaiwa.DefaultSettings()
 	want.MaxTextLen, want.RateOps = 200, 2.5
-	if got, err := s.TenantSettings(ctx, "a"); err != nil || got != want {
+	if got, err := s.TenantSettings(ctx, "a"); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("TenantSettings = %+v, %v; want %+v", got, err, want)
 	}
-	if got, err := s.TenantSettings(ctx, "b"); err != nil || got != kaiwa.DefaultSettings() {
+	if got, err := s.TenantSettings(ctx, "b"); err != nil || !reflect.DeepEqual(got, kaiwa.DefaultSettings()) {
 		t.Fatalf("b's settings changed with a's: %+v, %v", got, err)
 	}
 	list, err := s.Tenants(ctx)
 	must(t, err)
-	if list[0].Settings != (kaiwa.Settings{MaxTextLen: 200, RateOps: 2.5}) {
+	if !reflect.DeepEqual(list[0].Settings, kaiwa.Settings{MaxTextLen: 200, RateOps: 2.5}) {
 		t.Fatalf("Tenants shows settings %+v", list[0].Settings)
 	}
 

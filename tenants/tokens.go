@@ -125,31 +125,3 @@ func (s *Store) RevokeTokens(ctx context.Context, tenant kaiwa.TenantID, user st
 	}
 	return int(n), nil
 }
-
-// purgeBatch bounds the rows one statement of [Store.PurgeTokens] deletes,
-// so that no statement holds locks for long.
-const purgeBatch = 1000
-
-// PurgeTokens deletes, across all tenants, the tokens that expired before
-// the given time, revoked or not, and returns how many. It is a maintenance
-// task for operators: resolving such a token fails either way, and a revoked
-// token is purged once its lifetime (at most [kaiwa.MaxTokenTTL]) is over.
-func (s *Store) PurgeTokens(ctx context.Context, before time.Time) (int, error) {
-	before = before.UTC()
-	total := 0
-	for {
-		res, err := s.db.ExecContext(ctx,
-			"DELETE FROM user_tokens WHERE expires_at < ? LIMIT ?", before, purgeBatch)
-		if err != nil {
-			return total, dbError("purge tokens", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, dbError("purge tokens", err)
-		}
-		total += int(n)
-		if n < purgeBatch {
-			return total, nil
-		}
-	}
-}
