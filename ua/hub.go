@@ -150,7 +150,7 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 		case d.Message != nil:
 			b := codec.EncodeMessage(d.Message)
 			for _, ss := range r.sessions() {
-				ss.enqueue(b)
+				ss.deliver(d.Message, b)
 			}
 		case d.Presence != nil:
 			b := codec.EncodePresence(d.Presence)
@@ -162,6 +162,11 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 		case d.Control != nil && d.Control.Kind == kaiwa.ControlChannelDeleted:
 			for _, ss := range r.sessions() {
 				go ss.removed(r.key.name, "channel deleted")
+			}
+		case d.Control != nil && d.Control.Kind == kaiwa.ControlMessageDeleted:
+			b := codec.EncodeOp(outDeleted{Op: "deleted", Ch: d.Control.Channel, ID: d.Control.ID})
+			for _, ss := range r.sessions() {
+				ss.enqueue(b)
 			}
 		}
 	}
@@ -176,7 +181,7 @@ func (h *hub) userHandler(r *room) kaiwa.Handler {
 		case d.Message != nil:
 			b := codec.EncodeMessage(d.Message)
 			for _, ss := range r.sessions() {
-				ss.enqueue(b)
+				ss.deliver(d.Message, b)
 			}
 		case d.Control != nil:
 			c := *d.Control

@@ -3,6 +3,7 @@ package ua
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/versions"
@@ -44,46 +45,52 @@ func (ss *session) handle(ctx context.Context, c *versions.Command) {
 }
 
 func (ss *session) opJoin(ctx context.Context, c *versions.Command) (any, error) {
-	if err := kaiwa.CheckChannel(c.Ch); err != nil {
+	if err := ss.tryJoin(ctx, c.Ch); err != nil {
 		return nil, err
 	}
-	if kaiwa.IsDM(c.Ch) {
-		return nil, kaiwa.Errorf(kaiwa.CodeBadRequest, "direct channels need no join; use the dm op")
+	return versions.OutOK{Op: "ok", Ref: c.Ref, Ch: c.Ch}, nil
+}
+
+// tryJoin joins channel ch if the channel exists and the user may join it:
+// an open channel needs a matching join permission, a closed one
+// membership. Joining a channel already joined succeeds.
+func (ss *session) tryJoin(ctx context.Context, name string) error {
+	if err := kaiwa.CheckChannel(name); err != nil {
+		return err
 	}
-	ok := versions.OutOK{Op: "ok", Ref: c.Ref, Ch: c.Ch}
-	if ss.joined(c.Ch) {
-		return ok, nil
+	if kaiwa.IsDM(name) || kaiwa.IsInbox(name) {
+		return kaiwa.Errorf(kaiwa.CodeBadRequest, "direct and inbox channels need no join")
 	}
-	ch, err := ss.srv.cfg.Directory.Channel(ctx, ss.id.Tenant, c.Ch)
+	if ss.joined(name) {
+		return nil
+	}
+	ch, err := ss.srv.cfg.Directory.Channel(ctx, ss.id.Tenant, name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	switch ch.Kind {
 	case kaiwa.ChannelClosed:
-		member, err := ss.srv.cfg.Directory.IsMember(ctx, ss.id.Tenant, c.Ch, ss.id.User)
+		member, err := ss.srv.cfg.Directory.IsMember(ctx, ss.id.Tenant, name, ss.id.User)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !member {
-			return nil, kaiwa.Errorf(kaiwa.CodeForbidden, "channel is closed to non-members")
+			return kaiwa.Errorf(kaiwa.CodeForbidden, "channel is closed to non-members")
 		}
 	default:
-		if !ss.id.CanJoin(c.Ch) {
-			return nil, kaiwa.Errorf(kaiwa.CodeForbidden, "your token does not permit joining this channel")
+		if !ss.id.CanJoin(name) {
+			return kaiwa.Errorf(kaiwa.CodeForbidden, "your token does not permit joining this channel")
 		}
 	}
-	if err := ss.join(c.Ch); err != nil {
-		return nil, err
-	}
-	return ok, nil
+	return ss.join(name)
 }
 
 func (ss *session) opLeave(c *versions.Command) (any, error) {
 	if err := kaiwa.CheckChannel(c.Ch); err != nil {
 		return nil, err
 	}
-	if kaiwa.IsDM(c.Ch) {
-		return nil, kaiwa.Errorf(kaiwa.CodeBadRequest, "direct channels cannot be left")
+	if kaiwa.IsDM(c.Ch) || kaiwa.IsInbox(c.Ch) {
+		return nil, kaiwa.Errorf(kaiwa.CodeBadRequest, "direct and inbox channels cannot be left")
 	}
 	if !ss.leave(c.Ch) {
 		return nil, kaiwa.Errorf(kaiwa.CodeNotJoined, "not in this channel")
@@ -91,8 +98,12 @@ func (ss *session) opLeave(c *versions.Command) (any, error) {
 	return versions.OutOK{Op: "ok", Ref: c.Ref, Ch: c.Ch}, nil
 }
 
-// ownDM reports whether ch is a direct channel of the session's user.
+// ownDM reports whether ch is a direct channel or the inbox of the
+// session's user.
 func (ss *session) ownDM(ch string) bool {
+	if u, ok := kaiwa.InboxUser(ch); ok {
+		return u == ss.id.User
+	}
 	a, b, ok := kaiwa.ParseDM(ch)
 	return ok && (a == ss.id.User || b == ss.id.User)
 }
@@ -100,6 +111,9 @@ func (ss *session) ownDM(ch string) bool {
 func (ss *session) opSay(ctx context.Context, c *versions.Command) (any, error) {
 	if err := kaiwa.CheckChannel(c.Ch); err != nil {
 		return nil, err
+	}
+	if kaiwa.IsInbox(c.Ch) {
+		return nil, kaiwa.Errorf(kaiwa.CodeForbidden, "inboxes receive system messages only")
 	}
 	if kaiwa.IsDM(c.Ch) {
 		if !ss.ownDM(c.Ch) {
@@ -130,19 +144,88 @@ func (ss *session) opDM(ctx context.Context, c *versions.Command) (any, error) {
 	return versions.OutOK{Op: "ok", Ref: c.Ref, ID: m.ID, Seq: m.Seq, Ch: ch}, nil
 }
 
-// publish checks permission and content and puts the message on the bus.
+// publish checks permission, mute, content and NG words, and puts the
+// message on the bus.
 func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) (kaiwa.Message, error) {
 	if !ss.id.CanPublish(ch) {
 		return kaiwa.Message{}, kaiwa.Errorf(kaiwa.CodeForbidden, "your token does not permit publishing here")
 	}
+	now := time.Now()
+	if ss.muted(now) {
+		return kaiwa.Message{}, kaiwa.Errorf(kaiwa.CodeMuted, "you are muted")
+	}
 	data := c.Data
-	if err := kaiwa.CheckContent(c.Text, data, ss.settings); err != nil {
+	if err := kaiwa.CheckContent(c.Text, data, ss.settings()); err != nil {
+		return kaiwa.Message{}, err
+	}
+	text, err := ss.filter(ctx, ch, c.Text, now)
+	if err != nil {
 		return kaiwa.Message{}, err
 	}
 	return ss.srv.cfg.Bus.Publish(ctx, kaiwa.Message{
 		Tenant: ss.id.Tenant, Channel: ch, From: ss.id.User, Name: ss.id.Name,
-		Text: c.Text, Data: json.RawMessage(data), CID: c.CID, TS: kaiwa.Now(),
+		Text: text, Data: json.RawMessage(data), CID: c.CID, TS: now.UnixMilli(),
 	})
+}
+
+// NGMask replaces the characters of NG words under the mask policy.
+const NGMask = '*'
+
+// filter applies the tenant's NG list: under reject a hit is an ng_word
+// error, under mask the hit is masked. Hits count towards escalation.
+func (ss *session) filter(ctx context.Context, ch, text string, now time.Time) (string, error) {
+	if text == "" || ss.srv.cfg.CompileNG == nil {
+		return text, nil
+	}
+	ng, err := ss.tenant.matcher(ctx)
+	if err != nil {
+		return "", err
+	}
+	if ng.m == nil {
+		return text, nil
+	}
+	rec := kaiwa.Event{Tenant: ss.id.Tenant, User: ss.id.User, Channel: ch, TS: now.UnixMilli()}
+	if ng.policy == kaiwa.NGMask {
+		masked, hit := ng.m.Mask(text, NGMask)
+		if !hit {
+			return text, nil
+		}
+		rec.Type = kaiwa.EventNGMasked
+		ss.srv.cfg.Bus.Record(rec)
+		ss.escalate(now)
+		return masked, nil
+	}
+	if !ng.m.Contains(text) {
+		return text, nil
+	}
+	rec.Type = kaiwa.EventNGBlocked
+	ss.srv.cfg.Bus.Record(rec)
+	ss.escalate(now)
+	return "", kaiwa.Errorf(kaiwa.CodeNGWord, "message contains a word this title does not allow")
+}
+
+// escalate counts an NG hit and mutes the user when the tenant's threshold
+// is reached.
+func (ss *session) escalate(now time.Time) {
+	if ss.srv.cfg.Moderation == nil || !ss.tenant.ngHit(ss.id.User, now) {
+		return
+	}
+	st := ss.settings()
+	until := now.Add(time.Duration(st.NGEscalateMuteS) * time.Second)
+	// Mute this session at once; the control from the moderator mutes the
+	// user's other sessions everywhere.
+	ss.setMute(until)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := ss.srv.cfg.Moderation.Sanction(ctx, kaiwa.Sanction{
+			Tenant: ss.id.Tenant, User: ss.id.User, Kind: kaiwa.SanctionMute, Until: until,
+			Reason: "repeated NG words",
+		})
+		if err != nil {
+			ss.srv.log.Warn("NG escalation mute", "tenant", ss.id.Tenant, "user", ss.id.User, "err", err)
+		}
+	}()
 }
 
 func (ss *session) opHistory(ctx context.Context, c *versions.Command) (any, error) {

@@ -25,8 +25,13 @@ type Config struct {
 	// Directory answers token, channel and membership questions.
 	Directory kaiwa.Directory
 	// Bus carries messages, presence and live changes.
-	Bus    kaiwa.Bus
-	Logger *slog.Logger
+	Bus kaiwa.Bus
+	// Moderation mutes users who reach the tenant's NG-word escalation
+	// threshold. Nil disables escalation.
+	Moderation kaiwa.Moderation
+	// CompileNG builds a tenant's NG matcher. Nil disables NG filtering.
+	CompileNG func(kaiwa.NGList) (Matcher, error)
+	Logger    *slog.Logger
 
 	// SendQueue is each session's queue, in ops. Default 256.
 	SendQueue int
@@ -47,10 +52,18 @@ type Config struct {
 	// Defaults 50 and 10s.
 	AbuseLimit  int
 	AbuseWindow time.Duration
-	// ReconnectAfter is the base delay clients are told to wait before
-	// reconnecting after a shutdown; each gets a random share of it as
-	// jitter. Default 2s.
+	// DrainWindow spreads the sessions' reconnect requests at shutdown over
+	// this long, so they do not come back as one storm. Default 30s.
+	DrainWindow time.Duration
+	// ReconnectAfter bounds the random extra delay each client is told to
+	// wait before reconnecting. Default 1s.
 	ReconnectAfter time.Duration
+	// MaxReplay bounds the messages one channel's resume replays. Default 1000.
+	MaxReplay int
+	// ReloadAgain is when a tenant's NG list is loaded a second time after
+	// a change, in case the first answer came from a stale cache. Default
+	// 500ms.
+	ReloadAgain time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -81,8 +94,17 @@ func (c *Config) setDefaults() {
 	if c.AbuseWindow <= 0 {
 		c.AbuseWindow = 10 * time.Second
 	}
+	if c.DrainWindow <= 0 {
+		c.DrainWindow = 30 * time.Second
+	}
 	if c.ReconnectAfter <= 0 {
-		c.ReconnectAfter = 2 * time.Second
+		c.ReconnectAfter = time.Second
+	}
+	if c.MaxReplay <= 0 {
+		c.MaxReplay = 1000
+	}
+	if c.ReloadAgain <= 0 {
+		c.ReloadAgain = 500 * time.Millisecond
 	}
 }
 
@@ -99,19 +121,29 @@ type Server struct {
 	sessions map[*session]struct{}
 	draining atomic.Bool
 	wg       sync.WaitGroup
+
+	tmu     sync.Mutex
+	tenants map[kaiwa.TenantID]*tenantState
+	ctl     kaiwa.Subscription
 }
 
-// New returns a UA server.
-func New(cfg Config) *Server {
+// New returns a UA server subscribed to tenant-wide live changes.
+func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	s := &Server{
 		cfg:      cfg,
 		codec:    cfg.Version.Codec,
 		log:      cfg.Logger,
 		sessions: make(map[*session]struct{}),
+		tenants:  make(map[kaiwa.TenantID]*tenantState),
 	}
 	s.hub = newHub(s)
-	return s
+	sub, err := cfg.Bus.SubscribeTenants(s.tenantControl)
+	if err != nil {
+		return nil, err
+	}
+	s.ctl = sub
+	return s, nil
 }
 
 // ServeHTTP implements http.Handler.
@@ -191,8 +223,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(s.cfg.ReadLimit)
 	ss := newSession(s, conn)
+	ss.origin = r.Header.Get("Origin")
 	if !s.track(ss) {
-		ss.closeWith(websocket.StatusGoingAway, "server shutting down", nil)
+		ss.closeWith(websocket.StatusGoingAway, "server shutting down")
 		ss.wait()
 		return
 	}
@@ -200,7 +233,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ss.serve(id)
 }
 
-// resolve authenticates a token and checks the tenant may use this version.
+// resolve authenticates a token. What the tenant allows (versions,
+// origins, bans) is checked once the session is open, so that the client
+// learns it from an error op and a close code.
 func (s *Server) resolve(ctx context.Context, token string) (kaiwa.Identity, error) {
 	if token == "" {
 		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "missing token")
@@ -211,9 +246,6 @@ func (s *Server) resolve(ctx context.Context, token string) (kaiwa.Identity, err
 			s.log.Error("resolve token", "err", err)
 		}
 		return kaiwa.Identity{}, err
-	}
-	if !s.cfg.Version.Allows(id.Tenant) {
-		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeVersionNotAllowed, "protocol version %s is not available to this title", s.cfg.Version.Name)
 	}
 	return id, nil
 }
@@ -243,10 +275,13 @@ func (s *Server) Sessions() int {
 	return len(s.sessions)
 }
 
-// Shutdown stops accepting sessions, tells every session to reconnect
-// (closing, then close 1001), and waits until they have all ended or ctx
-// is done. http.Server.Shutdown does not close hijacked connections, so the
-// owner calls both.
+// Shutdown drains the server: it stops accepting sessions, then asks its
+// sessions to reconnect elsewhere, spread evenly over the drain window
+// (v2 sessions get reconnect, v1 sessions closing with
+// reconnect_after_ms; then close 1001), and waits until they have all
+// ended. When ctx ends first, the remaining sessions are closed at once.
+// http.Server.Shutdown does not close hijacked connections, so the owner
+// calls both.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining.Store(true)
@@ -255,20 +290,47 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		all = append(all, ss)
 	}
 	s.mu.Unlock()
-	base := s.cfg.ReconnectAfter
-	for _, ss := range all {
-		after := base/2 + time.Duration(rand.Int64N(int64(base)))
-		ss.closeWith(websocket.StatusGoingAway, "server shutting down", &versions.OutClosing{
-			Op: "closing", Code: int(websocket.StatusGoingAway), Reason: "server shutting down",
-			ReconnectAfterMS: int(after / time.Millisecond),
-		})
+	var spacing time.Duration
+	if len(all) > 1 {
+		spacing = s.cfg.DrainWindow / time.Duration(len(all))
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	hurry := false
+	for i, ss := range all {
+		if i > 0 && spacing > 0 && !hurry {
+			timer.Reset(spacing)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				hurry = true
+			}
+		}
+		s.drain(ss)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		if s.ctl != nil {
+			_ = s.ctl.Unsubscribe()
+		}
 		return nil
 	case <-ctx.Done():
 		return errors.Join(errors.New("ua: sessions still open at shutdown deadline"), ctx.Err())
 	}
+}
+
+// drain asks one session to reconnect and closes it with 1001.
+func (s *Server) drain(ss *session) {
+	after := int(rand.Int64N(int64(s.cfg.ReconnectAfter)+1) / int64(time.Millisecond))
+	const reason = "server shutting down"
+	closing := &versions.OutClosing{
+		Op: "closing", Code: int(websocket.StatusGoingAway), Reason: reason, ReconnectAfterMS: after,
+	}
+	if s.cfg.Version.Resume {
+		ss.closeWith(websocket.StatusGoingAway, reason, versions.OutReconnect{Op: "reconnect", AfterMS: after}, closing)
+		return
+	}
+	ss.closeWith(websocket.StatusGoingAway, reason, closing)
 }

@@ -3,10 +3,12 @@ package ua
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/kaiwa-chat/kaiwa"
@@ -35,15 +37,19 @@ type session struct {
 	closeOnce   sync.Once
 	closeCode   websocket.StatusCode
 	closeReason string
-	closeNotice []byte
+	closeNotice [][]byte
 	writerDone  chan struct{}
 	pinging     atomic.Bool
 	clock       *versions.Clock
 
 	// Set by serve before the session is in any room; read-only after.
-	id       kaiwa.Identity
-	settings kaiwa.Settings
-	limiter  *rate.Limiter
+	id      kaiwa.Identity
+	tenant  *tenantState
+	limiter *rate.Limiter
+	origin  string
+	// mutedUntil is when the user's mute ends, in ms since the epoch: 0
+	// when not muted, -1 until lifted.
+	mutedUntil atomic.Int64
 
 	// Refused ops in the current abuse window (reader only).
 	refused      int
@@ -51,6 +57,18 @@ type session struct {
 
 	mu       sync.Mutex
 	channels map[string]struct{} // joined channels; guarded by mu
+
+	// While a v2 resume replays history, live messages of the channels
+	// being replayed wait in gate (guarded by mu) so they follow the
+	// replay in order.
+	replaying atomic.Bool
+	gate      map[string][]gated
+}
+
+// gated is a live message held back during a replay.
+type gated struct {
+	seq uint64
+	b   []byte
 }
 
 func newSession(s *Server, conn *websocket.Conn) *session {
@@ -78,6 +96,42 @@ func (ss *session) enqueue(b []byte) {
 	}
 }
 
+// deliver queues an encoded chat or system message, holding it back while
+// its channel is being replayed.
+func (ss *session) deliver(m *kaiwa.Message, b []byte) {
+	if ss.replaying.Load() {
+		ss.mu.Lock()
+		if held, ok := ss.gate[m.Channel]; ok {
+			if len(held) >= ss.srv.cfg.SendQueue*4 {
+				ss.mu.Unlock()
+				ss.closeWith(StatusSlowConsumer, "slow consumer")
+				return
+			}
+			ss.gate[m.Channel] = append(held, gated{m.Seq, b})
+			ss.mu.Unlock()
+			return
+		}
+		ss.mu.Unlock()
+	}
+	ss.enqueue(b)
+}
+
+// enqueueWait queues bytes from the session's own goroutine, waiting for
+// room (a replay may be larger than the queue) up to the write timeout.
+func (ss *session) enqueueWait(b []byte) bool {
+	t := time.NewTimer(ss.srv.cfg.WriteTimeout)
+	defer t.Stop()
+	select {
+	case ss.queue <- b:
+		return true
+	case <-ss.closing:
+		return false
+	case <-t.C:
+		ss.closeWith(StatusSlowConsumer, "slow consumer")
+		return false
+	}
+}
+
 // send encodes and queues one op.
 func (ss *session) send(op any) { ss.enqueue(ss.codec.EncodeOp(op)) }
 
@@ -90,13 +144,15 @@ func (ss *session) sendError(ref string, err error) {
 	ss.send(versions.NewError(ref, err))
 }
 
-// closeWith asks the writer to send notice (if any) and close the
-// connection with code. Only the first call counts.
-func (ss *session) closeWith(code websocket.StatusCode, reason string, notice any) {
+// closeWith asks the writer to send the notices (ops, in order) and close
+// the connection with code. Only the first call counts.
+func (ss *session) closeWith(code websocket.StatusCode, reason string, notices ...any) {
 	ss.closeOnce.Do(func() {
 		ss.closeCode, ss.closeReason = code, reason
-		if notice != nil {
-			ss.closeNotice = ss.codec.EncodeOp(notice)
+		for _, n := range notices {
+			if n != nil {
+				ss.closeNotice = append(ss.closeNotice, ss.codec.EncodeOp(n))
+			}
 		}
 		close(ss.closing)
 	})
@@ -116,28 +172,50 @@ func (ss *session) serve(id *kaiwa.Identity) {
 	go ss.writeLoop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var resume map[string]uint64
 	if id == nil {
-		ident, ref, err := ss.firstFrameAuth(ctx)
+		ident, auth, err := ss.firstFrameAuth(ctx)
 		if err != nil {
-			ss.failWith(authCloseCode(err), ref, err)
+			ss.failWith(authCloseCode(err), auth.Ref, err)
 			ss.drainReads(ctx)
 			ss.wait()
 			return
 		}
-		id = &ident
+		id, resume = &ident, auth.Resume
 	}
-	if err := ss.start(ctx, *id); err != nil {
+	if err := ss.start(ctx, *id, resume); err != nil {
 		ss.failWith(authCloseCode(err), "", err)
 		ss.leaveAll()
 		ss.drainReads(ctx)
 		ss.wait()
+		if ss.tenant != nil {
+			ss.srv.releaseTenant(ss.tenant)
+		}
 		return
 	}
 	ss.readLoop(ctx)
-	ss.closeWith(websocket.StatusNormalClosure, "", nil)
+	ss.closeWith(websocket.StatusNormalClosure, "")
 	ss.leaveAll()
 	ss.wait()
+	ss.srv.releaseTenant(ss.tenant)
 	ss.srv.cfg.Bus.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: kaiwa.EventDisconnect, User: ss.id.User})
+}
+
+// settings returns the tenant's current settings.
+func (ss *session) settings() kaiwa.Settings { return ss.tenant.Settings() }
+
+// muted reports whether the user is muted now.
+func (ss *session) muted(now time.Time) bool {
+	u := ss.mutedUntil.Load()
+	return u == -1 || u > now.UnixMilli()
+}
+
+func (ss *session) setMute(until time.Time) {
+	if until.IsZero() {
+		ss.mutedUntil.Store(-1)
+	} else {
+		ss.mutedUntil.Store(until.UnixMilli())
+	}
 }
 
 // drainReads keeps reading (and discarding) until the close handshake
@@ -168,39 +246,70 @@ func authCloseCode(err error) websocket.StatusCode {
 // header. The read itself has no deadline (a read whose context ends tears
 // the connection down); a timer closes the session with 4001 instead, after
 // an error op the client can read.
-func (ss *session) firstFrameAuth(ctx context.Context) (kaiwa.Identity, string, error) {
+func (ss *session) firstFrameAuth(ctx context.Context) (kaiwa.Identity, versions.Command, error) {
 	timer := time.AfterFunc(ss.srv.cfg.AuthTimeout, func() {
 		ss.failWith(StatusUnauthorized, "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "no auth frame within %s", ss.srv.cfg.AuthTimeout))
 	})
 	defer timer.Stop()
 	typ, data, err := ss.conn.Read(ctx)
 	if err != nil {
-		return kaiwa.Identity{}, "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "no auth frame within %s", ss.srv.cfg.AuthTimeout)
+		return kaiwa.Identity{}, versions.Command{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "no auth frame within %s", ss.srv.cfg.AuthTimeout)
 	}
 	if typ != websocket.MessageText {
-		return kaiwa.Identity{}, "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
+		return kaiwa.Identity{}, versions.Command{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
 	}
 	cmds, ref, err := ss.codec.DecodeFrame(nil, data, ss.clock)
 	if err != nil || len(cmds) != 1 || cmds[0].Op != versions.OpAuth {
-		return kaiwa.Identity{}, ref, kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
+		return kaiwa.Identity{}, versions.Command{Ref: ref}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
 	}
 	rctx, cancel := context.WithTimeout(ctx, ss.srv.cfg.AuthTimeout)
 	defer cancel()
 	id, err := ss.srv.resolve(rctx, cmds[0].Token)
-	return id, cmds[0].Ref, err
+	return id, cmds[0], err
 }
 
-// start sets the session's identity, registers it with the hub, joins the
-// user's member channels and sends ready.
-func (ss *session) start(ctx context.Context, id kaiwa.Identity) error {
+// start sets the session's identity, checks what the tenant allows,
+// registers the session with the hub, joins the user's member channels and
+// sends ready.
+func (ss *session) start(ctx context.Context, id kaiwa.Identity, resume map[string]uint64) error {
 	ss.id = id
-	st, err := ss.srv.cfg.Directory.TenantSettings(ctx, id.Tenant)
+	v := ss.srv.cfg.Version
+	if !v.Allows(id.Tenant) {
+		return kaiwa.Errorf(kaiwa.CodeVersionNotAllowed, "protocol version %s is not available to this title", v.Name)
+	}
+	ts, err := ss.srv.acquireTenant(ctx, id.Tenant)
 	if err != nil {
 		return err
 	}
-	ss.settings = st.WithDefaults()
-	ss.limiter = rate.NewLimiter(rate.Limit(ss.settings.RateOps), ss.settings.RateBurst)
-	max := ss.settings.MaxConnsPerUser
+	ss.tenant = ts
+	st := ts.Settings()
+	if !allowsVersion(st, v.Name) {
+		return kaiwa.Errorf(kaiwa.CodeVersionNotAllowed, "this title does not allow protocol version %s", v.Name)
+	}
+	if !allowsOrigin(st, ss.origin) {
+		return kaiwa.Errorf(kaiwa.CodeForbidden, "origin not allowed for this title")
+	}
+	sanctions, err := ss.srv.cfg.Directory.Sanctions(ctx, id.Tenant, id.User)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, sn := range sanctions {
+		if !sn.Active(now) {
+			continue
+		}
+		switch sn.Kind {
+		case kaiwa.SanctionBan:
+			if sn.Until.IsZero() {
+				return kaiwa.Errorf(kaiwa.CodeBanned, "banned")
+			}
+			return kaiwa.Errorf(kaiwa.CodeBanned, "banned until %s", sn.Until.UTC().Format(time.RFC3339))
+		case kaiwa.SanctionMute:
+			ss.setMute(sn.Until)
+		}
+	}
+	ss.limiter = rate.NewLimiter(rate.Limit(st.RateOps), st.RateBurst)
+	max := st.MaxConnsPerUser
 	if _, _, err := ss.srv.hub.enter(ss, roomKey{tenant: id.Tenant, name: id.User, user: true}, func(n int) error {
 		if n >= max {
 			return kaiwa.Errorf(kaiwa.CodeRateLimited, "too many connections for this user (limit %d)", max)
@@ -209,21 +318,32 @@ func (ss *session) start(ctx context.Context, id kaiwa.Identity) error {
 	}); err != nil {
 		return err
 	}
+	resumed := ss.openGate(resume)
 	member, err := ss.srv.cfg.Directory.MemberChannels(ctx, id.Tenant, id.User)
 	if err != nil {
 		return err
 	}
 	slices.Sort(member)
-	joined := make([]string, 0, len(member))
 	for _, ch := range member {
-		if len(joined) >= ss.settings.MaxChannelsPerConn {
+		if len(ss.joinedList()) >= st.MaxChannelsPerConn {
 			break
 		}
 		if err := ss.join(ch); err != nil {
 			return err
 		}
-		joined = append(joined, ch)
 	}
+	// Resumed channels are rejoined (when still allowed) before ready.
+	var refused []error
+	for _, ch := range resumed {
+		if kaiwa.IsDM(ch) || kaiwa.IsInbox(ch) {
+			continue
+		}
+		if err := ss.tryJoin(ctx, ch); err != nil {
+			ss.closeGate(ch, 0)
+			refused = append(refused, fmt.Errorf("resume %s: %w", ch, err))
+		}
+	}
+	joined := ss.joinedList()
 	ready := versions.OutReady{
 		Op: "ready", User: id.User, Name: id.Name, Channels: joined,
 		Version: ss.srv.cfg.Version.Name, ServerTime: kaiwa.Now(),
@@ -232,8 +352,104 @@ func (ss *session) start(ctx context.Context, id kaiwa.Identity) error {
 		ready.Deprecated = &versions.Deprecation{Sunset: v.Sunset.UTC().Format(time.RFC3339)}
 	}
 	ss.send(ready)
+	for _, err := range refused {
+		ss.sendError("", err)
+	}
 	ss.srv.cfg.Bus.Record(kaiwa.Event{Tenant: id.Tenant, Type: kaiwa.EventConnect, User: id.User})
+	ss.replay(ctx, resume)
 	return nil
+}
+
+// joinedList returns the joined channels in name order.
+func (ss *session) joinedList() []string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make([]string, 0, len(ss.channels))
+	for ch := range ss.channels {
+		out = append(out, ch)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// MaxResumeChannels bounds the channels one resume may name.
+const MaxResumeChannels = 100
+
+// openGate starts holding back live messages of the channels a client
+// resumes, and returns those channels in name order (invalid or
+// foreign-direct names left out).
+func (ss *session) openGate(resume map[string]uint64) []string {
+	if len(resume) == 0 {
+		return nil
+	}
+	chs := make([]string, 0, len(resume))
+	for ch := range resume {
+		if kaiwa.CheckChannel(ch) != nil || (kaiwa.IsDM(ch) || kaiwa.IsInbox(ch)) && !ss.ownDM(ch) {
+			continue
+		}
+		chs = append(chs, ch)
+	}
+	slices.Sort(chs)
+	if len(chs) > MaxResumeChannels {
+		chs = chs[:MaxResumeChannels]
+	}
+	ss.mu.Lock()
+	ss.gate = make(map[string][]gated, len(chs))
+	for _, ch := range chs {
+		ss.gate[ch] = nil
+	}
+	ss.mu.Unlock()
+	ss.replaying.Store(true)
+	return chs
+}
+
+// closeGate releases a channel's held-back messages newer than after into
+// the queue, in order, and lets later ones through directly.
+func (ss *session) closeGate(ch string, last uint64) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	held, ok := ss.gate[ch]
+	if !ok {
+		return
+	}
+	delete(ss.gate, ch)
+	for _, g := range held {
+		if g.seq > last {
+			ss.enqueue(g.b)
+		}
+	}
+	if len(ss.gate) == 0 {
+		ss.replaying.Store(false)
+	}
+}
+
+// replay sends each resumed channel's missed messages, then resumed, then
+// the live messages held back meanwhile.
+func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
+	ss.mu.Lock()
+	chs := make([]string, 0, len(ss.gate))
+	for ch := range ss.gate {
+		chs = append(chs, ch)
+	}
+	ss.mu.Unlock()
+	slices.Sort(chs)
+	for _, ch := range chs {
+		after := resume[ch]
+		msgs, recovered, err := ss.srv.cfg.Bus.Replay(ctx, ss.id.Tenant, ch, after, ss.srv.cfg.MaxReplay)
+		if err != nil {
+			ss.srv.log.Warn("replay", "tenant", ss.id.Tenant, "ch", ch, "err", err)
+			msgs, recovered = nil, false
+		}
+		last := after
+		for i := range msgs {
+			if !ss.enqueueWait(ss.codec.EncodeMessage(&msgs[i])) {
+				return
+			}
+			last = msgs[i].Seq
+		}
+		ss.enqueueWait(ss.codec.EncodeOp(versions.OutResumed{Op: "resumed", Ch: ch, Recovered: recovered}))
+		ss.closeGate(ch, last)
+	}
 }
 
 // readLoop reads frames until the connection ends.
@@ -271,6 +487,10 @@ func (ss *session) readLoop(ctx context.Context) {
 // allow applies the per-connection rate limit; sustained abuse closes the
 // session with 4029.
 func (ss *session) allow() bool {
+	if st := ss.settings(); ss.limiter.Limit() != rate.Limit(st.RateOps) || ss.limiter.Burst() != st.RateBurst {
+		ss.limiter.SetLimit(rate.Limit(st.RateOps))
+		ss.limiter.SetBurst(st.RateBurst)
+	}
 	if ss.limiter.Allow() {
 		return true
 	}
@@ -298,7 +518,7 @@ func (ss *session) joined(ch string) bool {
 // join enters channel ch (no permission checks: callers do them) and
 // announces the session's presence.
 func (ss *session) join(ch string) error {
-	limit := ss.settings.MaxChannelsPerConn
+	limit := ss.settings().MaxChannelsPerConn
 	added, n, err := ss.srv.hub.enter(ss, roomKey{tenant: ss.id.Tenant, name: ch}, func(int) error {
 		ss.mu.Lock()
 		defer ss.mu.Unlock()
@@ -340,7 +560,7 @@ func (ss *session) leave(ch string) bool {
 // announce publishes a presence event unless the channel is larger than the
 // tenant's presence limit (as far as this server can see: its local members).
 func (ss *session) announce(ch, event string, localMembers int) {
-	if localMembers > ss.settings.PresenceLimit {
+	if localMembers > ss.settings().PresenceLimit {
 		return
 	}
 	err := ss.srv.cfg.Bus.PublishPresence(context.Background(), kaiwa.Presence{
@@ -394,5 +614,45 @@ func (ss *session) control(c kaiwa.Control) {
 		ss.closeWith(StatusUnauthorized, "token revoked", &versions.OutClosing{
 			Op: "closing", Code: int(StatusUnauthorized), Reason: "token revoked",
 		})
+	case kaiwa.ControlKick:
+		reason := "kicked"
+		if c.Reason != "" {
+			reason = "kicked: " + c.Reason
+		}
+		ss.closeForbidden(reason)
+	case kaiwa.ControlBan:
+		reason := "banned"
+		if c.Reason != "" {
+			reason = "banned: " + c.Reason
+		}
+		ss.closeForbidden(reason)
+	case kaiwa.ControlMute:
+		ss.setMute(c.Until)
+	case kaiwa.ControlUnmute:
+		ss.mutedUntil.Store(0)
+	case kaiwa.ControlMessageDeleted:
+		ss.send(outDeleted{Op: "deleted", Ch: c.Channel, ID: c.ID})
 	}
+}
+
+// closeForbidden closes the session with 4003 (kick, ban). A WebSocket
+// close reason is at most 123 bytes; the closing op carries it whole.
+func (ss *session) closeForbidden(reason string) {
+	short := reason
+	if len(short) > 120 {
+		short = short[:120]
+		for !utf8.ValidString(short) {
+			short = short[:len(short)-1]
+		}
+	}
+	ss.closeWith(StatusForbidden, short, &versions.OutClosing{
+		Op: "closing", Code: int(StatusForbidden), Reason: reason,
+	})
+}
+
+// outDeleted tells clients a moderator removed a message.
+type outDeleted struct {
+	Op string `json:"op"`
+	Ch string `json:"ch"`
+	ID string `json:"id"`
 }

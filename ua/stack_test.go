@@ -36,7 +36,8 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(func() { store.Close() })
 	s := &stack{t: t, store: store, nats: testenv.NATS(t), tenant: "acme"}
 	s.api = s.connect("api")
-	sub, err := s.api.ServeDirectory(store, 8)
+	mod := kaiwa.Moderator{Store: store, Bus: s.api, Events: s.api}
+	sub, err := s.api.ServeDirectory(store, mod, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +63,15 @@ func (s *stack) connect(name string) *bus.Bus {
 func (s *stack) startUA(tune func(*ua.Config)) (string, *ua.Server) {
 	s.t.Helper()
 	b := s.connect("ua")
-	cfg := ua.Config{Version: versions.Default().All()[0], Directory: b.Directory(), Bus: b}
+	dir := b.Directory()
+	cfg := ua.Config{Version: versions.Default().All()[0], Directory: dir, Moderation: dir, Bus: b, DrainWindow: 100 * time.Millisecond}
 	if tune != nil {
 		tune(&cfg)
 	}
-	srv := ua.New(cfg)
+	srv, err := ua.New(cfg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
 	hs := httptest.NewServer(srv)
 	s.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

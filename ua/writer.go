@@ -7,12 +7,16 @@ import (
 	"github.com/coder/websocket"
 )
 
-// writeLoop is the session's only writer: it sends queued ops, pings the
-// client, and performs the close when asked.
+// writeLoop is the session's only writer: it sends queued ops, batching
+// several into one frame when the version allows and the queue is deep,
+// pings the client, and performs the close when asked.
 func (ss *session) writeLoop() {
 	defer close(ss.writerDone)
 	ticker := time.NewTicker(ss.srv.cfg.PingInterval)
 	defer ticker.Stop()
+	max := ss.codec.MaxBatch()
+	ops := make([][]byte, 0, max)
+	var frame []byte
 	for {
 		select {
 		case <-ss.closing:
@@ -22,9 +26,30 @@ func (ss *session) writeLoop() {
 		}
 		select {
 		case b := <-ss.queue:
-			if err := ss.write(b); err != nil {
+			var err error
+			if max == 1 {
+				err = ss.write(b)
+			} else {
+				ops = append(ops[:0], b)
+			more:
+				for len(ops) < max {
+					select {
+					case b := <-ss.queue:
+						ops = append(ops, b)
+					default:
+						break more
+					}
+				}
+				frame = ss.codec.AppendFrame(frame[:0], ops, ss.clock)
+				err = ss.write(frame)
+				clear(ops) // drop references to shared bytes
+				if cap(frame) > 64<<10 {
+					frame = nil // do not hold a large buffer on an idle session
+				}
+			}
+			if err != nil {
 				_ = ss.conn.CloseNow()
-				ss.closeWith(websocket.StatusAbnormalClosure, "write failed", nil)
+				ss.closeWith(websocket.StatusAbnormalClosure, "write failed")
 				return
 			}
 		case <-ss.closing:
@@ -44,9 +69,15 @@ func (ss *session) write(b []byte) error {
 
 // finishClose sends the closing notice, if any, then closes the connection.
 func (ss *session) finishClose() {
-	if ss.closeNotice != nil {
+	if len(ss.closeNotice) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = ss.conn.Write(ctx, websocket.MessageText, ss.closeNotice)
+		if ss.codec.MaxBatch() == 1 {
+			for _, op := range ss.closeNotice {
+				_ = ss.conn.Write(ctx, websocket.MessageText, op)
+			}
+		} else {
+			_ = ss.conn.Write(ctx, websocket.MessageText, ss.codec.AppendFrame(nil, ss.closeNotice, ss.clock))
+		}
 		cancel()
 	}
 	_ = ss.conn.Close(ss.closeCode, ss.closeReason)

@@ -33,6 +33,9 @@ type Version struct {
 	Tenants []kaiwa.TenantID
 	// Codec reads and writes the version's frames. Nil for retired versions.
 	Codec Codec
+	// Resume says the version has sequence numbers, resume and the
+	// reconnect op (v2 and later).
+	Resume bool
 }
 
 // Live reports whether the version is served (supported or deprecated).

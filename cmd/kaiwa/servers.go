@@ -76,6 +76,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	version := f.str("version", "KAIWA_VERSION", "v1", "protocol version served")
 	queue := f.integer("send-queue", "KAIWA_SEND_QUEUE", 256, "each session's send queue, in ops")
 	ping := f.duration("ping-interval", "KAIWA_PING_INTERVAL", 25*time.Second, "WebSocket ping interval")
+	drain := f.duration("drain-window", "KAIWA_DRAIN_WINDOW", 30*time.Second, "at shutdown, reconnect requests are spread over this long")
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -90,10 +91,14 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	defer b.Close()
-	srv := ua.New(ua.Config{
-		Version: v, Directory: b.Directory(), Bus: b, Logger: log,
-		SendQueue: *queue, PingInterval: *ping,
+	remote := b.Directory()
+	srv, err := ua.New(ua.Config{
+		Version: v, Directory: remote, Moderation: remote, Bus: b, Logger: log,
+		SendQueue: *queue, PingInterval: *ping, DrainWindow: *drain,
 	})
+	if err != nil {
+		return err
+	}
 	return serveHTTP(ctx, *addr, srv, log, func(ctx context.Context) {
 		if err := srv.Shutdown(ctx); err != nil {
 			log.Warn("shutdown", "err", err)
@@ -131,11 +136,30 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	}
 	defer b.Close()
 	cache := tenants.NewCache(store, *cacheTTL)
-	dir, err := b.ServeDirectory(cache, 64)
+	moderator := kaiwa.Moderator{Store: invalidatingSanctions{store, cache}, Bus: b, Events: b}
+	dir, err := b.ServeDirectory(cache, moderator, 64)
 	if err != nil {
 		return err
 	}
 	defer dir.Unsubscribe()
+	// Changes made through other API processes make this one's cached
+	// answers stale: drop them when their live change goes by.
+	ctl, err := b.SubscribeControls(func(d kaiwa.Delivery) {
+		if c := d.Control; c != nil {
+			switch {
+			case c.Kind == kaiwa.ControlNGWords:
+				cache.InvalidateNG(c.Tenant)
+			case c.Kind == kaiwa.ControlSettings:
+				cache.Invalidate(c.Tenant)
+			case c.User != "":
+				cache.InvalidateUser(c.Tenant, c.User)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer ctl.Unsubscribe()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if *withLog {
@@ -200,6 +224,25 @@ func (t invalidatingTokens) RevokeTokens(ctx context.Context, tenant kaiwa.Tenan
 	n, err := t.TokenStore.RevokeTokens(ctx, tenant, user)
 	t.cache.InvalidateUser(tenant, user)
 	return n, err
+}
+
+// invalidatingSanctions drops a user's cached sanctions when they change
+// through this process.
+type invalidatingSanctions struct {
+	kaiwa.ModerationStore
+	cache *tenants.Cache
+}
+
+func (m invalidatingSanctions) PutSanction(ctx context.Context, s kaiwa.Sanction) error {
+	err := m.ModerationStore.PutSanction(ctx, s)
+	m.cache.InvalidateUser(s.Tenant, s.User)
+	return err
+}
+
+func (m invalidatingSanctions) DeleteSanction(ctx context.Context, t kaiwa.TenantID, user string, kind kaiwa.SanctionKind) error {
+	err := m.ModerationStore.DeleteSanction(ctx, t, user, kind)
+	m.cache.InvalidateUser(t, user)
+	return err
 }
 
 // invalidatingChannels drops cached channel and membership answers that a
