@@ -149,9 +149,11 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 		switch {
 		case d.Message != nil:
 			b := codec.EncodeMessage(d.Message)
-			for _, ss := range r.sessions() {
+			sessions := r.sessions()
+			for _, ss := range sessions {
 				ss.deliver(d.Message, b)
 			}
+			h.srv.met.delivered.Add(float64(len(sessions)))
 		case d.Presence != nil:
 			b := codec.EncodePresence(d.Presence)
 			for _, ss := range r.sessions() {

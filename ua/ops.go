@@ -162,10 +162,14 @@ func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) 
 	if err != nil {
 		return kaiwa.Message{}, err
 	}
-	return ss.srv.cfg.Bus.Publish(ctx, kaiwa.Message{
+	m, err := ss.srv.cfg.Bus.Publish(ctx, kaiwa.Message{
 		Tenant: ss.id.Tenant, Channel: ch, From: ss.id.User, Name: ss.id.Name,
 		Text: text, Data: json.RawMessage(data), CID: c.CID, TS: now.UnixMilli(),
 	})
+	if err == nil {
+		ss.srv.met.published.Inc()
+	}
+	return m, err
 }
 
 // NGMask replaces the characters of NG words under the mask policy.

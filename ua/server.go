@@ -116,6 +116,7 @@ type Server struct {
 	codec versions.Codec
 	log   *slog.Logger
 	hub   *hub
+	met   *metrics
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -136,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		sessions: make(map[*session]struct{}),
 		tenants:  make(map[kaiwa.TenantID]*tenantState),
+		met:      newMetrics(cfg.Version.Name),
 	}
 	s.hub = newHub(s)
 	sub, err := cfg.Bus.SubscribeTenants(s.tenantControl)
@@ -152,6 +154,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/healthz":
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("ok\n"))
+	case "/metrics":
+		s.met.handler.ServeHTTP(w, r)
 	case "/readyz":
 		if s.draining.Load() {
 			httpError(w, kaiwa.Errorf(kaiwa.CodeUnavailable, "draining"))
@@ -258,6 +262,7 @@ func (s *Server) track(ss *session) bool {
 	}
 	s.sessions[ss] = struct{}{}
 	s.wg.Add(1)
+	s.met.sessions.Inc()
 	return true
 }
 
@@ -265,6 +270,7 @@ func (s *Server) untrack(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.mu.Unlock()
+	s.met.sessions.Dec()
 	s.wg.Done()
 }
 

@@ -2,6 +2,7 @@ package ua
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -51,9 +52,11 @@ type session struct {
 	// when not muted, -1 until lifted.
 	mutedUntil atomic.Int64
 
-	// Refused ops in the current abuse window (reader only).
+	// Refused ops in the current abuse window, and when the RTT was last
+	// reported (reader only).
 	refused      int
 	refusedSince time.Time
+	rttSeen      time.Time
 
 	mu       sync.Mutex
 	channels map[string]struct{} // joined channels; guarded by mu
@@ -90,6 +93,7 @@ func (ss *session) enqueue(b []byte) {
 	select {
 	case ss.queue <- b:
 	default:
+		ss.srv.met.slow.Inc()
 		ss.closeWith(StatusSlowConsumer, "slow consumer", &versions.OutClosing{
 			Op: "closing", Code: int(StatusSlowConsumer), Reason: "slow consumer",
 		})
@@ -138,6 +142,7 @@ func (ss *session) send(op any) { ss.enqueue(ss.codec.EncodeOp(op)) }
 // sendError queues an error reply. Internal errors are logged here and
 // reach the client without their details.
 func (ss *session) sendError(ref string, err error) {
+	ss.srv.met.error(kaiwa.ErrorCode(err))
 	if kaiwa.ErrorCode(err) == kaiwa.CodeInternal {
 		ss.srv.log.Error("session op failed", "tenant", ss.id.Tenant, "user", ss.id.User, "err", err)
 	}
@@ -198,7 +203,23 @@ func (ss *session) serve(id *kaiwa.Identity) {
 	ss.leaveAll()
 	ss.wait()
 	ss.srv.releaseTenant(ss.tenant)
-	ss.srv.cfg.Bus.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: kaiwa.EventDisconnect, User: ss.id.User})
+	ev := kaiwa.Event{Tenant: ss.id.Tenant, Type: kaiwa.EventDisconnect, User: ss.id.User}
+	if rtt, ok := ss.clock.RTT(); ok {
+		ev.Detail = json.RawMessage(fmt.Sprintf(`{"rtt_ms":%d}`, rtt.Milliseconds()))
+	}
+	ss.srv.cfg.Bus.Record(ev)
+}
+
+// observeRTT reports the session's round-trip time to the metrics, at most
+// once per interval.
+func (ss *session) observeRTT(now time.Time) {
+	if now.Sub(ss.rttSeen) < ss.srv.met.rttEvery {
+		return
+	}
+	if rtt, ok := ss.clock.RTT(); ok {
+		ss.rttSeen = now
+		ss.srv.met.rtt.WithLabelValues(string(ss.id.Tenant)).Observe(rtt.Seconds())
+	}
 }
 
 // settings returns the tenant's current settings.
@@ -352,6 +373,7 @@ func (ss *session) start(ctx context.Context, id kaiwa.Identity, resume map[stri
 		ready.Deprecated = &versions.Deprecation{Sunset: v.Sunset.UTC().Format(time.RFC3339)}
 	}
 	ss.send(ready)
+	ss.srv.met.connects.WithLabelValues(string(id.Tenant)).Inc()
 	for _, err := range refused {
 		ss.sendError("", err)
 	}
@@ -474,6 +496,7 @@ func (ss *session) readLoop(ctx context.Context) {
 			ss.sendError(ref, err)
 			continue
 		}
+		ss.observeRTT(time.Now())
 		for i := range cmds {
 			if !ss.allow() {
 				ss.sendError(cmds[i].Ref, kaiwa.Errorf(kaiwa.CodeRateLimited, "too many ops, slow down"))

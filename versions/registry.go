@@ -58,6 +58,7 @@ func NewRegistry(vs ...Version) *Registry { return &Registry{versions: vs} }
 func Default() *Registry {
 	return NewRegistry(
 		Version{Name: "v1", Status: Supported, Codec: V1{}},
+		Version{Name: "v2", Status: Supported, Codec: V2{}, Resume: true},
 	)
 }
 

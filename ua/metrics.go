@@ -1,0 +1,63 @@
+package ua
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are a UA server's Prometheus metrics, served at /metrics.
+type metrics struct {
+	reg        *prometheus.Registry
+	sessions   prometheus.Gauge
+	connects   *prometheus.CounterVec
+	delivered  prometheus.Counter
+	slow       prometheus.Counter
+	refused    *prometheus.CounterVec
+	rtt        *prometheus.HistogramVec
+	published  prometheus.Counter
+	rttEvery   time.Duration
+	handler    http.Handler
+	versionTag string
+}
+
+func newMetrics(version string) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		reg: reg,
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kaiwa_ua_sessions", Help: "Open WebSocket sessions.",
+		}),
+		connects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kaiwa_ua_connects_total", Help: "Sessions that became ready, by tenant.",
+		}, []string{"tenant"}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaiwa_ua_deliveries_total", Help: "Messages queued to local sessions.",
+		}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaiwa_ua_published_total", Help: "Messages sessions published to the stream.",
+		}),
+		slow: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaiwa_ua_slow_consumers_total", Help: "Sessions closed because their send queue overflowed.",
+		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kaiwa_ua_errors_total", Help: "Error replies sent to clients, by code.",
+		}, []string{"code"}),
+		rtt: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kaiwa_ua_rtt_seconds",
+			Help:    "Round-trip time between the server and its v2 clients, from the frame clocks, by tenant.",
+			Buckets: []float64{.005, .01, .02, .04, .08, .12, .2, .3, .5, 1, 2, 5},
+		}, []string{"tenant"}),
+		rttEvery:   5 * time.Second,
+		versionTag: version,
+	}
+	reg.MustRegister(m.sessions, m.connects, m.delivered, m.published, m.slow, m.refused, m.rtt,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return m
+}
+
+func (m *metrics) error(code kaiwa.Code) { m.refused.WithLabelValues(string(code)).Inc() }
