@@ -2,8 +2,10 @@ package tenants
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,5 +221,160 @@ func TestChannelsAreIsolatedByTenant(t *testing.T) {
 	}
 	if m, err := s.Members(ctx, "a", "lobby"); err != nil || !reflect.DeepEqual(m, []string{"alice"}) {
 		t.Fatalf("a's members after b's changes = %v, %v", m, err)
+	}
+}
+
+func TestChannelsList(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	newTenant(t, s, "a")
+	newTenant(t, s, "b")
+	for _, ch := range []kaiwa.Channel{
+		{Tenant: "a", Name: "lobby", Title: "Lobby"},
+		{Tenant: "a", Name: "guild.2", Kind: kaiwa.ChannelClosed},
+		{Tenant: "a", Name: "Guild.1", Kind: kaiwa.ChannelClosed},
+		{Tenant: "a", Name: "guild.10"},
+		{Tenant: "b", Name: "b-only", Kind: kaiwa.ChannelClosed},
+	} {
+		put(t, s, ch)
+	}
+	names := func(tenant kaiwa.TenantID, kind kaiwa.ChannelKind) []string {
+		t.Helper()
+		list, err := s.Channels(ctx, tenant, kind)
+		must(t, err)
+		out := []string{}
+		for _, c := range list {
+			if c.Tenant != tenant || c.CreatedAt.IsZero() {
+				t.Fatalf("listed channel %+v", c)
+			}
+			out = append(out, c.Name)
+		}
+		return out
+	}
+	for kind, want := range map[kaiwa.ChannelKind][]string{
+		"":                  {"Guild.1", "guild.10", "guild.2", "lobby"},
+		kaiwa.ChannelOpen:   {"guild.10", "lobby"},
+		kaiwa.ChannelClosed: {"Guild.1", "guild.2"},
+	} {
+		if got := names("a", kind); !reflect.DeepEqual(got, want) {
+			t.Errorf("Channels(a, %q) = %v, want %v", kind, got, want)
+		}
+	}
+	list, err := s.Channels(ctx, "a", kaiwa.ChannelOpen)
+	must(t, err)
+	if list[1].Title != "Lobby" || list[1].Kind != kaiwa.ChannelOpen {
+		t.Fatalf("lobby listed as %+v", list[1])
+	}
+	if got := names("b", ""); !reflect.DeepEqual(got, []string{"b-only"}) {
+		t.Fatalf("b lists %v", got)
+	}
+	if got := names("nosuch", ""); len(got) != 0 {
+		t.Fatalf("an unknown tenant lists %v", got)
+	}
+	_, err = s.Channels(ctx, "a", "secret")
+	wantCode(t, err, kaiwa.CodeBadRequest)
+	_, err = s.Channels(ctx, "bad id", "")
+	wantCode(t, err, kaiwa.CodeBadRequest)
+}
+
+func TestAddMemberRespectsTheTenantLimit(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	newTenant(t, s, "a")
+	newTenant(t, s, "b")
+	must(t, s.SetTenantSettings(ctx, "a", kaiwa.Settings{MaxChannelMembers: 3}))
+	put(t, s, kaiwa.Channel{Tenant: "a", Name: "party"})
+	put(t, s, kaiwa.Channel{Tenant: "b", Name: "party"})
+
+	for _, u := range []string{"u1", "u2", "u3"} {
+		if added, err := s.AddMember(ctx, "a", "party", u); err != nil || !added {
+			t.Fatalf("AddMember %s = %v, %v", u, added, err)
+		}
+	}
+	_, err := s.AddMember(ctx, "a", "party", "u4")
+	wantCode(t, err, kaiwa.CodeTooLarge)
+	// A member already in a full channel is no error.
+	if added, err := s.AddMember(ctx, "a", "party", "u2"); err != nil || added {
+		t.Fatalf("AddMember of a member of a full channel = %v, %v", added, err)
+	}
+	// Leaving makes room.
+	must(t, s.RemoveMember(ctx, "a", "party", "u1"))
+	wantCode(t, s.RemoveMember(ctx, "a", "party", "u1"), kaiwa.CodeNotFound)
+	if added, err := s.AddMember(ctx, "a", "party", "u4"); err != nil || !added {
+		t.Fatalf("AddMember after a leave = %v, %v", added, err)
+	}
+	_, err = s.AddMember(ctx, "a", "party", "u5")
+	wantCode(t, err, kaiwa.CodeTooLarge)
+	// The limit is a's: b's channel of the same name takes more.
+	for i := range 5 {
+		if _, err := s.AddMember(ctx, "b", "party", fmt.Sprintf("u%d", i)); err != nil {
+			t.Fatalf("b's channel: %v", err)
+		}
+	}
+	// A channel deleted and made again starts from zero.
+	must(t, s.DeleteChannel(ctx, "a", "party"))
+	put(t, s, kaiwa.Channel{Tenant: "a", Name: "party"})
+	for _, u := range []string{"x1", "x2", "x3"} {
+		if _, err := s.AddMember(ctx, "a", "party", u); err != nil {
+			t.Fatalf("AddMember %s to the new channel: %v", u, err)
+		}
+	}
+
+	// Concurrent additions never pass the limit.
+	must(t, s.SetTenantSettings(ctx, "a", kaiwa.Settings{MaxChannelMembers: 10}))
+	put(t, s, kaiwa.Channel{Tenant: "a", Name: "rush"})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[kaiwa.Code]int{}
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.AddMember(ctx, "a", "rush", fmt.Sprintf("r%02d", i))
+			mu.Lock()
+			codes[kaiwa.ErrorCode(err)]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	m, err := s.Members(ctx, "a", "rush")
+	must(t, err)
+	if len(m) != 10 || codes[""] != 10 || codes[kaiwa.CodeTooLarge] != 20 {
+		t.Fatalf("30 concurrent additions under a limit of 10: %d members, results %v", len(m), codes)
+	}
+}
+
+func TestInboxChannelsExistImplicitly(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	newTenant(t, s, "a")
+
+	ch, err := s.Channel(ctx, "a", "@bob")
+	if err != nil || ch != (kaiwa.Channel{Tenant: "a", Name: "@bob", Kind: kaiwa.ChannelClosed}) {
+		t.Fatalf("Channel(@bob) = %+v, %v", ch, err)
+	}
+	if m, err := s.Members(ctx, "a", "@bob"); err != nil || !reflect.DeepEqual(m, []string{"bob"}) {
+		t.Fatalf("Members(@bob) = %v, %v", m, err)
+	}
+	for user, want := range map[string]bool{"bob": true, "Bob": false, "alice": false} {
+		if ok, err := s.IsMember(ctx, "a", "@bob", user); err != nil || ok != want {
+			t.Fatalf("IsMember(@bob, %s) = %v, %v", user, ok, err)
+		}
+	}
+	_, err = s.PutChannel(ctx, kaiwa.Channel{Tenant: "a", Name: "@bob"})
+	wantCode(t, err, kaiwa.CodeBadRequest)
+	_, err = s.AddMember(ctx, "a", "@bob", "alice")
+	wantCode(t, err, kaiwa.CodeBadRequest)
+	wantCode(t, s.RemoveMember(ctx, "a", "@bob", "bob"), kaiwa.CodeBadRequest)
+	wantCode(t, s.DeleteChannel(ctx, "a", "@bob"), kaiwa.CodeBadRequest)
+	for _, bad := range []string{"@", "@bad user", "@" + strings.Repeat("u", kaiwa.MaxIDLen+1)} {
+		_, err := s.Channel(ctx, "a", bad)
+		wantCode(t, err, kaiwa.CodeBadRequest)
+	}
+	if list, err := s.Channels(ctx, "a", ""); err != nil || len(list) != 0 {
+		t.Fatalf("Channels lists %v, %v", list, err)
 	}
 }

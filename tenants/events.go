@@ -57,6 +57,62 @@ func (s *Store) AppendEvents(ctx context.Context, events []kaiwa.Event) error {
 	return skippedError(skipped)
 }
 
+// eventPlace is an event's place in the log's order.
+type eventPlace struct {
+	ts int64
+	pk uint64
+}
+
+// checkEventQuery validates the filters of an event query.
+func checkEventQuery(q kaiwa.EventQuery) error {
+	if q.Type != "" && !validLogID(q.Type) {
+		return kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid event type")
+	}
+	if q.User != "" {
+		if err := kaiwa.CheckID("user", q.User); err != nil {
+			return err
+		}
+	}
+	if q.Channel != "" {
+		if err := kaiwa.CheckChannel(q.Channel); err != nil {
+			return err
+		}
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && q.Until.Before(q.Since) {
+		return kaiwa.Errorf(kaiwa.CodeBadRequest, "until is before since")
+	}
+	return nil
+}
+
+// eventsSQL returns the query of one page of at most limit events (limit+1
+// rows, to tell whether more follow), newest first; before, when not nil,
+// is the place of the cursor.
+func eventsSQL(tenant kaiwa.TenantID, q kaiwa.EventQuery, before *eventPlace, limit int) (string, []any) {
+	where := []string{"tenant_id = ?"}
+	args := []any{tenant}
+	if q.Type != "" {
+		where, args = append(where, "type = ?"), append(args, q.Type)
+	}
+	if q.User != "" {
+		where, args = append(where, "user_id = ?"), append(args, q.User)
+	}
+	if q.Channel != "" {
+		where, args = append(where, "channel = ?"), append(args, q.Channel)
+	}
+	if !q.Since.IsZero() {
+		where, args = append(where, "ts >= ?"), append(args, q.Since.UnixMilli())
+	}
+	if !q.Until.IsZero() {
+		where, args = append(where, "ts < ?"), append(args, q.Until.UnixMilli())
+	}
+	if p := before; p != nil {
+		where, args = append(where, "ts <= ? AND (ts < ? OR pk < ?)"), append(args, p.ts, p.ts, p.pk)
+	}
+	return `SELECT id, type, user_id, channel, detail, ts
+		FROM events WHERE ` + strings.Join(where, " AND ") + `
+		ORDER BY ts DESC, pk DESC LIMIT ?`, append(args, limit+1)
+}
+
 // Events returns one page of a tenant's event log, newest first (by ts,
 // then by arrival). Filters: q.Type, q.User, q.Channel, q.Since ≤ ts <
 // q.Until, and q.Before, an event id of the same tenant (unknown:
@@ -66,54 +122,28 @@ func (s *Store) Events(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.Event
 	if err := checkTenant(tenant); err != nil {
 		return kaiwa.EventPage{}, err
 	}
-	where := []string{"tenant_id = ?"}
-	args := []any{tenant}
-	if q.Type != "" {
-		if !validLogID(q.Type) {
-			return kaiwa.EventPage{}, kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid event type")
-		}
-		where, args = append(where, "type = ?"), append(args, q.Type)
+	if err := checkEventQuery(q); err != nil {
+		return kaiwa.EventPage{}, err
 	}
-	if q.User != "" {
-		if err := kaiwa.CheckID("user", q.User); err != nil {
-			return kaiwa.EventPage{}, err
-		}
-		where, args = append(where, "user_id = ?"), append(args, q.User)
-	}
-	if q.Channel != "" {
-		if err := kaiwa.CheckChannel(q.Channel); err != nil {
-			return kaiwa.EventPage{}, err
-		}
-		where, args = append(where, "channel = ?"), append(args, q.Channel)
-	}
-	if !q.Since.IsZero() {
-		where, args = append(where, "ts >= ?"), append(args, q.Since.UnixMilli())
-	}
-	if !q.Until.IsZero() {
-		where, args = append(where, "ts < ?"), append(args, q.Until.UnixMilli())
-	}
+	var before *eventPlace
 	if q.Before != "" {
 		if !validLogID(q.Before) {
 			return kaiwa.EventPage{}, kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid before cursor")
 		}
-		var ts int64
-		var pk uint64
+		var p eventPlace
 		err := s.db.QueryRowContext(ctx,
-			"SELECT ts, pk FROM events WHERE tenant_id = ? AND id = ?", tenant, q.Before).Scan(&ts, &pk)
+			"SELECT ts, pk FROM events WHERE tenant_id = ? AND id = ?", tenant, q.Before).Scan(&p.ts, &p.pk)
 		if errors.Is(err, sql.ErrNoRows) {
 			return kaiwa.EventPage{}, kaiwa.Errorf(kaiwa.CodeBadRequest, "unknown event id %q in before", q.Before)
 		}
 		if err != nil {
 			return kaiwa.EventPage{}, dbError("resolve event cursor", err)
 		}
-		where, args = append(where, "ts <= ? AND (ts < ? OR pk < ?)"), append(args, ts, ts, pk)
+		before = &p
 	}
 	limit := pageLimit(q.Limit)
-	args = append(args, limit+1)
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT id, type, user_id, channel, detail, ts
-		FROM events WHERE `+strings.Join(where, " AND ")+`
-		ORDER BY ts DESC, pk DESC LIMIT ?`, args...)
+	query, args := eventsSQL(tenant, q, before, limit)
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return kaiwa.EventPage{}, dbError("read events", err)
 	}

@@ -2,10 +2,13 @@ package tenants
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -310,4 +313,326 @@ func TestMessagesPagination(t *testing.T) {
 	}
 	_, err = s.Messages(ctx, "", kaiwa.MessageQuery{})
 	wantCode(t, err, kaiwa.CodeBadRequest)
+}
+
+func TestDeleteMessageLeavesTombstone(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	appendMsgs(t, s,
+		msg("a", "m1", 1, "lobby", "alice", "first"),
+		msg("a", "m2", 2, "lobby", "bob", "rude words"),
+		msg("a", "m3", 3, "lobby", "alice", "third"),
+		msg("b", "m2", 2, "lobby", "bob", "b's own m2"),
+	)
+	visible := func(tenant kaiwa.TenantID, q kaiwa.MessageQuery) []string {
+		t.Helper()
+		page, err := s.Messages(ctx, tenant, q)
+		must(t, err)
+		return ids(page.Messages)
+	}
+
+	existed, err := s.DeleteMessage(ctx, "a", "lobby", "m2")
+	if err != nil || !existed {
+		t.Fatalf("DeleteMessage(m2) = %v, %v; want existed", existed, err)
+	}
+	if got := visible("a", kaiwa.MessageQuery{}); !reflect.DeepEqual(got, []string{"m1", "m3"}) {
+		t.Fatalf("log after delete = %v", got)
+	}
+	for _, q := range []kaiwa.MessageQuery{{Channel: "lobby"}, {User: "bob"}, {Desc: true}, {Since: time.UnixMilli(0)}} {
+		for _, id := range visible("a", q) {
+			if id == "m2" {
+				t.Fatalf("query %+v returns the deleted message", q)
+			}
+		}
+	}
+	// The tombstone keeps no content.
+	var text string
+	var data sql.NullString
+	must(t, s.db.QueryRow("SELECT text, data FROM messages WHERE tenant_id = 'a' AND id = 'm2'").Scan(&text, &data))
+	if text != "" || data.Valid {
+		t.Fatalf("tombstone keeps text %q, data %v", text, data)
+	}
+	// Deleting again reports that it was already gone; a retried append
+	// of the batch does not bring it back.
+	if existed, err := s.DeleteMessage(ctx, "a", "lobby", "m2"); err != nil || existed {
+		t.Fatalf("second DeleteMessage = %v, %v", existed, err)
+	}
+	appendMsgs(t, s, msg("a", "m2", 2, "lobby", "bob", "rude words"))
+	if got := visible("a", kaiwa.MessageQuery{}); !reflect.DeepEqual(got, []string{"m1", "m3"}) {
+		t.Fatalf("log after re-append = %v", got)
+	}
+	// The deleted message still works as a cursor, as the last message
+	// of a page read before the deletion would.
+	if got := visible("a", kaiwa.MessageQuery{After: "m2"}); !reflect.DeepEqual(got, []string{"m3"}) {
+		t.Fatalf("after the deleted m2 = %v", got)
+	}
+	if got := visible("a", kaiwa.MessageQuery{Before: "m2", Desc: true}); !reflect.DeepEqual(got, []string{"m1"}) {
+		t.Fatalf("before the deleted m2 = %v", got)
+	}
+
+	// An id not logged yet gets a tombstone: the message stays deleted
+	// when the log writer appends it later.
+	if existed, err := s.DeleteMessage(ctx, "a", "lobby", "m4"); err != nil || existed {
+		t.Fatalf("DeleteMessage(m4 not yet logged) = %v, %v", existed, err)
+	}
+	appendMsgs(t, s, msg("a", "m4", 4, "lobby", "bob", "late"), msg("a", "m5", 5, "lobby", "bob", "kept"))
+	if got := visible("a", kaiwa.MessageQuery{}); !reflect.DeepEqual(got, []string{"m1", "m3", "m5"}) {
+		t.Fatalf("log after the late append = %v", got)
+	}
+
+	// The channel must match: another channel's id is not found, and the
+	// message stays.
+	_, err = s.DeleteMessage(ctx, "a", "guild", "m3")
+	wantCode(t, err, kaiwa.CodeNotFound)
+	_, err = s.DeleteMessage(ctx, "a", "guild", "m4") // a tombstone of lobby
+	wantCode(t, err, kaiwa.CodeNotFound)
+	if got := visible("a", kaiwa.MessageQuery{Channel: "lobby"}); !reflect.DeepEqual(got, []string{"m1", "m3", "m5"}) {
+		t.Fatalf("a wrong-channel delete changed the log: %v", got)
+	}
+
+	// Tenant b's ids are its own: a's deletion of m2 left b's m2, and b
+	// deleting m1 (which only a has) leaves a's m1 and tombstones b's.
+	if got := visible("b", kaiwa.MessageQuery{}); !reflect.DeepEqual(got, []string{"m2"}) {
+		t.Fatalf("b's log = %v", got)
+	}
+	if existed, err := s.DeleteMessage(ctx, "b", "lobby", "m1"); err != nil || existed {
+		t.Fatalf("b deleting a's id = %v, %v", existed, err)
+	}
+	if got := visible("a", kaiwa.MessageQuery{}); !reflect.DeepEqual(got, []string{"m1", "m3", "m5"}) {
+		t.Fatalf("b's deletion reached a: %v", got)
+	}
+	if existed, err := s.DeleteMessage(ctx, "b", "lobby", "m2"); err != nil || !existed {
+		t.Fatalf("b deleting its own m2 = %v, %v", existed, err)
+	}
+	if got := visible("b", kaiwa.MessageQuery{}); len(got) != 0 {
+		t.Fatalf("b's log = %v", got)
+	}
+
+	for _, bad := range []struct{ tenant, ch, id string }{
+		{"a", "bad channel", "m1"}, {"a", "dm:bob:alice", "m1"}, {"a", "lobby", ""},
+		{"a", "lobby", "has space"}, {"a", "lobby", strings.Repeat("i", MaxLogID+1)}, {"", "lobby", "m1"},
+	} {
+		_, err := s.DeleteMessage(ctx, kaiwa.TenantID(bad.tenant), bad.ch, bad.id)
+		wantCode(t, err, kaiwa.CodeBadRequest)
+	}
+}
+
+func TestConcurrentDeletesOfOneMessage(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	for _, logged := range []bool{true, false} {
+		id := fmt.Sprintf("m-%v", logged)
+		if logged {
+			appendMsgs(t, s, msg("a", id, 1, "lobby", "alice", "hi"))
+		}
+		var wg sync.WaitGroup
+		results := make(chan error, 8)
+		existed := make(chan bool, 8)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := s.DeleteMessage(ctx, "a", "lobby", id)
+				results <- err
+				existed <- ok
+			}()
+		}
+		wg.Wait()
+		close(results)
+		close(existed)
+		for err := range results {
+			if err != nil {
+				t.Fatalf("concurrent delete (logged %v): %v", logged, err)
+			}
+		}
+		n := 0
+		for ok := range existed {
+			if ok {
+				n++
+			}
+		}
+		if want := map[bool]int{true: 1, false: 0}[logged]; n != want {
+			t.Fatalf("logged %v: %d deletions report the message existed, want %d", logged, n, want)
+		}
+	}
+	page, err := s.Messages(ctx, "a", kaiwa.MessageQuery{})
+	must(t, err)
+	if len(page.Messages) != 0 {
+		t.Fatalf("log = %v", ids(page.Messages))
+	}
+}
+
+func TestInboxMessagesAreLogged(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	sys := kaiwa.Message{Tenant: "a", ID: "s1", Seq: 1, Channel: kaiwa.Inbox("bob"), Text: "You won a prize", TS: 1_700_000_000_001, System: true}
+	appendMsgs(t, s, sys, msg("a", "m2", 2, "lobby", "alice", "hi"))
+	page, err := s.Messages(ctx, "a", kaiwa.MessageQuery{Channel: "@bob"})
+	must(t, err)
+	if len(page.Messages) != 1 || !reflect.DeepEqual(page.Messages[0], sys) {
+		t.Fatalf("bob's inbox = %+v", page.Messages)
+	}
+	if existed, err := s.DeleteMessage(ctx, "a", "@bob", "s1"); err != nil || !existed {
+		t.Fatalf("DeleteMessage from an inbox = %v, %v", existed, err)
+	}
+	page, err = s.Messages(ctx, "a", kaiwa.MessageQuery{})
+	must(t, err)
+	if got := ids(page.Messages); !reflect.DeepEqual(got, []string{"m2"}) {
+		t.Fatalf("log = %v", got)
+	}
+	ev := kaiwa.Event{Tenant: "a", ID: "e1", Type: kaiwa.EventSystem, User: "bob", Channel: "@bob", TS: 1}
+	must(t, s.AppendEvents(ctx, []kaiwa.Event{ev}))
+	// A malformed inbox is refused like any bad channel.
+	err = s.AppendMessages(ctx, []kaiwa.Message{msg("a", "bad", 3, "@bad user", "", "x")})
+	wantCode(t, err, kaiwa.CodeBadRequest)
+}
+
+func TestMessagesAreInTimeOrder(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	// Stream order and send time may disagree (two publishers' clocks):
+	// the log is in time order, and within one millisecond in stream
+	// order.
+	at := func(id string, seq uint64, ts int64) kaiwa.Message {
+		m := msg("a", id, seq, "lobby", "alice", id)
+		m.TS = ts
+		return m
+	}
+	appendMsgs(t, s, at("late", 1, 3000), at("early", 2, 1000), at("same-b", 4, 2000), at("same-a", 3, 2000))
+	for _, desc := range []bool{false, true} {
+		want := []string{"early", "same-a", "same-b", "late"}
+		if desc {
+			slices.Reverse(want)
+		}
+		for _, limit := range []int{1, 3, 10} {
+			var got []string
+			q := kaiwa.MessageQuery{Limit: limit, Desc: desc}
+			for {
+				page, err := s.Messages(ctx, "a", q)
+				must(t, err)
+				got = append(got, ids(page.Messages)...)
+				if page.Next == "" {
+					break
+				}
+				if desc {
+					q.Before = page.Next
+				} else {
+					q.After = page.Next
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("desc %v limit %d: %v, want %v", desc, limit, got, want)
+			}
+		}
+	}
+	_, err := s.Messages(ctx, "a", kaiwa.MessageQuery{Since: time.UnixMilli(2000), Until: time.UnixMilli(1000)})
+	wantCode(t, err, kaiwa.CodeBadRequest)
+}
+
+func TestMessagesAcrossChannels(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	// 90 messages over three channels and an inbox, one a second, by three
+	// users; tenant b has the same ids and users.
+	base := time.UnixMilli(1_700_000_000_000)
+	var batch []kaiwa.Message
+	for i := range 90 {
+		ch := []string{"lobby", "guild.1", "trade", "@carol"}[i%4]
+		user := []string{"alice", "bob", "carol"}[i%3]
+		m := msg("a", fmt.Sprintf("m%02d", i), uint64(i+1), ch, user, fmt.Sprint(i))
+		m.TS = base.Add(time.Duration(i) * time.Second).UnixMilli()
+		batch = append(batch, m)
+		mb := m
+		mb.Tenant = "b"
+		batch = append(batch, mb)
+	}
+	appendMsgs(t, s, batch...)
+	// Two of bob's messages are deleted.
+	for _, id := range []string{"m10", "m46"} {
+		if _, err := s.DeleteMessage(ctx, "a", batch[2*atoi(t, id[1:])].Channel, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(keep func(i int, m kaiwa.Message) bool) []string {
+		var out []string
+		for i := 0; i < len(batch); i += 2 {
+			m := batch[i]
+			if m.ID != "m10" && m.ID != "m46" && keep(i/2, m) {
+				out = append(out, m.ID)
+			}
+		}
+		return out
+	}
+	since, until := base.Add(20*time.Second), base.Add(70*time.Second)
+	for name, c := range map[string]struct {
+		q    kaiwa.MessageQuery
+		keep func(int, kaiwa.Message) bool
+	}{
+		"bob":             {kaiwa.MessageQuery{User: "bob"}, func(_ int, m kaiwa.Message) bool { return m.From == "bob" }},
+		"time range":      {kaiwa.MessageQuery{Since: since, Until: until}, func(i int, _ kaiwa.Message) bool { return i >= 20 && i < 70 }},
+		"bob in range":    {kaiwa.MessageQuery{User: "bob", Since: since, Until: until}, func(i int, m kaiwa.Message) bool { return m.From == "bob" && i >= 20 && i < 70 }},
+		"since":           {kaiwa.MessageQuery{Since: since}, func(i int, _ kaiwa.Message) bool { return i >= 20 }},
+		"until":           {kaiwa.MessageQuery{Until: until}, func(i int, _ kaiwa.Message) bool { return i < 70 }},
+		"trade in range":  {kaiwa.MessageQuery{Channel: "trade", Since: since, Until: until}, func(i int, m kaiwa.Message) bool { return m.Channel == "trade" && i >= 20 && i < 70 }},
+		"carol's inbox":   {kaiwa.MessageQuery{Channel: "@carol"}, func(_ int, m kaiwa.Message) bool { return m.Channel == "@carol" }},
+		"alice in trade":  {kaiwa.MessageQuery{Channel: "trade", User: "alice"}, func(_ int, m kaiwa.Message) bool { return m.Channel == "trade" && m.From == "alice" }},
+		"everything":      {kaiwa.MessageQuery{}, func(int, kaiwa.Message) bool { return true }},
+		"nothing in time": {kaiwa.MessageQuery{Since: base.Add(time.Hour)}, func(int, kaiwa.Message) bool { return false }},
+	} {
+		for _, desc := range []bool{false, true} {
+			exp := want(c.keep)
+			if desc {
+				slices.Reverse(exp)
+			}
+			for _, limit := range []int{1, 4, 500} {
+				var got []string
+				q := c.q
+				q.Limit, q.Desc = limit, desc
+				for pages := 0; ; pages++ {
+					if pages > 100 {
+						t.Fatalf("%s: pagination does not end", name)
+					}
+					page, err := s.Messages(ctx, "a", q)
+					must(t, err)
+					for _, m := range page.Messages {
+						if m.Tenant != "a" {
+							t.Fatalf("%s: message of tenant %s", name, m.Tenant)
+						}
+					}
+					got = append(got, ids(page.Messages)...)
+					if page.Next == "" {
+						break
+					}
+					if desc {
+						q.Before = page.Next
+					} else {
+						q.After = page.Next
+					}
+				}
+				if !slices.Equal(got, exp) {
+					t.Fatalf("%s desc %v limit %d:\n%v\nwant\n%v", name, desc, limit, got, exp)
+				}
+			}
+		}
+	}
+	// b's copies of the deleted ids are still there.
+	page, err := s.Messages(ctx, "b", kaiwa.MessageQuery{User: "bob", Limit: 500})
+	must(t, err)
+	if got := ids(page.Messages); !slices.Contains(got, "m10") || !slices.Contains(got, "m46") || len(got) != 30 {
+		t.Fatalf("b's messages by bob = %v", got)
+	}
+}
+
+func atoi(t testing.TB, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

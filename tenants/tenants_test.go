@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -190,4 +191,103 @@ func TestTenantSettings(t *testing.T) {
 	wantCode(t, s.SetTenantSettings(ctx, "a", kaiwa.Settings{RateBurst: -1}), kaiwa.CodeBadRequest)
 	_, err = s.TenantSettings(ctx, "A")
 	wantCode(t, err, kaiwa.CodeNotFound)
+}
+
+func TestRevokeKeyKeepsOneActive(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	first := newTenant(t, s, "a")
+	newTenant(t, s, "b")
+
+	keys, err := s.APIKeys(ctx, "a")
+	must(t, err)
+	if len(keys) != 1 {
+		t.Fatalf("APIKeys = %+v", keys)
+	}
+	wantCode(t, s.RevokeKey(ctx, "a", keys[0].ID), kaiwa.CodeConflict)
+	if _, err := s.AuthenticateKey(ctx, first); err != nil {
+		t.Fatalf("the refused revocation broke the key: %v", err)
+	}
+
+	// With a second key, either may go, but not both; concurrent
+	// revocations of the two cannot both succeed.
+	for round := range 5 {
+		if _, err := s.RotateKey(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		keys, err := s.APIKeys(ctx, "a")
+		must(t, err)
+		var active []int64
+		for _, k := range keys {
+			if k.RevokedAt.IsZero() {
+				active = append(active, k.ID)
+			}
+		}
+		if len(active) != 2 {
+			t.Fatalf("round %d: %d active keys, want 2", round, len(active))
+		}
+		errs := make(chan error, 2)
+		for _, id := range active {
+			go func() { errs <- s.RevokeKey(ctx, "a", id) }()
+		}
+		codes := map[kaiwa.Code]int{}
+		for range 2 {
+			codes[kaiwa.ErrorCode(<-errs)]++
+		}
+		if codes[""] != 1 || codes[kaiwa.CodeConflict] != 1 {
+			t.Fatalf("round %d: concurrent revocations ended with %v", round, codes)
+		}
+	}
+
+	// Tenant b can neither list nor revoke a's keys; its own are apart.
+	bKeys, err := s.APIKeys(ctx, "b")
+	must(t, err)
+	if len(bKeys) != 1 {
+		t.Fatalf("b's keys = %+v", bKeys)
+	}
+	aKeys, err := s.APIKeys(ctx, "a")
+	must(t, err)
+	for _, k := range aKeys {
+		if k.ID == bKeys[0].ID {
+			t.Fatal("a lists b's key")
+		}
+		wantCode(t, s.RevokeKey(ctx, "b", k.ID), kaiwa.CodeNotFound)
+	}
+	wantCode(t, s.RevokeKey(ctx, "a", bKeys[0].ID), kaiwa.CodeNotFound)
+	wantCode(t, s.RevokeKey(ctx, "nosuch", 1), kaiwa.CodeNotFound)
+	wantCode(t, s.RevokeKey(ctx, "bad id", 1), kaiwa.CodeBadRequest)
+}
+
+func TestSetTenantSettingsChecks(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	newTenant(t, s, "a")
+	good := kaiwa.Settings{
+		NGPolicy: kaiwa.NGMask, RetentionDays: 7, MaxChannelMembers: 50,
+		AllowedVersions: []string{"v2"}, AllowedOrigins: []string{"https://*.example.com"}, APIRate: 5,
+	}
+	must(t, s.SetTenantSettings(ctx, "a", good))
+	got, err := s.TenantSettings(ctx, "a")
+	must(t, err)
+	if want := good.WithDefaults(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("TenantSettings = %+v, want %+v", got, want)
+	}
+	for name, bad := range map[string]kaiwa.Settings{
+		"policy":    {NGPolicy: "shout"},
+		"retention": {RetentionDays: 4000},
+		"members":   {MaxChannelMembers: -1},
+		"version":   {AllowedVersions: []string{""}},
+		"origin":    {AllowedOrigins: []string{"https://a b"}},
+		"nan rate":  {APIRate: math.NaN()},
+		"inf rate":  {RateOps: math.Inf(1)},
+	} {
+		if err := s.SetTenantSettings(ctx, "a", bad); kaiwa.ErrorCode(err) != kaiwa.CodeBadRequest {
+			t.Errorf("%s: SetTenantSettings = %v, want bad_request", name, err)
+		}
+	}
+	if got2, err := s.TenantSettings(ctx, "a"); err != nil || !reflect.DeepEqual(got2, got) {
+		t.Fatalf("refused settings changed the tenant: %+v, %v", got2, err)
+	}
 }
