@@ -2,17 +2,11 @@ package apiserver
 
 import (
 	"net/http"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/kaiwa-chat/kaiwa"
 )
-
-// maxTitleLen is the longest channel title, in characters: the size of the
-// title column, checked here too so the caller learns it before any store
-// round trip.
-const maxTitleLen = 200
 
 // channelRequest is the body of PUT /channels/{ch}.
 type channelRequest struct {
@@ -23,32 +17,30 @@ type channelRequest struct {
 // handlePutChannel creates or updates a channel: PUT /channels/{ch}. It
 // answers 201 when the channel was created and 200 when it was updated,
 // with the channel as stored.
-func handlePutChannel(channels kaiwa.ChannelStore) echo.HandlerFunc {
+func handlePutChannel(channels kaiwa.ChannelStore, rec kaiwa.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		name, err := channelParam(c)
 		if err != nil {
 			return err
 		}
-		if err := notDM(name); err != nil {
+		if err := notImplicit(name); err != nil {
 			return err
 		}
 		var body channelRequest
 		if err := bind(c, &body); err != nil {
 			return err
 		}
-		if body.Kind != kaiwa.ChannelOpen && body.Kind != kaiwa.ChannelClosed {
-			return kaiwa.Errorf(kaiwa.CodeBadRequest, `kind must be "open" or "closed"`)
-		}
-		if n := utf8.RuneCountInString(body.Title); n > maxTitleLen {
-			return kaiwa.Errorf(kaiwa.CodeBadRequest, "title has %d characters, the limit is %d", n, maxTitleLen)
-		}
 		ctx, tenant := c.Request().Context(), tenantOf(c)
-		created, err := channels.PutChannel(ctx, kaiwa.Channel{
-			Tenant: tenant, Name: name, Kind: body.Kind, Title: body.Title,
-		})
+		ch := kaiwa.Channel{Tenant: tenant, Name: name, Kind: body.Kind, Title: body.Title}
+		if err := ch.Check(); err != nil {
+			return err
+		}
+		created, err := channels.PutChannel(ctx, ch)
 		if err != nil {
 			return err
 		}
+		record(rec, tenant, kaiwa.EventChannelPut, "", name,
+			map[string]any{"kind": string(ch.Kind), "created": created})
 		stored, err := channels.Channel(ctx, tenant, name)
 		if err != nil {
 			return err
@@ -63,19 +55,22 @@ func handlePutChannel(channels kaiwa.ChannelStore) echo.HandlerFunc {
 
 // handleDeleteChannel removes a channel and its membership, and makes every
 // live session leave it: DELETE /channels/{ch}.
-func handleDeleteChannel(channels kaiwa.ChannelStore, bus kaiwa.Publisher) echo.HandlerFunc {
+func handleDeleteChannel(channels kaiwa.ChannelStore, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		name, err := channelParam(c)
 		if err != nil {
 			return err
 		}
-		if err := notDM(name); err != nil {
+		if err := notImplicit(name); err != nil {
 			return err
 		}
 		ctx, tenant := c.Request().Context(), tenantOf(c)
 		delErr := channels.DeleteChannel(ctx, tenant, name)
 		if delErr != nil && !kaiwa.IsCode(delErr, kaiwa.CodeNotFound) {
 			return delErr
+		}
+		if delErr == nil {
+			record(rec, tenant, kaiwa.EventChannelDel, "", name, nil)
 		}
 		// Published also when the channel was already gone, so that a retry
 		// after a failed publish still reaches the live sessions.

@@ -49,7 +49,7 @@ func TestPutChannelRefusesBadRequests(t *testing.T) {
 		{"kind in capitals", "/v1/api/channels/lobby", `{"kind":"OPEN"}`},
 		{"no body", "/v1/api/channels/lobby", ``},
 		{"title not a string", "/v1/api/channels/lobby", `{"kind":"open","title":7}`},
-		{"title too long", "/v1/api/channels/lobby", `{"kind":"open","title":"` + strings.Repeat("é", maxTitleLen+1) + `"}`},
+		{"title too long", "/v1/api/channels/lobby", `{"kind":"open","title":"` + strings.Repeat("é", kaiwa.MaxTitleLen+1) + `"}`},
 		{"space in name", "/v1/api/channels/a%20b", `{"kind":"open"}`},
 		{"encoded slash in name", "/v1/api/channels/a%2Fb", `{"kind":"open"}`},
 		{"quote in name", "/v1/api/channels/x';--", `{"kind":"open"}`},

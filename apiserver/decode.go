@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -17,11 +18,16 @@ import (
 )
 
 // limitBody refuses request bodies over limit bytes: at once when the
-// Content-Length says so, otherwise when reading passes the limit.
-func limitBody(limit int64) echo.MiddlewareFunc {
+// Content-Length says so, otherwise when reading passes the limit. A path
+// in perPath, as the router sees it, has its own limit.
+func limitBody(limit int64, perPath map[string]int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
+			limit := limit
+			if l, ok := perPath[echo.GetPath(req)]; ok {
+				limit = l
+			}
 			if req.ContentLength > limit {
 				return kaiwa.Errorf(kaiwa.CodeTooLarge, "request body exceeds %d bytes", limit)
 			}
@@ -35,13 +41,20 @@ func limitBody(limit int64) echo.MiddlewareFunc {
 
 // bind reads the request body and decodes it into v with [decodeBody].
 func bind(c echo.Context, v any) error {
-	return decodeJSON(c.Request().Body, v)
+	return decodeJSON(c.Request().Body, v, false)
+}
+
+// bindOptional is [bind] for calls whose body may be left out: an empty
+// body leaves v as it is.
+func bindOptional(c echo.Context, v any) error {
+	return decodeJSON(c.Request().Body, v, true)
 }
 
 // decodeJSON reads all of r and decodes it into v with [decodeBody]. A
 // reader limited by [http.MaxBytesReader] that hits its limit gives a
-// [kaiwa.CodeTooLarge] error.
-func decodeJSON(r io.Reader, v any) error {
+// [kaiwa.CodeTooLarge] error. When optional, a body of nothing but white
+// space is no body and leaves v unchanged.
+func decodeJSON(r io.Reader, v any, optional bool) error {
 	if r == nil {
 		r = http.NoBody
 	}
@@ -52,6 +65,9 @@ func decodeJSON(r io.Reader, v any) error {
 			return kaiwa.Errorf(kaiwa.CodeTooLarge, "request body exceeds %d bytes", tooLarge.Limit)
 		}
 		return kaiwa.Errorf(kaiwa.CodeBadRequest, "could not read the request body")
+	}
+	if optional && len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
+		return nil
 	}
 	return decodeBody(body, v)
 }
@@ -78,7 +94,11 @@ func decodeBody(body []byte, v any) error {
 	}
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var ke *kaiwa.Error
 	switch {
+	case errors.As(err, &ke):
+		// A field type's own decoder (such as [timeValue]) said what is wrong.
+		return ke
 	case errors.As(err, &syntax):
 		return kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid JSON at byte %d: %s", syntax.Offset, syntax.Error())
 	case errors.As(err, &typ):
@@ -157,11 +177,56 @@ func userParam(c echo.Context) (string, error) {
 	return user, nil
 }
 
-// notDM refuses direct channels on calls that manage channels: they exist
-// implicitly, with their two users as members.
-func notDM(ch string) error {
+// messageIDParam returns the message id of the path: opaque, but printable
+// ASCII of bounded length, like the log cursors.
+func messageIDParam(c echo.Context) (string, error) {
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return "", err
+	}
+	if id == "" || !validCursor(id) {
+		return "", kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid message id")
+	}
+	return id, nil
+}
+
+// notImplicit refuses direct and inbox channels on calls that manage
+// channels: they exist implicitly, with their users as members.
+func notImplicit(ch string) error {
 	if kaiwa.IsDM(ch) {
 		return kaiwa.Errorf(kaiwa.CodeBadRequest, "direct channels (dm:) exist implicitly and cannot be managed")
 	}
+	if kaiwa.IsInbox(ch) {
+		return kaiwa.Errorf(kaiwa.CodeBadRequest, "inbox channels (@user) exist implicitly and cannot be managed")
+	}
+	return nil
+}
+
+// timeValue is a time in a request body (the until of a sanction, whose
+// name its errors use): an RFC 3339 string or a number of milliseconds
+// since the epoch. null or absent is the zero time.
+type timeValue struct {
+	time.Time
+}
+
+// UnmarshalJSON implements [json.Unmarshaler].
+func (t *timeValue) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		t.Time = time.Time{}
+		return nil
+	}
+	var s string
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return kaiwa.Errorf(kaiwa.CodeBadRequest, "until must be an RFC 3339 string or milliseconds since the epoch")
+		}
+	} else {
+		s = string(b)
+	}
+	v, err := parseTime(s)
+	if err != nil {
+		return kaiwa.Errorf(kaiwa.CodeBadRequest, "until must be an RFC 3339 time such as 2025-01-02T15:04:05Z or milliseconds since the epoch")
+	}
+	t.Time = v
 	return nil
 }

@@ -81,14 +81,14 @@ func TestDecodeJSONLimit(t *testing.T) {
 	t.Parallel()
 	var v struct{ Text string }
 	r := http.MaxBytesReader(nil, io.NopCloser(strings.NewReader(`{"text":"`+strings.Repeat("x", 100)+`"}`)), 64)
-	if err := decodeJSON(r, &v); !kaiwa.IsCode(err, kaiwa.CodeTooLarge) || !strings.Contains(err.Error(), "64 bytes") {
+	if err := decodeJSON(r, &v, false); !kaiwa.IsCode(err, kaiwa.CodeTooLarge) || !strings.Contains(err.Error(), "64 bytes") {
 		t.Errorf("over the limit: %v", err)
 	}
 	r = http.MaxBytesReader(nil, io.NopCloser(strings.NewReader(`{"text":"fits"}`)), 64)
-	if err := decodeJSON(r, &v); err != nil || v.Text != "fits" {
+	if err := decodeJSON(r, &v, false); err != nil || v.Text != "fits" {
 		t.Errorf("under the limit: %v %+v", err, v)
 	}
-	if err := decodeJSON(nil, &v); !kaiwa.IsCode(err, kaiwa.CodeBadRequest) {
+	if err := decodeJSON(nil, &v, false); !kaiwa.IsCode(err, kaiwa.CodeBadRequest) {
 		t.Errorf("no body: %v", err)
 	}
 }

@@ -17,16 +17,19 @@ import (
 // testEnv is an API server over in-memory stores holding two tenants, A
 // and B.
 type testEnv struct {
-	t        testing.TB
-	handler  http.Handler
-	tenants  *fakeTenants
-	tokens   *fakeTokens
-	channels *fakeChannels
-	log      *fakeLog
-	bus      *fakeBus
-	keyA     string
-	keyB     string
-	logs     *syncBuffer
+	t         testing.TB
+	handler   http.Handler
+	tenants   *fakeTenants
+	tokens    *fakeTokens
+	channels  *fakeChannels
+	log       *fakeLog
+	bus       *fakeBus
+	ng        *fakeNG
+	sanctions *fakeSanctions
+	events    *fakeEvents
+	keyA      string
+	keyB      string
+	logs      *syncBuffer
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes, for the logger.
@@ -51,14 +54,17 @@ func (b *syncBuffer) String() string {
 func newTestEnv(t testing.TB, configure ...func(*Config)) *testEnv {
 	t.Helper()
 	e := &testEnv{
-		t:        t,
-		tenants:  newFakeTenants(),
-		tokens:   newFakeTokens(),
-		channels: newFakeChannels(),
-		log:      &fakeLog{},
-		logs:     &syncBuffer{},
+		t:         t,
+		tenants:   newFakeTenants(),
+		tokens:    newFakeTokens(),
+		channels:  newFakeChannels(),
+		log:       &fakeLog{},
+		sanctions: newFakeSanctions(),
+		events:    &fakeEvents{},
+		logs:      &syncBuffer{},
 	}
 	e.bus = &fakeBus{log: e.log}
+	e.ng = newFakeNG(e.tenants)
 	var err error
 	if e.keyA, err = e.tenants.CreateTenant(t.Context(), "tenantA", "Game A"); err != nil {
 		t.Fatal(err)
@@ -66,20 +72,31 @@ func newTestEnv(t testing.TB, configure ...func(*Config)) *testEnv {
 	if e.keyB, err = e.tenants.CreateTenant(t.Context(), "tenantB", "Game B"); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{
-		Tenants:  e.tenants,
-		Tokens:   e.tokens,
-		Channels: e.channels,
-		Log:      e.log,
-		Bus:      e.bus,
-		Version:  "v1",
-		Logger:   slog.New(slog.NewTextHandler(e.logs, nil)),
-	}
+	cfg := e.config()
+	cfg.Version = "v1"
+	cfg.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
 	for _, f := range configure {
 		f(&cfg)
 	}
 	e.handler = NewServer(cfg)
 	return e
+}
+
+// config returns a Config of the environment's dependencies, the real
+// [kaiwa.Moderator] among them.
+func (e *testEnv) config() Config {
+	return Config{
+		Tenants:    e.tenants,
+		Tokens:     e.tokens,
+		Channels:   e.channels,
+		Log:        e.log,
+		Bus:        e.bus,
+		NG:         e.ng,
+		Moderation: kaiwa.Moderator{Store: e.sanctions, Bus: e.bus, Events: e.events},
+		Sanctions:  e.sanctions,
+		Events:     e.events,
+		Recorder:   e.events,
+	}
 }
 
 // do serves one request. target is the raw request target, so escapes in

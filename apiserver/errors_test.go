@@ -166,14 +166,19 @@ func TestResponsesAreNotCached(t *testing.T) {
 func TestNewServerRefusesMissingDependencies(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	full := Config{Tenants: e.tenants, Tokens: e.tokens, Channels: e.channels, Log: e.log, Bus: e.bus}
+	full := e.config()
 	breakers := map[string]func(*Config){
-		"Tenants":  func(c *Config) { c.Tenants = nil },
-		"Tokens":   func(c *Config) { c.Tokens = nil },
-		"Channels": func(c *Config) { c.Channels = nil },
-		"Log":      func(c *Config) { c.Log = nil },
-		"Bus":      func(c *Config) { c.Bus = nil },
-		"Version":  func(c *Config) { c.Version = "v1/x" },
+		"Tenants":    func(c *Config) { c.Tenants = nil },
+		"Tokens":     func(c *Config) { c.Tokens = nil },
+		"Channels":   func(c *Config) { c.Channels = nil },
+		"Log":        func(c *Config) { c.Log = nil },
+		"Bus":        func(c *Config) { c.Bus = nil },
+		"NG":         func(c *Config) { c.NG = nil },
+		"Moderation": func(c *Config) { c.Moderation = nil },
+		"Sanctions":  func(c *Config) { c.Sanctions = nil },
+		"Events":     func(c *Config) { c.Events = nil },
+		"Recorder":   func(c *Config) { c.Recorder = nil },
+		"Version":    func(c *Config) { c.Version = "v1/x" },
 	}
 	for name, breakIt := range breakers {
 		cfg := full

@@ -18,24 +18,45 @@ import (
 // integration tests against MySQL and NATS live with cmd/kaiwa.
 
 var (
-	_ kaiwa.TenantStore  = (*fakeTenants)(nil)
-	_ kaiwa.TokenStore   = (*fakeTokens)(nil)
-	_ kaiwa.ChannelStore = (*fakeChannels)(nil)
-	_ kaiwa.MessageLog   = (*fakeLog)(nil)
-	_ kaiwa.Publisher    = (*fakeBus)(nil)
+	_ kaiwa.TenantStore     = (*fakeTenants)(nil)
+	_ kaiwa.TokenStore      = (*fakeTokens)(nil)
+	_ kaiwa.ChannelStore    = (*fakeChannels)(nil)
+	_ kaiwa.MessageLog      = (*fakeLog)(nil)
+	_ kaiwa.Publisher       = (*fakeBus)(nil)
+	_ kaiwa.NGStore         = (*fakeNG)(nil)
+	_ kaiwa.ModerationStore = (*fakeSanctions)(nil)
+	_ kaiwa.EventLog        = (*fakeEvents)(nil)
+	_ kaiwa.Recorder        = (*fakeEvents)(nil)
 )
 
 // fakeTenants keeps tenants and their keys. Fail, when set, is returned by
-// AuthenticateKey and TenantSettings.
+// AuthenticateKey and TenantSettings; SettingsFail by TenantSettings only.
 type fakeTenants struct {
-	mu      sync.Mutex
-	tenants map[kaiwa.TenantID]*kaiwa.Tenant
-	keys    map[string]kaiwa.TenantID
-	Fail    error
+	mu           sync.Mutex
+	tenants      map[kaiwa.TenantID]*kaiwa.Tenant
+	keys         map[string]*fakeKey
+	nextKey      int64
+	settingsRead int
+	Fail         error
+	SettingsFail error
+}
+
+// fakeKey is an API key as the store keeps it.
+type fakeKey struct {
+	tenant kaiwa.TenantID
+	info   kaiwa.APIKey
 }
 
 func newFakeTenants() *fakeTenants {
-	return &fakeTenants{tenants: map[kaiwa.TenantID]*kaiwa.Tenant{}, keys: map[string]kaiwa.TenantID{}}
+	return &fakeTenants{tenants: map[kaiwa.TenantID]*kaiwa.Tenant{}, keys: map[string]*fakeKey{}}
+}
+
+// addKey makes a key for tenant id. Call with mu held.
+func (f *fakeTenants) addKey(id kaiwa.TenantID) string {
+	key := kaiwa.NewCredential(id)
+	f.nextKey++
+	f.keys[key] = &fakeKey{tenant: id, info: kaiwa.APIKey{ID: f.nextKey, CreatedAt: time.Now().UTC().Truncate(time.Second)}}
+	return key
 }
 
 func (f *fakeTenants) CreateTenant(ctx context.Context, id kaiwa.TenantID, name string) (string, error) {
@@ -48,9 +69,7 @@ func (f *fakeTenants) CreateTenant(ctx context.Context, id kaiwa.TenantID, name 
 		return "", kaiwa.Errorf(kaiwa.CodeConflict, "tenant %s exists", id)
 	}
 	f.tenants[id] = &kaiwa.Tenant{ID: id, Name: name, CreatedAt: time.Now()}
-	key := kaiwa.NewCredential(id)
-	f.keys[key] = id
-	return key, nil
+	return f.addKey(id), nil
 }
 
 func (f *fakeTenants) Tenants(ctx context.Context) ([]kaiwa.Tenant, error) {
@@ -67,12 +86,70 @@ func (f *fakeTenants) Tenants(ctx context.Context) ([]kaiwa.Tenant, error) {
 func (f *fakeTenants) RotateKey(ctx context.Context, id kaiwa.TenantID) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return "", f.Fail
+	}
 	if _, ok := f.tenants[id]; !ok {
 		return "", kaiwa.Errorf(kaiwa.CodeNotFound, "tenant not found")
 	}
-	key := kaiwa.NewCredential(id)
-	f.keys[key] = id
-	return key, nil
+	return f.addKey(id), nil
+}
+
+func (f *fakeTenants) APIKeys(ctx context.Context, id kaiwa.TenantID) ([]kaiwa.APIKey, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return nil, f.Fail
+	}
+	var out []kaiwa.APIKey
+	for _, k := range f.keys {
+		if k.tenant == id {
+			out = append(out, k.info)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (f *fakeTenants) RevokeKey(ctx context.Context, id kaiwa.TenantID, keyID int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return f.Fail
+	}
+	var target *fakeKey
+	active := 0
+	for _, k := range f.keys {
+		if k.tenant != id || !k.info.RevokedAt.IsZero() {
+			continue
+		}
+		active++
+		if k.info.ID == keyID {
+			target = k
+		}
+	}
+	if target == nil {
+		return kaiwa.Errorf(kaiwa.CodeNotFound, "no active api key %d", keyID)
+	}
+	if active == 1 {
+		return kaiwa.Errorf(kaiwa.CodeConflict, "api key %d is the last active key", keyID)
+	}
+	target.info.RevokedAt = time.Now().UTC().Truncate(time.Second)
+	return nil
+}
+
+func (f *fakeTenants) SetTenantSettings(ctx context.Context, id kaiwa.TenantID, s kaiwa.Settings) error {
+	if err := s.Check(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tenants[id]
+	if !ok {
+		return kaiwa.Errorf(kaiwa.CodeNotFound, "tenant not found")
+	}
+	t.Settings = s
+	return nil
 }
 
 func (f *fakeTenants) DisableTenant(ctx context.Context, id kaiwa.TenantID) error {
@@ -92,18 +169,23 @@ func (f *fakeTenants) AuthenticateKey(ctx context.Context, apiKey string) (kaiwa
 	if f.Fail != nil {
 		return "", f.Fail
 	}
-	id, ok := f.keys[apiKey]
-	if !ok || f.tenants[id].Disabled {
+	k, ok := f.keys[apiKey]
+	if !ok || f.tenants[k.tenant].Disabled || !k.info.RevokedAt.IsZero() {
 		return "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid API key")
 	}
-	return id, nil
+	k.info.LastUsedAt = time.Now().UTC().Truncate(time.Second)
+	return k.tenant, nil
 }
 
 func (f *fakeTenants) TenantSettings(ctx context.Context, id kaiwa.TenantID) (kaiwa.Settings, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.settingsRead++
 	if f.Fail != nil {
 		return kaiwa.Settings{}, f.Fail
+	}
+	if f.SettingsFail != nil {
+		return kaiwa.Settings{}, f.SettingsFail
 	}
 	t, ok := f.tenants[id]
 	if !ok {
@@ -117,6 +199,13 @@ func (f *fakeTenants) setSettings(id kaiwa.TenantID, s kaiwa.Settings) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tenants[id].Settings = s
+}
+
+// settingsReads returns how often TenantSettings was called.
+func (f *fakeTenants) settingsReads() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.settingsRead
 }
 
 // fakeTokens keeps user tokens by their text.
@@ -328,24 +417,81 @@ func (f *fakeChannels) MemberChannels(ctx context.Context, tenant kaiwa.TenantID
 	return out, nil
 }
 
+func (f *fakeChannels) Channels(ctx context.Context, tenant kaiwa.TenantID, kind kaiwa.ChannelKind) ([]kaiwa.Channel, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return nil, f.Fail
+	}
+	out := []kaiwa.Channel{}
+	for _, c := range f.channels[tenant] {
+		if kind == "" || c.ch.Kind == kind {
+			out = append(out, c.ch)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
 // fakeLog is a message log in memory. Ids are "m" + seq; cursors are ids.
+// Deleted messages leave tombstones, so a later append stays deleted.
 type fakeLog struct {
-	mu   sync.Mutex
-	msgs []kaiwa.Message
+	mu         sync.Mutex
+	msgs       []kaiwa.Message
+	tombstones map[fakeMsgKey]bool
 	// Last is the query of the latest Messages call.
 	Last kaiwa.MessageQuery
 	Fail error
+}
+
+// fakeMsgKey names a message of a tenant's channel.
+type fakeMsgKey struct {
+	tenant kaiwa.TenantID
+	ch, id string
 }
 
 func (f *fakeLog) AppendMessages(ctx context.Context, msgs []kaiwa.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, m := range msgs {
+		if f.tombstones[fakeMsgKey{m.Tenant, m.Channel, m.ID}] {
+			continue
+		}
 		if !slices.ContainsFunc(f.msgs, func(o kaiwa.Message) bool { return o.Tenant == m.Tenant && o.ID == m.ID }) {
 			f.msgs = append(f.msgs, m)
 		}
 	}
 	return nil
+}
+
+func (f *fakeLog) DeleteMessage(ctx context.Context, tenant kaiwa.TenantID, ch, id string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return false, f.Fail
+	}
+	if f.tombstones == nil {
+		f.tombstones = map[fakeMsgKey]bool{}
+	}
+	f.tombstones[fakeMsgKey{tenant, ch, id}] = true
+	n := len(f.msgs)
+	f.msgs = slices.DeleteFunc(f.msgs, func(m kaiwa.Message) bool {
+		return m.Tenant == tenant && m.Channel == ch && m.ID == id
+	})
+	return len(f.msgs) < n, nil
+}
+
+// snapshot returns the tenant's messages in the log.
+func (f *fakeLog) snapshot(tenant kaiwa.TenantID) []kaiwa.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []kaiwa.Message
+	for _, m := range f.msgs {
+		if m.Tenant == tenant {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (f *fakeLog) Messages(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.MessageQuery) (kaiwa.MessagePage, error) {
@@ -378,7 +524,7 @@ func (f *fakeLog) Messages(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.M
 	var sel []kaiwa.Message
 	for _, m := range f.msgs {
 		switch {
-		case m.Tenant != tenant, m.Channel != q.Channel,
+		case m.Tenant != tenant, q.Channel != "" && m.Channel != q.Channel,
 			q.User != "" && m.From != q.User,
 			!q.Since.IsZero() && m.TS < q.Since.UnixMilli(),
 			!q.Until.IsZero() && m.TS >= q.Until.UnixMilli(),
@@ -402,26 +548,87 @@ func (f *fakeLog) Messages(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.M
 }
 
 // fakeBus assigns sequence numbers like the stream, writes published
-// messages to its log like the log writer, and records controls.
+// messages to its log like the log writer, and records controls. The
+// stream holds every message until it is deleted or dropped.
 type fakeBus struct {
 	mu       sync.Mutex
 	seq      uint64
 	log      *fakeLog
 	controls []kaiwa.Control
 	messages []kaiwa.Message
+	stream   map[fakeMsgKey]bool
 	Fail     error
+	// ControlFail, when set, is returned by PublishControl.
+	ControlFail error
+	// FailAfter, when positive, makes Publish fail with Fail once that
+	// many more messages were published.
+	FailAfter int
+}
+
+func (f *fakeBus) DeleteMessage(ctx context.Context, tenant kaiwa.TenantID, ch, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return f.Fail
+	}
+	k := fakeMsgKey{tenant, ch, id}
+	if !f.stream[k] {
+		return kaiwa.Errorf(kaiwa.CodeNotFound, "no such message")
+	}
+	delete(f.stream, k)
+	return nil
+}
+
+// streamOnly puts a chat message in the stream that the log writer has not
+// written to the log yet.
+func (f *fakeBus) streamOnly(tenant kaiwa.TenantID, ch, from, text string) kaiwa.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	m := kaiwa.Message{Tenant: tenant, Channel: ch, ID: fmt.Sprintf("m%d", f.seq), Seq: f.seq,
+		From: from, Text: text, TS: kaiwa.Now()}
+	f.keep(m)
+	return m
+}
+
+// drop removes a message from the stream, as its age limit would.
+func (f *fakeBus) drop(m kaiwa.Message) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.stream, fakeMsgKey{m.Tenant, m.Channel, m.ID})
+}
+
+// inStream reports whether the stream holds the message.
+func (f *fakeBus) inStream(m kaiwa.Message) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stream[fakeMsgKey{m.Tenant, m.Channel, m.ID}]
+}
+
+// keep puts a message in the stream. Call with mu held.
+func (f *fakeBus) keep(m kaiwa.Message) {
+	if f.stream == nil {
+		f.stream = map[fakeMsgKey]bool{}
+	}
+	f.stream[fakeMsgKey{m.Tenant, m.Channel, m.ID}] = true
 }
 
 func (f *fakeBus) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.Fail != nil {
+	if f.FailAfter > 0 {
+		f.FailAfter--
+	} else if f.Fail != nil {
 		return kaiwa.Message{}, f.Fail
+	}
+	if err := ctx.Err(); err != nil {
+		return kaiwa.Message{}, err
 	}
 	f.seq++
 	m.Seq = f.seq
 	m.ID = fmt.Sprintf("m%d", m.Seq)
 	f.messages = append(f.messages, m)
+	f.keep(m)
 	if f.log != nil {
 		if err := f.log.AppendMessages(ctx, []kaiwa.Message{m}); err != nil {
 			return kaiwa.Message{}, err
@@ -435,6 +642,9 @@ func (f *fakeBus) PublishControl(ctx context.Context, c kaiwa.Control) error {
 	defer f.mu.Unlock()
 	if f.Fail != nil {
 		return f.Fail
+	}
+	if f.ControlFail != nil {
+		return f.ControlFail
 	}
 	f.controls = append(f.controls, c)
 	return nil
@@ -460,7 +670,242 @@ func (f *fakeBus) logMessage(tenant kaiwa.TenantID, ch, from, text string, ts in
 	f.seq++
 	m := kaiwa.Message{Tenant: tenant, Channel: ch, ID: fmt.Sprintf("m%d", f.seq), Seq: f.seq,
 		From: from, Name: strings.ToUpper(from), Text: text, TS: ts}
+	f.keep(m)
 	f.mu.Unlock()
 	_ = f.log.AppendMessages(context.Background(), []kaiwa.Message{m})
 	return m
+}
+
+// fakeNG keeps NG lists per tenant; the policy lives in the tenant's
+// settings, as in the MySQL store.
+type fakeNG struct {
+	mu      sync.Mutex
+	tenants *fakeTenants
+	lists   map[kaiwa.TenantID]*kaiwa.NGList
+	Fail    error
+}
+
+func newFakeNG(tenants *fakeTenants) *fakeNG {
+	return &fakeNG{tenants: tenants, lists: map[kaiwa.TenantID]*kaiwa.NGList{}}
+}
+
+// list returns the tenant's list with its policy. Call with mu held.
+func (f *fakeNG) list(ctx context.Context, tenant kaiwa.TenantID) (kaiwa.NGList, error) {
+	st, err := f.tenants.TenantSettings(ctx, tenant)
+	if err != nil {
+		return kaiwa.NGList{}, err
+	}
+	out := kaiwa.NGList{Policy: st.NGPolicy, Words: []string{}, Allow: []string{}}
+	if l := f.lists[tenant]; l != nil {
+		out.Words, out.Allow = slices.Clone(l.Words), slices.Clone(l.Allow)
+	}
+	return out, nil
+}
+
+// setPolicy stores a policy in the tenant's settings. Call with mu held.
+func (f *fakeNG) setPolicy(tenant kaiwa.TenantID, policy string) {
+	if policy == "" {
+		return
+	}
+	f.tenants.mu.Lock()
+	defer f.tenants.mu.Unlock()
+	f.tenants.tenants[tenant].Settings.NGPolicy = policy
+}
+
+func (f *fakeNG) NGList(ctx context.Context, tenant kaiwa.TenantID) (kaiwa.NGList, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return kaiwa.NGList{}, f.Fail
+	}
+	return f.list(ctx, tenant)
+}
+
+func (f *fakeNG) PutNGList(ctx context.Context, tenant kaiwa.TenantID, l kaiwa.NGList) (kaiwa.NGList, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return kaiwa.NGList{}, f.Fail
+	}
+	f.lists[tenant] = &kaiwa.NGList{Words: uniq(nil, l.Words), Allow: uniq(nil, l.Allow)}
+	f.setPolicy(tenant, l.Policy)
+	return f.list(ctx, tenant)
+}
+
+func (f *fakeNG) AddNGWords(ctx context.Context, tenant kaiwa.TenantID, l kaiwa.NGList) (kaiwa.NGList, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return kaiwa.NGList{}, f.Fail
+	}
+	cur := f.lists[tenant]
+	if cur == nil {
+		cur = &kaiwa.NGList{}
+		f.lists[tenant] = cur
+	}
+	cur.Words, cur.Allow = uniq(cur.Words, l.Words), uniq(cur.Allow, l.Allow)
+	f.setPolicy(tenant, l.Policy)
+	return f.list(ctx, tenant)
+}
+
+func (f *fakeNG) DeleteNGWord(ctx context.Context, tenant kaiwa.TenantID, word string) (kaiwa.NGList, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return kaiwa.NGList{}, f.Fail
+	}
+	cur := f.lists[tenant]
+	if cur == nil || !slices.Contains(cur.Words, word) && !slices.Contains(cur.Allow, word) {
+		return kaiwa.NGList{}, kaiwa.Errorf(kaiwa.CodeNotFound, "no entry %q", word)
+	}
+	cur.Words = slices.DeleteFunc(cur.Words, func(w string) bool { return w == word })
+	cur.Allow = slices.DeleteFunc(cur.Allow, func(w string) bool { return w == word })
+	return f.list(ctx, tenant)
+}
+
+// uniq appends the entries of add not yet in list, in order.
+func uniq(list, add []string) []string {
+	for _, w := range add {
+		if !slices.Contains(list, w) {
+			list = append(list, w)
+		}
+	}
+	if list == nil {
+		list = []string{}
+	}
+	return list
+}
+
+// fakeSanctions keeps bans and mutes per tenant and user.
+type fakeSanctions struct {
+	mu        sync.Mutex
+	sanctions map[kaiwa.TenantID]map[string]map[kaiwa.SanctionKind]kaiwa.Sanction
+	Fail      error
+}
+
+func newFakeSanctions() *fakeSanctions {
+	return &fakeSanctions{sanctions: map[kaiwa.TenantID]map[string]map[kaiwa.SanctionKind]kaiwa.Sanction{}}
+}
+
+func (f *fakeSanctions) PutSanction(ctx context.Context, s kaiwa.Sanction) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return f.Fail
+	}
+	if f.sanctions[s.Tenant] == nil {
+		f.sanctions[s.Tenant] = map[string]map[kaiwa.SanctionKind]kaiwa.Sanction{}
+	}
+	if f.sanctions[s.Tenant][s.User] == nil {
+		f.sanctions[s.Tenant][s.User] = map[kaiwa.SanctionKind]kaiwa.Sanction{}
+	}
+	s.CreatedAt = s.CreatedAt.UTC().Truncate(time.Second)
+	s.Until = s.Until.UTC().Truncate(time.Second)
+	f.sanctions[s.Tenant][s.User][s.Kind] = s
+	return nil
+}
+
+func (f *fakeSanctions) DeleteSanction(ctx context.Context, tenant kaiwa.TenantID, user string, kind kaiwa.SanctionKind) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return f.Fail
+	}
+	if _, ok := f.sanctions[tenant][user][kind]; !ok {
+		return kaiwa.Errorf(kaiwa.CodeNotFound, "no %s of %s", kind, user)
+	}
+	delete(f.sanctions[tenant][user], kind)
+	return nil
+}
+
+func (f *fakeSanctions) Sanctions(ctx context.Context, tenant kaiwa.TenantID, user string) ([]kaiwa.Sanction, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail != nil {
+		return nil, f.Fail
+	}
+	out := []kaiwa.Sanction{}
+	now := time.Now()
+	for _, s := range f.sanctions[tenant][user] {
+		if s.Active(now) {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
+	return out, nil
+}
+
+// fakeEvents is the event log and its recorder: a recorded event is in the
+// log at once, with an id.
+type fakeEvents struct {
+	mu     sync.Mutex
+	events []kaiwa.Event
+	n      int
+	// Last is the query of the latest Events call.
+	Last kaiwa.EventQuery
+	Fail error
+}
+
+func (f *fakeEvents) Record(e kaiwa.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	e.ID = fmt.Sprintf("e%d", f.n)
+	f.events = append(f.events, e)
+}
+
+func (f *fakeEvents) AppendEvents(ctx context.Context, events []kaiwa.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, events...)
+	return nil
+}
+
+func (f *fakeEvents) Events(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.EventQuery) (kaiwa.EventPage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Last = q
+	if f.Fail != nil {
+		return kaiwa.EventPage{}, f.Fail
+	}
+	end := len(f.events)
+	if q.Before != "" {
+		i := slices.IndexFunc(f.events, func(e kaiwa.Event) bool { return e.Tenant == tenant && e.ID == q.Before })
+		if i < 0 {
+			return kaiwa.EventPage{}, kaiwa.Errorf(kaiwa.CodeBadRequest, "unknown event id %q", q.Before)
+		}
+		end = i
+	}
+	page := kaiwa.EventPage{Events: []kaiwa.Event{}}
+	for i := end - 1; i >= 0; i-- {
+		e := f.events[i]
+		switch {
+		case e.Tenant != tenant,
+			q.Type != "" && e.Type != q.Type,
+			q.User != "" && e.User != q.User,
+			q.Channel != "" && e.Channel != q.Channel,
+			!q.Since.IsZero() && e.TS < q.Since.UnixMilli(),
+			!q.Until.IsZero() && e.TS >= q.Until.UnixMilli():
+			continue
+		}
+		if len(page.Events) == q.Limit {
+			page.Next = page.Events[len(page.Events)-1].ID
+			break
+		}
+		page.Events = append(page.Events, e)
+	}
+	return page, nil
+}
+
+// ofTenant returns the tenant's recorded events, oldest first.
+func (f *fakeEvents) ofTenant(tenant kaiwa.TenantID) []kaiwa.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []kaiwa.Event
+	for _, e := range f.events {
+		if e.Tenant == tenant {
+			out = append(out, e)
+		}
+	}
+	return out
 }

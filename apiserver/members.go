@@ -25,7 +25,7 @@ func memberParams(c echo.Context) (ch, user string, err error) {
 	if ch, err = channelParam(c); err != nil {
 		return "", "", err
 	}
-	if err = notDM(ch); err != nil {
+	if err = notImplicit(ch); err != nil {
 		return "", "", err
 	}
 	if user, err = userParam(c); err != nil {
@@ -37,7 +37,7 @@ func memberParams(c echo.Context) (ch, user string, err error) {
 // handleAddMember makes a user a member of a channel, and the user's live
 // sessions join it: PUT /channels/{ch}/members/{user}. It answers 201 when
 // the user was added and 200 when already a member.
-func handleAddMember(channels kaiwa.ChannelStore, bus kaiwa.Publisher) echo.HandlerFunc {
+func handleAddMember(channels kaiwa.ChannelStore, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ch, user, err := memberParams(c)
 		if err != nil {
@@ -47,6 +47,9 @@ func handleAddMember(channels kaiwa.ChannelStore, bus kaiwa.Publisher) echo.Hand
 		added, err := channels.AddMember(ctx, tenant, ch, user)
 		if err != nil {
 			return err
+		}
+		if added {
+			record(rec, tenant, kaiwa.EventMemberAdd, user, ch, nil)
 		}
 		// Published also when already a member, so that a retry after a
 		// failed publish still reaches the live sessions.
@@ -64,7 +67,7 @@ func handleAddMember(channels kaiwa.ChannelStore, bus kaiwa.Publisher) echo.Hand
 
 // handleRemoveMember removes a user from a channel, and the user's live
 // sessions leave it: DELETE /channels/{ch}/members/{user}.
-func handleRemoveMember(channels kaiwa.ChannelStore, bus kaiwa.Publisher) echo.HandlerFunc {
+func handleRemoveMember(channels kaiwa.ChannelStore, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ch, user, err := memberParams(c)
 		if err != nil {
@@ -74,6 +77,9 @@ func handleRemoveMember(channels kaiwa.ChannelStore, bus kaiwa.Publisher) echo.H
 		rmErr := channels.RemoveMember(ctx, tenant, ch, user)
 		if rmErr != nil && !kaiwa.IsCode(rmErr, kaiwa.CodeNotFound) {
 			return rmErr
+		}
+		if rmErr == nil {
+			record(rec, tenant, kaiwa.EventMemberRemove, user, ch, nil)
 		}
 		// Published also when not a member (any more), so that a retry
 		// after a failed publish still reaches the live sessions.
@@ -96,7 +102,7 @@ func handleListMembers(channels kaiwa.ChannelStore) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := notDM(ch); err != nil {
+		if err := notImplicit(ch); err != nil {
 			return err
 		}
 		members, err := channels.Members(c.Request().Context(), tenantOf(c), ch)

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,8 +24,8 @@ func TestPostMessage(t *testing.T) {
 	wantStatus(t, rec, http.StatusCreated)
 	var got postedResponse
 	decode(t, rec, &got)
-	if got.ID == "" || got.Seq == 0 {
-		t.Errorf("response %+v lacks id or seq", got)
+	if got.ID == "" || got.Seq == 0 || got.Channel != "world" {
+		t.Errorf("response %+v lacks id, seq or ch", got)
 	}
 	msgs := e.bus.Messages()
 	if len(msgs) != 1 {
@@ -52,6 +53,19 @@ func TestPostMessage(t *testing.T) {
 	}
 	if msgs[3].Channel != "dm:alice:bob" || !msgs[3].System {
 		t.Errorf("direct message %+v", msgs[3])
+	}
+
+	// Each message is in the event log, its id in the detail.
+	events := e.events.ofTenant("tenantA")
+	var system []kaiwa.Event
+	for _, ev := range events {
+		if ev.Type == kaiwa.EventSystem {
+			system = append(system, ev)
+		}
+	}
+	if len(system) != 4 || system[0].Channel != "world" || system[3].Channel != "dm:alice:bob" ||
+		!strings.Contains(string(system[0].Detail), `"id":"`+got.ID+`"`) {
+		t.Errorf("system events %+v", system)
 	}
 }
 
@@ -264,4 +278,294 @@ func TestListMessagesRefusesBadParameters(t *testing.T) {
 
 	e.log.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
 	wantError(t, e.do("GET", "/v1/api/channels/lobby/messages", e.keyA, ""), 503, kaiwa.CodeUnavailable)
+}
+
+func TestPostUserMessage(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	data := `{"gift": {"item": 7}}`
+	rec := e.do("POST", "/v1/api/users/alice/messages", e.keyA, `{"text":"You won!","data":`+data+`}`)
+	wantStatus(t, rec, http.StatusCreated)
+	var got postedResponse
+	decode(t, rec, &got)
+	if got.ID == "" || got.Seq == 0 || got.Channel != "@alice" {
+		t.Errorf("response %+v", got)
+	}
+	msgs := e.bus.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("published %d messages", len(msgs))
+	}
+	if m := msgs[0]; m.Tenant != "tenantA" || m.Channel != kaiwa.Inbox("alice") || !m.System || m.From != "" ||
+		m.Text != "You won!" || string(m.Data) != data || m.ID != got.ID {
+		t.Errorf("published %+v", m)
+	}
+	// Recorded for the user; an inbox is not a channel of the event log.
+	ev := e.events.ofTenant("tenantA")
+	if len(ev) != 1 || ev[0].Type != kaiwa.EventSystem || ev[0].User != "alice" || ev[0].Channel != "" ||
+		!strings.Contains(string(ev[0].Detail), `"ch":"@alice"`) {
+		t.Errorf("events %+v", ev)
+	}
+	// The inbox's log reads like a channel's.
+	rec = e.do("GET", "/v1/api/channels/@alice/messages", e.keyA, "")
+	wantStatus(t, rec, http.StatusOK)
+	var page pageResponse
+	decode(t, rec, &page)
+	if len(page.Messages) != 1 || page.Messages[0].ID != got.ID || !page.Messages[0].System {
+		t.Errorf("inbox log %+v", page)
+	}
+	// So does posting to it by its channel name.
+	rec = e.do("POST", "/v1/api/channels/%40alice/messages", e.keyA, `{"text":"again"}`)
+	wantStatus(t, rec, http.StatusCreated)
+
+	e.tenants.setSettings("tenantA", kaiwa.Settings{MaxTextLen: 3})
+	tests := []struct {
+		name, target, body string
+		status             int
+		code               kaiwa.Code
+	}{
+		{"bad user", "/v1/api/users/a%20b/messages", `{"text":"x"}`, 400, kaiwa.CodeBadRequest},
+		{"inbox as user", "/v1/api/users/@alice/messages", `{"text":"x"}`, 400, kaiwa.CodeBadRequest},
+		{"user too long", "/v1/api/users/" + strings.Repeat("u", 65) + "/messages", `{"text":"x"}`, 400, kaiwa.CodeBadRequest},
+		{"no body", "/v1/api/users/alice/messages", ``, 400, kaiwa.CodeBadRequest},
+		{"empty", "/v1/api/users/alice/messages", `{"text":""}`, 400, kaiwa.CodeBadRequest},
+		{"data not an object", "/v1/api/users/alice/messages", `{"data":"x"}`, 400, kaiwa.CodeBadRequest},
+		{"text over tenant limit", "/v1/api/users/alice/messages", `{"text":"four"}`, 413, kaiwa.CodeTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantError(t, e.do("POST", tt.target, e.keyA, tt.body), tt.status, tt.code)
+		})
+	}
+	if n := len(e.bus.Messages()); n != 2 {
+		t.Errorf("%d messages published, want 2", n)
+	}
+	e.bus.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "stream unavailable")
+	wantError(t, e.do("POST", "/v1/api/users/alice/messages", e.keyA, `{"text":"x"}`), 503, kaiwa.CodeUnavailable)
+	if n := len(e.events.ofTenant("tenantA")); n != 2 {
+		t.Errorf("%d events, want 2: a failed post is not recorded", n)
+	}
+}
+
+func TestBroadcast(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	var want []string
+	for i := range 30 {
+		name := fmt.Sprintf("zone:%02d", i)
+		e.putChannel(e.keyA, name, "open")
+		want = append(want, name)
+	}
+	e.putChannel(e.keyA, "guild", "closed")
+	e.putChannel(e.keyB, "b-world", "open")
+
+	rec := e.do("POST", "/v1/api/messages", e.keyA, `{"text":"Maintenance at 15:00","data":{"kind":"maintenance"}}`)
+	wantStatus(t, rec, http.StatusCreated)
+	var got broadcastResponse
+	decode(t, rec, &got)
+	if got.Count != 30 || len(got.Messages) != 30 {
+		t.Fatalf("broadcast %+v, want 30 messages", got)
+	}
+	seqs := map[uint64]bool{}
+	for i, m := range got.Messages {
+		if m.Channel != want[i] || m.ID == "" || seqs[m.Seq] {
+			t.Errorf("message %d: %+v", i, m)
+		}
+		seqs[m.Seq] = true
+	}
+	published := map[string]kaiwa.Message{}
+	for _, m := range e.bus.Messages() {
+		published[m.Channel] = m
+		if m.Tenant != "tenantA" || !m.System || m.Text != "Maintenance at 15:00" || string(m.Data) != `{"kind":"maintenance"}` {
+			t.Errorf("published %+v", m)
+		}
+	}
+	if len(published) != 30 || published["guild"].Channel != "" || published["b-world"].Channel != "" {
+		t.Errorf("published to %d channels, closed and other tenants' included: %v", len(published), published)
+	}
+	ev := e.events.ofTenant("tenantA")
+	if last := ev[len(ev)-1]; last.Type != kaiwa.EventSystem || !strings.Contains(string(last.Detail), `"channels":30`) {
+		t.Errorf("broadcast event %+v", last)
+	}
+
+	// A tenant without open channels reaches none.
+	e.putChannel(e.keyB, "b-world", "closed")
+	rec = e.do("POST", "/v1/api/messages", e.keyB, `{"text":"hello?"}`)
+	wantStatus(t, rec, http.StatusCreated)
+	if body := rec.Body.String(); body != "{\"count\":0,\"messages\":[]}\n" {
+		t.Errorf("no open channels: %s", body)
+	}
+
+	wantError(t, e.do("POST", "/v1/api/messages", e.keyA, `{"text":""}`), 400, kaiwa.CodeBadRequest)
+	wantError(t, e.do("POST", "/v1/api/messages", e.keyA, `{"text":"`+strings.Repeat("x", 1001)+`"}`), 413, kaiwa.CodeTooLarge)
+	e.channels.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	wantError(t, e.do("POST", "/v1/api/messages", e.keyA, `{"text":"x"}`), 503, kaiwa.CodeUnavailable)
+	e.channels.Fail = nil
+	if n := len(e.bus.Messages()); n != 30 {
+		t.Errorf("%d messages after refused broadcasts, want 30", n)
+	}
+}
+
+func TestBroadcastFailsPartWay(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.putChannel(e.keyA, "a", "open")
+	e.putChannel(e.keyA, "b", "open")
+	e.bus.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "stream unavailable")
+	e.bus.FailAfter = 1
+	msg := wantError(t, e.do("POST", "/v1/api/messages", e.keyA, `{"text":"x"}`), 503, kaiwa.CodeUnavailable)
+	if !strings.Contains(msg, "published to 1 of 2 open channels") || !strings.Contains(msg, "stream unavailable") {
+		t.Errorf("message %q does not say how far it got", msg)
+	}
+	if n := len(e.bus.Messages()); n != 1 {
+		t.Errorf("%d published", n)
+	}
+
+	e.bus.Fail = errors.New("nats: connection closed")
+	msg = wantError(t, e.do("POST", "/v1/api/messages", e.keyA, `{"text":"x"}`), 500, kaiwa.CodeInternal)
+	if msg != "internal error" || !strings.Contains(e.logs.String(), "published to 0 of 2") {
+		t.Errorf("internal failure: message %q, log %q", msg, e.logs.String())
+	}
+}
+
+func TestListAllMessages(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC).UnixMilli()
+	for i := range 6 {
+		ch := []string{"a", "b", "dm:alice:bob"}[i%3]
+		from := []string{"alice", "bob"}[i%2]
+		e.bus.logMessage("tenantA", ch, from, fmt.Sprintf("m%d", i), base+int64(i)*1000)
+	}
+	e.bus.logMessage("tenantB", "a", "alice", "tenant B", base)
+
+	list := func(query string) (string, string) {
+		t.Helper()
+		rec := e.do("GET", "/v1/api/messages"+query, e.keyA, "")
+		wantStatus(t, rec, http.StatusOK)
+		var p pageResponse
+		decode(t, rec, &p)
+		var s []string
+		for _, m := range p.Messages {
+			s = append(s, m.Channel+"/"+m.Text)
+		}
+		return strings.Join(s, ","), p.Next
+	}
+	if got, next := list(""); got != "a/m0,b/m1,dm:alice:bob/m2,a/m3,b/m4,dm:alice:bob/m5" || next != "" {
+		t.Errorf("all: %s next %q", got, next)
+	}
+	if e.log.Last.Channel != "" || e.log.Last.Limit != DefaultPageLimit {
+		t.Errorf("query %+v", e.log.Last)
+	}
+	got, next := list("?order=desc&limit=4")
+	if got != "dm:alice:bob/m5,b/m4,a/m3,dm:alice:bob/m2" || next == "" {
+		t.Fatalf("desc page 1: %s next %q", got, next)
+	}
+	if got, next = list("?order=desc&limit=4&before=" + next); got != "b/m1,a/m0" || next != "" {
+		t.Errorf("desc page 2: %s next %q", got, next)
+	}
+	if got, _ = list("?user=bob"); got != "b/m1,a/m3,dm:alice:bob/m5" {
+		t.Errorf("user=bob: %s", got)
+	}
+	if got, _ = list(fmt.Sprintf("?since=%d&until=%d&order=asc", base+1000, base+3000)); got != "b/m1,dm:alice:bob/m2" {
+		t.Errorf("time range: %s", got)
+	}
+	for _, q := range []string{"order=up", "limit=0", "since=x", "user=a%20b", "after=a%20b"} {
+		wantError(t, e.do("GET", "/v1/api/messages?"+q, e.keyA, ""), 400, kaiwa.CodeBadRequest)
+	}
+	e.log.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	wantError(t, e.do("GET", "/v1/api/messages", e.keyA, ""), 503, kaiwa.CodeUnavailable)
+}
+
+func TestDeleteMessage(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	m := e.bus.logMessage("tenantA", "lobby", "alice", "rude", kaiwa.Now())
+	keep := e.bus.logMessage("tenantA", "lobby", "bob", "nice", kaiwa.Now())
+	target := "/v1/api/channels/lobby/messages/" + m.ID
+
+	wantStatus(t, e.do("DELETE", target, e.keyA, ""), http.StatusNoContent)
+	if got := e.log.snapshot("tenantA"); len(got) != 1 || got[0].ID != keep.ID {
+		t.Errorf("log after delete: %+v", got)
+	}
+	if e.bus.inStream(m) || !e.bus.inStream(keep) {
+		t.Error("the stream still holds the deleted message, or lost the other")
+	}
+	want := kaiwa.Control{Kind: kaiwa.ControlMessageDeleted, Tenant: "tenantA", Channel: "lobby", ID: m.ID}
+	if got := e.bus.Controls(); len(got) != 1 || got[0] != want {
+		t.Errorf("controls %+v, want [%+v]", got, want)
+	}
+	ev := e.events.ofTenant("tenantA")
+	if len(ev) != 1 || ev[0].Type != kaiwa.EventMsgDeleted || ev[0].Channel != "lobby" ||
+		string(ev[0].Detail) != `{"id":"`+m.ID+`"}` {
+		t.Errorf("events %+v", ev)
+	}
+
+	// Gone from both: not_found, and the clients are told again, so that a
+	// retry after a failed publish reaches them.
+	wantError(t, e.do("DELETE", target, e.keyA, ""), 404, kaiwa.CodeNotFound)
+	if got := e.bus.Controls(); len(got) != 2 || got[1] != want {
+		t.Errorf("controls %+v", got)
+	}
+	if n := len(e.events.ofTenant("tenantA")); n != 1 {
+		t.Errorf("%d events, want 1", n)
+	}
+
+	// In the log only (aged out of the stream), and in the stream only (on
+	// its way to the log, where it stays deleted when it arrives).
+	old := e.bus.logMessage("tenantA", "lobby", "alice", "old", kaiwa.Now())
+	e.bus.drop(old)
+	wantStatus(t, e.do("DELETE", "/v1/api/channels/lobby/messages/"+old.ID, e.keyA, ""), http.StatusNoContent)
+	fresh := e.bus.streamOnly("tenantA", "lobby", "alice", "fresh")
+	wantStatus(t, e.do("DELETE", "/v1/api/channels/lobby%3A/messages/"+fresh.ID, e.keyA, ""), http.StatusNotFound)
+	wantStatus(t, e.do("DELETE", "/v1/api/channels/lobby/messages/"+fresh.ID, e.keyA, ""), http.StatusNoContent)
+	if err := e.log.AppendMessages(t.Context(), []kaiwa.Message{fresh}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.log.snapshot("tenantA"); len(got) != 1 || got[0].ID != keep.ID {
+		t.Errorf("log after late append: %+v", got)
+	}
+
+	// The id must be the message's in that channel.
+	wantError(t, e.do("DELETE", "/v1/api/channels/other/messages/"+keep.ID, e.keyA, ""), 404, kaiwa.CodeNotFound)
+	if !e.bus.inStream(keep) || len(e.log.snapshot("tenantA")) != 1 {
+		t.Error("a delete in another channel removed the message")
+	}
+
+	// A system message to a user's inbox can be deleted too.
+	rec := e.do("POST", "/v1/api/users/bob/messages", e.keyA, `{"text":"oops"}`)
+	var sys postedResponse
+	decode(t, rec, &sys)
+	wantStatus(t, e.do("DELETE", "/v1/api/channels/@bob/messages/"+sys.ID, e.keyA, ""), http.StatusNoContent)
+	ev = e.events.ofTenant("tenantA")
+	if last := ev[len(ev)-1]; last.Type != kaiwa.EventMsgDeleted || last.User != "bob" || last.Channel != "" {
+		t.Errorf("inbox deletion event %+v", last)
+	}
+
+	bad := []string{
+		"/v1/api/channels/lobby/messages/a%20b",
+		"/v1/api/channels/lobby/messages/" + strings.Repeat("m", 129),
+		"/v1/api/channels/lobby/messages/%E2%98%83",
+		"/v1/api/channels/bad%2Fname/messages/m1",
+		"/v1/api/channels/dm:bob:alice/messages/m1",
+	}
+	for _, target := range bad {
+		wantError(t, e.do("DELETE", target, e.keyA, ""), 400, kaiwa.CodeBadRequest)
+	}
+
+	// Failures: the log, the stream, the control.
+	m = e.bus.logMessage("tenantA", "lobby", "alice", "again", kaiwa.Now())
+	target = "/v1/api/channels/lobby/messages/" + m.ID
+	e.log.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	wantError(t, e.do("DELETE", target, e.keyA, ""), 503, kaiwa.CodeUnavailable)
+	e.log.Fail = nil
+	e.bus.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "stream unavailable")
+	wantError(t, e.do("DELETE", target, e.keyA, ""), 503, kaiwa.CodeUnavailable)
+	e.bus.Fail = nil
+	e.bus.ControlFail = kaiwa.Errorf(kaiwa.CodeUnavailable, "bus unavailable")
+	wantError(t, e.do("DELETE", target, e.keyA, ""), 503, kaiwa.CodeUnavailable)
+	e.bus.ControlFail = nil
+	wantError(t, e.do("DELETE", target, e.keyA, ""), 404, kaiwa.CodeNotFound)
+	if got := e.bus.Controls(); got[len(got)-1].ID != m.ID {
+		t.Errorf("the retry did not tell the clients: %+v", got[len(got)-1])
+	}
 }

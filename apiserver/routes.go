@@ -4,18 +4,29 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/kaiwa-chat/kaiwa"
 )
 
+// openAPIPath is the one route under the version prefix that needs no key:
+// the API's own description.
+const openAPIPath = "/openapi.json"
+
 // addRoutes lists every route of the API, once, with the middleware that
-// guards them.
-func addRoutes(e *echo.Echo, cfg Config) {
+// guards them. openAPI is the document served at [openAPIPath].
+func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	prefix := "/" + cfg.Version + "/api"
 	// Before routing, so that unknown routes and wrong methods under the
-	// prefix need a key too, and 405 is told apart from 404.
+	// prefix need a key too, and 405 is told apart from 404. The rate
+	// limit follows authentication: it is per tenant.
 	e.Pre(
 		recoverPanics,
 		noStore,
-		underPrefix(prefix, requireAPIKey(cfg.Tenants), limitBody(cfg.BodyLimit)),
+		underPrefix(prefix, []string{prefix + openAPIPath},
+			requireAPIKey(cfg.Tenants),
+			limitRate(newTenantLimits(cfg.Tenants, cfg.RateRefresh, cfg.RateTenants)),
+			limitBody(cfg.BodyLimit, map[string]int64{prefix + "/ngwords": cfg.NGBodyLimit}),
+		),
 	)
 
 	e.GET("/healthz", handleHealthz())
@@ -24,23 +35,49 @@ func addRoutes(e *echo.Echo, cfg Config) {
 	api := e.Group(prefix)
 	limits := pageLimits{Default: cfg.PageLimit, Max: cfg.MaxPageLimit}
 
-	api.POST("/tokens", handleIssueToken(cfg.Tokens))
-	api.DELETE("/users/:user/tokens", handleRevokeTokens(cfg.Tokens, cfg.Bus))
+	api.GET(openAPIPath, handleOpenAPI(openAPI))
 
-	api.PUT("/channels/:ch", handlePutChannel(cfg.Channels))
-	api.DELETE("/channels/:ch", handleDeleteChannel(cfg.Channels, cfg.Bus))
+	api.POST("/tokens", handleIssueToken(cfg.Tokens))
+	api.DELETE("/users/:user/tokens", handleRevokeTokens(cfg.Tokens, cfg.Bus, cfg.Recorder))
+
+	api.PUT("/channels/:ch", handlePutChannel(cfg.Channels, cfg.Recorder))
+	api.DELETE("/channels/:ch", handleDeleteChannel(cfg.Channels, cfg.Bus, cfg.Recorder))
 
 	api.GET("/channels/:ch/members", handleListMembers(cfg.Channels))
-	api.PUT("/channels/:ch/members/:user", handleAddMember(cfg.Channels, cfg.Bus))
-	api.DELETE("/channels/:ch/members/:user", handleRemoveMember(cfg.Channels, cfg.Bus))
+	api.PUT("/channels/:ch/members/:user", handleAddMember(cfg.Channels, cfg.Bus, cfg.Recorder))
+	api.DELETE("/channels/:ch/members/:user", handleRemoveMember(cfg.Channels, cfg.Bus, cfg.Recorder))
 
-	api.POST("/channels/:ch/messages", handlePostMessage(cfg.Channels, cfg.Tenants, cfg.Bus))
+	api.POST("/channels/:ch/messages", handlePostMessage(cfg.Channels, cfg.Tenants, cfg.Bus, cfg.Recorder))
 	api.GET("/channels/:ch/messages", handleListMessages(cfg.Log, limits))
+	api.DELETE("/channels/:ch/messages/:id", handleDeleteMessage(cfg.Log, cfg.Bus, cfg.Recorder))
+	api.POST("/users/:user/messages", handlePostUserMessage(cfg.Tenants, cfg.Bus, cfg.Recorder))
+	api.POST("/messages", handleBroadcast(cfg.Channels, cfg.Tenants, cfg.Bus, cfg.Recorder))
+	api.GET("/messages", handleListAllMessages(cfg.Log, limits))
+
+	api.GET("/ngwords", handleGetNGWords(cfg.NG))
+	api.PUT("/ngwords", handlePutNGWords(cfg.NG, cfg.Bus, cfg.Recorder))
+	api.POST("/ngwords", handleAddNGWords(cfg.NG, cfg.Bus, cfg.Recorder))
+	api.DELETE("/ngwords/:word", handleDeleteNGWord(cfg.NG, cfg.Bus, cfg.Recorder))
+
+	api.POST("/users/:user/kick", handleKick(cfg.Moderation))
+	api.PUT("/users/:user/ban", handleSanction(cfg.Moderation, cfg.Sanctions, kaiwa.SanctionBan))
+	api.DELETE("/users/:user/ban", handleLift(cfg.Moderation, kaiwa.SanctionBan))
+	api.PUT("/users/:user/mute", handleSanction(cfg.Moderation, cfg.Sanctions, kaiwa.SanctionMute))
+	api.DELETE("/users/:user/mute", handleLift(cfg.Moderation, kaiwa.SanctionMute))
+	api.GET("/users/:user/sanctions", handleListSanctions(cfg.Sanctions))
+
+	api.GET("/events", handleListEvents(cfg.Events, limits))
+
+	api.GET("/keys", handleListKeys(cfg.Tenants))
+	api.POST("/keys", handleAddKey(cfg.Tenants))
+	api.DELETE("/keys/:id", handleRevokeKey(cfg.Tenants))
+
+	api.GET("/settings", handleGetSettings(cfg.Tenants))
 }
 
 // underPrefix applies middleware m only to requests whose path, as the
-// router sees it, is prefix or below it.
-func underPrefix(prefix string, m ...echo.MiddlewareFunc) echo.MiddlewareFunc {
+// router sees it, is prefix or below it, except the paths listed in public.
+func underPrefix(prefix string, public []string, m ...echo.MiddlewareFunc) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		guarded := next
 		for i := len(m) - 1; i >= 0; i-- {
@@ -48,10 +85,15 @@ func underPrefix(prefix string, m ...echo.MiddlewareFunc) echo.MiddlewareFunc {
 		}
 		return func(c echo.Context) error {
 			p := echo.GetPath(c.Request())
-			if p == prefix || strings.HasPrefix(p, prefix+"/") {
-				return guarded(c)
+			if p != prefix && !strings.HasPrefix(p, prefix+"/") {
+				return next(c)
 			}
-			return next(c)
+			for _, pub := range public {
+				if p == pub {
+					return next(c)
+				}
+			}
+			return guarded(c)
 		}
 	}
 }

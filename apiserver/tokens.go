@@ -71,16 +71,18 @@ func seconds(n int64) time.Duration {
 
 // handleRevokeTokens revokes every token of a user and closes the user's
 // live sessions: DELETE /users/{user}/tokens.
-func handleRevokeTokens(tokens kaiwa.TokenStore, bus kaiwa.Publisher) echo.HandlerFunc {
+func handleRevokeTokens(tokens kaiwa.TokenStore, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		user, err := userParam(c)
 		if err != nil {
 			return err
 		}
 		ctx, tenant := c.Request().Context(), tenantOf(c)
-		if _, err := tokens.RevokeTokens(ctx, tenant, user); err != nil {
+		n, err := tokens.RevokeTokens(ctx, tenant, user)
+		if err != nil {
 			return err
 		}
+		record(rec, tenant, kaiwa.EventTokenRevoked, user, "", map[string]any{"tokens": n})
 		// Published even when no token was left, so that a retry after a
 		// failed publish still closes the sessions.
 		err = bus.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlTokensRevoked, Tenant: tenant, User: user})
