@@ -1,0 +1,145 @@
+package ua
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/versions"
+)
+
+// fanoutRoom builds a server and a channel room of n sessions that have
+// queues but no connections, for measuring the fan-out path alone.
+func fanoutRoom(n, queue int, v versions.Version) (*Server, *room, []*session) {
+	cfg := Config{Version: v, SendQueue: queue}
+	cfg.setDefaults()
+	srv := &Server{cfg: cfg, codec: v.Codec, log: cfg.Logger, met: newMetrics(v.Name)}
+	srv.hub = newHub(srv)
+	r := &room{key: roomKey{tenant: "acme", name: "world"}, members: make(map[*session]struct{})}
+	sessions := make([]*session, n)
+	for i := range sessions {
+		ss := newSession(srv, nil)
+		ss.id = kaiwa.Identity{Tenant: "acme", User: "u"}
+		sessions[i] = ss
+		r.members[ss] = struct{}{}
+	}
+	r.publishView()
+	return srv, r, sessions
+}
+
+func drain(sessions []*session) {
+	for _, ss := range sessions {
+		for len(ss.queue) > 0 {
+			<-ss.queue
+		}
+	}
+}
+
+var benchMsg = kaiwa.Message{
+	Tenant: "acme", Channel: "world", ID: "t1-42", Seq: 42, Prev: 41, From: "alice", Name: "Alice",
+	Text: strings.Repeat("x", 100), TS: 1795284401038,
+}
+
+func benchFanout(b *testing.B, n int, v versions.Version) {
+	srv, r, sessions := fanoutRoom(n, 1024, v)
+	h := srv.hub.channelHandler(r)
+	m := benchMsg
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		h(kaiwa.Delivery{Message: &m})
+		if i++; i%1000 == 0 {
+			b.StopTimer()
+			drain(sessions)
+			b.StartTimer()
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+}
+
+// BenchmarkFanout_1000Subs is one message to a channel with 1,000 local
+// members: one encode, 1,000 queue sends.
+func BenchmarkFanout_1000Subs(b *testing.B) { benchFanout(b, 1000, versions.Default().All()[0]) }
+
+// BenchmarkFanout_1000Subs_V2 is the same for v2 sessions.
+func BenchmarkFanout_1000Subs_V2(b *testing.B) { benchFanout(b, 1000, versions.Default().All()[1]) }
+
+// TestFanoutAllocatesNothingPerRecipient: the allocations of one fan-out do
+// not grow with the number of recipients.
+func TestFanoutAllocatesNothingPerRecipient(t *testing.T) {
+	allocs := func(n int) float64 {
+		srv, r, sessions := fanoutRoom(n, 256, versions.Default().All()[0])
+		h := srv.hub.channelHandler(r)
+		m := benchMsg
+		return testing.AllocsPerRun(100, func() {
+			h(kaiwa.Delivery{Message: &m})
+			drain(sessions)
+		})
+	}
+	small, large := allocs(10), allocs(1000)
+	if large > small {
+		t.Errorf("fan-out to 1000 sessions allocates %.1f times, to 10 sessions %.1f: allocation per recipient", large, small)
+	}
+}
+
+// BenchmarkSessionWriter measures one session's writer: queued ops written
+// to a real WebSocket over loopback TCP and read by a client.
+func BenchmarkSessionWriter(b *testing.B) {
+	for _, v := range versions.Default().Live() {
+		b.Run(v.Name, func(b *testing.B) { benchWriter(b, v) })
+	}
+}
+
+func benchWriter(b *testing.B, v versions.Version) {
+	cfg := Config{Version: v, SendQueue: 4096, PingInterval: time.Hour}
+	cfg.setDefaults()
+	srv := &Server{cfg: cfg, codec: v.Codec, log: cfg.Logger, met: newMetrics(v.Name)}
+	ready := make(chan *session)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+		if err != nil {
+			return
+		}
+		ss := newSession(srv, conn)
+		go ss.writeLoop()
+		ready <- ss
+		<-ss.writerDone
+	}))
+	defer hs.Close()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(1 << 24)
+	ss := <-ready
+	var frames atomic.Int64
+	go func() {
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				return
+			}
+			frames.Add(1)
+		}
+	}()
+	op := v.Codec.EncodeMessage(&benchMsg)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(op)))
+	for b.Loop() {
+		ss.queue <- op
+	}
+	// Wait until the writer has sent everything queued.
+	for len(ss.queue) > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/float64(max(frames.Load(), 1)), "ops/frame")
+	ss.closeWith(websocket.StatusNormalClosure, "")
+}
