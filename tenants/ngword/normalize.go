@@ -397,14 +397,17 @@ func buildTables() *table {
 			t.repl[r] = uint16(r)
 			continue
 		}
-		sc.units = sc.units[:0]
+		// The rune must normalise the same after a letter as alone: a
+		// decomposition that starts with a mark (U+0E33 THAI CHARACTER
+		// SARA AM) would attach it to the letter before.
+		sc.units = append(sc.units[:0], unit{r: 'x', kind: kindLetter})
 		sc.slow(string(b[:n]), 0, n)
+		after := sc.units[1:]
 		switch {
-		case len(sc.units) == 0:
-		case len(sc.units) == 1 && sc.units[0].kind == kindLetter && sc.units[0].r < 0x10000:
+		case len(after) == 1 && after[0].kind == kindLetter && after[0].r < 0x10000:
 			t.flags[r] |= fFast
-			t.repl[r] = uint16(sc.units[0].r)
-		case allSeps(sc.units):
+			t.repl[r] = uint16(after[0].r)
+		case len(after) > 0 && allSeps(after):
 			t.flags[r] |= fFast | fSep
 		}
 	}

@@ -3,6 +3,8 @@ package ngword
 import (
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/text/cases"
 )
 
 func TestNormalize(t *testing.T) {
@@ -83,7 +85,7 @@ func TestNormalize(t *testing.T) {
 // between two letters.
 func TestNormalizeTable(t *testing.T) {
 	tab := tables()
-	sc := &scanner{caser: getScanner().caser}
+	sc := &scanner{caser: cases.Fold()}
 	fast := 0
 	for r := rune(0); r < 0x10000; r++ {
 		if tab.flags[r]&fFast == 0 {
