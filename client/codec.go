@@ -3,28 +3,42 @@ package client
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
 // codec frames ops for one protocol version. A Conn holds its own codec,
 // so versions whose frames carry per-connection state (v2's clocks) keep it
-// there. Methods are called by the Conn's writers (under writeMu) and its
-// reader; a codec with state guards it itself.
+// there. frame is called by the Conn's writers (under writeMu) and split by
+// its reader; a codec with state guards it itself.
 type codec interface {
 	// frame wraps one encoded client op into the frame to send.
 	frame(op []byte) []byte
 	// split calls fn with each op of a server frame, in order.
 	split(frame []byte, fn func(op []byte)) error
+	// rtt returns the latest round-trip time, when the version measures it.
+	rtt() (time.Duration, bool)
 }
 
-// newCodec returns the codec of a protocol version.
-func newCodec(version string) (codec, error) {
+// checkVersion reports whether this client speaks a protocol version.
+func checkVersion(version string) error {
 	switch version {
-	case "v1":
-		return v1Codec{}, nil
+	case "v1", "v2":
+		return nil
 	}
-	return nil, fmt.Errorf("%w: %q", ErrVersion, version)
+	return fmt.Errorf("%w: %q", ErrVersion, version)
+}
+
+// newCodec returns the codec of a version [checkVersion] accepted, for a
+// connection that opened at opened.
+func newCodec(version string, opened time.Time) codec {
+	if version == "v2" {
+		return &v2Codec{clock: versions.NewClock(opened)}
+	}
+	return v1Codec{}
 }
 
 // v1Codec: one JSON op per text frame.
@@ -37,6 +51,35 @@ func (v1Codec) split(frame []byte, fn func(op []byte)) error {
 	return nil
 }
 
+func (v1Codec) rtt() (time.Duration, bool) { return 0, false }
+
+// v2Codec: every frame is an envelope {"t","e","ops"}, stamped and read
+// with the connection's clock (see [versions.Clock]).
+type v2Codec struct {
+	clock *versions.Clock
+}
+
+func (c *v2Codec) frame(op []byte) []byte {
+	return versions.V2{}.AppendFrame(make([]byte, 0, len(op)+48), [][]byte{op}, c.clock)
+}
+
+// split reads an envelope of any number of ops (the server sends at most
+// [versions.V2MaxBatch]; a client need not enforce it) and records its
+// clocks before handing out the ops.
+func (c *v2Codec) split(frame []byte, fn func(op []byte)) error {
+	env, err := versions.ReadEnvelope(frame, math.MaxInt)
+	if err != nil {
+		return fmt.Errorf("server frame: %w", err)
+	}
+	c.clock.Record(time.Now(), env.T, env.E, env.HasE)
+	for _, op := range env.Ops {
+		fn(op)
+	}
+	return nil
+}
+
+func (c *v2Codec) rtt() (time.Duration, bool) { return c.clock.RTT() }
+
 // outOp is a client op. Data is spliced in by encodeOp so that it goes out
 // byte for byte as the caller gave it.
 type outOp struct {
@@ -47,12 +90,14 @@ type outOp struct {
 	Text   string `json:"text,omitempty"`
 	Limit  int    `json:"limit,omitempty"`
 	Before string `json:"before,omitempty"`
+	CID    string `json:"cid,omitempty"`
 }
 
 // authOp is the first-frame authentication op.
 type authOp struct {
-	Op    string `json:"op"`
-	Token string `json:"token"`
+	Op     string            `json:"op"`
+	Token  string            `json:"token"`
+	Resume map[string]uint64 `json:"resume,omitempty"`
 }
 
 // encodeOp encodes op with data (a JSON value, or empty for none).
@@ -102,6 +147,9 @@ type inOp struct {
 	System   bool            `json:"system"`
 	Event    string          `json:"event"`
 	Messages []Message       `json:"messages"`
+
+	Recovered bool `json:"recovered"`
+	AfterMS   int  `json:"after_ms"`
 }
 
 // decodeOp parses one server op. On a decoding error the returned op still
@@ -160,6 +208,10 @@ func (in *inOp) event(raw []byte) Event {
 		ev.Ch, ev.Reason = in.Ch, in.Reason
 	case "deleted":
 		ev.Ch, ev.ID = in.Ch, in.ID
+	case "resumed":
+		ev.Ch, ev.Recovered = in.Ch, in.Recovered
+	case "reconnect":
+		ev.AfterMS = in.AfterMS
 	case "closing":
 		ev.Closing = in.closing()
 	case "error":

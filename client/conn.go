@@ -2,11 +2,14 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -73,6 +77,14 @@ type Options struct {
 	// instead of the Authorization header, as clients that cannot set
 	// headers do.
 	FirstFrameAuth bool
+	// Resume (v2), when not empty, names the last message sequence number
+	// seen per channel, usually [Conn.LastSeqs] of the previous
+	// connection. After ready the server replays what each channel missed
+	// since, as "msg" events, then a "resumed" event per channel. Resume
+	// travels in the auth op, so a Conn with Resume always authenticates
+	// with the first frame (no Authorization header), whatever
+	// FirstFrameAuth says. Dial refuses Resume for v1.
+	Resume map[string]uint64
 	// TLSConfig, when set, is used for wss URLs (for example
 	// InsecureSkipVerify for a self-signed local certificate). With
 	// HTTPClient set too, the client's *http.Transport is cloned with this
@@ -151,6 +163,8 @@ type Conn struct {
 	closeReason string
 	closeOK     bool
 
+	seqs map[string]uint64 // highest seq per channel delivered to events; guarded by mu
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -174,9 +188,11 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cd, err := newCodec(version)
-	if err != nil {
+	if err := checkVersion(version); err != nil {
 		return nil, err
+	}
+	if len(opts.Resume) > 0 && version == "v1" {
+		return nil, errors.New("client: Options.Resume needs protocol v2 or later")
 	}
 	hc, err := opts.httpClient()
 	if err != nil {
@@ -186,7 +202,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	if header == nil {
 		header = http.Header{}
 	}
-	if !opts.FirstFrameAuth && opts.Token != "" {
+	if !opts.firstFrame() && opts.Token != "" {
 		header.Set("Authorization", "Bearer "+opts.Token)
 	}
 	ws, resp, err := websocket.Dial(ctx, rawURL, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: header})
@@ -196,6 +212,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("client: dial: %w", err)
 	}
+	cd := newCodec(version, time.Now()) // v2 clocks count from here
 	limit := opts.ReadLimit
 	if limit == 0 {
 		limit = DefaultReadLimit
@@ -217,6 +234,10 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 		events:   make(chan Event, n),
 		done:     make(chan struct{}),
 		pending:  make(map[string]chan result),
+		seqs:     make(map[string]uint64, len(opts.Resume)),
+	}
+	for ch, seq := range opts.Resume {
+		c.seqs[ch] = seq
 	}
 	if err := c.handshake(ctx, &opts); err != nil {
 		_ = ws.CloseNow()
@@ -225,6 +246,9 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	go c.readLoop()
 	return c, nil
 }
+
+// firstFrame reports whether the token goes in the first frame.
+func (o *Options) firstFrame() bool { return o.FirstFrameAuth || len(o.Resume) > 0 }
 
 // urlVersion returns the protocol version named by a WebSocket URL's path
 // (".../{version}/ws").
@@ -283,8 +307,8 @@ func upgradeError(resp *http.Response) error {
 // handshake authenticates (first-frame mode) and reads until "ready".
 // Ops that arrive with or after ready go to the events channel.
 func (c *Conn) handshake(ctx context.Context, opts *Options) error {
-	if opts.FirstFrameAuth {
-		b, err := json.Marshal(authOp{Op: "auth", Token: opts.Token})
+	if opts.firstFrame() {
+		b, err := json.Marshal(authOp{Op: "auth", Token: opts.Token, Resume: opts.Resume})
 		if err != nil {
 			return fmt.Errorf("client: encode auth: %w", err)
 		}
@@ -414,10 +438,35 @@ func (c *Conn) dispatch(raw []byte) bool {
 		c.closing = ev.Closing
 		c.mu.Unlock()
 	}
+	// A message counts as seen from the moment it is in the events
+	// channel: note its seq first and take the note back if it cannot be
+	// delivered, so LastSeqs never names a message the caller cannot read.
+	var (
+		noted      bool
+		before     uint64
+		hadChannel bool
+	)
+	if m := ev.Msg; m != nil && m.Seq > 0 {
+		c.mu.Lock()
+		before, hadChannel = c.seqs[m.Ch]
+		if m.Seq > before {
+			c.seqs[m.Ch], noted = m.Seq, true
+		}
+		c.mu.Unlock()
+	}
 	select {
 	case c.events <- ev:
 		return true
 	default:
+		if noted {
+			c.mu.Lock()
+			if hadChannel {
+				c.seqs[ev.Msg.Ch] = before
+			} else {
+				delete(c.seqs, ev.Msg.Ch)
+			}
+			c.mu.Unlock()
+		}
 		return false
 	}
 }
@@ -447,8 +496,27 @@ func (c *Conn) finish(err error) {
 	close(c.events)
 }
 
-// Version returns the protocol version the Conn speaks ("v1").
+// Version returns the protocol version the Conn speaks ("v1", "v2").
 func (c *Conn) Version() string { return c.version }
+
+// RTT returns the latest round-trip time to the server (v2). The Conn
+// measures it from every server frame that echoes the Conn's clock, so it
+// is known once the Conn has sent a frame and received one after it: right
+// after [Dial] with first-frame authentication, after the first request
+// otherwise. ok is false until then, and always in v1.
+func (c *Conn) RTT() (rtt time.Duration, ok bool) { return c.codec.rtt() }
+
+// LastSeqs returns, per channel, the highest message sequence number the
+// Conn has delivered to [Conn.Events] (v2; direct and inbox channels
+// included), starting from [Options.Resume]. Pass it as Options.Resume when
+// dialing again to receive what was missed meanwhile. Messages still
+// buffered in Events count as delivered: keep reading the old Conn's Events
+// until it is closed. LastSeqs stays readable after the Conn ended.
+func (c *Conn) LastSeqs() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.seqs)
+}
 
 // Ready returns what the server reported when the session became ready.
 func (c *Conn) Ready() Ready {
@@ -507,12 +575,17 @@ func (c *Conn) Close() error {
 // nextRef returns a ref no other request of this Conn uses.
 func (c *Conn) nextRef() string { return "c" + strconv.FormatUint(c.refs.Add(1), 36) }
 
-// write sends one text frame: an encoded op framed by the version's codec,
-// or, when raw, the bytes as given.
+// write sends one text frame: an encoded op framed by the version's codec
+// and refused when the frame is over maxFrame, or, when raw, the bytes as
+// given.
 func (c *Conn) write(ctx context.Context, b []byte, raw bool) error {
 	c.writeMu.Lock()
 	if !raw {
 		b = c.codec.frame(b)
+		if c.maxFrame > 0 && len(b) > c.maxFrame {
+			c.writeMu.Unlock()
+			return kaiwa.Errorf(kaiwa.CodeTooLarge, "frame of %d bytes, the limit is %d", len(b), c.maxFrame)
+		}
 	}
 	err := c.ws.Write(ctx, websocket.MessageText, b)
 	c.writeMu.Unlock()
@@ -531,9 +604,6 @@ func (c *Conn) write(ctx context.Context, b []byte, raw bool) error {
 func (c *Conn) roundTrip(ctx context.Context, ref string, op []byte) (Reply, error) {
 	if err := ctx.Err(); err != nil {
 		return Reply{}, err
-	}
-	if c.maxFrame > 0 && len(op) > c.maxFrame {
-		return Reply{}, kaiwa.Errorf(kaiwa.CodeTooLarge, "frame of %d bytes, the limit is %d", len(op), c.maxFrame)
 	}
 	ch := make(chan result, 1)
 	c.mu.Lock()
@@ -612,6 +682,33 @@ func (c *Conn) Say(ctx context.Context, ch, text string, data json.RawMessage) (
 func (c *Conn) DM(ctx context.Context, to, text string, data json.RawMessage) (id, ch string, err error) {
 	r, err := c.request(ctx, outOp{Op: "dm", To: to, Text: text}, data, "ok")
 	return r.ID, r.Ch, err
+}
+
+// SayCID is [Conn.Say] with a client message id and the message's
+// sequence number. cid (at most 64 characters; "" for none) makes the send
+// safe to retry: a v2 server that already accepted a message with the same
+// cid from this user within the last two minutes answers with the first
+// message's id and seq and does not deliver it again. Reuse the cid when
+// retrying after an error or a reconnect; make a fresh one per message
+// ([NewCID]). seq is 0 in v1.
+func (c *Conn) SayCID(ctx context.Context, ch, text string, data json.RawMessage, cid string) (id string, seq uint64, err error) {
+	r, err := c.request(ctx, outOp{Op: "say", Ch: ch, Text: text, CID: cid}, data, "ok")
+	return r.ID, r.Seq, err
+}
+
+// DMCID is [Conn.DM] with a client message id (see [Conn.SayCID]) and the
+// message's sequence number.
+func (c *Conn) DMCID(ctx context.Context, to, text string, data json.RawMessage, cid string) (id, ch string, seq uint64, err error) {
+	r, err := c.request(ctx, outOp{Op: "dm", To: to, Text: text, CID: cid}, data, "ok")
+	return r.ID, r.Ch, r.Seq, err
+}
+
+// NewCID returns a fresh random client message id for [Conn.SayCID] and
+// [Conn.DMCID]: 22 characters of base64url.
+func NewCID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // History returns up to limit messages of channel ch before the message

@@ -41,7 +41,52 @@
 // # Versions
 //
 // The protocol version comes from the URL path and stays with the Conn
-// ([Conn.Version]). Framing is the version's codec, so a newer version's
-// envelope is added inside the package without changing this API. This
-// client speaks v1.
+// ([Conn.Version]): wss://HOST/v1/ws or wss://HOST/v2/ws. Framing is the
+// version's codec; the API is the same for both, and what only v2 has is
+// zero or absent in v1. This client speaks v1 and v2.
+//
+// # v2
+//
+// Every v2 frame is an envelope carrying the sender's clock and an echo
+// of the peer's, so the Conn always knows the round-trip time
+// ([Conn.RTT]); frames of several ops are unpacked in order. On top of v1:
+//
+//   - Messages carry [Message.Seq] and [Message.Prev]: a message whose Prev
+//     is not the Seq of the last message seen in its channel follows a
+//     gap.
+//   - [Conn.SayCID] and [Conn.DMCID] send with a client message id
+//     ([NewCID]) and return the message's seq; resending the same id
+//     after an error or a reconnect never delivers the message twice.
+//   - [Options.Resume] names the last seq seen per channel, usually
+//     [Conn.LastSeqs] of the previous Conn: after ready the server replays
+//     what was missed, then sends a "resumed" [Event] per channel.
+//   - A "reconnect" [Event] asks the client to dial again after
+//     Event.AfterMS (the server drains or upgrades).
+//
+// Reconnecting with resume:
+//
+//	resume := old.LastSeqs() // after reading old.Events() to the end
+//	c, err := client.Dial(ctx, "wss://chat.example.com/v2/ws", client.Options{Token: token, Resume: resume})
+//
+// Detecting gaps, starting from the map the Conn was dialed with:
+//
+//	last := maps.Clone(resume) // nil for a fresh start
+//	if last == nil {
+//		last = map[string]uint64{}
+//	}
+//	for ev := range c.Events() {
+//		if ev.Op != "msg" || ev.Msg.Seq == 0 {
+//			continue
+//		}
+//		m := ev.Msg
+//		if seen, ok := last[m.Ch]; ok && m.Prev != seen {
+//			// The channel's messages after seen, up to m.Prev, are missing:
+//			// read them with c.History, or show a gap.
+//		}
+//		last[m.Ch] = m.Seq
+//	}
+//
+// Keep the map yourself as above rather than calling [Conn.LastSeqs] while
+// reading events: the Conn counts a message once it is in the events
+// channel, before the caller has read it.
 package client

@@ -1,12 +1,17 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,13 +23,18 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 )
 
-// fakeServer is a small in-memory Kaiwa v1 server for the client's tests:
-// header and first-frame auth, join/leave/say/dm/history/ping with the
-// protocol's main error codes, fanout of msg and presence. A test adds
-// behaviour with hook and pushes ops through the sessions it receives on
-// connected.
+// fakeServer is a small in-memory Kaiwa server for the client's tests,
+// speaking v1 at /v1/ws and v2 at /v2/ws: header and first-frame auth,
+// join/leave/say/dm/history/ping with the protocol's main error codes,
+// fanout of msg and presence, and for v2 envelopes with clocks, seq and
+// prev, cid de-duplication and resume. It parses and stamps v2 frames with
+// its own code, not the versions package, so that the client's use of that
+// package is checked against an independent reading of the contract. A
+// test adds behaviour with hook and pushes ops through the sessions it
+// receives on connected.
 type fakeServer struct {
 	URL     string // ws://HOST/v1/ws
+	URL2    string // ws://HOST/v2/ws
 	HTTPURL string
 	srv     *httptest.Server
 
@@ -40,7 +50,10 @@ type fakeServer struct {
 	members  map[string]map[string]bool
 	joined   map[string]map[*fakeSession]bool
 	byUser   map[string]map[*fakeSession]bool
-	history  map[string][]json.RawMessage
+	history  map[string][]fakeMsg
+	lastSeq  map[string]uint64 // per channel
+	cids     map[string]fakeOK // user + " " + cid → the first ok
+	seq      uint64
 	ids      int
 	upgrades []http.Header
 	queries  []string
@@ -49,26 +62,62 @@ type fakeServer struct {
 
 type fakeUser struct{ id, name string }
 
+// fakeMsg is a stored message in both versions' encodings.
+type fakeMsg struct {
+	seq, prev uint64
+	v1, v2    []byte
+}
+
+// fakeOK is the ok a say or dm got, replayed for a resend of its cid.
+type fakeOK struct {
+	id, ch string
+	seq    uint64
+}
+
 type fakeOp struct {
-	Op     string          `json:"op"`
-	Ref    string          `json:"ref"`
-	Token  string          `json:"token"`
-	Ch     string          `json:"ch"`
-	To     string          `json:"to"`
-	Text   string          `json:"text"`
-	Data   json.RawMessage `json:"data"`
-	Limit  int             `json:"limit"`
-	Before string          `json:"before"`
-	N      int             `json:"n"`
+	Op     string            `json:"op"`
+	Ref    string            `json:"ref"`
+	Token  string            `json:"token"`
+	Ch     string            `json:"ch"`
+	To     string            `json:"to"`
+	Text   string            `json:"text"`
+	Data   json.RawMessage   `json:"data"`
+	Limit  int               `json:"limit"`
+	Before string            `json:"before"`
+	CID    string            `json:"cid"`
+	Resume map[string]uint64 `json:"resume"`
+	N      int               `json:"n"`
 }
 
 type fakeSession struct {
 	srv  *fakeServer
 	ws   *websocket.Conn
 	user fakeUser
+	v2   bool
 	// end receives the error that ended the session's read loop: the
 	// client's close frame shows there.
 	end chan error
+
+	// v2 clocks, guarded by mu.
+	mu     sync.Mutex
+	opened time.Time
+	peerT  int64     // the client's last t
+	peerAt time.Time // when it arrived
+	have   bool
+	// frames lists the clocks of every client frame: its t, its e (-1 when
+	// absent) and the server's own clock when it arrived.
+	frames []fakeClocks
+	// lag delays every frame after it is stamped, as a slow network would.
+	lag time.Duration
+}
+
+type fakeClocks struct{ t, e, own int64 }
+
+// fakeEnvelope is a v2 frame as the fake reads it.
+type fakeEnvelope struct {
+	T   *int64            `json:"t"`
+	E   *int64            `json:"e"`
+	Ops []json.RawMessage `json:"ops"`
 }
 
 // newFakeServer starts a fake server with users alice, bob and carol
@@ -87,10 +136,13 @@ func newFakeServer(tb testing.TB, tlsServer bool) *fakeServer {
 		members:  map[string]map[string]bool{"staff": {"alice": true}},
 		joined:   map[string]map[*fakeSession]bool{},
 		byUser:   map[string]map[*fakeSession]bool{},
-		history:  map[string][]json.RawMessage{},
+		history:  map[string][]fakeMsg{},
+		lastSeq:  map[string]uint64{},
+		cids:     map[string]fakeOK{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/ws", fs.serveWS)
+	mux.HandleFunc("/v2/ws", fs.serveWS)
 	mux.HandleFunc("/v9/ws", fs.serveWS)
 	mux.HandleFunc("/busy/v1/ws", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many", http.StatusTooManyRequests)
@@ -104,6 +156,7 @@ func newFakeServer(tb testing.TB, tlsServer bool) *fakeServer {
 	}
 	fs.HTTPURL = fs.srv.URL
 	fs.URL = "ws" + strings.TrimPrefix(fs.srv.URL, "http") + "/v1/ws"
+	fs.URL2 = "ws" + strings.TrimPrefix(fs.srv.URL, "http") + "/v2/ws"
 	tb.Cleanup(func() {
 		fs.mu.Lock()
 		for _, set := range fs.byUser {
@@ -151,7 +204,12 @@ func (fs *fakeServer) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer ws.CloseNow()
 	ctx := r.Context()
-	s := &fakeSession{srv: fs, ws: ws, end: make(chan error, 1)}
+	s := &fakeSession{srv: fs, ws: ws, end: make(chan error, 1), v2: r.URL.Path == "/v2/ws", opened: time.Now()}
+	version := "v1"
+	if s.v2 {
+		version = "v2"
+	}
+	var resume map[string]uint64
 	if !headerAuth {
 		// A read whose ctx expires closes the connection without a close
 		// frame, so the timeout closes the session itself.
@@ -160,15 +218,18 @@ func (fs *fakeServer) serveWS(w http.ResponseWriter, r *http.Request) {
 		if !timer.Stop() || err != nil {
 			return
 		}
+		ops, _ := s.ops(frame)
 		var op fakeOp
-		_ = json.Unmarshal(frame, &op)
+		if len(ops) == 1 {
+			_ = json.Unmarshal(ops[0], &op)
+		}
 		u, ok := fs.user(op.Token)
 		if op.Op != "auth" || !ok {
 			s.send(map[string]any{"op": "error", "code": "unauthorized", "message": "authenticate first"})
 			_ = ws.Close(4001, "unauthorized")
 			return
 		}
-		user = u
+		user, resume = u, op.Resume
 	}
 	s.user = user
 
@@ -188,8 +249,11 @@ func (fs *fakeServer) serveWS(w http.ResponseWriter, r *http.Request) {
 	if chans == nil {
 		chans = []string{}
 	}
-	s.send(map[string]any{"op": "ready", "user": user.id, "name": user.name, "channels": chans,
-		"version": "v1", "server_time": kaiwa.Now()})
+	// ready, then for a resume the missed messages and "resumed" per
+	// channel, all in one frame as a batching server may send them.
+	ready, _ := json.Marshal(map[string]any{"op": "ready", "user": user.id, "name": user.name, "channels": chans,
+		"version": version, "server_time": kaiwa.Now()})
+	s.sendBatch(append([][]byte{ready}, fs.replay(resume)...)...)
 	fs.connected <- s
 
 	defer fs.drop(s)
@@ -199,18 +263,102 @@ func (fs *fakeServer) serveWS(w http.ResponseWriter, r *http.Request) {
 			s.end <- err
 			return
 		}
-		var op fakeOp
-		if err := json.Unmarshal(frame, &op); err != nil || op.Op == "" {
-			s.send(map[string]any{"op": "error", "code": "bad_request", "message": "malformed op"})
+		ops, err := s.ops(frame)
+		if err != nil {
+			s.send(map[string]any{"op": "error", "code": "bad_request", "message": err.Error()})
 			continue
 		}
-		fs.mu.Lock()
-		hook := fs.hook
-		fs.mu.Unlock()
-		if hook != nil && hook(s, op, frame) {
-			continue
+		for _, raw := range ops {
+			var op fakeOp
+			if err := json.Unmarshal(raw, &op); err != nil || op.Op == "" {
+				s.send(map[string]any{"op": "error", "code": "bad_request", "message": "malformed op"})
+				continue
+			}
+			fs.mu.Lock()
+			hook := fs.hook
+			fs.mu.Unlock()
+			if hook != nil && hook(s, op, raw) {
+				continue
+			}
+			fs.handle(s, op)
 		}
-		fs.handle(s, op)
+	}
+}
+
+// ops returns the ops of a client frame: the frame itself in v1, the
+// envelope's ops in v2, after recording its clocks.
+func (s *fakeSession) ops(frame []byte) ([]json.RawMessage, error) {
+	if !s.v2 {
+		return []json.RawMessage{frame}, nil
+	}
+	var env fakeEnvelope
+	if err := json.Unmarshal(frame, &env); err != nil || env.Ops == nil {
+		return nil, errors.New("v2 frames are envelopes")
+	}
+	if env.T == nil || *env.T < 0 || len(env.Ops) == 0 {
+		return nil, errors.New("bad envelope")
+	}
+	now := time.Now()
+	s.mu.Lock()
+	c := fakeClocks{t: *env.T, e: -1, own: now.Sub(s.opened).Milliseconds()}
+	if env.E != nil {
+		c.e = *env.E
+	}
+	s.frames = append(s.frames, c)
+	s.peerT, s.peerAt, s.have = *env.T, now, true
+	s.mu.Unlock()
+	return env.Ops, nil
+}
+
+// clientFrames returns the clocks of the client's frames so far.
+func (s *fakeSession) clientFrames() []fakeClocks {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]fakeClocks(nil), s.frames...)
+}
+
+// setLag makes every frame of the session spend d on the way.
+func (s *fakeSession) setLag(d time.Duration) {
+	s.mu.Lock()
+	s.lag = d
+	s.mu.Unlock()
+}
+
+// replay returns, for each channel of a resume in name order, the kept
+// messages after the client's seq and a "resumed" op; recovered is false
+// when the oldest of them does not follow on from the client's seq (its
+// predecessors were trimmed).
+func (fs *fakeServer) replay(resume map[string]uint64) [][]byte {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var out [][]byte
+	for _, ch := range slices.Sorted(maps.Keys(resume)) {
+		last := resume[ch]
+		var missed []fakeMsg
+		for _, m := range fs.history[ch] {
+			if m.seq > last {
+				missed = append(missed, m)
+			}
+		}
+		recovered := fs.lastSeq[ch] <= last || len(missed) > 0 && missed[0].prev <= last
+		if recovered {
+			for _, m := range missed {
+				out = append(out, m.v2)
+			}
+		}
+		b, _ := json.Marshal(map[string]any{"op": "resumed", "ch": ch, "recovered": recovered})
+		out = append(out, b)
+	}
+	return out
+}
+
+// trimHistory keeps only the newest keep messages of ch, as a stream
+// whose retention ran out would.
+func (fs *fakeServer) trimHistory(ch string, keep int) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if h := fs.history[ch]; len(h) > keep {
+		fs.history[ch] = slices.Clone(h[len(h)-keep:])
 	}
 }
 
@@ -290,15 +438,15 @@ func (fs *fakeServer) handle(s *fakeSession, op fakeOp) {
 			return
 		}
 		fs.mu.Unlock()
-		id := fs.publish(s, op.Ch, op, fs.sessionsLocked)
-		s.send(map[string]any{"op": "ok", "ref": op.Ref, "id": id})
+		ok := fs.publish(s, op.Ch, op, fs.sessionsLocked)
+		s.send(map[string]any{"op": "ok", "ref": op.Ref, "id": ok.id, "seq": ok.seq})
 	case "dm":
 		if op.To == s.user.id || !kaiwa.ValidID(op.To) {
 			fail(kaiwa.CodeBadRequest, "bad recipient")
 			return
 		}
 		ch := kaiwa.DMChannel(s.user.id, op.To)
-		id := fs.publish(s, ch, op, func(string) []*fakeSession {
+		ok := fs.publish(s, ch, op, func(string) []*fakeSession {
 			var out []*fakeSession
 			for _, u := range []string{s.user.id, op.To} {
 				for o := range fs.byUser[u] {
@@ -307,7 +455,7 @@ func (fs *fakeServer) handle(s *fakeSession, op fakeOp) {
 			}
 			return out
 		})
-		s.send(map[string]any{"op": "ok", "ref": op.Ref, "id": id, "ch": ch})
+		s.send(map[string]any{"op": "ok", "ref": op.Ref, "id": ok.id, "ch": ch, "seq": ok.seq})
 	case "history":
 		fs.mu.Lock()
 		if !fs.joined[op.Ch][s] && !strings.Contains(op.Ch+":", ":"+s.user.id+":") {
@@ -315,7 +463,14 @@ func (fs *fakeServer) handle(s *fakeSession, op fakeOp) {
 			fail(kaiwa.CodeNotJoined, "not joined")
 			return
 		}
-		msgs := append([]json.RawMessage{}, fs.history[op.Ch]...)
+		msgs := []json.RawMessage{}
+		for _, m := range fs.history[op.Ch] {
+			if s.v2 {
+				msgs = append(msgs, m.v2)
+			} else {
+				msgs = append(msgs, m.v1)
+			}
+		}
 		fs.mu.Unlock()
 		if op.Limit > 100 {
 			fail(kaiwa.CodeBadRequest, "limit over 100")
@@ -342,23 +497,48 @@ func (fs *fakeServer) sessionsLocked(ch string) []*fakeSession {
 }
 
 // publish stores a message and sends it to the recipients (chosen with
-// fs.mu held), sender's sessions included.
-func (fs *fakeServer) publish(s *fakeSession, ch string, op fakeOp, recipients func(string) []*fakeSession) string {
+// fs.mu held), sender's sessions included, each in its version's form. A
+// cid the user already sent returns the first ok and delivers nothing.
+func (fs *fakeServer) publish(s *fakeSession, ch string, op fakeOp, recipients func(string) []*fakeSession) fakeOK {
 	fs.mu.Lock()
-	fs.ids++
-	id := "m" + strconv.Itoa(fs.ids)
-	b, _ := json.Marshal(map[string]any{"op": "msg", "ch": ch, "id": id, "from": s.user.id,
-		"name": s.user.name, "text": op.Text, "ts": kaiwa.Now()})
-	if len(op.Data) > 0 { // relayed byte for byte, as Kaiwa does
-		b = append(append(append(b[:len(b)-1], `,"data":`...), op.Data...), '}')
+	key := s.user.id + " " + op.CID
+	if first, dup := fs.cids[key]; dup && op.CID != "" {
+		fs.mu.Unlock()
+		return first
 	}
-	fs.history[ch] = append(fs.history[ch], b)
+	fs.ids++
+	fs.seq++
+	ok := fakeOK{id: "m" + strconv.Itoa(fs.ids), ch: ch, seq: fs.seq}
+	if op.CID != "" {
+		fs.cids[key] = ok
+	}
+	m := map[string]any{"op": "msg", "ch": ch, "id": ok.id, "from": s.user.id,
+		"name": s.user.name, "text": op.Text, "ts": kaiwa.Now()}
+	v1 := encodeWithData(m, op.Data)
+	prev := fs.lastSeq[ch]
+	m["seq"], m["prev"] = ok.seq, prev
+	v2 := encodeWithData(m, op.Data)
+	fs.lastSeq[ch] = ok.seq
+	fs.history[ch] = append(fs.history[ch], fakeMsg{seq: ok.seq, prev: prev, v1: v1, v2: v2})
 	to := recipients(ch)
 	fs.mu.Unlock()
 	for _, o := range to {
-		o.sendRaw(b)
+		if o.v2 {
+			o.sendRaw(v2)
+		} else {
+			o.sendRaw(v1)
+		}
 	}
-	return id
+	return ok
+}
+
+// encodeWithData encodes m with data relayed byte for byte, as Kaiwa does.
+func encodeWithData(m map[string]any, data json.RawMessage) []byte {
+	b, _ := json.Marshal(m)
+	if len(data) > 0 {
+		b = append(append(append(b[:len(b)-1], `,"data":`...), data...), '}')
+	}
+	return b
 }
 
 func (s *fakeSession) send(v any) {
@@ -366,7 +546,35 @@ func (s *fakeSession) send(v any) {
 	s.sendRaw(b)
 }
 
-func (s *fakeSession) sendRaw(b []byte) {
+// sendRaw sends one encoded op: as the frame in v1, in an envelope in v2.
+func (s *fakeSession) sendRaw(b []byte) { s.sendBatch(b) }
+
+// sendBatch sends ops in one v2 envelope (one frame each in v1).
+func (s *fakeSession) sendBatch(ops ...[]byte) {
+	if !s.v2 {
+		for _, op := range ops {
+			s.writeFrame(op)
+		}
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	frame := fmt.Appendf(nil, `{"t":%d`, now.Sub(s.opened).Milliseconds())
+	if s.have {
+		frame = fmt.Appendf(frame, `,"e":%d`, s.peerT+now.Sub(s.peerAt).Milliseconds())
+	}
+	lag := s.lag
+	s.mu.Unlock()
+	frame = append(frame, `,"ops":[`...)
+	frame = append(frame, bytes.Join(ops, []byte(","))...)
+	if lag > 0 {
+		time.Sleep(lag) // the frame is on the wire
+	}
+	s.writeFrame(append(frame, ']', '}'))
+}
+
+// writeFrame writes one text frame as given.
+func (s *fakeSession) writeFrame(b []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = s.ws.Write(ctx, websocket.MessageText, b)
@@ -390,12 +598,18 @@ func (fs *fakeServer) session(tb testing.TB) *fakeSession {
 	}
 }
 
-// dial connects user's token to fs and closes the Conn at cleanup.
+// dial connects to fs over v1 and closes the Conn at cleanup.
 func dial(tb testing.TB, fs *fakeServer, opts Options) *Conn {
+	tb.Helper()
+	return dialURL(tb, fs.URL, opts)
+}
+
+// dialURL connects to url and closes the Conn at cleanup.
+func dialURL(tb testing.TB, url string, opts Options) *Conn {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, fs.URL, opts)
+	c, err := Dial(ctx, url, opts)
 	if err != nil {
 		tb.Fatalf("Dial: %v", err)
 	}

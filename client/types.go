@@ -32,7 +32,10 @@ type Message struct {
 	Ch string `json:"ch"`
 	// ID is the server's message id, opaque to clients.
 	ID string `json:"id"`
-	// Seq and Prev are the channel sequence numbers (v2 only; zero in v1).
+	// Seq is the message's sequence number in the server's stream, and
+	// Prev the Seq of the previous message of the same channel (0 for the
+	// channel's first). Both are zero in v1. A message whose Prev is not
+	// the Seq of the last message received in its channel follows a gap.
 	Seq  uint64 `json:"seq,omitempty"`
 	Prev uint64 `json:"prev,omitempty"`
 	// From is the sender's user id; empty for system messages.
@@ -75,6 +78,14 @@ type Closing struct {
 //   - "left": Ch and Reason ("removed", "channel deleted")
 //   - "deleted": Ch and ID (a moderator removed that message)
 //   - "closing": Closing
+//   - "resumed" (v2): Ch and Recovered. After a resume ([Options.Resume])
+//     the server replays each channel's missed messages as "msg" events,
+//     then sends "resumed" for it; Recovered is false when the server's
+//     history no longer covered the gap (messages were lost: read
+//     [Conn.History] or show a gap)
+//   - "reconnect" (v2): AfterMS. The server asks the client to reconnect
+//     after that many milliseconds (drain, upgrade): dial again with
+//     [Options.Resume] set from [Conn.LastSeqs], then close this Conn
 //   - "error": Err (an error that answers no pending request)
 //   - any other op (a newer server's extension, or a reply nobody waits
 //     for, such as the answer to a frame sent with [Conn.SendRaw]): Raw,
@@ -89,7 +100,11 @@ type Event struct {
 	Reason   string
 	Closing  *Closing
 	Err      *kaiwa.Error
-	Raw      json.RawMessage
+	// Recovered is set by "resumed": the missed messages were replayed.
+	Recovered bool
+	// AfterMS is set by "reconnect": the delay the server asks for.
+	AfterMS int
+	Raw     json.RawMessage
 }
 
 // Reply is the server's answer to a request: an "ok", "history" or
