@@ -78,41 +78,44 @@ func TestClockStampAndRecord(t *testing.T) {
 	}
 }
 
-// TestClockTwoPeers runs the protocol's worked example: a client and a
-// server whose connections opened 20 ms apart, 25 ms one way, the server
-// holding each frame 10 ms and the client 40 ms. Both ends measure the
-// true 50 ms round trip although their clocks differ.
+// TestClockTwoPeers runs the worked example of docs/protocol.md: the
+// server's clock reads 12 ms more than the client's, a frame takes 25 ms
+// each way, and the server holds the ping 10 ms before its pong. Both ends
+// measure the true 50 ms round trip although their clocks differ.
 func TestClockTwoPeers(t *testing.T) {
 	const oneWay = 25 * time.Millisecond
 	client := NewClock(t0)
-	server := NewClock(t0.Add(ms(20)))
+	server := NewClock(t0.Add(ms(-12)))
+	at := func(a int64) time.Time { return t0.Add(ms(a)) } // a: ms since the client's start
 
-	now := t0.Add(ms(1000)) // the client sends ping
-	ct, ce, hasE := client.Stamp(now)
-	if ct != 1000 || hasE {
-		t.Fatalf("client's first frame: t %d e %d %v", ct, ce, hasE)
+	// The server sends ready at once: t 12, no e.
+	st, se, hasE := server.Stamp(at(0))
+	if st != 12 || hasE {
+		t.Fatalf("ready: t %d e %d %v; want t 12, no e", st, se, hasE)
 	}
-	now = now.Add(oneWay)
-	server.Record(now, ct, ce, hasE)
-	now = now.Add(ms(10))
-	st, se, hasE := server.Stamp(now) // pong
-	if st != 1015 || se != 1010 || !hasE {
-		t.Fatalf("server's frame: t %d e %d %v; want 1015, 1010", st, se, hasE)
+	client.Record(at(0).Add(oneWay), st, se, hasE)
+	if _, ok := client.RTT(); ok {
+		t.Fatal("client RTT known from ready")
 	}
-	now = now.Add(oneWay)
-	client.Record(now, st, se, hasE)
-	if rtt, ok := client.RTT(); !ok || rtt != ms(50) {
-		t.Fatalf("client RTT = %v, %v; want 50ms", rtt, ok)
+
+	// The client pings at 1000: e is 12 plus the 975 ms it held ready.
+	ct, ce, hasE := client.Stamp(at(1000))
+	if ct != 1000 || ce != 987 || !hasE {
+		t.Fatalf("ping: t %d e %d %v; want 1000, 987", ct, ce, hasE)
 	}
-	now = now.Add(ms(40))
-	ct, ce, _ = client.Stamp(now) // the client's next say
-	if ct != 1100 || ce != 1055 {
-		t.Fatalf("client's second frame: t %d e %d; want 1100, 1055", ct, ce)
-	}
-	now = now.Add(oneWay)
-	server.Record(now, ct, ce, true)
+	server.Record(at(1000).Add(oneWay), ct, ce, hasE)
 	if rtt, ok := server.RTT(); !ok || rtt != ms(50) {
-		t.Fatalf("server RTT = %v, %v; want 50ms", rtt, ok)
+		t.Fatalf("server RTT = %v, %v; want 50ms (1037 − 987)", rtt, ok)
+	}
+
+	// The server answers 10 ms later: e is 1000 plus 10.
+	st, se, hasE = server.Stamp(at(1035))
+	if st != 1047 || se != 1010 || !hasE {
+		t.Fatalf("pong: t %d e %d %v; want 1047, 1010", st, se, hasE)
+	}
+	client.Record(at(1035).Add(oneWay), st, se, hasE)
+	if rtt, ok := client.RTT(); !ok || rtt != ms(50) {
+		t.Fatalf("client RTT = %v, %v; want 50ms (1060 − 1010)", rtt, ok)
 	}
 }
 
