@@ -21,7 +21,7 @@ func limitRate(l *tenantLimits) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			ok, wait, perSecond := l.allow(c.Request().Context(), tenantOf(c))
 			if !ok {
-				secs := max(int64(math.Ceil(wait.Seconds())), 1)
+				secs := retryAfter(wait)
 				c.Response().Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 				return kaiwa.Errorf(kaiwa.CodeRateLimited,
 					"over the API rate of %g calls per second; retry after %d s", perSecond, secs)
@@ -29,6 +29,12 @@ func limitRate(l *tenantLimits) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// retryAfter returns the whole seconds, at least 1, of a Retry-After
+// header that covers wait.
+func retryAfter(wait time.Duration) int64 {
+	return max(int64(math.Ceil(wait.Seconds())), 1)
 }
 
 // tenantLimits keeps a token bucket per tenant, sized from the tenant's
