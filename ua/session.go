@@ -160,6 +160,17 @@ func (ss *session) closeWith(code websocket.StatusCode, reason string, notices .
 			}
 		}
 		close(ss.closing)
+		// A writer blocked on a client that reads nothing never sees the
+		// request: after the write timeout, tear the connection down.
+		if ss.conn != nil {
+			time.AfterFunc(ss.srv.cfg.WriteTimeout, func() {
+				select {
+				case <-ss.writerDone:
+				default:
+					_ = ss.conn.CloseNow()
+				}
+			})
+		}
 	})
 }
 

@@ -61,10 +61,12 @@ func (ss *session) writeLoop() {
 	}
 }
 
+// write sends one frame. It sets no deadline (a context with one costs
+// several allocations per frame): a writer stuck on a client that stopped
+// reading is released by the close watchdog (see closeWith) or, on a quiet
+// session, by the unanswered ping.
 func (ss *session) write(b []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), ss.srv.cfg.WriteTimeout)
-	defer cancel()
-	return ss.conn.Write(ctx, websocket.MessageText, b)
+	return ss.conn.Write(context.Background(), websocket.MessageText, b)
 }
 
 // finishClose sends the closing notice, if any, then closes the connection.
