@@ -144,6 +144,15 @@ func (f *cacheFixture) lookupAll(t *testing.T, tenant kaiwa.TenantID) {
 	if err != nil || !reflect.DeepEqual(chans, []string{"lobby"}) {
 		t.Fatalf("cached MemberChannels %v, %v", chans, err)
 	}
+	ng, err := f.c.NGList(ctx, tenant)
+	want, werr := f.s.NGList(ctx, tenant)
+	if err != nil || werr != nil || !reflect.DeepEqual(ng, want) {
+		t.Fatalf("cached NG list %#v, %v; store says %#v, %v", ng, err, want, werr)
+	}
+	sn, err := f.c.Sanctions(ctx, tenant, "alice")
+	if err != nil || sn == nil || len(sn) != 0 {
+		t.Fatalf("cached sanctions %#v, %v", sn, err)
+	}
 }
 
 func (f *cacheFixture) wantCalls(t *testing.T, want map[string]int) {
@@ -156,7 +165,8 @@ func (f *cacheFixture) wantCalls(t *testing.T, want map[string]int) {
 }
 
 func all(n int) map[string]int {
-	return map[string]int{"ResolveToken": n, "TenantSettings": n, "Channel": n, "IsMember": n, "MemberChannels": n}
+	return map[string]int{"ResolveToken": n, "TenantSettings": n, "Channel": n, "IsMember": n, "MemberChannels": n,
+		"NGList": n, "Sanctions": n}
 }
 
 func TestCacheServesRepeatsWithinTTL(t *testing.T) {
@@ -176,6 +186,8 @@ func TestCacheServesRepeatsWithinTTL(t *testing.T) {
 	chans[0] = "changed"
 	id, _ := f.c.ResolveToken(context.Background(), f.token)
 	id.Join[0] = "changed"
+	ng, _ := f.c.NGList(context.Background(), "a")
+	ng.Words = append(ng.Words, "changed")
 	f.lookupAll(t, "a")
 	f.wantCalls(t, all(2))
 }
@@ -363,4 +375,82 @@ func TestCacheConcurrentUse(t *testing.T) {
 	if n := f.c.Len(); n > 50 {
 		t.Fatalf("%d entries, bound 50", n)
 	}
+}
+
+func TestCacheNGListAndSanctions(t *testing.T) {
+	t.Parallel()
+	f := newCacheFixture(t)
+	ctx := context.Background()
+	_, err := f.s.PutNGList(ctx, "a", kaiwa.NGList{Words: []string{"darn"}, Allow: []string{"darning"}})
+	must(t, err)
+	ngList := func(tenant kaiwa.TenantID) kaiwa.NGList {
+		t.Helper()
+		l, err := f.c.NGList(ctx, tenant)
+		must(t, err)
+		return l
+	}
+	sanctions := func(user string) []kaiwa.Sanction {
+		t.Helper()
+		l, err := f.c.Sanctions(ctx, "a", user)
+		must(t, err)
+		return l
+	}
+	first := ngList("a")
+	ngList("a")
+	ngList("b")
+	sanctions("alice")
+	sanctions("bob")
+	sanctions("alice")
+	f.wantCalls(t, map[string]int{"NGList": 2, "Sanctions": 2})
+
+	// The caller owns what it gets.
+	first.Words[0] = "changed"
+	if l := ngList("a"); l.Words[0] != "darn" {
+		t.Fatalf("the cached list changed with the caller's copy: %v", l.Words)
+	}
+
+	// Changes are served stale until invalidated; InvalidateNG drops the
+	// tenant's list and settings (the policy), and nothing of b's.
+	_, err = f.s.AddNGWords(ctx, "a", kaiwa.NGList{Policy: kaiwa.NGMask, Words: []string{"heck"}})
+	must(t, err)
+	if l := ngList("a"); len(l.Words) != 1 {
+		t.Fatalf("change visible before invalidation: %v", l)
+	}
+	if _, err := f.c.TenantSettings(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	f.c.InvalidateNG("a")
+	if l := ngList("a"); !reflect.DeepEqual(l.Words, []string{"darn", "heck"}) || l.Policy != kaiwa.NGMask {
+		t.Fatalf("NG list after InvalidateNG = %#v", l)
+	}
+	if st, err := f.c.TenantSettings(ctx, "a"); err != nil || st.NGPolicy != kaiwa.NGMask {
+		t.Fatalf("settings after InvalidateNG = %+v, %v", st, err)
+	}
+	ngList("b")
+	f.wantCalls(t, map[string]int{"NGList": 3, "TenantSettings": 2})
+
+	// InvalidateUser drops the user's sanctions only.
+	must(t, f.s.PutSanction(ctx, kaiwa.Sanction{Tenant: "a", User: "alice", Kind: kaiwa.SanctionMute, Until: f.clock().Add(3 * time.Second)}))
+	if l := sanctions("alice"); len(l) != 0 {
+		t.Fatalf("mute visible before invalidation: %+v", l)
+	}
+	f.c.InvalidateUser("a", "alice")
+	if l := sanctions("alice"); len(l) != 1 || l[0].Kind != kaiwa.SanctionMute {
+		t.Fatalf("sanctions after InvalidateUser = %+v", l)
+	}
+	sanctions("bob")
+	f.wantCalls(t, map[string]int{"Sanctions": 3})
+	// A cached sanction that ends is not returned, though the entry lives.
+	f.advance(3 * time.Second)
+	if l := sanctions("alice"); len(l) != 0 {
+		t.Fatalf("an ended mute is still served: %+v", l)
+	}
+	f.wantCalls(t, map[string]int{"Sanctions": 3})
+
+	// Errors are not cached.
+	for range 2 {
+		_, err := f.c.NGList(ctx, "nosuch")
+		wantCode(t, err, kaiwa.CodeNotFound)
+	}
+	f.wantCalls(t, map[string]int{"NGList": 5})
 }
