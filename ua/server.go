@@ -121,6 +121,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	draining atomic.Bool
+	stopped  atomic.Bool
 	wg       sync.WaitGroup
 
 	tmu     sync.Mutex
@@ -318,6 +319,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.stopped.Store(true)
 		if s.ctl != nil {
 			_ = s.ctl.Unsubscribe()
 		}

@@ -64,7 +64,7 @@ func (s *stack) startUA(tune func(*ua.Config)) (string, *ua.Server) {
 	s.t.Helper()
 	b := s.connect("ua")
 	dir := b.Directory()
-	cfg := ua.Config{Version: versions.Default().All()[0], Directory: dir, Moderation: dir, Bus: b, DrainWindow: 100 * time.Millisecond}
+	cfg := ua.Config{Version: versions.Default().All()[0], Directory: dir, Moderation: dir, Bus: b, CompileNG: compileNG, DrainWindow: 100 * time.Millisecond}
 	if tune != nil {
 		tune(&cfg)
 	}

@@ -121,6 +121,9 @@ func (ts *tenantState) reloadSettings() {
 }
 
 func (ts *tenantState) reloadNG() {
+	if ts.srv.stopped.Load() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	ts.ngMu.Lock()
