@@ -14,6 +14,7 @@ import (
 	"github.com/kaiwa-chat/kaiwa/apiserver"
 	"github.com/kaiwa-chat/kaiwa/bus"
 	"github.com/kaiwa-chat/kaiwa/tenants"
+	"github.com/kaiwa-chat/kaiwa/tenants/ngword"
 	"github.com/kaiwa-chat/kaiwa/ua"
 	"github.com/kaiwa-chat/kaiwa/versions"
 )
@@ -94,6 +95,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	remote := b.Directory()
 	srv, err := ua.New(ua.Config{
 		Version: v, Directory: remote, Moderation: remote, Bus: b, Logger: log,
+		CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 		SendQueue: *queue, PingInterval: *ping, DrainWindow: *drain,
 	})
 	if err != nil {
