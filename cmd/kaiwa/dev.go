@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/kaiwa-chat/kaiwa/versions"
 
 	"github.com/kaiwa-chat/kaiwa/internal/devstack"
 )
@@ -16,10 +20,24 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	perVersion := f.integer("ua-per-version", "KAIWA_UA_PER_VERSION", 2, "UA processes per protocol version")
 	httpAddr := f.str("http", "KAIWA_HTTP_LISTEN", "127.0.0.1:8080", "nginx plain HTTP address")
 	httpsAddr := f.str("https", "KAIWA_HTTPS_LISTEN", "127.0.0.1:8443", "nginx HTTPS address")
+	vfile := f.versionsFile()
 	if err := f.Parse(args); err != nil {
 		return err
 	}
+	reg, err := versions.Load(*vfile)
+	if err != nil {
+		return err
+	}
+	if *vfile != "" {
+		// The children read the same file.
+		abs, err := filepath.Abs(*vfile)
+		if err != nil {
+			return err
+		}
+		os.Setenv("KAIWA_VERSIONS_FILE", abs)
+	}
 	return devstack.Run(ctx, devstack.Config{
+		Registry:     reg,
 		VarDir:       *varDir,
 		MySQLDSN:     *dsn,
 		NATSURL:      *natsURL,

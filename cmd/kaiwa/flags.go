@@ -124,3 +124,9 @@ func (f envFlags) parseAll(args []string) ([]string, error) {
 		args = f.Args()[1:]
 	}
 }
+
+// versionsFile defines the flag naming the versions file (see
+// versions.Load).
+func (f envFlags) versionsFile() *string {
+	return f.str("versions", "KAIWA_VERSIONS_FILE", "", "JSON file setting each protocol version's lifecycle (deprecated, retired, tenant-only)")
+}

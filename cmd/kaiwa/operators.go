@@ -145,7 +145,12 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 	key := f.str("key", "KAIWA_TLS_KEY", "", "TLS key (PEM)")
 	user := f.str("user", "KAIWA_NGINX_USER", "", "nginx worker user (when the master runs as root)")
 	out := f.str("out", "KAIWA_NGINX_CONF", "", "write the config here instead of stdout")
+	vfile := f.versionsFile()
 	if err := f.Parse(args); err != nil {
+		return err
+	}
+	reg, err := versions.Load(*vfile)
+	if err != nil {
 		return err
 	}
 	absPrefix, err := filepath.Abs(*prefix)
@@ -160,7 +165,7 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 		return usageError{"--https needs --cert and --key (or --https '')"}
 	}
 	cfg := nginx.Config{
-		Registry:    versions.Default(),
+		Registry:    reg,
 		Prefix:      absPrefix,
 		HTTPListen:  *httpAddr,
 		HTTPSListen: *httpsAddr,

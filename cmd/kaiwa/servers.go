@@ -19,9 +19,14 @@ import (
 	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
-// liveVersion returns a live version of the registry by name.
-func liveVersion(name string) (versions.Version, error) {
-	v, ok := versions.Default().Get(name)
+// liveVersion returns a live version of the registry (the built-in one
+// with the versions file applied) by name.
+func liveVersion(file, name string) (versions.Version, error) {
+	reg, err := versions.Load(file)
+	if err != nil {
+		return versions.Version{}, err
+	}
+	v, ok := reg.Get(name)
 	if !ok {
 		return v, usageError{fmt.Sprintf("unknown protocol version %q", name)}
 	}
@@ -75,6 +80,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	f := newFlags("ua", getenv, stderr)
 	addr := f.str("listen", "KAIWA_LISTEN", "127.0.0.1:8090", `address: "unix:/path.sock" or "host:port"`)
 	version := f.str("version", "KAIWA_VERSION", "v1", "protocol version served")
+	vfile := f.versionsFile()
 	queue := f.integer("send-queue", "KAIWA_SEND_QUEUE", 256, "each session's send queue, in ops")
 	ping := f.duration("ping-interval", "KAIWA_PING_INTERVAL", 25*time.Second, "WebSocket ping interval")
 	drain := f.duration("drain-window", "KAIWA_DRAIN_WINDOW", 30*time.Second, "at shutdown, reconnect requests are spread over this long")
@@ -82,7 +88,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	v, err := liveVersion(*version)
+	v, err := liveVersion(*vfile, *version)
 	if err != nil {
 		return err
 	}
@@ -112,6 +118,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	f := newFlags("api", getenv, stderr)
 	addr := f.str("listen", "KAIWA_LISTEN", "127.0.0.1:8081", `address: "unix:/path.sock" or "host:port"`)
 	version := f.str("version", "KAIWA_VERSION", "v1", "API version served")
+	vfile := f.versionsFile()
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN, e.g. user:pass@tcp(127.0.0.1:3306)/kaiwa")
 	withLog := f.boolean("logwriter", "KAIWA_LOGWRITER", "also run the log writer in this process")
 	cacheTTL := f.duration("cache-ttl", "KAIWA_CACHE_TTL", time.Second, "how long directory answers to UAs are cached")
@@ -122,7 +129,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	if *dsn == "" {
 		return usageError{"--mysql-dsn (or KAIWA_MYSQL_DSN) is required"}
 	}
-	v, err := liveVersion(*version)
+	v, err := liveVersion(*vfile, *version)
 	if err != nil {
 		return err
 	}
