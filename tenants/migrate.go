@@ -30,37 +30,11 @@ func Migrate(ctx context.Context, dsn string, cmd string) (version uint, dirty b
 	if cmd != MigrateUp && cmd != MigrateDown && cmd != MigrateVersion {
 		return 0, false, fmt.Errorf("migrate: unknown command %q (want up, down or version)", cmd)
 	}
-	cfg, err := mysql.ParseDSN(dsn)
+	m, done, err := openMigrate(ctx, dsn)
 	if err != nil {
-		return 0, false, fmt.Errorf("parse mysql dsn: %w", err)
+		return 0, false, err
 	}
-	cfg.MultiStatements = true // golang-migrate runs each file as one multi-statement query
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		return 0, false, fmt.Errorf("open mysql: %w", err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return 0, false, dbError("connect to mysql", err)
-	}
-	drv, err := migratemysql.WithConnection(ctx, conn, &migratemysql.Config{})
-	if err != nil {
-		_ = conn.Close()
-		return 0, false, dbError("prepare migrations", err)
-	}
-	src, err := iofs.New(migrations.FS, ".")
-	if err != nil {
-		_ = drv.Close()
-		return 0, false, fmt.Errorf("read migrations: %w", err)
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "mysql", drv)
-	if err != nil {
-		_ = src.Close()
-		_ = drv.Close()
-		return 0, false, fmt.Errorf("prepare migrations: %w", err)
-	}
-	defer m.Close()
+	defer done()
 
 	stop := context.AfterFunc(ctx, func() { m.GracefulStop <- true })
 	defer stop()
@@ -84,4 +58,46 @@ func Migrate(ctx context.Context, dsn string, cmd string) (version uint, dirty b
 		return 0, false, fmt.Errorf("read schema version: %w", err)
 	}
 	return version, dirty, nil
+}
+
+// openMigrate prepares golang-migrate on the database of dsn with the
+// migrations of package migrations; done releases it.
+func openMigrate(ctx context.Context, dsn string) (m *migrate.Migrate, done func(), err error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse mysql dsn: %w", err)
+	}
+	cfg.MultiStatements = true // golang-migrate runs each file as one multi-statement query
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return nil, nil, fmt.Errorf("open mysql: %w", err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, dbError("connect to mysql", err)
+	}
+	drv, err := migratemysql.WithConnection(ctx, conn, &migratemysql.Config{})
+	if err != nil {
+		_ = conn.Close()
+		_ = db.Close()
+		return nil, nil, dbError("prepare migrations", err)
+	}
+	src, err := iofs.New(migrations.FS, ".")
+	if err != nil {
+		_ = drv.Close()
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("read migrations: %w", err)
+	}
+	m, err = migrate.NewWithInstance("iofs", src, "mysql", drv)
+	if err != nil {
+		_ = src.Close()
+		_ = drv.Close()
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("prepare migrations: %w", err)
+	}
+	return m, func() {
+		_, _ = m.Close()
+		_ = db.Close()
+	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,58 @@ func TestUnavailableWhileDatabaseUnreachable(t *testing.T) {
 	}
 	if _, err := s.TenantSettings(ctx, "acme"); err != nil {
 		t.Fatalf("after restore: %v", err)
+	}
+}
+
+// migrateSteps moves the schema of dsn n migrations up (or down when
+// negative).
+func migrateSteps(t testing.TB, dsn string, n int) {
+	t.Helper()
+	m, done, err := openMigrate(context.Background(), dsn)
+	must(t, err)
+	defer done()
+	must(t, m.Steps(n))
+}
+
+func TestMigration2UpgradesData(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := testenv.MySQL(t)
+	migrateSteps(t, dsn, -1) // back to the first schema
+	db, err := sql.Open("mysql", dsn)
+	must(t, err)
+	defer db.Close()
+	for _, q := range []string{
+		"INSERT INTO tenants (id, name, settings, created_at) VALUES ('a', 'A', '{\"max_channel_members\":3}', NOW())",
+		"INSERT INTO channels (tenant_id, name, created_at) VALUES ('a', 'full', NOW()), ('a', 'empty', NOW())",
+		"INSERT INTO members (tenant_id, channel, user_id, created_at) VALUES ('a', 'full', 'u1', NOW()), ('a', 'full', 'u2', NOW()), ('a', 'full', 'u3', NOW())",
+		"INSERT INTO messages (tenant_id, id, seq, channel, from_user, text, ts) VALUES ('a', 'm1', 1, 'full', 'u1', 'hi', 1000), ('a', 'm2', 2, 'full', 'u2', 'yo', 2000)",
+	} {
+		_, err := db.Exec(q)
+		must(t, err)
+	}
+	migrateSteps(t, dsn, 1)
+
+	s := openStore(t, dsn)
+	_, err = s.AddMember(ctx, "a", "full", "u4")
+	wantCode(t, err, kaiwa.CodeTooLarge) // the count came from the members
+	if added, err := s.AddMember(ctx, "a", "empty", "u4"); err != nil || !added {
+		t.Fatalf("AddMember to the empty channel = %v, %v", added, err)
+	}
+	page, err := s.Messages(ctx, "a", kaiwa.MessageQuery{})
+	must(t, err)
+	if got := ids(page.Messages); !reflect.DeepEqual(got, []string{"m1", "m2"}) {
+		t.Fatalf("messages after the upgrade = %v", got)
+	}
+
+	// Going down drops deleted messages with their tombstones.
+	if _, err := s.DeleteMessage(ctx, "a", "full", "m1"); err != nil {
+		t.Fatal(err)
+	}
+	migrateSteps(t, dsn, -1)
+	var n int
+	must(t, db.QueryRow("SELECT COUNT(*) FROM messages WHERE tenant_id = 'a'").Scan(&n))
+	if n != 1 {
+		t.Fatalf("%d messages after going down, want 1", n)
 	}
 }
