@@ -1,24 +1,36 @@
 // Package apiserver is Kaiwa's tenant HTTPS API: the calls a tenant's game
-// server makes to issue user tokens, manage channels and membership, push
-// system messages and read the message log. It is built on Echo v4 and
-// consumes only the contracts of the root package ([kaiwa.TenantStore],
-// [kaiwa.TokenStore], [kaiwa.ChannelStore], [kaiwa.MessageLog],
-// [kaiwa.Publisher]); cmd/kaiwa wires the MySQL and NATS adapters in.
+// server makes to issue and revoke user tokens, manage channels and
+// membership, push system messages (to a channel, to one user, to every
+// open channel), delete messages, manage its NG-word list, kick, ban and
+// mute users, read the message and event logs, and manage its API keys. It
+// is built on Echo v4 and consumes only the contracts of the root package
+// ([kaiwa.TenantStore], [kaiwa.TokenStore], [kaiwa.ChannelStore],
+// [kaiwa.MessageLog], [kaiwa.Publisher], [kaiwa.NGStore],
+// [kaiwa.Moderation], [kaiwa.ModerationStore], [kaiwa.EventLog],
+// [kaiwa.Recorder]); cmd/kaiwa wires the MySQL and NATS adapters in.
 //
 // # Routes
 //
 // [NewServer] returns a [net/http.Handler] serving one API version. Every
 // route is listed once, in routes.go: the versioned calls live under
-// "/{version}/api" (for example "/v1/api/tokens") and need an API key;
-// "/healthz" and "/readyz" sit at the root and need none. A handler is a
-// maker function taking only the dependencies it uses.
+// "/{version}/api" (for example "/v1/api/tokens") and need an API key,
+// except "/{version}/api/openapi.json", the API's OpenAPI 3.0 document
+// (openapi.json, checked in and embedded); "/healthz" and "/readyz" sit at
+// the root and need none. A handler is a maker function taking only the
+// dependencies it uses. docs/api.md describes every call.
 //
-// # Authentication
+// # Authentication and rate limit
 //
 // Every versioned call carries "Authorization: Bearer API_KEY". The key is
 // resolved with [kaiwa.TenantStore.AuthenticateKey]; the tenant it names is
 // the only tenant the call can see or change. A missing or unknown key is
 // answered with 401 and the code "unauthorized".
+//
+// Each tenant then has a token bucket of [kaiwa.Settings.APIRate] calls
+// per second and [kaiwa.Settings.APIBurst] per API process, sized from its
+// settings (read again every [Config.RateRefresh]). A call over it is
+// answered with 429, the code "rate_limited" and a Retry-After header in
+// whole seconds; other tenants are not affected.
 //
 // # Errors
 //
@@ -32,12 +44,25 @@
 // internal errors are logged, with the request's method and path; their
 // details never reach the client.
 //
+// # Live changes and events
+//
+// A call that changes what live sessions see publishes a [kaiwa.Control]
+// after the store has the change (membership, channel deletion, token
+// revocation, NG list, message deletion; the [kaiwa.Moderation] does so for
+// kicks, bans and mutes). Such a call also publishes when its store change
+// was already made, so that a retry after a failed publish reaches the
+// sessions. The API records the events it causes with [Config.Recorder]:
+// system, message_deleted, token_revoked, ng_list_changed, channel_put,
+// channel_deleted, member_added and member_removed. An event about a
+// user's inbox ("@user") names the user, with the inbox in its detail.
+//
 // # Request bodies
 //
 // Bodies are JSON objects, decoded strictly: invalid JSON, a value of the
 // wrong type, trailing data after the object and invalid UTF-8 are
-// "bad_request"; a body over [Config.BodyLimit] is "too_large". Unknown
-// fields are ignored, so clients may send fields of a newer API version.
-// Path parameters are validated with [kaiwa.CheckID] and
-// [kaiwa.CheckChannel], and may be percent-encoded ("dm%3Aalice%3Abob").
+// "bad_request"; a body over [Config.BodyLimit] ([Config.NGBodyLimit] for
+// the NG list) is "too_large". Unknown fields are ignored, so clients may
+// send fields of a newer API version. Path parameters are validated with
+// [kaiwa.CheckID] and [kaiwa.CheckChannel], and may be percent-encoded
+// ("dm%3Aalice%3Abob").
 package apiserver

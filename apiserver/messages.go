@@ -79,16 +79,16 @@ func handlePostMessage(channels kaiwa.ChannelStore, tenants kaiwa.TenantStore, b
 		if err != nil {
 			return err
 		}
-		ctx := c.Request().Context()
-		// An inbox exists for every user id; every other channel must.
-		if !kaiwa.IsInbox(ch) {
-			if _, err := channels.Channel(ctx, tenantOf(c), ch); err != nil {
-				return err
-			}
-		}
 		m, err := systemMessage(c, tenants, ch)
 		if err != nil {
 			return err
+		}
+		ctx := c.Request().Context()
+		// An inbox exists for every user id; every other channel must.
+		if !kaiwa.IsInbox(ch) {
+			if _, err := channels.Channel(ctx, m.Tenant, ch); err != nil {
+				return err
+			}
 		}
 		if m, err = bus.Publish(ctx, m); err != nil {
 			return err
