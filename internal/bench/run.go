@@ -1,0 +1,645 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// NamedPID names a server process whose CPU and memory a run reports.
+// Several PIDs may share a name (two UA processes, nginx's workers); their
+// figures are added up.
+type NamedPID struct {
+	Name string
+	PID  int
+}
+
+// Config describes one run. Zero fields take the defaults noted.
+type Config struct {
+	// Scenario is one of [Scenarios].
+	Scenario string
+	// URL is the WebSocket endpoint, ws://127.0.0.1:PORT/v1/ws for a UA
+	// or the bare server, wss://127.0.0.1/v1/ws through nginx. Only
+	// loopback addresses are accepted.
+	URL string
+	// Insecure skips TLS certificate checks (a self-signed local cert).
+	Insecure bool
+	Label    string
+
+	// Conns is the number of clients.
+	Conns int
+	// Channels is the number of channels (fanout; room has one; idle and
+	// storm default to none and ceil(Conns/100)).
+	Channels int
+	// Rate is the messages per second of all publishers together.
+	Rate float64
+	// Payload is the size of each message's data object (default 100).
+	Payload int
+	// PublishersPerChannel (fanout, room) defaults to as many as keep
+	// each below MaxPublisherRate.
+	PublishersPerChannel int
+	// MaxPublisherRate is the most messages per second one client sends
+	// (default 8: under the default limit of 10 ops/s per connection).
+	MaxPublisherRate float64
+
+	// Duration is the measurement window (default 10s); for storm, the
+	// longest wait for everyone to be back.
+	Duration time.Duration
+	// Deadline bounds the whole run, setup included (default Duration +
+	// 5 minutes).
+	Deadline time.Duration
+	// Settle is the pause between the last connection and the window
+	// (default 1s), Drain the longest wait for late deliveries (default
+	// 10s), Quiet how long without a delivery ends the drain (default 1s).
+	Settle, Drain, Quiet time.Duration
+
+	// ConnectConcurrency bounds connection attempts in flight (default
+	// 64); ConnectRate their start rate per second (0: unbounded).
+	ConnectConcurrency int
+	ConnectRate        float64
+	// ConnectTimeout bounds one connection attempt (default 15s).
+	ConnectTimeout time.Duration
+	// Sources is the number of loopback source addresses (default one per
+	// 10,000 clients, when the target is IPv4).
+	Sources int
+	// PerProcess is the most clients one process holds (default 18,000);
+	// more are spread over worker processes.
+	PerProcess int
+	// Processes forces this many worker processes (0: as PerProcess
+	// requires, none when one is enough).
+	Processes int
+	// EventBuffer is each client's events channel capacity (default 64).
+	EventBuffer int
+
+	// PIDs are the server processes to measure.
+	PIDs []NamedPID
+	// Setup provisions tokens, channels and members; nil provisions
+	// nothing (the bare server needs no token, and clients join by op).
+	Setup Provisioner
+	// SetupConcurrency is reported only; the provisioner has its own.
+	// TokenTTL is the life of the tokens made (default 1 hour).
+	TokenTTL time.Duration
+	// StartWorker starts a worker process: a command whose stdin takes
+	// the plan and whose stdout gives results (see [ServeWorker]). It is
+	// needed when the run uses worker processes.
+	StartWorker func(ctx context.Context) (*WorkerProcess, error)
+	// Progress receives a progress line every second (nil: none).
+	Progress io.Writer
+}
+
+func (c *Config) setDefaults() {
+	if c.Payload <= 0 {
+		c.Payload = 100
+	}
+	if c.MaxPublisherRate <= 0 {
+		c.MaxPublisherRate = 8
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Deadline <= 0 {
+		c.Deadline = c.Duration + 5*time.Minute
+	}
+	if c.Settle <= 0 {
+		c.Settle = time.Second
+	}
+	if c.Drain <= 0 {
+		c.Drain = 10 * time.Second
+	}
+	if c.Quiet <= 0 {
+		c.Quiet = time.Second
+	}
+	if c.ConnectConcurrency <= 0 {
+		c.ConnectConcurrency = 64
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 15 * time.Second
+	}
+	if c.PerProcess <= 0 {
+		c.PerProcess = 18000
+	}
+	if c.EventBuffer <= 0 {
+		c.EventBuffer = 64
+	}
+	if c.TokenTTL <= 0 {
+		c.TokenTTL = time.Hour
+	}
+	switch c.Scenario {
+	case ScenarioRoom:
+		c.Channels = 1
+	case ScenarioStorm:
+		if c.Channels <= 0 {
+			c.Channels = (c.Conns + 99) / 100
+		}
+	}
+}
+
+func (c *Config) check() error {
+	switch c.Scenario {
+	case ScenarioIdle, ScenarioStorm:
+	case ScenarioFanout, ScenarioRoom:
+		if c.Channels < 1 {
+			return errors.New("fanout needs at least one channel")
+		}
+		if c.Rate <= 0 {
+			return fmt.Errorf("%s needs a message rate", c.Scenario)
+		}
+	case ScenarioDM:
+		if c.Conns%2 != 0 {
+			return errors.New("dm pairs clients up: give an even number")
+		}
+		if c.Rate <= 0 {
+			return errors.New("dm needs a message rate")
+		}
+	default:
+		return fmt.Errorf("unknown scenario %q", c.Scenario)
+	}
+	if c.Conns < 1 {
+		return errors.New("at least one client is needed")
+	}
+	if c.Channels > c.Conns {
+		return fmt.Errorf("%d channels for %d clients: some would be empty", c.Channels, c.Conns)
+	}
+	if c.Payload > 4096 {
+		return fmt.Errorf("payload %d bytes: the protocol allows 4096", c.Payload)
+	}
+	return nil
+}
+
+// layout is the whole run's clients, groups and publishers.
+type layout struct {
+	users    []string
+	group    []int    // per client, -1 for none
+	groups   []string // channel names (fanout, room, idle, storm)
+	nGroups  int
+	pubConn  []int // per publisher, its client
+	pubTo    []string
+	pubGroup []int
+	pubRate  float64
+	seqs     int
+}
+
+// runID returns a short id that keeps one run's users and channels apart
+// from every other run's.
+func runID() string {
+	return "b" + strconv.FormatInt(time.Now().UnixMilli()%(36*36*36*36*36*36), 36)
+}
+
+func plan(c *Config, id string) layout {
+	var l layout
+	l.users = make([]string, c.Conns)
+	l.group = make([]int, c.Conns)
+	for i := range l.users {
+		l.users[i] = id + "-" + strconv.Itoa(i)
+		l.group[i] = -1
+	}
+	switch c.Scenario {
+	case ScenarioDM:
+		l.nGroups = c.Conns / 2
+		for i := range l.users {
+			l.group[i] = i / 2
+			l.pubConn = append(l.pubConn, i)
+			l.pubTo = append(l.pubTo, l.users[i^1])
+			l.pubGroup = append(l.pubGroup, i/2)
+		}
+		l.pubRate = c.Rate / float64(c.Conns)
+	default:
+		l.nGroups = c.Channels
+		for g := range c.Channels {
+			l.groups = append(l.groups, "bench."+id+"."+strconv.Itoa(g))
+		}
+		for i := range l.users {
+			if c.Channels > 0 {
+				l.group[i] = i % c.Channels
+			}
+		}
+		if c.Rate > 0 && c.Channels > 0 {
+			perCh := c.Rate / float64(c.Channels)
+			k := c.PublishersPerChannel
+			if k <= 0 {
+				k = int(math.Ceil(perCh / c.MaxPublisherRate))
+			}
+			size := c.Conns / c.Channels // the smallest group's size
+			k = min(max(k, 1), max(size, 1))
+			for g := range c.Channels {
+				for j := range k {
+					l.pubConn = append(l.pubConn, g+j*c.Channels)
+					l.pubTo = append(l.pubTo, "")
+					l.pubGroup = append(l.pubGroup, g)
+				}
+			}
+			l.pubRate = perCh / float64(k)
+		}
+	}
+	if l.pubRate > 0 {
+		l.seqs = min(int(math.Ceil(l.pubRate*c.Duration.Seconds()))+1, 1<<20)
+	}
+	return l
+}
+
+// handle is a worker the coordinator drives: in this process or another.
+type handle interface {
+	// connected waits for the connect phase's end.
+	connected(ctx context.Context) (ConnectStats, error)
+	// start gives the measurement window.
+	start(win Window) error
+	// result waits for the window's result.
+	result(ctx context.Context) (WorkerResult, error)
+	progress() Progress
+	// close ends the worker's clients (and process).
+	close()
+}
+
+// localHandle runs a worker in this process.
+type localHandle struct {
+	w    *worker
+	ctx  context.Context
+	conn chan ConnectStats
+	res  chan WorkerResult
+}
+
+func newLocal(ctx context.Context, p Plan) (*localHandle, error) {
+	w, err := newWorker(p)
+	if err != nil {
+		return nil, err
+	}
+	h := &localHandle{w: w, ctx: ctx, conn: make(chan ConnectStats, 1), res: make(chan WorkerResult, 1)}
+	go func() { h.conn <- w.connect(ctx) }()
+	return h, nil
+}
+
+func (h *localHandle) connected(ctx context.Context) (ConnectStats, error) {
+	select {
+	case st := <-h.conn:
+		return st, nil
+	case <-ctx.Done():
+		return ConnectStats{}, ctx.Err()
+	}
+}
+
+func (h *localHandle) start(win Window) error {
+	go func() { h.res <- h.w.run(h.ctx, win) }()
+	return nil
+}
+
+func (h *localHandle) result(ctx context.Context) (WorkerResult, error) {
+	select {
+	case r := <-h.res:
+		return r, nil
+	case <-ctx.Done():
+		return WorkerResult{}, ctx.Err()
+	}
+}
+
+func (h *localHandle) progress() Progress { return h.w.progress() }
+func (h *localHandle) close()             { h.w.close() }
+
+// procSet samples the named server processes.
+type procSet struct {
+	pids []NamedPID
+}
+
+func (ps procSet) sample() (map[string]ProcSample, error) {
+	out := make(map[string]ProcSample)
+	for _, np := range ps.pids {
+		s, err := SampleProc(np.PID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", np.Name, err)
+		}
+		a := out[np.Name]
+		a.CPU += s.CPU
+		a.RSS += s.RSS
+		out[np.Name] = a
+	}
+	return out, nil
+}
+
+// Run performs one benchmark run and returns what it measured.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.setDefaults()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if err := CheckLoopback(ctx, cfg.URL); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	limit, err := RaiseFileLimit()
+	if err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	id := runID()
+	l := plan(&cfg, id)
+	logf := func(format string, args ...any) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "bench: "+format+"\n", args...)
+		}
+	}
+
+	tokens := make([]string, cfg.Conns)
+	if cfg.Setup != nil {
+		t0 := time.Now()
+		if len(l.groups) > 0 {
+			if err := cfg.Setup.CreateChannels(ctx, l.groups); err != nil {
+				return nil, fmt.Errorf("setup: %w", err)
+			}
+		}
+		tokens, err = cfg.Setup.IssueTokens(ctx, l.users, cfg.TokenTTL)
+		if err != nil {
+			return nil, fmt.Errorf("setup: %w", err)
+		}
+		members := make([][]string, len(l.groups))
+		for i, g := range l.group {
+			if g >= 0 && len(l.groups) > 0 {
+				members[g] = append(members[g], l.users[i])
+			}
+		}
+		for g, ms := range members {
+			if err := cfg.Setup.AddMembers(ctx, l.groups[g], ms); err != nil {
+				return nil, fmt.Errorf("setup: %w", err)
+			}
+		}
+		logf("setup: %d tokens, %d channels and their members in %.1f s", len(tokens), len(l.groups), time.Since(t0).Seconds())
+	}
+
+	nproc := cfg.Processes
+	if nproc <= 0 {
+		nproc = (cfg.Conns + cfg.PerProcess - 1) / cfg.PerProcess
+		if nproc == 1 {
+			nproc = 0 // in this process
+		}
+	}
+	sources := cfg.Sources
+	if sources <= 0 {
+		sources = (cfg.Conns + 9999) / 10000
+	}
+	var srcs []string
+	if ipv4Target(cfg.URL) {
+		for _, a := range SourceAddrs(sources) {
+			srcs = append(srcs, a.String())
+		}
+	}
+	plans := splitPlan(&cfg, l, tokens, max(nproc, 1), srcs, deadline)
+
+	ps := procSet{pids: cfg.PIDs}
+	before, err := ps.sample()
+	if err != nil {
+		return nil, err
+	}
+	var handles []handle
+	defer func() {
+		var wg sync.WaitGroup
+		for _, h := range handles {
+			wg.Add(1)
+			go func() { defer wg.Done(); h.close() }()
+		}
+		wg.Wait()
+	}()
+	for _, p := range plans {
+		var h handle
+		if nproc == 0 {
+			h, err = newLocal(ctx, p)
+		} else {
+			if cfg.StartWorker == nil {
+				return nil, errors.New("this run needs worker processes and no way to start them was given")
+			}
+			h, err = startRemote(ctx, cfg.StartWorker, p)
+		}
+		if err != nil {
+			return nil, err
+		}
+		handles = append(handles, h)
+	}
+	stopProgress := progressLoop(cfg.Progress, cfg.Scenario, cfg.Conns, handles)
+	defer stopProgress()
+
+	res := &Result{
+		Scenario: cfg.Scenario, Label: cfg.Label, Target: cfg.URL, Time: began.UTC().Format(time.RFC3339),
+		Conns: cfg.Conns, Channels: len(l.groups), Publishers: len(l.pubConn), Payload: cfg.Payload,
+		DurationS: cfg.Duration.Seconds(), Workers: max(nproc, 1), ConnectErrors: map[string]int{},
+	}
+	if cfg.Scenario == ScenarioDM {
+		res.Channels = l.nGroups
+	}
+	if len(l.pubConn) > 0 {
+		res.Rate = cfg.Rate
+	} else {
+		res.Payload = 0
+	}
+	var connLat Histogram
+	var first, last time.Time
+	for _, h := range handles {
+		st, err := h.connected(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("connect phase: %w", err)
+		}
+		res.Connected += st.Connected
+		res.ConnectFailed += st.Failed
+		if st.Latency != nil {
+			connLat.Merge(st.Latency)
+		}
+		for k, v := range st.Errors {
+			res.ConnectErrors[k] += v
+		}
+		if first.IsZero() || st.First.Before(first) {
+			first = st.First
+		}
+		if st.Last.After(last) {
+			last = st.Last
+		}
+	}
+	if d := last.Sub(first); d > 0 {
+		res.ConnectRate = round3(float64(res.Connected) / d.Seconds())
+	}
+	res.ConnectP50MS, res.ConnectP99MS = ms(connLat.Quantile(0.5)), ms(connLat.Quantile(0.99))
+	if len(res.ConnectErrors) == 0 {
+		res.ConnectErrors = nil
+	}
+	if res.Connected == 0 {
+		return res, errors.New("no client could connect")
+	}
+	logf("%d of %d clients connected in %.1f s", res.Connected, cfg.Conns, last.Sub(first).Seconds())
+	connected, err := ps.sample()
+	if err != nil {
+		return nil, err
+	}
+
+	win := Window{Start: time.Now().Add(cfg.Settle)}
+	win.End = win.Start.Add(cfg.Duration)
+	for _, h := range handles {
+		if err := h.start(win); err != nil {
+			return nil, err
+		}
+	}
+	sleepUntil(ctx, win.Start)
+	atStart, err := ps.sample()
+	if err != nil {
+		return nil, err
+	}
+	var (
+		tally     Tally
+		active    = make([]int, l.nGroups)
+		lat, ack  Histogram
+		reconn    Histogram
+		toolCPU   time.Duration
+		lastBack  time.Time
+		windowEnd time.Time
+	)
+	res.PublishErrors = map[string]uint64{}
+	res.DropReasons = map[string]int{}
+	res.StormErrors = map[string]int{}
+	for _, h := range handles {
+		r, err := h.result(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("run: %w", err)
+		}
+		if err := tally.Add(r.Tally); err != nil {
+			return nil, err
+		}
+		for g, n := range r.Active {
+			if g < len(active) {
+				active[g] += n
+			}
+		}
+		lat.Merge(r.Latency)
+		ack.Merge(r.Ack)
+		if r.Reconnect != nil {
+			reconn.Merge(r.Reconnect)
+		}
+		res.Duplicated += r.Dups
+		res.Foreign += r.Foreign
+		res.OtherEvents += r.Other
+		res.Dropped += r.Dropped
+		for k, v := range r.DropReasons {
+			res.DropReasons[k] += v
+		}
+		for k, v := range r.PublishErrors {
+			res.PublishErrors[k] += v
+		}
+		for k, v := range r.StormErrors {
+			res.StormErrors[k] += v
+		}
+		res.LatenessMS = max(res.LatenessMS, ms(r.Lateness))
+		res.Reconnected += r.Reconnected
+		res.NotBack += r.NotBack
+		res.Retries += r.Retries
+		toolCPU += r.CPU
+		if r.LastBack.After(lastBack) {
+			lastBack = r.LastBack
+		}
+		if r.End.After(windowEnd) {
+			windowEnd = r.End
+		}
+	}
+	after, err := ps.sample()
+	if err != nil {
+		return nil, err
+	}
+	if len(tally.Pubs) > 0 {
+		acct := tally.Account(func(p int) int { return active[l.pubGroup[p]] })
+		res.Acked, res.Expected, res.Delivered, res.Lost, res.Unacked = acct.Acked, acct.Expected, acct.Delivered, acct.Lost, acct.Unacked
+		for _, pt := range tally.Pubs {
+			res.Sent += pt.Sent
+		}
+	}
+	res.DeliveriesPerS = round3(float64(res.Delivered) / cfg.Duration.Seconds())
+	res.Latency, res.AckLatency = latOf(&lat), latOf(&ack)
+	if cfg.Scenario == ScenarioStorm {
+		if !lastBack.IsZero() {
+			res.StormS = round3(lastBack.Sub(win.Start).Seconds())
+		}
+		res.ReconnectP50, res.ReconnectP99 = ms(reconn.Quantile(0.5)), ms(reconn.Quantile(0.99))
+	}
+	for _, m := range []map[string]uint64{res.PublishErrors} {
+		if len(m) == 0 {
+			res.PublishErrors = nil
+		}
+	}
+	if len(res.DropReasons) == 0 {
+		res.DropReasons = nil
+	}
+	if len(res.StormErrors) == 0 {
+		res.StormErrors = nil
+	}
+	window := windowEnd.Sub(win.Start).Seconds()
+	if window <= 0 {
+		window = cfg.Duration.Seconds()
+	}
+	res.LoadTool = ToolResult{CPUS: round3(toolCPU.Seconds()), Cores: round3(toolCPU.Seconds() / window), FileLimit: limit}
+	if res.Delivered > 0 {
+		res.LoadTool.CPUPerDeliveryUS = round3(float64(toolCPU.Microseconds()) / float64(res.Delivered))
+	}
+	res.Procs = make(map[string]ProcResult)
+	for _, np := range cfg.PIDs {
+		pr := res.Procs[np.Name]
+		pr.PIDs = append(pr.PIDs, np.PID)
+		res.Procs[np.Name] = pr
+	}
+	for name, pr := range res.Procs {
+		cpu := after[name].CPU - atStart[name].CPU
+		pr.CPUS = round3(cpu.Seconds())
+		pr.Cores = round3(cpu.Seconds() / window)
+		if res.Delivered > 0 {
+			pr.CPUPerDeliveryUS = round3(float64(cpu.Microseconds()) / float64(res.Delivered))
+		}
+		if cfg.Scenario == ScenarioIdle && res.Connected > 0 {
+			pr.CoresPer10k = round3(pr.Cores / (float64(res.Connected) / 10000))
+		}
+		ccpu := connected[name].CPU - before[name].CPU
+		pr.ConnectCPUS = round3(ccpu.Seconds())
+		pr.ConnectCPUPerConnUS = round3(float64(ccpu.Microseconds()) / float64(res.Connected))
+		pr.RSSBefore, pr.RSSConn, pr.RSSAfter = before[name].RSS, connected[name].RSS, after[name].RSS
+		pr.RSSPerConn = (pr.RSSConn - pr.RSSBefore) / int64(res.Connected)
+		res.Procs[name] = pr
+	}
+	if len(res.Procs) == 0 {
+		res.Procs = nil
+	}
+	return res, nil
+}
+
+// ipv4Target reports whether the URL's host is an IPv4 address or a name
+// (which then resolves to 127.0.0.1 on this machine's loopback).
+func ipv4Target(rawURL string) bool {
+	return !containsColonHost(rawURL)
+}
+
+// splitPlan cuts the run into one plan per worker: contiguous blocks of
+// clients, so every channel spreads over all workers.
+func splitPlan(c *Config, l layout, tokens []string, n int, srcs []string, deadline time.Time) []Plan {
+	per := (c.Conns + n - 1) / n
+	pubsOf := make(map[int][]int) // client → publishers
+	for p, conn := range l.pubConn {
+		pubsOf[conn] = append(pubsOf[conn], p)
+	}
+	var plans []Plan
+	for w := range n {
+		lo, hi := w*per, min((w+1)*per, c.Conns)
+		p := Plan{
+			Scenario: c.Scenario, URL: c.URL, Insecure: c.Insecure, Sources: srcs,
+			Worker: w, Workers: n, Groups: l.groups, NumGroups: l.nGroups, Join: len(l.groups) > 0,
+			NumPubs: len(l.pubConn), Seqs: l.seqs, PubRate: l.pubRate, Payload: c.Payload,
+			ConnectConcurrency: max(c.ConnectConcurrency/n, 1), ConnectTimeout: c.ConnectTimeout,
+			EventBuffer: c.EventBuffer, Drain: c.Drain, Quiet: c.Quiet, Deadline: deadline,
+		}
+		if c.ConnectRate > 0 {
+			p.ConnectRate = c.ConnectRate / float64(n)
+		}
+		for i := lo; i < hi; i++ {
+			for _, pub := range pubsOf[i] {
+				p.Pubs = append(p.Pubs, PlanPub{ID: pub, Conn: i - lo, To: l.pubTo[pub]})
+			}
+			p.Conns = append(p.Conns, PlanConn{Index: i, User: l.users[i], Token: tokens[i], Group: l.group[i]})
+		}
+		plans = append(plans, p)
+	}
+	return plans
+}

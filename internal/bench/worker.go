@@ -1,0 +1,552 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/client"
+)
+
+// maxErrorKinds bounds the distinct error messages a worker keeps.
+const maxErrorKinds = 16
+
+// errorCounts counts errors by message, keeping a bounded number of
+// distinct ones. It is safe for concurrent use.
+type errorCounts struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (e *errorCounts) add(err error) {
+	msg := errorKind(err)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil {
+		e.m = make(map[string]int)
+	}
+	if _, ok := e.m[msg]; !ok && len(e.m) >= maxErrorKinds {
+		msg = "other"
+	}
+	e.m[msg]++
+}
+
+func (e *errorCounts) snapshot() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.m) == 0 {
+		return nil
+	}
+	out := make(map[string]int, len(e.m))
+	for k, v := range e.m {
+		out[k] = v
+	}
+	return out
+}
+
+// errorKind shortens an error to what tells failures apart: the code of a
+// *kaiwa.Error, the close status of a server close, or the message
+// without addresses and ports.
+func errorKind(err error) string {
+	var ke *kaiwa.Error
+	if errors.As(err, &ke) {
+		return string(ke.Code)
+	}
+	var ce *client.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("closed %d %s", ce.Code, ce.Reason)
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, client.ErrSlowReader):
+		return "slow reader (load tool)"
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	if len(msg) > 80 {
+		msg = msg[:80]
+	}
+	return msg
+}
+
+// session is one connection of a benchmark client. A client has a new
+// session after each reconnect.
+type session struct {
+	c    *client.Conn
+	nc   net.Conn
+	done chan struct{} // closed when its reader has stopped
+	// ending marks a session the load tool itself closes or drops.
+	ending atomic.Bool
+}
+
+// drop ends the session abruptly, as a network failure would: its TCP
+// connection closes without a WebSocket closing handshake.
+func (s *session) drop() {
+	if s.nc != nil {
+		_ = s.nc.Close()
+		return
+	}
+	_ = s.c.Close() // no TCP connection was recorded: close politely
+}
+
+// benchConn is one benchmark client.
+type benchConn struct {
+	plan PlanConn
+	rcv  *Receiver
+	sess atomic.Pointer[session]
+}
+
+// worker runs one [Plan]: it connects the plan's clients, publishes,
+// receives and counts.
+type worker struct {
+	plan   Plan
+	dialer *Dialer
+	conns  []*benchConn
+	ledger *Ledger
+
+	connectLat Histogram
+	latency    Histogram
+	ack        Histogram
+	reconnect  Histogram
+
+	phase        atomic.Value // string
+	connected    atomic.Int64
+	failed       atomic.Int64
+	firstDial    atomic.Int64 // unix nanos
+	lastReady    atomic.Int64
+	delivered    atomic.Uint64
+	other        atomic.Uint64
+	lastDelivery atomic.Int64
+	dropped      atomic.Int64
+	lateness     atomic.Int64
+	connectErrs  errorCounts
+	dropErrs     errorCounts
+	stormErrs    errorCounts
+
+	pubMu   sync.Mutex
+	pubErrs map[string]uint64
+	sent    atomic.Uint64
+	errs    atomic.Uint64
+}
+
+func newWorker(p Plan) (*worker, error) {
+	var srcs []netip.Addr
+	for _, s := range p.Sources {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("source address %q: %w", s, err)
+		}
+		srcs = append(srcs, a)
+	}
+	w := &worker{
+		plan:    p,
+		dialer:  NewDialer(p.URL, DialerOptions{Sources: srcs, Insecure: p.Insecure, EventBuffer: p.EventBuffer}),
+		ledger:  NewLedger(p.NumPubs, p.Seqs),
+		pubErrs: make(map[string]uint64),
+	}
+	w.phase.Store("connect")
+	w.conns = make([]*benchConn, len(p.Conns))
+	for i, pc := range p.Conns {
+		w.conns[i] = &benchConn{plan: pc, rcv: w.ledger.NewReceiver()}
+	}
+	return w, nil
+}
+
+// progress returns the worker's running counts.
+func (w *worker) progress() Progress {
+	return Progress{
+		Phase:     w.phase.Load().(string),
+		Connected: int(w.connected.Load()),
+		Failed:    int(w.failed.Load()),
+		Sent:      w.sent.Load(),
+		Delivered: w.delivered.Load(),
+		Errors:    w.errs.Load(),
+		Dropped:   int(w.dropped.Load()),
+		P50:       w.latency.Quantile(0.50),
+		P99:       w.latency.Quantile(0.99),
+	}
+}
+
+// connect connects every client of the plan, at most ConnectConcurrency
+// at a time (and ConnectRate per second when set).
+func (w *worker) connect(ctx context.Context) ConnectStats {
+	conc := max(w.plan.ConnectConcurrency, 1)
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	var pacer *Pacer
+	if w.plan.ConnectRate > 0 {
+		pacer = NewPacer(time.Now(), w.plan.ConnectRate, int64(len(w.conns)))
+	}
+	w.firstDial.Store(time.Now().UnixNano())
+	for _, bc := range w.conns {
+		if pacer != nil {
+			if _, _, ok := pacer.Next(ctx, w.plan.Deadline); !ok {
+				break
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t0 := time.Now()
+			if err := w.dial(ctx, bc); err != nil {
+				w.failed.Add(1)
+				w.connectErrs.add(err)
+				return
+			}
+			w.connectLat.Record(time.Since(t0))
+			w.connected.Add(1)
+			storeMax(&w.lastReady, time.Now().UnixNano())
+		}()
+	}
+	wg.Wait()
+	st := ConnectStats{
+		Connected: int(w.connected.Load()),
+		Failed:    len(w.conns) - int(w.connected.Load()),
+		First:     time.Unix(0, w.firstDial.Load()),
+		Latency:   &w.connectLat,
+		Errors:    w.connectErrs.snapshot(),
+	}
+	if l := w.lastReady.Load(); l > 0 {
+		st.Last = time.Unix(0, l)
+	}
+	w.failed.Store(int64(st.Failed))
+	return st
+}
+
+// dial connects one client, joins its group when needed, and starts its
+// reader.
+func (w *worker) dial(ctx context.Context, bc *benchConn) error {
+	dctx, cancel := context.WithTimeout(ctx, w.plan.ConnectTimeout)
+	defer cancel()
+	c, nc, err := w.dialer.Dial(dctx, bc.plan.Index, bc.plan.Token)
+	if err != nil {
+		return err
+	}
+	if g := bc.plan.Group; g >= 0 && w.plan.Join && g < len(w.plan.Groups) {
+		if ch := w.plan.Groups[g]; !slices.Contains(c.Ready().Channels, ch) {
+			if err := c.Join(dctx, ch); err != nil {
+				_ = c.Close()
+				return fmt.Errorf("join: %w", err)
+			}
+		}
+	}
+	s := &session{c: c, nc: nc, done: make(chan struct{})}
+	bc.sess.Store(s)
+	go w.read(bc, s)
+	return nil
+}
+
+// read is a session's reader: it counts every delivery.
+func (w *worker) read(bc *benchConn, s *session) {
+	defer close(s.done)
+	for ev := range s.c.Events() {
+		if ev.Msg == nil {
+			w.other.Add(1)
+			continue
+		}
+		now := time.Now().UnixNano()
+		p, err := ParsePayload(ev.Msg.Data)
+		if err != nil {
+			bc.rcv.foreign.Add(1)
+			continue
+		}
+		if bc.rcv.Deliver(p.P, p.N) {
+			w.latency.Record(time.Duration(now - p.T))
+			w.delivered.Add(1)
+			w.lastDelivery.Store(now)
+		}
+	}
+	if !s.ending.Load() {
+		w.dropped.Add(1)
+		w.dropErrs.add(s.c.Err())
+	}
+}
+
+// run measures one window: publishing (fanout, room, dm), holding (idle)
+// or dropping and reconnecting everyone (storm), then draining.
+func (w *worker) run(ctx context.Context, win Window) WorkerResult {
+	if d := time.Until(win.Start); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	cpu0 := SelfCPU()
+	w.phase.Store("run")
+	active := make([]int, w.plan.NumGroups)
+	for _, bc := range w.conns {
+		if g := bc.plan.Group; g >= 0 && g < len(active) && bc.sess.Load() != nil {
+			active[g]++
+		}
+	}
+	res := WorkerResult{Active: active}
+	switch w.plan.Scenario {
+	case ScenarioStorm:
+		w.storm(ctx, win, &res)
+		// A client that came back is in its group again.
+		clear(active)
+		for _, bc := range w.conns {
+			if s := bc.sess.Load(); s != nil && bc.plan.Group >= 0 && bc.plan.Group < len(active) {
+				active[bc.plan.Group]++
+			}
+		}
+	case ScenarioIdle:
+		sleepUntil(ctx, win.End)
+	default:
+		w.publish(ctx, win)
+		// Publishers of other workers may still be sending.
+		sleepUntil(ctx, win.End)
+		w.phase.Store("drain")
+		w.drain(ctx)
+	}
+	res.CPU = SelfCPU() - cpu0
+	res.End = time.Now()
+	w.phase.Store("done")
+	res.Tally = w.ledger.Tally()
+	res.Latency, res.Ack = &w.latency, &w.ack
+	res.Delivered = w.delivered.Load()
+	res.Other = w.other.Load()
+	for _, bc := range w.conns {
+		res.Dups += bc.rcv.Dups()
+		res.Foreign += bc.rcv.Foreign()
+	}
+	w.pubMu.Lock()
+	if len(w.pubErrs) > 0 {
+		res.PublishErrors = make(map[string]uint64, len(w.pubErrs))
+		for k, v := range w.pubErrs {
+			res.PublishErrors[k] = v
+		}
+	}
+	w.pubMu.Unlock()
+	res.Lateness = time.Duration(w.lateness.Load())
+	res.Dropped = int(w.dropped.Load())
+	res.DropReasons = w.dropErrs.snapshot()
+	return res
+}
+
+func sleepUntil(ctx context.Context, t time.Time) {
+	d := time.Until(t)
+	if d <= 0 {
+		return
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-ctx.Done():
+	}
+}
+
+// publish runs the plan's publishers from win.Start until win.End.
+func (w *worker) publish(ctx context.Context, win Window) {
+	var wg sync.WaitGroup
+	for _, pp := range w.plan.Pubs {
+		if pp.Conn < 0 || pp.Conn >= len(w.conns) {
+			continue
+		}
+		bc := w.conns[pp.Conn]
+		s := bc.sess.Load()
+		if s == nil {
+			continue // never connected: its messages are simply not sent
+		}
+		// Spread the publishers' first sends over one interval so they do
+		// not all fire at once.
+		offset := time.Duration(float64(pp.ID) / float64(max(w.plan.NumPubs, 1)) / w.plan.PubRate * float64(time.Second))
+		ch := ""
+		if g := bc.plan.Group; g >= 0 && g < len(w.plan.Groups) {
+			ch = w.plan.Groups[g]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.publisher(ctx, pp, s.c, ch, NewPacer(win.Start.Add(offset), w.plan.PubRate, int64(w.plan.Seqs)), win.End)
+		}()
+	}
+	wg.Wait()
+}
+
+// publisher sends one publisher's messages on schedule.
+func (w *worker) publisher(ctx context.Context, pp PlanPub, c *client.Conn, ch string, pacer *Pacer, end time.Time) {
+	buf := make([]byte, 0, max(w.plan.Payload, minPayload)+16)
+	for {
+		n, due, ok := pacer.Next(ctx, end)
+		if !ok {
+			return
+		}
+		now := time.Now()
+		storeMax(&w.lateness, int64(now.Sub(due)))
+		buf = AppendPayload(buf[:0], Payload{P: pp.ID, N: int(n), T: now.UnixNano()}, w.plan.Payload)
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var err error
+		if pp.To != "" {
+			_, _, err = c.DM(sctx, pp.To, "", buf)
+		} else {
+			_, err = c.Say(sctx, ch, "", buf)
+		}
+		cancel()
+		w.ledger.Sent(pp.ID, int(n), err == nil)
+		w.sent.Add(1)
+		if err != nil {
+			w.errs.Add(1)
+			w.pubMu.Lock()
+			w.pubErrs[errorKind(err)]++
+			w.pubMu.Unlock()
+			select {
+			case <-c.Done():
+				return // the client is gone: the rest would fail the same way
+			default:
+			}
+			continue
+		}
+		w.ack.Record(time.Since(now))
+	}
+}
+
+// drain waits for the last deliveries: until nothing arrived for Quiet,
+// and no longer than Drain.
+func (w *worker) drain(ctx context.Context) {
+	deadline := time.Now().Add(w.plan.Drain)
+	quiet := max(w.plan.Quiet, 50*time.Millisecond)
+	tick := time.NewTicker(quiet / 5)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		last := w.lastDelivery.Load()
+		if time.Since(time.Unix(0, last)) >= quiet {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// storm drops every client at once (closing its TCP connection, as a
+// network failure would) and reconnects them all, retrying with jittered
+// backoff until win.End.
+func (w *worker) storm(ctx context.Context, win Window, res *WorkerResult) {
+	start := time.Now()
+	rctx, cancel := context.WithDeadline(ctx, win.End)
+	defer cancel()
+	var dropped []*benchConn
+	var old []*session
+	for _, bc := range w.conns {
+		if s := bc.sess.Swap(nil); s != nil {
+			s.ending.Store(true)
+			s.drop()
+			old = append(old, s)
+			dropped = append(dropped, bc)
+		}
+	}
+	// A client's new reader starts once its old one has stopped: they
+	// share the client's receiver.
+	for _, s := range old {
+		select {
+		case <-s.done:
+		case <-rctx.Done():
+		}
+	}
+	conc := max(w.plan.ConnectConcurrency, 1)
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	var back, retries atomic.Int64
+	var lastBack atomic.Int64
+	for _, bc := range dropped {
+		select {
+		case sem <- struct{}{}:
+		case <-rctx.Done():
+		}
+		if rctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			backoff := 50 * time.Millisecond
+			for attempt := 0; attempt < 100; attempt++ {
+				err := w.dial(rctx, bc)
+				if err == nil {
+					w.reconnect.Record(time.Since(start))
+					back.Add(1)
+					storeMax(&lastBack, time.Now().UnixNano())
+					return
+				}
+				w.stormErrs.add(err)
+				if rctx.Err() != nil {
+					return
+				}
+				retries.Add(1)
+				sleepUntil(rctx, time.Now().Add(backoff/2+rand.N(backoff)))
+				backoff = min(backoff*2, time.Second)
+			}
+		}()
+	}
+	wg.Wait()
+	res.Reconnected = int(back.Load())
+	res.NotBack = len(dropped) - res.Reconnected
+	if l := lastBack.Load(); l > 0 {
+		res.LastBack = time.Unix(0, l)
+	}
+	res.Reconnect = &w.reconnect
+	res.Retries = int(retries.Load())
+	res.StormErrors = w.stormErrs.snapshot()
+}
+
+// close ends every session, at most 256 closing handshakes at a time,
+// each bounded by a second.
+func (w *worker) close() {
+	sem := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	for _, bc := range w.conns {
+		s := bc.sess.Swap(nil)
+		if s == nil {
+			continue
+		}
+		s.ending.Store(true)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t := time.AfterFunc(time.Second, s.drop)
+			_ = s.c.Close()
+			t.Stop()
+		}()
+	}
+	wg.Wait()
+	w.dialer.Close()
+}
+
+// storeMax raises a to v when v is larger.
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
