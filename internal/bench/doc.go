@@ -1,7 +1,7 @@
 // Package bench is Kaiwa's load generator, behind "kaiwa bench": it
 // measures a UA (or nginx in front of UAs, or the bare reference server of
-// package bench/bare)
-// from the same machine, with the project's own client package.
+// package bench/bare) from the same machine, with the project's own client
+// package.
 //
 // # Scenarios
 //
