@@ -13,3 +13,4 @@ ALTER TABLE messages
 ALTER TABLE channels DROP COLUMN member_count;
 DROP TABLE IF EXISTS sanctions;
 DROP TABLE IF EXISTS ng_words;
+DROP TABLE IF EXISTS ng_lists;

@@ -14,6 +14,17 @@ CREATE TABLE ng_words (
   CONSTRAINT ng_words_tenant_fk FOREIGN KEY (tenant_id) REFERENCES tenants (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
+-- When each tenant last changed its NG list. NG-list changes lock the
+-- tenant's row here, so that they run one at a time (the size limit holds)
+-- without locking the tenant's row in tenants, which every token issue and
+-- channel creation of the tenant reads (foreign key checks).
+CREATE TABLE ng_lists (
+  tenant_id  VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  updated_at DATETIME(3) NOT NULL,
+  PRIMARY KEY (tenant_id),
+  CONSTRAINT ng_lists_tenant_fk FOREIGN KEY (tenant_id) REFERENCES tenants (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
 -- Bans and mutes, one of each kind per user at most. expires_at NULL means
 -- until lifted; rows whose expires_at has passed are no longer in force and
 -- are purged.

@@ -91,10 +91,11 @@ func (s *Store) NGList(ctx context.Context, tenant kaiwa.TenantID) (kaiwa.NGList
 	if err != nil {
 		return kaiwa.NGList{}, err
 	}
-	l, err := readNGList(ctx, tx, tenant, st)
+	l, err := readNGList(ctx, tx, tenant)
 	if err != nil {
 		return kaiwa.NGList{}, err
 	}
+	l.Policy = st.WithDefaults().NGPolicy
 	if err := tx.Commit(); err != nil {
 		return kaiwa.NGList{}, dbError("read ng list", err)
 	}
@@ -114,9 +115,10 @@ func readSettings(ctx context.Context, tx *sql.Tx, tenant kaiwa.TenantID) (kaiwa
 	return decodeSettings(tenant, raw)
 }
 
-// readNGList reads the tenant's entries within tx; st are its settings.
-func readNGList(ctx context.Context, tx *sql.Tx, tenant kaiwa.TenantID, st kaiwa.Settings) (kaiwa.NGList, error) {
-	l := kaiwa.NGList{Policy: st.WithDefaults().NGPolicy, Words: []string{}, Allow: []string{}}
+// readNGList reads the tenant's entries within tx; the caller sets the
+// policy.
+func readNGList(ctx context.Context, tx *sql.Tx, tenant kaiwa.TenantID) (kaiwa.NGList, error) {
+	l := kaiwa.NGList{Words: []string{}, Allow: []string{}}
 	rows, err := tx.QueryContext(ctx,
 		"SELECT kind, entry FROM ng_words WHERE tenant_id = ? ORDER BY kind, entry", tenant)
 	if err != nil {
@@ -172,11 +174,16 @@ func (s *Store) changeNGList(ctx context.Context, tenant kaiwa.TenantID, l kaiwa
 		return kaiwa.NGList{}, dbError("change ng list", err)
 	}
 	defer rollback(tx)
-	// The tenant's row lock serialises changes of its list, so that the
-	// limit holds under concurrent additions.
-	st, err := lockTenant(ctx, tx, tenant)
+	// The tenant's ng_lists row, locked until the end, serialises changes
+	// of its list, so that the limit holds under concurrent additions.
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO ng_lists (tenant_id, updated_at) VALUES (?, ?)
+		ON DUPLICATE KEY UPDATE updated_at = VALUES(updated_at)`, tenant, s.clock())
+	if mysqlErrno(err) == errNoReferencedRow {
+		return kaiwa.NGList{}, kaiwa.Errorf(kaiwa.CodeNotFound, "no tenant %s", tenant)
+	}
 	if err != nil {
-		return kaiwa.NGList{}, err
+		return kaiwa.NGList{}, dbError("lock ng list", err)
 	}
 	if replace {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM ng_words WHERE tenant_id = ?", tenant); err != nil {
@@ -201,20 +208,32 @@ func (s *Store) changeNGList(ctx context.Context, tenant kaiwa.TenantID, l kaiwa
 			return kaiwa.NGList{}, errNGTooMany(total)
 		}
 	}
-	if l.Policy != "" && l.Policy != st.NGPolicy {
-		st.NGPolicy = l.Policy
-		raw, err := encodeSettings(st)
-		if err != nil {
-			return kaiwa.NGList{}, err
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE tenants SET settings = ? WHERE id = ?", raw, tenant); err != nil {
-			return kaiwa.NGList{}, dbError("set ng policy", err)
-		}
-	}
-	out, err := readNGList(ctx, tx, tenant, st)
+	out, err := readNGList(ctx, tx, tenant)
 	if err != nil {
 		return kaiwa.NGList{}, err
 	}
+	// The tenant's row is locked last and briefly, only when the policy is
+	// set.
+	var st kaiwa.Settings
+	if l.Policy != "" {
+		st, err = lockTenant(ctx, tx, tenant)
+		if err != nil {
+			return kaiwa.NGList{}, err
+		}
+		if st.NGPolicy != l.Policy {
+			st.NGPolicy = l.Policy
+			raw, err := encodeSettings(st)
+			if err != nil {
+				return kaiwa.NGList{}, err
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE tenants SET settings = ? WHERE id = ?", raw, tenant); err != nil {
+				return kaiwa.NGList{}, dbError("set ng policy", err)
+			}
+		}
+	} else if st, err = readSettings(ctx, tx, tenant); err != nil {
+		return kaiwa.NGList{}, err
+	}
+	out.Policy = st.WithDefaults().NGPolicy
 	if err := tx.Commit(); err != nil {
 		return kaiwa.NGList{}, dbError("change ng list", err)
 	}
@@ -236,10 +255,6 @@ func (s *Store) DeleteNGWord(ctx context.Context, tenant kaiwa.TenantID, word st
 		return kaiwa.NGList{}, dbError("delete ng word", err)
 	}
 	defer rollback(tx)
-	st, err := lockTenant(ctx, tx, tenant)
-	if err != nil {
-		return kaiwa.NGList{}, err
-	}
 	res, err := tx.ExecContext(ctx,
 		"DELETE FROM ng_words WHERE tenant_id = ? AND kind IN (?, ?) AND entry = ?", tenant, ngWord, ngAllow, word)
 	if err != nil {
@@ -250,10 +265,19 @@ func (s *Store) DeleteNGWord(ctx context.Context, tenant kaiwa.TenantID, word st
 	} else if n == 0 {
 		return kaiwa.NGList{}, kaiwa.Errorf(kaiwa.CodeNotFound, "%q is not on the NG list", word)
 	}
-	out, err := readNGList(ctx, tx, tenant, st)
+	if _, err := tx.ExecContext(ctx,
+		"UPDATE ng_lists SET updated_at = ? WHERE tenant_id = ?", s.clock(), tenant); err != nil {
+		return kaiwa.NGList{}, dbError("delete ng word", err)
+	}
+	out, err := readNGList(ctx, tx, tenant)
 	if err != nil {
 		return kaiwa.NGList{}, err
 	}
+	st, err := readSettings(ctx, tx, tenant)
+	if err != nil {
+		return kaiwa.NGList{}, err
+	}
+	out.Policy = st.WithDefaults().NGPolicy
 	if err := tx.Commit(); err != nil {
 		return kaiwa.NGList{}, dbError("delete ng word", err)
 	}
