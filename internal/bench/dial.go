@@ -69,12 +69,12 @@ type connSlot struct {
 	conn net.Conn
 }
 
-// Dialer connects benchmark clients to one WebSocket URL through one
-// shared http.Client per source address (never one per connection).
-// Connection i goes out from source address i mod len(sources). It is
-// safe for concurrent use.
+// Dialer connects benchmark clients to WebSocket URLs through one shared
+// http.Client per source address (never one per connection). Client i
+// goes to URL i mod len(urls), from source address i mod len(sources). It
+// is safe for concurrent use.
 type Dialer struct {
-	url     string
+	urls    []string
 	clients []*http.Client
 	buffer  int
 }
@@ -91,9 +91,9 @@ type DialerOptions struct {
 	EventBuffer int
 }
 
-// NewDialer returns a dialer for the WebSocket URL wsURL.
-func NewDialer(wsURL string, o DialerOptions) *Dialer {
-	d := &Dialer{url: wsURL, buffer: o.EventBuffer}
+// NewDialer returns a dialer for the WebSocket URLs (at least one).
+func NewDialer(urls []string, o DialerOptions) *Dialer {
+	d := &Dialer{urls: urls, buffer: o.EventBuffer}
 	srcs := o.Sources
 	if len(srcs) == 0 {
 		srcs = []netip.Addr{{}}
@@ -133,7 +133,7 @@ func NewDialer(wsURL string, o DialerOptions) *Dialer {
 func (d *Dialer) Dial(ctx context.Context, i int, token string) (*client.Conn, net.Conn, error) {
 	slot := &connSlot{}
 	ctx = context.WithValue(ctx, connKey{}, slot)
-	c, err := client.Dial(ctx, d.url, client.Options{
+	c, err := client.Dial(ctx, d.urls[i%len(d.urls)], client.Options{
 		Token:       token,
 		HTTPClient:  d.clients[i%len(d.clients)],
 		EventBuffer: d.buffer,

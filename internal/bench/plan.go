@@ -31,9 +31,9 @@ var Scenarios = []string{ScenarioIdle, ScenarioFanout, ScenarioRoom, ScenarioDM,
 // publishers among them. The coordinator sends it to a worker process as
 // JSON on stdin.
 type Plan struct {
-	Scenario string `json:"scenario"`
-	URL      string `json:"url"`
-	Insecure bool   `json:"insecure,omitempty"`
+	Scenario string   `json:"scenario"`
+	URLs     []string `json:"urls"`
+	Insecure bool     `json:"insecure,omitempty"`
 	// Sources are the local addresses to dial from.
 	Sources []string `json:"sources,omitempty"`
 	// Worker numbers this worker among Workers.
@@ -170,7 +170,7 @@ type WorkerResult struct {
 
 // workerMsg is one line a worker process writes on stdout.
 type workerMsg struct {
-	Kind      string          `json:"kind"` // "connected", "progress", "result", "error"
+	Kind      string          `json:"kind"` // "connected", "progress", "published", "result", "error"
 	Connected *ConnectStats   `json:"connected,omitempty"`
 	Progress  *Progress       `json:"progress,omitempty"`
 	Result    json.RawMessage `json:"result,omitempty"`

@@ -147,7 +147,20 @@ func (h *remoteHandle) connected(ctx context.Context) (ConnectStats, error) {
 	return *m.Connected, nil
 }
 
-func (h *remoteHandle) start(win Window) error { return h.send(win) }
+func (h *remoteHandle) start(win Window) error { return h.send(control{Window: &win}) }
+
+func (h *remoteHandle) published(ctx context.Context) error {
+	_, err := h.next(ctx, "published")
+	return err
+}
+
+func (h *remoteHandle) finish() error { return h.send(control{Finish: true}) }
+
+// control is a line the coordinator writes to a worker after its plan.
+type control struct {
+	Window *Window `json:"window,omitempty"`
+	Finish bool    `json:"finish,omitempty"`
+}
 
 func (h *remoteHandle) result(ctx context.Context) (WorkerResult, error) {
 	var r WorkerResult
@@ -179,8 +192,10 @@ func (h *remoteHandle) close() {
 
 // ServeWorker is the body of a worker process ("kaiwa bench worker"): it
 // reads its [Plan] as one JSON line from stdin, connects, reports
-// "connected", waits for the [Window] line, runs it, reports the result,
-// and closes its clients. Every report is one JSON line on stdout, with a
+// "connected", waits for the [Window] line, runs it, reports "published"
+// once its publishers have stopped, waits for the finish line (every
+// worker has published), drains, reports the result, and closes its
+// clients. Every report is one JSON line on stdout, with a
 // progress line every second. Closing stdin aborts the worker; the plan's
 // deadline bounds it in any case.
 func ServeWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
@@ -215,18 +230,27 @@ func ServeWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer w.close()
-	// The rest of stdin: the window, then end of file, which aborts.
+	// The rest of stdin: the window, the finish, then end of file, which
+	// aborts.
 	windows := make(chan Window, 1)
+	finish := make(chan struct{})
 	go func() {
 		defer cancel()
+		finished := false
 		for {
 			line, err := br.ReadBytes('\n')
 			if len(line) > 0 {
-				var win Window
-				if json.Unmarshal(line, &win) == nil {
-					select {
-					case windows <- win:
-					default:
+				var c control
+				if json.Unmarshal(line, &c) == nil {
+					if c.Window != nil {
+						select {
+						case windows <- *c.Window:
+						default:
+						}
+					}
+					if c.Finish && !finished {
+						finished = true
+						close(finish)
 					}
 				}
 			}
@@ -263,7 +287,16 @@ func ServeWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for the window: %w", ctx.Err())
 	}
-	res := w.run(ctx, win)
+	partial := w.run(ctx, win)
+	if err := report(workerMsg{Kind: "published"}); err != nil {
+		return err
+	}
+	select {
+	case <-finish:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the finish: %w", ctx.Err())
+	}
+	res := w.finish(ctx, partial)
 	b, err := json.Marshal(res)
 	if err != nil {
 		return err

@@ -13,7 +13,9 @@ import (
 type Result struct {
 	Scenario string `json:"scenario"`
 	Label    string `json:"label,omitempty"`
-	Target   string `json:"target"`
+	// Server names the process group under test (a key of Procs).
+	Server string `json:"server,omitempty"`
+	Target string `json:"target"`
 	// Time is when the run started (RFC 3339).
 	Time string `json:"time"`
 

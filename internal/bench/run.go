@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,13 +24,19 @@ type NamedPID struct {
 type Config struct {
 	// Scenario is one of [Scenarios].
 	Scenario string
-	// URL is the WebSocket endpoint, ws://127.0.0.1:PORT/v1/ws for a UA
-	// or the bare server, wss://127.0.0.1/v1/ws through nginx. Only
-	// loopback addresses are accepted.
-	URL string
+	// URLs are the WebSocket endpoints: ws://127.0.0.1:PORT/v1/ws for a
+	// UA or the bare server, wss://127.0.0.1/v1/ws through nginx. Client i
+	// connects to URLs[i mod len(URLs)] (two UA processes without nginx).
+	// Only loopback addresses are accepted.
+	URLs []string
 	// Insecure skips TLS certificate checks (a self-signed local cert).
 	Insecure bool
-	Label    string
+	// Label tags the result (for instance the server under test).
+	Label string
+	// Server names the [NamedPID] group that is the server under test,
+	// whose figures the results table shows (default: the first PID's
+	// name).
+	Server string
 
 	// Conns is the number of clients.
 	Conns int
@@ -93,6 +100,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.Server == "" && len(c.PIDs) > 0 {
+		c.Server = c.PIDs[0].Name
+	}
 	if c.Payload <= 0 {
 		c.Payload = 100
 	}
@@ -248,6 +258,10 @@ type handle interface {
 	connected(ctx context.Context) (ConnectStats, error)
 	// start gives the measurement window.
 	start(win Window) error
+	// published waits until the worker's publishers have stopped.
+	published(ctx context.Context) error
+	// finish lets the worker drain, once every worker has published.
+	finish() error
 	// result waits for the window's result.
 	result(ctx context.Context) (WorkerResult, error)
 	progress() Progress
@@ -257,10 +271,12 @@ type handle interface {
 
 // localHandle runs a worker in this process.
 type localHandle struct {
-	w    *worker
-	ctx  context.Context
-	conn chan ConnectStats
-	res  chan WorkerResult
+	w        *worker
+	ctx      context.Context
+	conn     chan ConnectStats
+	pub      chan struct{}
+	finished chan struct{}
+	res      chan WorkerResult
 }
 
 func newLocal(ctx context.Context, p Plan) (*localHandle, error) {
@@ -268,7 +284,10 @@ func newLocal(ctx context.Context, p Plan) (*localHandle, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &localHandle{w: w, ctx: ctx, conn: make(chan ConnectStats, 1), res: make(chan WorkerResult, 1)}
+	h := &localHandle{
+		w: w, ctx: ctx, conn: make(chan ConnectStats, 1), pub: make(chan struct{}),
+		finished: make(chan struct{}), res: make(chan WorkerResult, 1),
+	}
 	go func() { h.conn <- w.connect(ctx) }()
 	return h, nil
 }
@@ -283,7 +302,29 @@ func (h *localHandle) connected(ctx context.Context) (ConnectStats, error) {
 }
 
 func (h *localHandle) start(win Window) error {
-	go func() { h.res <- h.w.run(h.ctx, win) }()
+	go func() {
+		r := h.w.run(h.ctx, win)
+		close(h.pub)
+		select {
+		case <-h.finished:
+		case <-h.ctx.Done():
+		}
+		h.res <- h.w.finish(h.ctx, r)
+	}()
+	return nil
+}
+
+func (h *localHandle) published(ctx context.Context) error {
+	select {
+	case <-h.pub:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *localHandle) finish() error {
+	close(h.finished)
 	return nil
 }
 
@@ -325,8 +366,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	if err := CheckLoopback(ctx, cfg.URL); err != nil {
-		return nil, err
+	if len(cfg.URLs) == 0 {
+		return nil, errors.New("no target URL")
+	}
+	for _, u := range cfg.URLs {
+		if err := CheckLoopback(ctx, u); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
 	defer cancel()
@@ -382,7 +428,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		sources = (cfg.Conns + 9999) / 10000
 	}
 	var srcs []string
-	if ipv4Target(cfg.URL) {
+	if ipv4Targets(cfg.URLs) {
 		for _, a := range SourceAddrs(sources) {
 			srcs = append(srcs, a.String())
 		}
@@ -422,7 +468,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer stopProgress()
 
 	res := &Result{
-		Scenario: cfg.Scenario, Label: cfg.Label, Target: cfg.URL, Time: began.UTC().Format(time.RFC3339),
+		Scenario: cfg.Scenario, Label: cfg.Label, Server: cfg.Server, Target: strings.Join(cfg.URLs, ","),
+		Time:  began.UTC().Format(time.RFC3339),
 		Conns: cfg.Conns, Channels: len(l.groups), Publishers: len(l.pubConn), Payload: cfg.Payload,
 		DurationS: cfg.Duration.Seconds(), Workers: max(nproc, 1), ConnectErrors: map[string]int{},
 	}
@@ -483,6 +530,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	atStart, err := ps.sample()
 	if err != nil {
 		return nil, err
+	}
+	for _, h := range handles {
+		if err := h.published(ctx); err != nil {
+			return nil, fmt.Errorf("run: %w", err)
+		}
+	}
+	for _, h := range handles {
+		if err := h.finish(); err != nil {
+			return nil, err
+		}
 	}
 	var (
 		tally     Tally
@@ -606,10 +663,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// ipv4Target reports whether the URL's host is an IPv4 address or a name
-// (which then resolves to 127.0.0.1 on this machine's loopback).
-func ipv4Target(rawURL string) bool {
-	return !containsColonHost(rawURL)
+// ipv4Targets reports whether every URL's host is an IPv4 address or a
+// name (which then resolves to 127.0.0.1 on this machine's loopback): the
+// source addresses are IPv4.
+func ipv4Targets(urls []string) bool {
+	for _, u := range urls {
+		if containsColonHost(u) {
+			return false
+		}
+	}
+	return true
 }
 
 // splitPlan cuts the run into one plan per worker: contiguous blocks of
@@ -624,7 +687,7 @@ func splitPlan(c *Config, l layout, tokens []string, n int, srcs []string, deadl
 	for w := range n {
 		lo, hi := w*per, min((w+1)*per, c.Conns)
 		p := Plan{
-			Scenario: c.Scenario, URL: c.URL, Insecure: c.Insecure, Sources: srcs,
+			Scenario: c.Scenario, URLs: c.URLs, Insecure: c.Insecure, Sources: srcs,
 			Worker: w, Workers: n, Groups: l.groups, NumGroups: l.nGroups, Join: len(l.groups) > 0,
 			NumPubs: len(l.pubConn), Seqs: l.seqs, PubRate: l.pubRate, Payload: c.Payload,
 			ConnectConcurrency: max(c.ConnectConcurrency/n, 1), ConnectTimeout: c.ConnectTimeout,

@@ -52,9 +52,9 @@ func startBare(t testing.TB) (string, *bare.Server) {
 // quick returns a small, fast configuration of a scenario.
 func quick(scenario, url string) Config {
 	return Config{
-		Scenario: scenario, URL: url, Conns: 40, Channels: 4, Rate: 80,
+		Scenario: scenario, URLs: []string{url}, Conns: 40, Channels: 4, Rate: 80,
 		Duration: 1500 * time.Millisecond, Settle: 100 * time.Millisecond,
-		Drain: 3 * time.Second, Quiet: 300 * time.Millisecond,
+		Drain: 3 * time.Second, Quiet: 500 * time.Millisecond,
 		Deadline: time.Minute, PIDs: []NamedPID{{Name: "self", PID: os.Getpid()}},
 	}
 }
@@ -212,7 +212,7 @@ func TestConfigChecks(t *testing.T) {
 		{Scenario: ScenarioFanout, Conns: 2, Channels: 3, Rate: 1}, // empty channels
 		{Scenario: ScenarioFanout, Conns: 2, Channels: 1, Rate: 1, Payload: 5000},
 	} {
-		c.URL = "ws://127.0.0.1:1/v1/ws"
+		c.URLs = []string{"ws://127.0.0.1:1/v1/ws"}
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("%+v accepted", c)
 		}

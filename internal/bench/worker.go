@@ -116,6 +116,8 @@ type worker struct {
 	conns  []*benchConn
 	ledger *Ledger
 
+	cpu0 time.Duration // own CPU when the window started
+
 	connectLat Histogram
 	latency    Histogram
 	ack        Histogram
@@ -150,9 +152,12 @@ func newWorker(p Plan) (*worker, error) {
 		}
 		srcs = append(srcs, a)
 	}
+	if len(p.URLs) == 0 {
+		return nil, errors.New("the plan names no URL")
+	}
 	w := &worker{
 		plan:    p,
-		dialer:  NewDialer(p.URL, DialerOptions{Sources: srcs, Insecure: p.Insecure, EventBuffer: p.EventBuffer}),
+		dialer:  NewDialer(p.URLs, DialerOptions{Sources: srcs, Insecure: p.Insecure, EventBuffer: p.EventBuffer}),
 		ledger:  NewLedger(p.NumPubs, p.Seqs),
 		pubErrs: make(map[string]uint64),
 	}
@@ -282,46 +287,44 @@ func (w *worker) read(bc *benchConn, s *session) {
 	}
 }
 
-// run measures one window: publishing (fanout, room, dm), holding (idle)
-// or dropping and reconnecting everyone (storm), then draining.
-func (w *worker) run(ctx context.Context, win Window) WorkerResult {
-	if d := time.Until(win.Start); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-	}
-	cpu0 := SelfCPU()
+// run measures the first part of a window: publishing until this
+// worker's publishers have stopped (fanout, room, dm), holding until the
+// window ends (idle), or dropping and reconnecting everyone (storm). The
+// coordinator calls [worker.finish] once every worker has come this far.
+func (w *worker) run(ctx context.Context, win Window) *WorkerResult {
+	sleepUntil(ctx, win.Start)
+	w.cpu0 = SelfCPU()
 	w.phase.Store("run")
+	res := &WorkerResult{Active: w.active()}
+	switch w.plan.Scenario {
+	case ScenarioStorm:
+		w.storm(ctx, win, res)
+		res.Active = w.active() // a client that came back is in its group again
+	case ScenarioIdle:
+		sleepUntil(ctx, win.End)
+	default:
+		w.publish(ctx, win)
+	}
+	w.phase.Store("drain")
+	return res
+}
+
+// active counts, per group, the clients connected now.
+func (w *worker) active() []int {
 	active := make([]int, w.plan.NumGroups)
 	for _, bc := range w.conns {
 		if g := bc.plan.Group; g >= 0 && g < len(active) && bc.sess.Load() != nil {
 			active[g]++
 		}
 	}
-	res := WorkerResult{Active: active}
-	switch w.plan.Scenario {
-	case ScenarioStorm:
-		w.storm(ctx, win, &res)
-		// A client that came back is in its group again.
-		clear(active)
-		for _, bc := range w.conns {
-			if s := bc.sess.Load(); s != nil && bc.plan.Group >= 0 && bc.plan.Group < len(active) {
-				active[bc.plan.Group]++
-			}
-		}
-	case ScenarioIdle:
-		sleepUntil(ctx, win.End)
-	default:
-		w.publish(ctx, win)
-		// Publishers of other workers may still be sending.
-		sleepUntil(ctx, win.End)
-		w.phase.Store("drain")
-		w.drain(ctx)
-	}
-	res.CPU = SelfCPU() - cpu0
+	return active
+}
+
+// finish waits for the last deliveries, once every publisher of the run
+// has stopped, and completes the result.
+func (w *worker) finish(ctx context.Context, res *WorkerResult) WorkerResult {
+	w.drain(ctx)
+	res.CPU = SelfCPU() - w.cpu0
 	res.End = time.Now()
 	w.phase.Store("done")
 	res.Tally = w.ledger.Tally()
@@ -343,7 +346,7 @@ func (w *worker) run(ctx context.Context, win Window) WorkerResult {
 	res.Lateness = time.Duration(w.lateness.Load())
 	res.Dropped = int(w.dropped.Load())
 	res.DropReasons = w.dropErrs.snapshot()
-	return res
+	return *res
 }
 
 func sleepUntil(ctx context.Context, t time.Time) {
@@ -425,8 +428,11 @@ func (w *worker) publisher(ctx context.Context, pp PlanPub, c *client.Conn, ch s
 }
 
 // drain waits for the last deliveries: until nothing arrived for Quiet,
-// and no longer than Drain.
+// and no longer than Drain. Without any delivery it returns at once.
 func (w *worker) drain(ctx context.Context) {
+	if w.lastDelivery.Load() == 0 {
+		return
+	}
 	deadline := time.Now().Add(w.plan.Drain)
 	quiet := max(w.plan.Quiet, 50*time.Millisecond)
 	tick := time.NewTicker(quiet / 5)
