@@ -57,6 +57,16 @@ func (l *Ledger) Sent(p, n int, ok bool) {
 	l.acked[p][n/64] |= 1 << (n % 64)
 }
 
+// AckedCount returns how many of publisher p's messages were
+// acknowledged. Call it once p's publisher has stopped.
+func (l *Ledger) AckedCount(p int) uint64 {
+	var n int
+	for _, word := range l.acked[p] {
+		n += bits.OnesCount64(word)
+	}
+	return uint64(n)
+}
+
 // Receiver is one connection's view of the ledger: the set of messages it
 // has seen, per publisher, to tell first deliveries from duplicates.
 // It is used by one goroutine; its counters may be read by any.

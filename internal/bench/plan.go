@@ -51,8 +51,10 @@ type Plan struct {
 	Join bool `json:"join,omitempty"`
 
 	Pubs []PlanPub `json:"pubs,omitempty"`
-	// NumPubs is the number of publishers of the whole run.
-	NumPubs int `json:"num_pubs"`
+	// NumPubs is the number of publishers of the whole run, PubGroups
+	// the group of each.
+	NumPubs   int   `json:"num_pubs"`
+	PubGroups []int `json:"pub_groups,omitempty"`
 	// Seqs is the most messages one publisher sends.
 	Seqs int `json:"seqs"`
 	// PubRate is each publisher's rate, in messages per second.
@@ -68,7 +70,7 @@ type Plan struct {
 	ConnectTimeout time.Duration `json:"connect_timeout"`
 	EventBuffer    int           `json:"event_buffer"`
 	// Drain is the longest wait for deliveries after the publishers stop;
-	// Quiet ends it earlier once nothing arrived for that long.
+	// Quiet the wait for late duplicates once everything expected came.
 	Drain time.Duration `json:"drain"`
 	Quiet time.Duration `json:"quiet"`
 	// Deadline is the hard end of the worker, whatever happens.
@@ -174,5 +176,6 @@ type workerMsg struct {
 	Connected *ConnectStats   `json:"connected,omitempty"`
 	Progress  *Progress       `json:"progress,omitempty"`
 	Result    json.RawMessage `json:"result,omitempty"`
+	Acked     []uint64        `json:"acked,omitempty"`
 	Error     string          `json:"error,omitempty"`
 }

@@ -149,17 +149,21 @@ func (h *remoteHandle) connected(ctx context.Context) (ConnectStats, error) {
 
 func (h *remoteHandle) start(win Window) error { return h.send(control{Window: &win}) }
 
-func (h *remoteHandle) published(ctx context.Context) error {
-	_, err := h.next(ctx, "published")
-	return err
+func (h *remoteHandle) published(ctx context.Context) ([]uint64, error) {
+	m, err := h.next(ctx, "published")
+	return m.Acked, err
 }
 
-func (h *remoteHandle) finish() error { return h.send(control{Finish: true}) }
+func (h *remoteHandle) finish(acked []uint64) error {
+	return h.send(control{Finish: true, Acked: acked})
+}
 
-// control is a line the coordinator writes to a worker after its plan.
+// control is a line the coordinator writes to a worker after its plan:
+// the window, then the finish with every publisher's acknowledged count.
 type control struct {
-	Window *Window `json:"window,omitempty"`
-	Finish bool    `json:"finish,omitempty"`
+	Window *Window  `json:"window,omitempty"`
+	Finish bool     `json:"finish,omitempty"`
+	Acked  []uint64 `json:"acked,omitempty"`
 }
 
 func (h *remoteHandle) result(ctx context.Context) (WorkerResult, error) {
@@ -233,7 +237,7 @@ func ServeWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	// The rest of stdin: the window, the finish, then end of file, which
 	// aborts.
 	windows := make(chan Window, 1)
-	finish := make(chan struct{})
+	finish := make(chan []uint64, 1)
 	go func() {
 		defer cancel()
 		finished := false
@@ -250,7 +254,7 @@ func ServeWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 					}
 					if c.Finish && !finished {
 						finished = true
-						close(finish)
+						finish <- c.Acked
 					}
 				}
 			}
@@ -288,15 +292,16 @@ func ServeWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 		return fmt.Errorf("waiting for the window: %w", ctx.Err())
 	}
 	partial := w.run(ctx, win)
-	if err := report(workerMsg{Kind: "published"}); err != nil {
+	if err := report(workerMsg{Kind: "published", Acked: w.acked()}); err != nil {
 		return err
 	}
+	var acked []uint64
 	select {
-	case <-finish:
+	case acked = <-finish:
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for the finish: %w", ctx.Err())
 	}
-	res := w.finish(ctx, partial)
+	res := w.finish(ctx, partial, acked)
 	b, err := json.Marshal(res)
 	if err != nil {
 		return err

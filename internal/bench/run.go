@@ -62,7 +62,8 @@ type Config struct {
 	Deadline time.Duration
 	// Settle is the pause between the last connection and the window
 	// (default 1s), Drain the longest wait for late deliveries (default
-	// 10s), Quiet how long without a delivery ends the drain (default 1s).
+	// 10s), Quiet the wait for late duplicates once every message due has
+	// come (default 200ms).
 	Settle, Drain, Quiet time.Duration
 
 	// ConnectConcurrency bounds connection attempts in flight (default
@@ -122,7 +123,7 @@ func (c *Config) setDefaults() {
 		c.Drain = 10 * time.Second
 	}
 	if c.Quiet <= 0 {
-		c.Quiet = time.Second
+		c.Quiet = 200 * time.Millisecond
 	}
 	if c.ConnectConcurrency <= 0 {
 		c.ConnectConcurrency = 64
@@ -258,10 +259,13 @@ type handle interface {
 	connected(ctx context.Context) (ConnectStats, error)
 	// start gives the measurement window.
 	start(win Window) error
-	// published waits until the worker's publishers have stopped.
-	published(ctx context.Context) error
-	// finish lets the worker drain, once every worker has published.
-	finish() error
+	// published waits until the worker's publishers have stopped and
+	// returns how many messages each publisher of the run got
+	// acknowledged (zero for other workers' publishers).
+	published(ctx context.Context) ([]uint64, error)
+	// finish lets the worker drain, once every worker has published,
+	// with every publisher's acknowledged messages.
+	finish(acked []uint64) error
 	// result waits for the window's result.
 	result(ctx context.Context) (WorkerResult, error)
 	progress() Progress
@@ -274,8 +278,8 @@ type localHandle struct {
 	w        *worker
 	ctx      context.Context
 	conn     chan ConnectStats
-	pub      chan struct{}
-	finished chan struct{}
+	pub      chan []uint64
+	finished chan []uint64
 	res      chan WorkerResult
 }
 
@@ -285,8 +289,8 @@ func newLocal(ctx context.Context, p Plan) (*localHandle, error) {
 		return nil, err
 	}
 	h := &localHandle{
-		w: w, ctx: ctx, conn: make(chan ConnectStats, 1), pub: make(chan struct{}),
-		finished: make(chan struct{}), res: make(chan WorkerResult, 1),
+		w: w, ctx: ctx, conn: make(chan ConnectStats, 1), pub: make(chan []uint64, 1),
+		finished: make(chan []uint64, 1), res: make(chan WorkerResult, 1),
 	}
 	go func() { h.conn <- w.connect(ctx) }()
 	return h, nil
@@ -304,27 +308,28 @@ func (h *localHandle) connected(ctx context.Context) (ConnectStats, error) {
 func (h *localHandle) start(win Window) error {
 	go func() {
 		r := h.w.run(h.ctx, win)
-		close(h.pub)
+		h.pub <- h.w.acked()
+		var acked []uint64
 		select {
-		case <-h.finished:
+		case acked = <-h.finished:
 		case <-h.ctx.Done():
 		}
-		h.res <- h.w.finish(h.ctx, r)
+		h.res <- h.w.finish(h.ctx, r, acked)
 	}()
 	return nil
 }
 
-func (h *localHandle) published(ctx context.Context) error {
+func (h *localHandle) published(ctx context.Context) ([]uint64, error) {
 	select {
-	case <-h.pub:
-		return nil
+	case a := <-h.pub:
+		return a, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
-func (h *localHandle) finish() error {
-	close(h.finished)
+func (h *localHandle) finish(acked []uint64) error {
+	h.finished <- acked
 	return nil
 }
 
@@ -384,6 +389,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	began := time.Now()
 	id := runID()
 	l := plan(&cfg, id)
+	if cfg.Progress != nil {
+		cfg.Progress = &lockedWriter{w: cfg.Progress}
+	}
 	logf := func(format string, args ...any) {
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "bench: "+format+"\n", args...)
@@ -531,13 +539,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	acked := make([]uint64, len(l.pubConn))
 	for _, h := range handles {
-		if err := h.published(ctx); err != nil {
+		a, err := h.published(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("run: %w", err)
+		}
+		for p := range min(len(a), len(acked)) {
+			acked[p] += a[p]
 		}
 	}
 	for _, h := range handles {
-		if err := h.finish(); err != nil {
+		if err := h.finish(acked); err != nil {
 			return nil, err
 		}
 	}
@@ -689,7 +702,7 @@ func splitPlan(c *Config, l layout, tokens []string, n int, srcs []string, deadl
 		p := Plan{
 			Scenario: c.Scenario, URLs: c.URLs, Insecure: c.Insecure, Sources: srcs,
 			Worker: w, Workers: n, Groups: l.groups, NumGroups: l.nGroups, Join: len(l.groups) > 0,
-			NumPubs: len(l.pubConn), Seqs: l.seqs, PubRate: l.pubRate, Payload: c.Payload,
+			NumPubs: len(l.pubConn), PubGroups: l.pubGroup, Seqs: l.seqs, PubRate: l.pubRate, Payload: c.Payload,
 			ConnectConcurrency: max(c.ConnectConcurrency/n, 1), ConnectTimeout: c.ConnectTimeout,
 			EventBuffer: c.EventBuffer, Drain: c.Drain, Quiet: c.Quiet, Deadline: deadline,
 		}
@@ -705,4 +718,17 @@ func splitPlan(c *Config, l layout, tokens []string, n int, srcs []string, deadl
 		plans = append(plans, p)
 	}
 	return plans
+}
+
+// lockedWriter serialises writes of the progress loop and the run's
+// messages.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

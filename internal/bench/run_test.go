@@ -54,7 +54,7 @@ func quick(scenario, url string) Config {
 	return Config{
 		Scenario: scenario, URLs: []string{url}, Conns: 40, Channels: 4, Rate: 80,
 		Duration: 1500 * time.Millisecond, Settle: 100 * time.Millisecond,
-		Drain: 3 * time.Second, Quiet: 500 * time.Millisecond,
+		Drain: 5 * time.Second, Quiet: 100 * time.Millisecond,
 		Deadline: time.Minute, PIDs: []NamedPID{{Name: "self", PID: os.Getpid()}},
 	}
 }

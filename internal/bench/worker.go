@@ -320,10 +320,24 @@ func (w *worker) active() []int {
 	return active
 }
 
+// acked returns, per publisher of the run, how many of its messages the
+// server acknowledged to this worker (zero for other workers'
+// publishers). Call it once run has returned.
+func (w *worker) acked() []uint64 {
+	out := make([]uint64, w.ledger.Publishers())
+	for _, pp := range w.plan.Pubs {
+		if pp.ID >= 0 && pp.ID < len(out) {
+			out[pp.ID] = w.ledger.AckedCount(pp.ID)
+		}
+	}
+	return out
+}
+
 // finish waits for the last deliveries, once every publisher of the run
-// has stopped, and completes the result.
-func (w *worker) finish(ctx context.Context, res *WorkerResult) WorkerResult {
-	w.drain(ctx)
+// has stopped (acked has every publisher's acknowledged messages), and
+// completes the result.
+func (w *worker) finish(ctx context.Context, res *WorkerResult, acked []uint64) WorkerResult {
+	w.drain(ctx, acked, res.Active)
 	res.CPU = SelfCPU() - w.cpu0
 	res.End = time.Now()
 	w.phase.Store("done")
@@ -427,27 +441,36 @@ func (w *worker) publisher(ctx context.Context, pp PlanPub, c *client.Conn, ch s
 	}
 }
 
-// drain waits for the last deliveries: until nothing arrived for Quiet,
-// and no longer than Drain. Without any delivery it returns at once.
-func (w *worker) drain(ctx context.Context) {
-	if w.lastDelivery.Load() == 0 {
+// drain waits for the last deliveries: until this worker's clients have
+// every message the run's publishers got acknowledged (acked[p] of
+// publisher p, for each client active in p's group), then Quiet more for
+// late duplicates; no longer than Drain in all.
+func (w *worker) drain(ctx context.Context, acked []uint64, active []int) {
+	var want uint64
+	for p, n := range acked {
+		if p < len(w.plan.PubGroups) {
+			if g := w.plan.PubGroups[p]; g >= 0 && g < len(active) {
+				want += n * uint64(active[g])
+			}
+		}
+	}
+	if want == 0 {
 		return
 	}
 	deadline := time.Now().Add(w.plan.Drain)
-	quiet := max(w.plan.Quiet, 50*time.Millisecond)
-	tick := time.NewTicker(quiet / 5)
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		last := w.lastDelivery.Load()
-		if time.Since(time.Unix(0, last)) >= quiet {
-			return
-		}
+	for w.delivered.Load() < want && time.Now().Before(deadline) {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
 			return
 		}
 	}
+	if grace := time.Now().Add(w.plan.Quiet); grace.Before(deadline) {
+		deadline = grace
+	}
+	sleepUntil(ctx, deadline)
 }
 
 // storm drops every client at once (closing its TCP connection, as a
