@@ -367,6 +367,7 @@ const (
 	EventMute         = "mute"
 	EventUnmute       = "unmute"
 	EventMsgDeleted   = "message_deleted"
+	EventNGChanged    = "ng_list_changed"
 )
 
 // NGList is a tenant's NG-word list: the words to catch, the allow-list of

@@ -82,15 +82,24 @@ func (m Moderator) Lift(ctx context.Context, t TenantID, user string, kind Sanct
 	if kind != SanctionBan && kind != SanctionMute {
 		return Errorf(CodeBadRequest, "unknown sanction %q", kind)
 	}
-	if err := m.Store.DeleteSanction(ctx, t, user, kind); err != nil {
+	err := m.Store.DeleteSanction(ctx, t, user, kind)
+	if err != nil && !IsCode(err, CodeNotFound) {
 		return err
 	}
 	if kind == SanctionMute {
-		if err := m.Bus.PublishControl(ctx, Control{Kind: ControlUnmute, Tenant: t, User: user}); err != nil {
+		// Published even when the store had no mute, so that a retry after a
+		// failed publish still reaches the sessions.
+		if perr := m.Bus.PublishControl(ctx, Control{Kind: ControlUnmute, Tenant: t, User: user}); perr != nil {
+			return perr
+		}
+		if err != nil {
 			return err
 		}
 		m.record(t, EventUnmute, user, time.Time{}, "")
 		return nil
+	}
+	if err != nil {
+		return err
 	}
 	m.record(t, EventUnban, user, time.Time{}, "")
 	return nil

@@ -168,7 +168,7 @@ func ngChanged(c echo.Context, bus kaiwa.Publisher, rec kaiwa.Recorder, l kaiwa.
 	detail["policy"] = l.Policy
 	detail["words"] = len(l.Words)
 	detail["allow"] = len(l.Allow)
-	record(rec, tenant, eventNGListChanged, "", "", detail)
+	record(rec, tenant, kaiwa.EventNGChanged, "", "", detail)
 	if err := publishNGChange(c.Request().Context(), bus, tenant); err != nil {
 		return err
 	}

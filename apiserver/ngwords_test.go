@@ -75,7 +75,7 @@ func TestNGWords(t *testing.T) {
 	}
 	var changes []string
 	for _, ev := range e.events.ofTenant("tenantA") {
-		if ev.Type == eventNGListChanged {
+		if ev.Type == kaiwa.EventNGChanged {
 			changes = append(changes, string(ev.Detail))
 		}
 	}

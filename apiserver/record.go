@@ -6,9 +6,6 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 )
 
-// eventNGListChanged is the event type of a change to a tenant's NG list.
-const eventNGListChanged = "ng_list_changed"
-
 // record appends an event the API caused to the event log, without
 // waiting. detail, when not nil, is encoded as the event's detail. An event
 // about a user's inbox channel names the user: inboxes are not channels of

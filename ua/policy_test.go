@@ -2,6 +2,7 @@ package ua_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,6 +37,15 @@ func (s *stack) setSettings(st kaiwa.Settings) {
 	if err := s.api.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlSettings, Tenant: s.tenant}); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// wantErr turns a say's result into eventually's: done when it was refused
+// with ng_word.
+func wantErr(_ string, err error) error {
+	if kaiwa.IsCode(err, kaiwa.CodeNGWord) {
+		return nil
+	}
+	return fmt.Errorf("say = %v, want ng_word", err)
 }
 
 // eventually retries f until it returns nil or a second has passed: live
@@ -73,13 +83,7 @@ func TestNGWordsRejectMaskAndEscalate(t *testing.T) {
 	next(t, bob, "msg")
 	s.setNG(kaiwa.NGList{Policy: kaiwa.NGReject, Words: []string{"idiot", "バカ"}})
 	for _, c := range []*client.Conn{alice, bob} {
-		eventually(t, "the NG list", func() error {
-			_, err := c.Say(ctx, "world", "you ｉ ｄ ｉ ｏ ｔ", nil)
-			if kaiwa.IsCode(err, kaiwa.CodeNGWord) {
-				return nil
-			}
-			return err
-		})
+		eventually(t, "the NG list", func() error { return wantErr(c.Say(ctx, "world", "you ｉ ｄ ｉ ｏ ｔ", nil)) })
 	}
 	if _, err := alice.Say(ctx, "world", "ばか", nil); !kaiwa.IsCode(err, kaiwa.CodeNGWord) {
 		t.Errorf("hiragana form of a katakana word: %v", err)
@@ -114,7 +118,7 @@ func TestNGWordsRejectMaskAndEscalate(t *testing.T) {
 		if kaiwa.IsCode(err, kaiwa.CodeMuted) {
 			return nil
 		}
-		return err
+		return fmt.Errorf("say = %v, want muted", err)
 	})
 	bob2 := s.dial(url1, "bob") // a new session of bob is muted too
 	if err := bob2.Join(ctx, "world"); err != nil {
@@ -252,12 +256,29 @@ func TestTenantSettingsApplyLive(t *testing.T) {
 	})
 	// Pinning the tenant to another version refuses new v1 sessions.
 	s.setSettings(kaiwa.Settings{AllowedVersions: []string{"v2"}})
-	_, err := client.Dial(ctx, url, client.Options{Token: s.token("bob", nil, nil)})
-	if !kaiwa.IsCode(err, kaiwa.CodeVersionNotAllowed) {
-		t.Errorf("v1 session of a v2-only tenant: %v", err)
-	}
+	eventually(t, "version pinning", func() error {
+		c, err := client.Dial(ctx, url, client.Options{Token: s.token("bob", nil, nil)})
+		if kaiwa.IsCode(err, kaiwa.CodeVersionNotAllowed) {
+			return nil
+		}
+		if c != nil {
+			c.Close()
+		}
+		return kaiwa.Errorf(kaiwa.CodeInternal, "v1 session of a v2-only tenant: %v", err)
+	})
 	// Browser origins: only the listed ones.
 	s.setSettings(kaiwa.Settings{AllowedOrigins: []string{"https://*.example.com"}})
+	eventually(t, "allowed origins", func() error {
+		h := http.Header{"Origin": {"https://evil.example.org"}}
+		c, err := client.Dial(ctx, url, client.Options{Token: s.token("carol", nil, nil), Header: h})
+		if c != nil {
+			c.Close()
+		}
+		if kaiwa.IsCode(err, kaiwa.CodeForbidden) {
+			return nil
+		}
+		return kaiwa.Errorf(kaiwa.CodeInternal, "origin not refused: %v", err)
+	})
 	for origin, ok := range map[string]bool{"https://game.example.com": true, "https://evil.example.org": false, "": true} {
 		h := http.Header{}
 		if origin != "" {

@@ -372,7 +372,7 @@ func (ss *session) start(ctx context.Context, id kaiwa.Identity, resume map[stri
 		}
 		if err := ss.tryJoin(ctx, ch); err != nil {
 			ss.closeGate(ch, 0)
-			refused = append(refused, fmt.Errorf("resume %s: %w", ch, err))
+			refused = append(refused, kaiwa.Errorf(kaiwa.ErrorCode(err), "resume %s: %s", ch, kaiwa.ErrorMessage(err)))
 		}
 	}
 	joined := ss.joinedList()

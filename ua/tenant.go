@@ -44,7 +44,9 @@ type ngState struct {
 }
 
 // acquireTenant returns the shared state of tenant t, loading its settings
-// when no session of t is here yet.
+// and NG list when no session of t is here yet. Both are then kept current
+// by live changes, so the tenant's sessions go on chatting while the
+// directory is unreachable.
 func (s *Server) acquireTenant(ctx context.Context, t kaiwa.TenantID) (*tenantState, error) {
 	s.tmu.Lock()
 	ts := s.tenants[t]
@@ -59,11 +61,20 @@ func (s *Server) acquireTenant(ctx context.Context, t kaiwa.TenantID) (*tenantSt
 		return nil, err
 	}
 	st = st.WithDefaults()
+	fresh := &tenantState{srv: s, id: t, hits: make(map[string][]time.Time)}
+	fresh.settings.Store(&st)
+	if s.cfg.CompileNG != nil {
+		fresh.ngMu.Lock()
+		err := fresh.loadNG(ctx)
+		fresh.ngMu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	}
 	s.tmu.Lock()
 	defer s.tmu.Unlock()
 	if ts = s.tenants[t]; ts == nil {
-		ts = &tenantState{srv: s, id: t, hits: make(map[string][]time.Time)}
-		ts.settings.Store(&st)
+		ts = fresh
 		s.tenants[t] = ts
 	}
 	ts.refs++

@@ -122,6 +122,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN, e.g. user:pass@tcp(127.0.0.1:3306)/kaiwa")
 	withLog := f.boolean("logwriter", "KAIWA_LOGWRITER", "also run the log writer in this process")
 	cacheTTL := f.duration("cache-ttl", "KAIWA_CACHE_TTL", time.Second, "how long directory answers to UAs are cached")
+	purgeEvery := f.duration("purge-every", "KAIWA_PURGE_EVERY", 10*time.Minute, "how often logs past each tenant's retention are purged (0: never, in this process)")
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -181,14 +182,23 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 			}
 		}()
 	}
+	if *purgeEvery > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); purgeLoop(ctx, store, *purgeEvery, log) }()
+	}
 	h := apiserver.NewServer(apiserver.Config{
-		Tenants:  store,
-		Tokens:   invalidatingTokens{store, cache},
-		Channels: invalidatingChannels{store, cache},
-		Log:      store,
-		Bus:      b,
-		Version:  v.Name,
-		Logger:   log,
+		Tenants:    store,
+		Tokens:     invalidatingTokens{store, cache},
+		Channels:   invalidatingChannels{store, cache},
+		Log:        store,
+		Bus:        b,
+		NG:         invalidatingNG{store, cache},
+		Moderation: moderator,
+		Sanctions:  store,
+		Events:     store,
+		Recorder:   b,
+		Version:    v.Name,
+		Logger:     log,
 		Ready: func(ctx context.Context) error {
 			return errors.Join(store.Ping(ctx), b.Ping(ctx))
 		},
@@ -233,6 +243,51 @@ func (t invalidatingTokens) RevokeTokens(ctx context.Context, tenant kaiwa.Tenan
 	n, err := t.TokenStore.RevokeTokens(ctx, tenant, user)
 	t.cache.InvalidateUser(tenant, user)
 	return n, err
+}
+
+// purgeLoop deletes what is past each tenant's retention, now and then
+// every interval, in small batches.
+func purgeLoop(ctx context.Context, store *tenants.Store, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		st, err := store.Purge(ctx, time.Now(), 0)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("purge", "err", err)
+		} else if st.Messages+st.Events+st.Tokens+st.Sanctions > 0 {
+			log.Info("purged", "messages", st.Messages, "events", st.Events, "tokens", st.Tokens, "sanctions", st.Sanctions, "statements", st.Statements)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// invalidatingNG drops the cached NG list when it changes through this
+// process.
+type invalidatingNG struct {
+	kaiwa.NGStore
+	cache *tenants.Cache
+}
+
+func (n invalidatingNG) PutNGList(ctx context.Context, t kaiwa.TenantID, l kaiwa.NGList) (kaiwa.NGList, error) {
+	out, err := n.NGStore.PutNGList(ctx, t, l)
+	n.cache.InvalidateNG(t)
+	return out, err
+}
+
+func (n invalidatingNG) AddNGWords(ctx context.Context, t kaiwa.TenantID, l kaiwa.NGList) (kaiwa.NGList, error) {
+	out, err := n.NGStore.AddNGWords(ctx, t, l)
+	n.cache.InvalidateNG(t)
+	return out, err
+}
+
+func (n invalidatingNG) DeleteNGWord(ctx context.Context, t kaiwa.TenantID, w string) (kaiwa.NGList, error) {
+	out, err := n.NGStore.DeleteNGWord(ctx, t, w)
+	n.cache.InvalidateNG(t)
+	return out, err
 }
 
 // invalidatingSanctions drops a user's cached sanctions when they change

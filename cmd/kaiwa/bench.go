@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/bench"
+	"github.com/kaiwa-chat/kaiwa/internal/bench/bare"
+	"github.com/kaiwa-chat/kaiwa/tenants"
+)
+
+const benchUsage = `kaiwa bench: load generator for Kaiwa's WebSocket servers (loopback only)
+
+usage: kaiwa bench SCENARIO [flags]
+       kaiwa bench bare --listen 127.0.0.1:PORT
+       kaiwa bench table --results FILE --doc FILE
+
+scenarios:
+  idle     N clients connect and are held: RSS per connection, idle CPU,
+           connect rate and latency
+  fanout   N clients in C channels, publishers at a total rate
+  room     everyone in one channel (a world chat during an event)
+  dm       clients in pairs, sending direct messages to each other
+  storm    every client drops at once and reconnects: time until all are
+           back, and the server work it caused
+
+other:
+  bare     run the bare reference fan-out server in this process
+  table    write the Markdown results tables of JSON result lines into a
+           document between <!-- bench:results --> markers
+  worker   (internal) a worker process, started by the coordinator
+
+The run prepares its own tenant, channels, tokens and memberships: in MySQL
+with --mysql-dsn (fastest), or through the tenant API with --api and
+--api-key; with neither, it prepares nothing (the bare server needs nothing).
+A progress line goes to stderr every second; a summary and then one JSON
+line go to stdout.
+
+"kaiwa bench SCENARIO -h" lists the flags.
+`
+
+// runBench is "kaiwa bench". The worker subcommand reads its plan from
+// the process's standard input.
+func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, benchUsage)
+		return usageError{"bench: no scenario given"}
+	}
+	switch sc := args[0]; sc {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, benchUsage)
+		return nil
+	case "worker":
+		return bench.ServeWorker(ctx, os.Stdin, stdout)
+	case "bare":
+		return runBenchBare(ctx, args[1:], getenv, stdout, stderr)
+	case "table":
+		return runBenchTable(args[1:], getenv, stdout, stderr)
+	case bench.ScenarioIdle, bench.ScenarioFanout, bench.ScenarioRoom, bench.ScenarioDM, bench.ScenarioStorm:
+		return runBenchScenario(ctx, sc, args[1:], getenv, stdout, stderr)
+	default:
+		fmt.Fprint(stderr, benchUsage)
+		return usageError{fmt.Sprintf("bench: unknown scenario %q", sc)}
+	}
+}
+
+// pidFlags collects --pid NAME=PID values.
+type pidFlags []bench.NamedPID
+
+func (p *pidFlags) String() string {
+	parts := make([]string, len(*p))
+	for i, np := range *p {
+		parts[i] = np.Name + "=" + strconv.Itoa(np.PID)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *pidFlags) Set(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		name, pid, ok := strings.Cut(strings.TrimSpace(item), "=")
+		n, err := strconv.Atoi(pid)
+		if !ok || name == "" || err != nil || n <= 0 {
+			return fmt.Errorf("want NAME=PID, got %q", item)
+		}
+		*p = append(*p, bench.NamedPID{Name: name, PID: n})
+	}
+	return nil
+}
+
+func runBenchScenario(ctx context.Context, scenario string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("bench "+scenario, getenv, stderr)
+	urls := f.str("url", "KAIWA_BENCH_URL", "ws://127.0.0.1:8090/v1/ws", "WebSocket URL of a UA, the bare server or nginx (loopback only); several, comma separated, take the clients in turn")
+	insecure := f.boolean("insecure", "KAIWA_BENCH_INSECURE", "skip TLS certificate checks (nginx's self-signed development certificate)")
+	label := f.str("label", "KAIWA_BENCH_LABEL", "", "name of this run's row in the results table (default: the server's --pid name)")
+	server := f.str("server", "KAIWA_BENCH_SERVER", "", "the --pid name of the server under test (default: the first --pid)")
+	conns := f.integer("conns", "KAIWA_BENCH_CONNS", 1000, "clients")
+	channels := f.integer("channels", "KAIWA_BENCH_CHANNELS", 0, "channels (fanout: default clients/100; room: 1; storm: default clients/100)")
+	rate := floatFlag(f, "rate", "KAIWA_BENCH_RATE", 0, "messages per second of all publishers together")
+	deliveries := floatFlag(f, "deliveries", "KAIWA_BENCH_DELIVERIES", 0, "target deliveries per second instead of --rate (rate = deliveries / channel size; dm: / 2)")
+	payload := f.integer("payload", "KAIWA_BENCH_PAYLOAD", 100, "bytes of each message's data object")
+	pubs := f.integer("publishers", "KAIWA_BENCH_PUBLISHERS", 0, "publishers per channel (default: enough to keep each under --max-publisher-rate)")
+	maxPubRate := floatFlag(f, "max-publisher-rate", "KAIWA_BENCH_MAX_PUBLISHER_RATE", 8, "most messages per second one client sends (the default tenant limit is 10 ops/s)")
+	duration := f.duration("duration", "KAIWA_BENCH_DURATION", 10*time.Second, "measurement window (storm: longest wait for everyone to be back)")
+	deadline := f.duration("deadline", "KAIWA_BENCH_DEADLINE", 0, "hard limit of the whole run, setup included (default duration + 5m)")
+	settle := f.duration("settle", "KAIWA_BENCH_SETTLE", time.Second, "pause between the last connection and the window")
+	drain := f.duration("drain", "KAIWA_BENCH_DRAIN", 10*time.Second, "longest wait for the last deliveries")
+	conc := f.integer("connect-concurrency", "KAIWA_BENCH_CONNECT_CONCURRENCY", 64, "connection attempts in flight")
+	connRate := floatFlag(f, "connect-rate", "KAIWA_BENCH_CONNECT_RATE", 0, "new connections per second (0: as fast as the concurrency allows)")
+	sources := f.integer("sources", "KAIWA_BENCH_SOURCES", 0, "loopback source addresses, 127.0.0.2 on (default one per 10,000 clients)")
+	perProc := f.integer("per-process", "KAIWA_BENCH_PER_PROCESS", 18000, "most clients one process holds; more run in worker processes")
+	procs := f.integer("processes", "KAIWA_BENCH_PROCESSES", 0, "worker processes (default: as --per-process requires)")
+	eventBuf := f.integer("event-buffer", "KAIWA_BENCH_EVENT_BUFFER", 64, "each client's events buffer")
+	var pids pidFlags
+	f.Var(&pids, "pid", "server process to measure, NAME=PID (repeatable; equal names add up, e.g. two UAs)")
+	dsn := f.str("mysql-dsn", "KAIWA_BENCH_MYSQL_DSN", "", "set up tokens, channels and members in this MySQL database (loopback only)")
+	tenant := f.str("tenant", "KAIWA_BENCH_TENANT", "bench", "tenant to run as (created in MySQL when missing)")
+	api := f.str("api", "KAIWA_BENCH_API", "", "set up through this tenant API base URL instead, e.g. http://127.0.0.1:8081/v1/api (loopback only)")
+	apiKey := f.str("api-key", "KAIWA_BENCH_API_KEY", "", "API key for --api")
+	setupConc := f.integer("setup-concurrency", "KAIWA_BENCH_SETUP_CONCURRENCY", 16, "setup writes or requests in flight")
+	quiet := f.boolean("quiet", "KAIWA_BENCH_QUIET", "no progress lines")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.NArg() > 0 {
+		return usageError{fmt.Sprintf("bench %s: unexpected argument %q", scenario, f.Arg(0))}
+	}
+	cfg := bench.Config{
+		Scenario: scenario, Insecure: *insecure, Label: *label, Server: *server,
+		Conns: *conns, Channels: *channels, Rate: *rate, Payload: *payload,
+		PublishersPerChannel: *pubs, MaxPublisherRate: *maxPubRate,
+		Duration: *duration, Deadline: *deadline, Settle: *settle, Drain: *drain,
+		ConnectConcurrency: *conc, ConnectRate: *connRate, Sources: *sources,
+		PerProcess: *perProc, Processes: *procs, EventBuffer: *eventBuf, PIDs: pids,
+	}
+	for _, u := range strings.Split(*urls, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			cfg.URLs = append(cfg.URLs, u)
+		}
+	}
+	if scenario == bench.ScenarioFanout && cfg.Channels == 0 {
+		cfg.Channels = max(cfg.Conns/100, 1)
+	}
+	if *deliveries > 0 {
+		switch scenario {
+		case bench.ScenarioDM:
+			cfg.Rate = *deliveries / 2
+		case bench.ScenarioFanout, bench.ScenarioRoom:
+			ch := max(cfg.Channels, 1)
+			if scenario == bench.ScenarioRoom {
+				ch = 1
+			}
+			cfg.Rate = *deliveries / (float64(cfg.Conns) / float64(ch))
+		}
+	}
+	if cfg.Label == "" && cfg.Server == "" && len(pids) > 0 {
+		cfg.Label = pids[0].Name
+	}
+	if !*quiet {
+		cfg.Progress = stderr
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench: find own executable: %w", err)
+	}
+	cfg.StartWorker = bench.ExecWorker(stderr, exe, "bench", "worker")
+
+	switch {
+	case *dsn != "" && *api != "":
+		return usageError{"bench: give --mysql-dsn or --api, not both"}
+	case *dsn != "":
+		if err := checkLoopbackDSN(*dsn); err != nil {
+			return err
+		}
+		store, err := tenants.Open(ctx, *dsn)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		t := kaiwa.TenantID(*tenant)
+		if _, err := store.CreateTenant(ctx, t, "Benchmarks"); err != nil && !kaiwa.IsCode(err, kaiwa.CodeConflict) {
+			return fmt.Errorf("bench: create tenant %s: %w", t, err)
+		}
+		cfg.Setup = &bench.StoreSetup{Tenant: t, Tokens: store, Channels: store, Concurrency: *setupConc}
+	case *api != "":
+		if *apiKey == "" {
+			return usageError{"bench: --api needs --api-key"}
+		}
+		if err := bench.CheckLoopback(ctx, *api); err != nil {
+			return err
+		}
+		cfg.Setup = &bench.APISetup{URL: *api, Key: *apiKey, Concurrency: *setupConc}
+	}
+
+	res, err := bench.Run(ctx, cfg)
+	if res != nil {
+		res.WriteSummary(stdout)
+		line, jerr := json.Marshal(res)
+		if jerr != nil {
+			return errors.Join(err, jerr)
+		}
+		fmt.Fprintf(stdout, "%s\n", line)
+	}
+	if err != nil {
+		return fmt.Errorf("bench %s: %w", scenario, err)
+	}
+	return nil
+}
+
+// checkLoopbackDSN refuses a MySQL DSN whose server is not on this
+// machine: the load tool writes thousands of rows.
+func checkLoopbackDSN(dsn string) error {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return fmt.Errorf("bench: parse mysql dsn: %w", err)
+	}
+	if cfg.Net == "unix" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		host = cfg.Addr
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if a, err := netip.ParseAddr(host); err != nil || !a.IsLoopback() {
+		return fmt.Errorf("bench: the MySQL server %s is not a loopback address", cfg.Addr)
+	}
+	return nil
+}
+
+func runBenchBare(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("bench bare", getenv, stderr)
+	addr := f.str("listen", "KAIWA_BENCH_BARE_LISTEN", "127.0.0.1:8099", "TCP address (loopback only)")
+	queue := f.integer("send-queue", "KAIWA_BENCH_BARE_QUEUE", bare.DefaultQueue, "each session's send queue, in frames")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return usageError{fmt.Sprintf("bench bare: --listen: %v", err)}
+	}
+	if a, err := netip.ParseAddr(host); err != nil || !a.IsLoopback() {
+		return usageError{fmt.Sprintf("bench bare: --listen %s is not a loopback address", *addr)}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("bench bare: %w", err)
+	}
+	if _, err := bench.RaiseFileLimit(); err != nil {
+		ln.Close()
+		return err
+	}
+	s := bare.New()
+	s.Queue = *queue
+	fmt.Fprintf(stdout, "bare reference server listening on ws://%s/v1/ws\n", ln.Addr())
+	return s.Serve(ctx, ln)
+}
+
+func runBenchTable(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("bench table", getenv, stderr)
+	results := f.str("results", "KAIWA_BENCH_RESULTS", "", "file of JSON result lines (other lines are skipped)")
+	doc := f.str("doc", "KAIWA_BENCH_DOC", "", "Markdown document to update between <!-- bench:results --> markers (default: print the tables)")
+	section := f.str("section", "KAIWA_BENCH_SECTION", "results", "name of the marked section to replace")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if *results == "" {
+		return usageError{"bench table: --results is required"}
+	}
+	rf, err := os.Open(*results)
+	if err != nil {
+		return err
+	}
+	defer rf.Close()
+	var rs []bench.Result
+	sc := bufio.NewScanner(rf)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var r bench.Result
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Scenario == "" {
+			continue
+		}
+		rs = append(rs, r)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("bench table: read %s: %w", *results, err)
+	}
+	var b strings.Builder
+	bench.WriteTables(&b, rs)
+	if *doc == "" {
+		_, err := io.WriteString(stdout, b.String())
+		return err
+	}
+	old, err := os.ReadFile(*doc)
+	if err != nil {
+		return err
+	}
+	out, err := bench.ReplaceSection(old, *section, b.String())
+	if err != nil {
+		return fmt.Errorf("bench table: %s: %w", *doc, err)
+	}
+	return os.WriteFile(*doc, out, 0o644)
+}
+
+// floatFlag defines a float flag with an environment fallback.
+func floatFlag(f envFlags, name, env string, fallback float64, help string) *float64 {
+	v := fallback
+	if s := f.getenv(env); s != "" {
+		if p, err := strconv.ParseFloat(s, 64); err == nil {
+			v = p
+		}
+	}
+	return f.Float64(name, v, fmt.Sprintf("%s (env %s)", help, env))
+}
