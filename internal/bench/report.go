@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// WriteTables writes the results as Markdown, one table per scenario in
+// the order the scenarios first appear, one row per result. The server
+// column is each result's label (its server group's name when unlabelled);
+// CPU and memory figures are those of the result's server group, with the
+// other named processes listed beside.
+func WriteTables(w io.Writer, results []Result) {
+	var order []string
+	by := map[string][]Result{}
+	for _, r := range results {
+		if _, ok := by[r.Scenario]; !ok {
+			order = append(order, r.Scenario)
+		}
+		by[r.Scenario] = append(by[r.Scenario], r)
+	}
+	for i, sc := range order {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "### %s\n\n", sc)
+		rows := by[sc]
+		switch sc {
+		case ScenarioIdle:
+			fmt.Fprintln(w, "| server | connections | connects/s | connect p50 / p99 ms | RSS per conn | cores per 10k idle conns | connect CPU per conn | other processes | load tool cores |")
+			fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+			for _, r := range rows {
+				s := r.Procs[r.Server]
+				fmt.Fprintf(w, "| %s | %d of %d | %.0f | %.1f / %.1f | %s | %.3f | %.0f µs | %s | %.2f |\n",
+					r.name(), r.Connected, r.Conns, r.ConnectRate, r.ConnectP50MS, r.ConnectP99MS,
+					bytesText(s.RSSPerConn), s.CoresPer10k, s.ConnectCPUPerConnUS,
+					r.others(func(p ProcResult) string { return bytesText(p.RSSPerConn) + "/conn" }), r.LoadTool.Cores)
+			}
+		case ScenarioStorm:
+			fmt.Fprintln(w, "| server | clients | channels | all back in | reconnect p50 / p99 ms | retries | server CPU | other processes | not back |")
+			fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+			for _, r := range rows {
+				s := r.Procs[r.Server]
+				fmt.Fprintf(w, "| %s | %d | %d | %.2f s | %.0f / %.0f | %d | %.2f s | %s | %d |\n",
+					r.name(), r.Connected, r.Channels, r.StormS, r.ReconnectP50, r.ReconnectP99, r.Retries, s.CPUS,
+					r.others(func(p ProcResult) string { return fmt.Sprintf("%.2f s", p.CPUS) }), r.NotBack)
+			}
+		default:
+			fmt.Fprintln(w, "| server | clients | channels | msg/s | deliveries/s | p50 / p99 / p99.9 / max ms | lost | dup | server CPU per delivery | server cores | other processes per delivery | load tool CPU per delivery |")
+			fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+			for _, r := range rows {
+				s := r.Procs[r.Server]
+				fmt.Fprintf(w, "| %s | %d | %d | %.0f | %.0f | %.1f / %.1f / %.1f / %.1f | %d | %d | %.1f µs | %.2f | %s | %.1f µs |\n",
+					r.name(), r.Connected, r.Channels, r.Rate, r.DeliveriesPerS,
+					r.Latency.P50, r.Latency.P99, r.Latency.P999, r.Latency.Max, r.Lost, r.Duplicated,
+					s.CPUPerDeliveryUS, s.Cores,
+					r.others(func(p ProcResult) string { return fmt.Sprintf("%.1f µs", p.CPUPerDeliveryUS) }),
+					r.LoadTool.CPUPerDeliveryUS)
+			}
+		}
+	}
+}
+
+// name is the result's row name.
+func (r *Result) name() string {
+	if r.Label != "" {
+		return r.Label
+	}
+	if r.Server != "" {
+		return r.Server
+	}
+	return r.Target
+}
+
+// others lists the named processes other than the server, with one figure
+// each.
+func (r *Result) others(figure func(ProcResult) string) string {
+	var names []string
+	for n := range r.Procs {
+		if n != r.Server {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return "–"
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + " " + figure(r.Procs[n])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ReplaceSection replaces what lies between the lines "<!-- bench:NAME
+// -->" and "<!-- /bench:NAME -->" of a Markdown document with content.
+func ReplaceSection(doc []byte, name, content string) ([]byte, error) {
+	open, end := []byte("<!-- bench:"+name+" -->\n"), []byte("<!-- /bench:"+name+" -->")
+	i := bytes.Index(doc, open)
+	if i < 0 {
+		return nil, fmt.Errorf("no %q marker", strings.TrimSpace(string(open)))
+	}
+	j := bytes.Index(doc[i:], end)
+	if j < 0 {
+		return nil, fmt.Errorf("no %q marker", end)
+	}
+	j += i
+	if content != "" && !strings.HasSuffix(content, "\n") {
+		content += "\n"
+	}
+	out := make([]byte, 0, len(doc)+len(content))
+	out = append(out, doc[:i+len(open)]...)
+	out = append(out, content...)
+	return append(out, doc[j:]...), nil
+}

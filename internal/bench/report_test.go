@@ -1,0 +1,52 @@
+package bench
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestWriteTables(t *testing.T) {
+	results := []Result{
+		{Scenario: ScenarioFanout, Label: "ua", Server: "ua", Connected: 5000, Channels: 50, Rate: 400, DeliveriesPerS: 40000,
+			Latency: Lat{P50: 1.5, P99: 20, P999: 30, Max: 41}, Procs: map[string]ProcResult{
+				"ua": {CPUPerDeliveryUS: 12.5, Cores: 0.5}, "nats": {CPUPerDeliveryUS: 1.25}}},
+		{Scenario: ScenarioIdle, Label: "bare", Server: "bare", Conns: 100, Connected: 100, ConnectRate: 5000,
+			Procs: map[string]ProcResult{"bare": {RSSPerConn: 12 << 10, CoresPer10k: 0.01}}},
+		{Scenario: ScenarioFanout, Label: "bare", Server: "bare", Connected: 5000, Channels: 50, Rate: 400, DeliveriesPerS: 40000,
+			Procs: map[string]ProcResult{"bare": {CPUPerDeliveryUS: 9}}},
+		{Scenario: ScenarioStorm, Server: "ua", Connected: 10, StormS: 1.25},
+	}
+	var b bytes.Buffer
+	WriteTables(&b, results)
+	out := b.String()
+	for _, want := range []string{
+		"### fanout\n", "### idle\n", "### storm\n",
+		"| ua | 5000 | 50 | 400 | 40000 | 1.5 / 20.0 / 30.0 / 41.0 | 0 | 0 | 12.5 µs | 0.50 | nats 1.2 µs |",
+		"| bare | 5000 | 50 | 400 | 40000 |",
+		"| bare | 100 of 100 | 5000 |", "12.0 KiB",
+		"| ua | 10 | 0 | 1.25 s |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tables lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "### fanout") > strings.Index(out, "### idle") {
+		t.Error("scenarios out of first-seen order")
+	}
+}
+
+func TestReplaceSection(t *testing.T) {
+	doc := []byte("# T\n\n<!-- bench:results -->\nold\n<!-- /bench:results -->\n\n## After\n")
+	got, err := ReplaceSection(doc, "results", "new\ntable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# T\n\n<!-- bench:results -->\nnew\ntable\n<!-- /bench:results -->\n\n## After\n"
+	if string(got) != want {
+		t.Fatalf("got %q", got)
+	}
+	if _, err := ReplaceSection(doc, "machine", "x"); err == nil {
+		t.Fatal("a missing section was replaced")
+	}
+}

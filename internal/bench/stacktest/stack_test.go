@@ -1,0 +1,173 @@
+package stacktest
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/bus"
+	"github.com/kaiwa-chat/kaiwa/internal/bench"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
+	"github.com/kaiwa-chat/kaiwa/tenants"
+	"github.com/kaiwa-chat/kaiwa/tenants/ngword"
+	"github.com/kaiwa-chat/kaiwa/ua"
+	"github.com/kaiwa-chat/kaiwa/versions"
+)
+
+const tenant kaiwa.TenantID = "bench"
+
+// stack is a UA with its whole backend, and the provisioner the load tool
+// sets up through.
+type stack struct {
+	url   string
+	ua    *ua.Server
+	setup *bench.StoreSetup
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	ctx := context.Background()
+	store, err := tenants.Open(ctx, testenv.MySQL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.CreateTenant(ctx, tenant, "Benchmarks"); err != nil {
+		t.Fatal(err)
+	}
+	natsURL := testenv.NATS(t)
+	connect := func(name string) *bus.Bus {
+		b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	api := connect("api")
+	sub, err := api.ServeDirectory(store, kaiwa.Moderator{Store: store, Bus: api, Events: api}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() })
+	b := connect("ua")
+	dir := b.Directory()
+	srv, err := ua.New(ua.Config{
+		Version: versions.Default().All()[0], Directory: dir, Moderation: dir, Bus: b,
+		CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		hs.Close()
+	})
+	return &stack{
+		url:   "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/ws",
+		ua:    srv,
+		setup: &bench.StoreSetup{Tenant: tenant, Tokens: store, Channels: store, Concurrency: 8},
+	}
+}
+
+func (s *stack) config(scenario string) bench.Config {
+	return bench.Config{
+		Scenario: scenario, URLs: []string{s.url}, Setup: s.setup,
+		Conns: 40, Channels: 4, Rate: 40,
+		Duration: 1500 * time.Millisecond, Settle: 200 * time.Millisecond, Drain: 5 * time.Second,
+		Quiet: 100 * time.Millisecond, Deadline: time.Minute,
+		PIDs: []bench.NamedPID{{Name: "ua", PID: os.Getpid()}},
+	}
+}
+
+// checkExact asserts that every acknowledged message reached every client
+// due to receive it, once.
+func checkExact(t *testing.T, r *bench.Result) {
+	t.Helper()
+	if r.Connected != r.Conns {
+		t.Fatalf("%d of %d connected: %v", r.Connected, r.Conns, r.ConnectErrors)
+	}
+	if r.Sent == 0 || r.Acked != r.Sent {
+		t.Fatalf("sent %d, acked %d: %v", r.Sent, r.Acked, r.PublishErrors)
+	}
+	if r.Lost != 0 || r.Duplicated != 0 || r.Foreign != 0 || r.Unacked != 0 || r.Dropped != 0 {
+		t.Fatalf("lost %d, duplicated %d, foreign %d, unacked %d, dropped %d %v",
+			r.Lost, r.Duplicated, r.Foreign, r.Unacked, r.Dropped, r.DropReasons)
+	}
+	if r.Delivered != r.Expected || r.Expected == 0 {
+		t.Fatalf("delivered %d of %d", r.Delivered, r.Expected)
+	}
+	if l := r.Latency; !(l.P50 > 0 && l.P50 <= l.P99 && l.P99 <= l.Max && l.Max < 5000) {
+		t.Fatalf("latency %+v", l)
+	}
+	ua := r.Procs["ua"]
+	if ua.CPUS <= 0 || ua.RSSConn <= 0 || ua.CPUPerDeliveryUS <= 0 {
+		t.Fatalf("process figures %+v", r.Procs)
+	}
+}
+
+func TestFanoutAndDMAgainstUA(t *testing.T) {
+	s := newStack(t)
+	r, err := bench.Run(context.Background(), s.config(bench.ScenarioFanout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExact(t, r)
+	// Members of closed channels: every message reaches the ten members
+	// of its channel, its sender among them.
+	if r.Expected != 10*r.Acked {
+		t.Fatalf("expected %d deliveries of %d messages, want 10 each", r.Expected, r.Acked)
+	}
+
+	cfg := s.config(bench.ScenarioDM)
+	cfg.Conns = 20
+	r, err = bench.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExact(t, r)
+	// A direct message reaches both users: the partner and the sender's
+	// own session.
+	if r.Expected != 2*r.Acked {
+		t.Fatalf("expected %d deliveries of %d direct messages, want 2 each", r.Expected, r.Acked)
+	}
+}
+
+func TestIdleAndStormAgainstUA(t *testing.T) {
+	s := newStack(t)
+	cfg := s.config(bench.ScenarioIdle)
+	cfg.Duration = 300 * time.Millisecond
+	r, err := bench.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Connected != 40 || r.ConnectRate <= 0 || r.Procs["ua"].RSSConn <= 0 {
+		t.Fatalf("idle: %d connected at %v/s, %+v", r.Connected, r.ConnectRate, r.Procs)
+	}
+	cfg = s.config(bench.ScenarioStorm)
+	cfg.Duration = 20 * time.Second
+	r, err = bench.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Reconnected != 40 || r.NotBack != 0 || r.StormS <= 0 || r.Dropped != 0 {
+		t.Fatalf("storm: %d back, %d not, in %v s, dropped %d %v, errors %v",
+			r.Reconnected, r.NotBack, r.StormS, r.Dropped, r.DropReasons, r.StormErrors)
+	}
+	// The UA let go of every session the storm dropped and those the run
+	// closed at its end.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.ua.Sessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions left on the UA", s.ua.Sessions())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
