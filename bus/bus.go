@@ -35,6 +35,8 @@ type Config struct {
 	HistoryMaxAge time.Duration
 	// HistoryMaxBytes bounds the stream's size. Default unlimited (-1).
 	HistoryMaxBytes int64
+	// HistoryMaxMsgs bounds the stream's message count. Default unlimited (-1).
+	HistoryMaxMsgs int64
 	// DuplicateWindow is how long a client message id (cid) de-duplicates
 	// resends. Default 2m.
 	DuplicateWindow time.Duration
@@ -69,6 +71,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HistoryMaxBytes == 0 {
 		c.HistoryMaxBytes = -1
+	}
+	if c.HistoryMaxMsgs == 0 {
+		c.HistoryMaxMsgs = -1
 	}
 	if c.DuplicateWindow <= 0 {
 		c.DuplicateWindow = 2 * time.Minute
@@ -173,6 +178,7 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      b.cfg.HistoryMaxAge,
 		MaxBytes:    b.cfg.HistoryMaxBytes,
+		MaxMsgs:     b.cfg.HistoryMaxMsgs,
 		Storage:     jetstream.FileStorage,
 		Replicas:    b.cfg.Replicas,
 		Duplicates:  b.cfg.DuplicateWindow,

@@ -63,16 +63,22 @@ func (f envFlags) integer(name, env string, fallback int, help string) *int {
 
 // common flags shared by the servers.
 type common struct {
-	natsURL   *string
-	busPrefix *string
-	logLevel  *string
+	natsURL    *string
+	busPrefix  *string
+	logLevel   *string
+	historyAge *time.Duration
+	historyN   *int
+	replicas   *int
 }
 
 func (f envFlags) common() common {
 	return common{
-		natsURL:   f.str("nats-url", "KAIWA_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma separated"),
-		busPrefix: f.str("bus-prefix", "KAIWA_BUS_PREFIX", "kaiwa", "prefix of every bus subject"),
-		logLevel:  f.str("log-level", "KAIWA_LOG_LEVEL", "info", "log level: debug, info, warn, error"),
+		natsURL:    f.str("nats-url", "KAIWA_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma separated"),
+		busPrefix:  f.str("bus-prefix", "KAIWA_BUS_PREFIX", "kaiwa", "prefix of every bus subject"),
+		logLevel:   f.str("log-level", "KAIWA_LOG_LEVEL", "info", "log level: debug, info, warn, error"),
+		historyAge: f.duration("history-max-age", "KAIWA_HISTORY_MAX_AGE", 72*time.Hour, "how long the stream keeps messages (history, resume, the log's buffer); every process must agree"),
+		historyN:   f.integer("history-max-msgs", "KAIWA_HISTORY_MAX_MSGS", -1, "most messages the stream keeps (-1: no limit); every process must agree"),
+		replicas:   f.integer("stream-replicas", "KAIWA_STREAM_REPLICAS", 1, "JetStream replicas of the streams (3 in a NATS cluster)"),
 	}
 }
 

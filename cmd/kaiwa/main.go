@@ -59,7 +59,10 @@ operators:
   migrate up|down|version          apply or inspect the MySQL schema
   tenant create NAME [--json]      create a tenant and print its API key once
   tenant list [--json]             list tenants
+  tenant keys NAME [--json]        list a tenant's API keys (ids and last use)
   tenant rotate-key NAME [--json]  add a new API key to a tenant and print it once
+  tenant revoke-key NAME KEY_ID    revoke one of a tenant's API keys
+  tenant settings NAME [--set JSON] show or change a tenant's settings (applied live)
   tenant disable NAME              refuse a tenant's keys and tokens
   nginx-config                     render the nginx configuration from the versions registry
 

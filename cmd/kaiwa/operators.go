@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"text/tabwriter"
+	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/bus"
 	"github.com/kaiwa-chat/kaiwa/nginx"
 	"github.com/kaiwa-chat/kaiwa/tenants"
 	"github.com/kaiwa-chat/kaiwa/versions"
@@ -48,12 +50,15 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 
 func runTenant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"usage: kaiwa tenant create|list|rotate-key|disable [NAME] [--json]"}
+		return usageError{"usage: kaiwa tenant create|list|keys|rotate-key|revoke-key|settings|disable [NAME] [--json]"}
 	}
 	sub := args[0]
 	f := newFlags("tenant "+sub, getenv, stderr)
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN")
 	asJSON := f.Bool("json", false, "print one JSON object, for scripts")
+	set := f.String("set", "", `settings: a JSON object merged into the tenant's settings, e.g. '{"rate_ops":20,"allowed_versions":["v2"]}'`)
+	natsURL := f.str("nats-url", "KAIWA_NATS_URL", "nats://127.0.0.1:4222", "NATS, to tell the servers about a settings change")
+	busPrefix := f.str("bus-prefix", "KAIWA_BUS_PREFIX", "kaiwa", "prefix of every bus subject")
 	pos, err := f.parseAll(args[1:])
 	if err != nil {
 		return err
@@ -113,6 +118,69 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		fmt.Fprintf(stdout, "tenant %s disabled\n", id)
 		return nil
+	case "keys":
+		id, err := needName()
+		if err != nil {
+			return err
+		}
+		keys, err := store.APIKeys(ctx, id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if keys == nil {
+				keys = []kaiwa.APIKey{}
+			}
+			return json.NewEncoder(stdout).Encode(map[string]any{"tenant": id, "keys": keys})
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tCREATED\tLAST USED\tREVOKED")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", k.ID, stamp(k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
+		}
+		return tw.Flush()
+	case "revoke-key":
+		if len(pos) != 2 {
+			return usageError{"usage: kaiwa tenant revoke-key NAME KEY_ID"}
+		}
+		var keyID int64
+		if _, err := fmt.Sscan(pos[1], &keyID); err != nil {
+			return usageError{fmt.Sprintf("key id %q is not a number", pos[1])}
+		}
+		if err := store.RevokeKey(ctx, kaiwa.TenantID(pos[0]), keyID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "key %d of tenant %s revoked\n", keyID, pos[0])
+		return nil
+	case "settings":
+		id, err := needName()
+		if err != nil {
+			return err
+		}
+		st, err := store.TenantSettings(ctx, id)
+		if err != nil {
+			return err
+		}
+		if *set != "" {
+			// Merge into what is stored (defaults left unset stay defaults).
+			if err := json.Unmarshal([]byte(*set), &st); err != nil {
+				return usageError{fmt.Sprintf("--set: %v", err)}
+			}
+			if err := store.SetTenantSettings(ctx, id, st); err != nil {
+				return err
+			}
+			if err := announceSettings(ctx, *natsURL, *busPrefix, id); err != nil {
+				fmt.Fprintf(stderr, "kaiwa: settings saved, but the servers were not told (%v); they pick them up as sessions reconnect\n", err)
+			}
+			if st, err = store.TenantSettings(ctx, id); err != nil {
+				return err
+			}
+		}
+		enc := json.NewEncoder(stdout)
+		if !*asJSON {
+			enc.SetIndent("", "  ")
+		}
+		return enc.Encode(st)
 	case "list":
 		list, err := store.Tenants(ctx)
 		if err != nil {
@@ -131,7 +199,32 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return tw.Flush()
 	}
-	return usageError{fmt.Sprintf("unknown tenant command %q (create, list, rotate-key, disable)", sub)}
+	return usageError{fmt.Sprintf("unknown tenant command %q (create, list, keys, rotate-key, revoke-key, settings, disable)", sub)}
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// announceSettings tells every UA and API process that a tenant's settings
+// (and with them its NG policy) changed.
+func announceSettings(ctx context.Context, url, prefix string, t kaiwa.TenantID) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b, err := bus.Connect(ctx, bus.Config{URL: url, Prefix: prefix, Name: "kaiwa-tenant-cli"})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	for _, k := range []kaiwa.ControlKind{kaiwa.ControlSettings, kaiwa.ControlNGWords} {
+		if err := b.PublishControl(ctx, kaiwa.Control{Kind: k, Tenant: t}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func runNginxConfig(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

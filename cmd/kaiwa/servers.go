@@ -37,7 +37,10 @@ func liveVersion(file, name string) (versions.Version, error) {
 }
 
 func connectBus(ctx context.Context, c common, name string, log *slog.Logger) (*bus.Bus, error) {
-	return bus.Connect(ctx, bus.Config{URL: *c.natsURL, Name: name, Prefix: *c.busPrefix, Logger: log})
+	return bus.Connect(ctx, bus.Config{
+		URL: *c.natsURL, Name: name, Prefix: *c.busPrefix, Logger: log,
+		HistoryMaxAge: *c.historyAge, HistoryMaxMsgs: int64(*c.historyN), Replicas: *c.replicas,
+	})
 }
 
 // serveHTTP serves h on addr until ctx is done, then shuts it down; onStop
