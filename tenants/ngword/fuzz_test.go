@@ -19,7 +19,7 @@ func FuzzNormalize(f *testing.F) {
 		"", "fuck", "ＦＵＣＫ", "𝐟𝐮𝐜𝐤", "f\u200bu\u200bck", "f.u.c.k", "f u c k you",
 		"ﾊﾞｶ", "バカ", "ば か", "は゛か", "ﾎﾟﾝｺﾂ", "ヷ", "㍻", "ﬁ", "Straße", "İ",
 		"a classic assassin ass", "Scunthorpe", "さばかんとばか", "行けば、かならず",
-		"\u3099か", "か ゛", "ᄀ ᅡ", "\xff\xfe", "x\xffy", "\u0e33", "a\u0301\u0302",
+		"\u3099か", "か ゛", "ᄀ ᅡ", "ᄐㅘ", "ヷ\u0337", "㎈", "\xff\xfe", "x\xffy", "\u0e33", "a\u0301\u0302",
 		"a" + string(make([]byte, 3)) + "b", "e" + repeat("\u0301", 40), "\U000E0041\u034f",
 	} {
 		f.Add(s)

@@ -102,12 +102,12 @@ func entry(sc *scanner, what, w string) ([]rune, error) {
 
 // show quotes an entry for an error message, shortened when long.
 func show(w string) string {
-	const max = 24
-	if utf8.RuneCountInString(w) <= max {
+	const limit = 24
+	if utf8.RuneCountInString(w) <= limit {
 		return strconv.Quote(w)
 	}
 	i := 0
-	for n := 0; n < max; n++ {
+	for range limit {
 		_, size := utf8.DecodeRuneInString(w[i:])
 		i += size
 	}

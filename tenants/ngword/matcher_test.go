@@ -200,12 +200,17 @@ func TestSpansMerged(t *testing.T) {
 // TestSquaredCharacter: a character that expands into several runes is
 // covered whole when part of it matches.
 func TestSquaredCharacter(t *testing.T) {
-	m, err := Compile([]string{"成"}, nil)
+	m, err := Compile([]string{"成", "a"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := m.Mask("㍻元年", '*'); got != "*元年" {
-		t.Errorf("Mask = %q, want %q", got, "*元年")
+	for _, tc := range []struct{ text, want string }{
+		{"㍻元年", "*元年"},
+		{"300㎈", "300*"}, // "cal": the iterator yields it one letter at a time
+	} {
+		if got, _ := m.Mask(tc.text, '*'); got != tc.want {
+			t.Errorf("Mask(%q) = %q, want %q", tc.text, got, tc.want)
+		}
 	}
 }
 

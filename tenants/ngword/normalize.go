@@ -66,9 +66,9 @@ type scanner struct {
 	pre              []byte
 	preStart, preEnd []int
 
-	fold, nfkc []byte // scratch for case folding and renormalising
-	caser      cases.Caser
-	iter       norm.Iter
+	fold, kanaBuf, nfkc []byte // scratch for case folding, kana and renormalising
+	caser               cases.Caser
+	iter                norm.Iter
 
 	hits, allows []match // matches found by Matcher.run
 	out          []byte  // Normalize's result
@@ -168,7 +168,9 @@ func (sc *scanner) slow(s string, i, j int) {
 			}
 			start, end = sc.preStart[p0], sc.preEnd[last]
 		case p0 < len(sc.pre):
-			start, end = sc.preStart[p0], sc.preStart[p0]
+			// Part of the expansion of the rune at p0 (㎈ → "c" "a" "l"):
+			// the iterator moves on after the last part.
+			start, end = sc.preStart[p0], sc.preEnd[p0]
 		default:
 			start, end = sc.preEnd[len(sc.pre)-1], sc.preEnd[len(sc.pre)-1]
 		}
@@ -176,13 +178,14 @@ func (sc *scanner) slow(s string, i, j int) {
 	}
 }
 
-// segment case-folds one NFKC segment (renormalising until both are
-// stable) and emits its runes, all mapped to the original bytes
-// [start, end).
+// segment case-folds one NFKC segment and turns its katakana into
+// hiragana, renormalising until that changes nothing (so that marks stay
+// in canonical order), and emits its runes, all mapped to the original
+// bytes [start, end).
 func (sc *scanner) segment(seg []byte, start, end int) {
 	b := seg
 	for range 4 {
-		f := sc.caseFold(b)
+		f := sc.kana(sc.caseFold(b))
 		if bytes.Equal(f, b) {
 			break
 		}
@@ -227,24 +230,48 @@ func (sc *scanner) caseFold(src []byte) []byte {
 	}
 }
 
-// rune emits one rune of NFKC, case-folded output: format characters go,
-// katakana become hiragana, marks join the letter before them, and
-// everything that is neither letter, digit nor mark is a separator.
+// kana returns src with katakana turned into hiragana, in sc.kanaBuf when
+// there were any.
+func (sc *scanner) kana(src []byte) []byte {
+	found := false
+	for k := 0; k+2 < len(src); k++ {
+		// U+30A1..U+30FE are E3 82 A1..E3 83 BE in UTF-8.
+		if src[k] == 0xE3 && (src[k+1] == 0x82 && src[k+2] >= 0xA1 || src[k+1] == 0x83 && src[k+2] <= 0xBE) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return src
+	}
+	dst := sc.kanaBuf[:0]
+	for k := 0; k < len(src); {
+		r, size := utf8.DecodeRune(src[k:])
+		k += size
+		switch {
+		case 0x30A1 <= r && r <= 0x30F6, r == 0x30FD, r == 0x30FE: // katakana, ヽ ヾ
+			dst = utf8.AppendRune(dst, r-0x60)
+		case 0x30F7 <= r && r <= 0x30FA: // ヷ ヸ ヹ ヺ: no precomposed hiragana
+			dst = utf8.AppendRune(dst, [...]rune{'わ', 'ゐ', 'ゑ', 'を'}[r-0x30F7])
+			dst = utf8.AppendRune(dst, 0x3099)
+		default:
+			dst = utf8.AppendRune(dst, r)
+		}
+	}
+	sc.kanaBuf = dst
+	return dst
+}
+
+// rune emits one rune of normalised output: format characters go, marks
+// join the letter before them, and everything that is neither letter,
+// digit nor mark is a separator.
 func (sc *scanner) rune(r rune, start, end int) {
 	switch {
 	case isDrop(r):
 	case unicode.IsMark(r):
 		sc.mark(r, start, end)
 	case unicode.IsLetter(r) || unicode.IsNumber(r):
-		switch {
-		case 0x30A1 <= r && r <= 0x30F6, r == 0x30FD, r == 0x30FE: // katakana, ヽ ヾ
-			sc.letter(r-0x60, start, end)
-		case 0x30F7 <= r && r <= 0x30FA: // ヷ ヸ ヹ ヺ: no precomposed hiragana
-			sc.letter([...]rune{'わ', 'ゐ', 'ゑ', 'を'}[r-0x30F7], start, end)
-			sc.mark(0x3099, start, end)
-		default:
-			sc.letter(r, start, end)
-		}
+		sc.letter(r, start, end)
 	default:
 		sc.sep(start, end)
 	}
@@ -325,7 +352,7 @@ func startsSegment(r rune) bool {
 	}
 	var b [utf8.UTFMax]byte
 	n := utf8.EncodeRune(b[:], r)
-	return norm.NFKC.Properties(b[:n]).BoundaryBefore() && !isDrop(r)
+	return segStart(norm.NFKC.Properties(b[:n])) && !isDrop(r)
 }
 
 // isDrop reports whether r is dropped before anything else: format
@@ -367,7 +394,20 @@ func (t *table) boundaryAt(s string, j int) bool {
 	if r < 0x10000 {
 		return t.flags[r]&fBoundary != 0
 	}
-	return norm.NFKC.PropertiesString(s[j:]).BoundaryBefore() && !isDrop(r)
+	return segStart(norm.NFKC.PropertiesString(s[j:])) && !isDrop(r)
+}
+
+// segStart reports whether a rune with NFKC properties p never combines
+// with what precedes it. BoundaryBefore alone is not enough for a
+// compatibility decomposition that starts with a rune combining backwards:
+// ㅘ (U+3158) decomposes to the vowel jamo U+116A, which composes with a
+// leading consonant before it.
+func segStart(p norm.Properties) bool {
+	if !p.BoundaryBefore() {
+		return false
+	}
+	d := p.Decomposition()
+	return d == nil || norm.NFKC.Properties(d).BoundaryBefore()
 }
 
 var tables = sync.OnceValue(buildTables)
@@ -386,7 +426,7 @@ func buildTables() *table {
 		n := utf8.EncodeRune(b[:], r)
 		p := norm.NFKC.Properties(b[:n])
 		drop := isDrop(r)
-		if p.BoundaryBefore() && !drop && r != 0x309B && r != 0x309C {
+		if segStart(p) && !drop && r != 0x309B && r != 0x309C {
 			t.flags[r] |= fBoundary
 		}
 		if drop || unicode.IsMark(r) || r == 0x309B || r == 0x309C {

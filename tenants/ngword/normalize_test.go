@@ -38,6 +38,7 @@ func TestNormalize(t *testing.T) {
 		{"ｶﾞｯﾂ", "がっつ"},
 		{"ヴ", "ゔ"},
 		{"ヷ", "わ\u3099"},
+		{"ヷ\u0337", "わ\u0337\u3099"}, // marks stay in canonical order
 		{"ワ\u3099", "わ\u3099"},
 		{"㋐", "あ"},
 		{"㌔", "きろ"},
@@ -66,7 +67,8 @@ func TestNormalize(t *testing.T) {
 		{"a 🍆 b", "ab"},
 		{"x\xffy", "xy"},
 		{"xy\xffz", "xy z"},
-		{"ᄀ ᅡ", "ᄀ ᅡ"}, // gluing would compose them
+		{"ᄀ ᅡ", "ᄀ ᅡ"},   // gluing would compose them
+		{"ᄐㅘ", "\ud1bc"}, // ㅘ decomposes to a vowel jamo that composes with ᄐ
 		{"...", ""},
 		{"\u200b", ""},
 	} {
