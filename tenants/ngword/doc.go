@@ -5,8 +5,10 @@
 // [Compile] turns an NG list (words, and an allow-list of harmless longer
 // words) into a [Matcher]: one Aho-Corasick automaton over the normalised
 // entries. [Matcher.Find] returns the byte ranges of the original text to
-// act on, [Matcher.Contains] whether there is any, and [Matcher.Mask] the
-// text with those ranges masked. [Normalize] is the normalisation both
+// act on, [Matcher.Contains] whether there is any, [Matcher.Mask] the
+// text with those ranges masked, and [Matcher.Apply] a tenant's policy
+// (reject with [kaiwa.CodeNGWord], or mask). [Normalize] is the
+// normalisation both
 // sides go through. The package is pure: it uses the standard library and
 // golang.org/x/text only, and a Matcher is immutable and safe for
 // concurrent use.

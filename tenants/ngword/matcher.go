@@ -186,6 +186,25 @@ func (m *Matcher) Mask(text string, mask rune) (string, bool) {
 	return b.String(), true
 }
 
+// MaskRune is the rune [Matcher.Apply] masks with.
+const MaskRune = '*'
+
+// Apply applies a tenant's NG policy to a message text. With [kaiwa.NGMask]
+// it returns the text masked with [MaskRune]; with [kaiwa.NGReject], or
+// any other policy, it returns a [kaiwa.CodeNGWord] error when the text
+// holds an NG word, and the text unchanged otherwise. hit reports whether
+// an NG word was found, for escalation and the event log.
+func (m *Matcher) Apply(text, policy string) (out string, hit bool, err error) {
+	if policy == kaiwa.NGMask {
+		out, hit = m.Mask(text, MaskRune)
+		return out, hit, nil
+	}
+	if m.Contains(text) {
+		return "", true, kaiwa.Errorf(kaiwa.CodeNGWord, "the text contains a word on the NG list")
+	}
+	return text, false, nil
+}
+
 // sym returns r's symbol, 0 when r is in no entry.
 func (m *Matcher) sym(r rune) uint32 {
 	if r < 0x10000 {

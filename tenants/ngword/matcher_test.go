@@ -77,6 +77,10 @@ func TestEvasions(t *testing.T) {
 		{"し\u200bね", ""},
 		{"シ ネ", ""},
 		{"くそっ", "くそ"},
+		{"f🖕u🖕c🖕k", ""},
+		{"f\nu\nc\nk", ""},
+		{"ば❤か", ""},
+		{"ﾊﾞ\u3000ｶ", ""},
 	} {
 		want := tc.want
 		if want == "" {
@@ -174,6 +178,27 @@ func TestMask(t *testing.T) {
 			mask = '*'
 		}
 		checkMask(t, tc.text, m.Find(tc.text), got, mask)
+	}
+}
+
+func TestApply(t *testing.T) {
+	m := testMatcher(t)
+	for _, tc := range []struct {
+		text, policy string
+		out          string
+		hit          bool
+		code         kaiwa.Code
+	}{
+		{"hello ﾊﾞｶ", kaiwa.NGReject, "", true, kaiwa.CodeNGWord},
+		{"hello ﾊﾞｶ", "", "", true, kaiwa.CodeNGWord},
+		{"hello ﾊﾞｶ", kaiwa.NGMask, "hello ***", true, ""},
+		{"a classic", kaiwa.NGReject, "a classic", false, ""},
+		{"a classic", kaiwa.NGMask, "a classic", false, ""},
+	} {
+		out, hit, err := m.Apply(tc.text, tc.policy)
+		if out != tc.out || hit != tc.hit || kaiwa.ErrorCode(err) != tc.code {
+			t.Errorf("Apply(%q, %q) = %q, %v, %v; want %q, %v, code %q", tc.text, tc.policy, out, hit, err, tc.out, tc.hit, tc.code)
+		}
 	}
 }
 
