@@ -26,7 +26,8 @@ const benchUsage = `kaiwa bench: load generator for Kaiwa's WebSocket servers (l
 
 usage: kaiwa bench SCENARIO [flags]
        kaiwa bench bare --listen 127.0.0.1:PORT
-       kaiwa bench table --results FILE --doc FILE
+       kaiwa bench table --results FILE [--doc FILE]
+       kaiwa bench table --doc FILE --section NAME --text FILE
 
 scenarios:
   idle     N clients connect and are held: RSS per connection, idle CPU,
@@ -39,8 +40,9 @@ scenarios:
 
 other:
   bare     run the bare reference fan-out server in this process
-  table    write the Markdown results tables of JSON result lines into a
-           document between <!-- bench:results --> markers
+  table    write the Markdown results tables of JSON result lines (to
+           stdout, or into a document between <!-- bench:results -->
+           markers), or replace another marked section with a file's text
   worker   (internal) a worker process, started by the coordinator
 
 The run prepares its own tenant, channels, tokens and memberships: in MySQL
@@ -275,8 +277,19 @@ func runBenchTable(args []string, getenv func(string) string, stdout, stderr io.
 	results := f.str("results", "KAIWA_BENCH_RESULTS", "", "file of JSON result lines (other lines are skipped)")
 	doc := f.str("doc", "KAIWA_BENCH_DOC", "", "Markdown document to update between <!-- bench:results --> markers (default: print the tables)")
 	section := f.str("section", "KAIWA_BENCH_SECTION", "results", "name of the marked section to replace")
+	text := f.str("text", "KAIWA_BENCH_TEXT", "", "replace the section with this file's text instead of results tables (needs --doc)")
 	if err := f.Parse(args); err != nil {
 		return err
+	}
+	if *text != "" {
+		if *doc == "" {
+			return usageError{"bench table: --text needs --doc"}
+		}
+		content, err := os.ReadFile(*text)
+		if err != nil {
+			return err
+		}
+		return replaceDocSection(*doc, *section, string(content))
 	}
 	if *results == "" {
 		return usageError{"bench table: --results is required"}
@@ -309,15 +322,20 @@ func runBenchTable(args []string, getenv func(string) string, stdout, stderr io.
 		_, err := io.WriteString(stdout, b.String())
 		return err
 	}
-	old, err := os.ReadFile(*doc)
+	return replaceDocSection(*doc, *section, b.String())
+}
+
+// replaceDocSection replaces a marked section of a Markdown file.
+func replaceDocSection(doc, section, content string) error {
+	old, err := os.ReadFile(doc)
 	if err != nil {
 		return err
 	}
-	out, err := bench.ReplaceSection(old, *section, b.String())
+	out, err := bench.ReplaceSection(old, section, content)
 	if err != nil {
-		return fmt.Errorf("bench table: %s: %w", *doc, err)
+		return fmt.Errorf("bench table: %s: %w", doc, err)
 	}
-	return os.WriteFile(*doc, out, 0o644)
+	return os.WriteFile(doc, out, 0o644)
 }
 
 // floatFlag defines a float flag with an environment fallback.

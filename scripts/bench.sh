@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Runs Kaiwa's standard benchmarks on this machine and writes the results
+# tables, the exact commands and the machine into docs/benchmarks.md.
+#
+# Usage: scripts/bench.sh            the standard scenarios (about two minutes)
+#        BENCH_SIZE=small scripts/bench.sh   a tenth of the size, to try it out
+#
+# It starts a self-contained stack on loopback, every part in its own
+# process so that each is measured by PID: NATS (kaiwa nats), the tenant
+# API with the log writer (kaiwa api --logwriter), two UA processes
+# listening on TCP, and the bare reference server (kaiwa bench bare).
+# MySQL comes from scripts/with-test-mysql.sh (KAIWA_TEST_MYSQL_DSN, or
+# root at 127.0.0.1:3306, or a private MariaDB); the benchmark gets a fresh
+# database, kaiwa_bench, on it. Everything is stopped at the end.
+#
+# Environment:
+#   BENCH_SIZE=small          run a tenth of the standard size (not written
+#                             to docs/benchmarks.md unless BENCH_WRITE=1)
+#   BENCH_WRITE=0|1           write docs/benchmarks.md (default 1 at full size)
+#   BENCH_PORT_BASE=18000     ports BASE+... are used for the stack
+#   BENCH_OUT=DIR             where logs and results go (default var/bench)
+set -euo pipefail
+
+root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root_dir"
+export PATH="$PATH:/usr/local/go/bin"
+
+if [ -z "${KAIWA_TEST_MYSQL_DSN:-}" ]; then
+	exec scripts/with-test-mysql.sh "$0" "$@"
+fi
+
+say() { echo "bench.sh: $*" >&2; }
+
+size=${BENCH_SIZE:-standard}
+case "$size" in
+standard) scale=1 write=${BENCH_WRITE:-1} ;;
+small) scale=10 write=${BENCH_WRITE:-0} ;;
+*)
+	say "BENCH_SIZE must be standard or small"
+	exit 2
+	;;
+esac
+base=${BENCH_PORT_BASE:-18000}
+nats_port=$((base + 222)) api_port=$((base + 81)) ua1_port=$((base + 90)) ua2_port=$((base + 91)) bare_port=$((base + 99))
+out=${BENCH_OUT:-var/bench}
+rm -rf "$out"
+mkdir -p "$out"
+results="$out/results.jsonl"
+commands="$out/commands.txt"
+: >"$results"
+: >"$commands"
+
+tcp_answers() { timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+for p in $nats_port $api_port $ua1_port $ua2_port $bare_port; do
+	if tcp_answers 127.0.0.1 "$p"; then
+		say "port $p is taken; set BENCH_PORT_BASE to a free range"
+		exit 1
+	fi
+done
+
+say "building bin/kaiwa"
+go build -o bin/kaiwa ./cmd/kaiwa
+kaiwa=bin/kaiwa
+
+# --- MySQL: a fresh database ------------------------------------------------
+server_dsn=$KAIWA_TEST_MYSQL_DSN
+if [[ ! $server_dsn =~ ^([^:@]+)(:([^@]*))?@tcp\(([^:\)]+):([0-9]+)\)/ ]]; then
+	say "cannot read user, host and port from KAIWA_TEST_MYSQL_DSN=$server_dsn"
+	exit 1
+fi
+db_user=${BASH_REMATCH[1]} db_pass=${BASH_REMATCH[3]} db_host=${BASH_REMATCH[4]} db_port=${BASH_REMATCH[5]}
+mysql_bin=$(command -v mariadb || command -v mysql) || {
+	say "the mariadb (or mysql) client is needed: scripts/deps.sh test"
+	exit 1
+}
+mysql_cli=("$mysql_bin" --no-defaults --protocol=tcp -h "$db_host" -P "$db_port" -u "$db_user")
+[ -n "$db_pass" ] && mysql_cli+=("-p$db_pass")
+"${mysql_cli[@]}" -e "DROP DATABASE IF EXISTS kaiwa_bench; CREATE DATABASE kaiwa_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+dsn="${server_dsn%%/*}/kaiwa_bench"
+$kaiwa migrate up --mysql-dsn "$dsn" >/dev/null
+
+# --- the stack ----------------------------------------------------------------
+pids=()
+stop_all() {
+	local p
+	for p in "${pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	pids=()
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME CMD...: runs CMD in the background, logging to $out/NAME.log,
+# and sets $started to its PID.
+start() {
+	local name=$1
+	shift
+	"$@" >"$out/$name.log" 2>&1 &
+	started=$!
+	pids+=("$started")
+}
+
+# wait_port NAME PORT PID: polls until the port answers.
+wait_port() {
+	local i
+	for i in $(seq 1 300); do
+		if ! kill -0 "$3" 2>/dev/null; then
+			say "$1 exited while starting:"
+			tail -n 20 "$out/$1.log" >&2
+			exit 1
+		fi
+		tcp_answers 127.0.0.1 "$2" && return 0
+		sleep 0.1
+	done
+	say "$1 did not answer on port $2 within 30 s"
+	exit 1
+}
+
+nats_url="nats://127.0.0.1:$nats_port"
+start nats $kaiwa nats --listen "127.0.0.1:$nats_port" --store "$out/nats"
+nats_pid=$started
+wait_port nats "$nats_port" "$nats_pid"
+start api $kaiwa api --listen "127.0.0.1:$api_port" --mysql-dsn "$dsn" --nats-url "$nats_url" --logwriter --log-level warn
+api_pid=$started
+wait_port api "$api_port" "$api_pid"
+start ua1 $kaiwa ua --listen "127.0.0.1:$ua1_port" --nats-url "$nats_url" --log-level warn
+ua1_pid=$started
+start ua2 $kaiwa ua --listen "127.0.0.1:$ua2_port" --nats-url "$nats_url" --log-level warn
+ua2_pid=$started
+start bare $kaiwa bench bare --listen "127.0.0.1:$bare_port"
+bare_pid=$started
+wait_port ua1 "$ua1_port" "$ua1_pid"
+wait_port ua2 "$ua2_port" "$ua2_pid"
+wait_port bare "$bare_port" "$bare_pid"
+
+# --- the machine ----------------------------------------------------------------
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+machine=$(
+	echo "- CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+	echo "- memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+	echo "- kernel: $(uname -sr)"
+	echo "- $(go version | sed 's/^go version //; s/^/Go /')"
+	echo "- open files per process: $(ulimit -Hn); ephemeral ports $(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range)"
+	echo "- MySQL: $("${mysql_cli[@]}" -N -e 'SELECT VERSION()')"
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (with local changes)')"
+	echo "- load average before the run: $load_before"
+)
+if awk -v l="${load_before%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+	say "warning: load average $load_before: other work on this machine skews the figures"
+fi
+
+# --- the scenarios ----------------------------------------------------------------
+ws() { echo "ws://127.0.0.1:$1/v1/ws"; }
+n() { echo $(($1 / scale)); }
+
+# bench ARGS...: one kaiwa bench run; its summary goes to the terminal and
+# $out/summary.txt, its JSON line to $results, its command to $commands.
+bench() {
+	echo "$kaiwa bench $*" | sed "s|$dsn|\$DSN|g" >>"$commands"
+	say "kaiwa bench $1 ${*:2}"
+	local log="$out/run.$(wc -l <"$commands").log"
+	if ! $kaiwa bench "$@" --mysql-dsn "$dsn" >"$log" 2>"$log.progress"; then
+		say "run failed:"
+		tail -n 30 "$log.progress" "$log" >&2
+		exit 1
+	fi
+	grep -v '^{' "$log" | tee -a "$out/summary.txt" >&2
+	tail -n 1 "$log" >>"$results"
+}
+
+ua1="--url $(ws $ua1_port) --pid ua=$ua1_pid --pid nats=$nats_pid --pid api=$api_pid"
+ua12="--url $(ws $ua1_port),$(ws $ua2_port) --pid ua=$ua1_pid --pid ua=$ua2_pid --pid nats=$nats_pid --pid api=$api_pid"
+bare="--url $(ws $bare_port) --pid bare=$bare_pid"
+
+# Idle first, while the servers' heaps are fresh: RSS per connection.
+# shellcheck disable=SC2086
+{
+	bench idle $ua1 --label ua --conns "$(n 19000)" --duration 10s --connect-concurrency 128
+	bench idle $bare --label bare --conns "$(n 19000)" --duration 10s --connect-concurrency 128
+	bench fanout $ua1 --label ua --conns "$(n 5000)" --channels 50 --deliveries "$(n 40000)" --payload 100 --duration 15s
+	bench fanout $bare --label bare --conns "$(n 5000)" --channels 50 --deliveries "$(n 40000)" --payload 100 --duration 15s
+	bench room $ua1 --label ua --conns "$(n 2000)" --rate 10 --payload 100 --duration 15s
+	bench room $bare --label bare --conns "$(n 2000)" --rate 10 --payload 100 --duration 15s
+	bench room $ua12 --label "ua ×2" --conns "$(n 20000)" --rate 1 --payload 100 --duration 15s --connect-concurrency 128
+	bench dm $ua1 --label ua --conns "$(n 2000)" --rate "$(n 1000)" --payload 100 --duration 10s
+	bench storm $ua1 --label ua --conns "$(n 5000)" --channels 50 --duration 60s --connect-concurrency 256
+}
+
+stop_all
+say "results in $results"
+$kaiwa bench table --results "$results" >"$out/tables.md"
+cat "$out/tables.md"
+
+if [ "$write" = 1 ]; then
+	doc=docs/benchmarks.md
+	tmp="$out/benchmarks.md"
+	cp "$doc" "$tmp"
+	$kaiwa bench table --results "$results" --doc "$tmp"
+	$kaiwa bench table --doc "$tmp" --section machine --text <(echo "$machine")
+	$kaiwa bench table --doc "$tmp" --section commands --text <(
+		echo '```sh'
+		echo "# DSN=root@tcp(127.0.0.1:3306)/kaiwa_bench; the stack as scripts/bench.sh starts it:"
+		echo "bin/kaiwa nats --listen 127.0.0.1:$nats_port --store \$DIR/nats"
+		echo "bin/kaiwa api --listen 127.0.0.1:$api_port --mysql-dsn \$DSN --nats-url $nats_url --logwriter"
+		echo "bin/kaiwa ua --listen 127.0.0.1:$ua1_port --nats-url $nats_url   # and :$ua2_port"
+		echo "bin/kaiwa bench bare --listen 127.0.0.1:$bare_port"
+		sed 's/--pid [a-z]*=[0-9]* *//g; s/ *$//' "$commands"
+		echo '```'
+	)
+	cp "$tmp" "$doc"
+	say "wrote $doc"
+fi
