@@ -31,11 +31,12 @@
 //     half-width ﾞ or ﾟ, or (after step 1) ゛ or ゜ composes: は゛, ば
 //     and ﾊﾞ all end as ば.
 //  3. Full case folding (golang.org/x/text/cases): FUCK, FuCk and fuck
-//     compare equal, and ß matches ss. NFKC is applied again where
-//     folding changed something.
+//     compare equal, and ß matches ss.
 //  4. Katakana become hiragana (バカ, ﾊﾞｶ and ばか compare equal); ヷ ヸ ヹ
 //     ヺ, which have no precomposed hiragana, become わ ゐ ゑ を followed by
-//     a combining voiced mark.
+//     a combining voiced mark. Where steps 3 and 4 changed something, NFKC
+//     is applied again (until nothing changes), so that marks stay in
+//     canonical order and the result is a fixed point.
 //  5. Letters and digits are kept. Combining marks are kept on the letter
 //     they follow and dropped where they follow nothing (at the start, or
 //     after a separator). Everything else (spaces, punctuation, symbols,
