@@ -51,6 +51,10 @@ type Config struct {
 	DispatchQueue int
 	// Logger receives the bus's own errors. Default slog.Default().
 	Logger *slog.Logger
+	// BindOnly uses the streams as they are, creating them only when
+	// missing, instead of applying this config's limits to them: for
+	// short-lived tools that must not change what the servers set up.
+	BindOnly bool
 }
 
 func (c *Config) setDefaults() {
@@ -171,7 +175,17 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 func (b *Bus) ensureStreams(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	st, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	apply := b.js.CreateOrUpdateStream
+	if b.cfg.BindOnly {
+		apply = func(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+			st, err := b.js.Stream(ctx, cfg.Name)
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return b.js.CreateStream(ctx, cfg)
+			}
+			return st, err
+		}
+	}
+	st, err := apply(ctx, jetstream.StreamConfig{
 		Name:        b.cfg.Stream,
 		Description: "Kaiwa chat and system messages: sequence numbers, history, and the message log's buffer",
 		Subjects:    []string{b.subj.allMsg()},
@@ -191,7 +205,7 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 	}
 	b.stream = st
 	b.epoch = strconv.FormatInt(st.CachedInfo().Created.Unix(), 36)
-	est, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	est, err := apply(ctx, jetstream.StreamConfig{
 		Name:        b.cfg.EventStream,
 		Description: "Kaiwa event log buffer, drained by the log writer",
 		Subjects:    []string{b.subj.allEvlog()},

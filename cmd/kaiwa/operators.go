@@ -214,7 +214,7 @@ func stamp(t time.Time) string {
 func announceSettings(ctx context.Context, url, prefix string, t kaiwa.TenantID) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	b, err := bus.Connect(ctx, bus.Config{URL: url, Prefix: prefix, Name: "kaiwa-tenant-cli"})
+	b, err := bus.Connect(ctx, bus.Config{URL: url, Prefix: prefix, Name: "kaiwa-tenant-cli", BindOnly: true})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,9 +49,10 @@ func TestMain(m *testing.M) {
 
 // proc is a running kaiwa process whose output is kept for failure reports.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
+	name    string
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	stopped bool
 }
 
 type syncBuffer struct {
@@ -78,6 +80,9 @@ func start(t *testing.T, name string, args ...string) *proc {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	t.Cleanup(func() {
+		if p.stopped {
+			return
+		}
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { _ = p.cmd.Wait(); close(done) }()
@@ -125,36 +130,66 @@ type cluster struct {
 	tls    *tls.Config
 	http   *http.Client
 	socket string
+	reg    *versions.Registry
+	vfile  string
+	uaArgs []string
+	// uas are the running UA processes by version.
+	uas map[string][]*proc
 }
+
+// perVersion is the number of UA processes each live version runs.
+const perVersion = 2
 
 type clusterOpts struct {
 	// apiDSN, when set, is the DSN the API process uses (e.g. through a
 	// proxy the test can cut).
 	apiDSN func(dsn string) string
+	// versions is the content of a versions file (empty: the built-in
+	// registry).
+	versions string
+	// uaArgs are extra flags for every UA process; busArgs for every
+	// process (they must agree on the stream).
+	uaArgs  []string
+	busArgs []string
 }
 
 func newCluster(t *testing.T, o clusterOpts) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dsn: testenv.MySQL(t), nats: testenv.NATS(t)}
+	c := &cluster{t: t, dsn: testenv.MySQL(t), nats: testenv.NATS(t), uas: map[string][]*proc{},
+		uaArgs: append(slices.Clone(o.uaArgs), o.busArgs...)}
 	c.socket = t.TempDir()
 	apiDSN := c.dsn
 	if o.apiDSN != nil {
 		apiDSN = o.apiDSN(c.dsn)
 	}
-	reg := versions.Default()
-	apiSock := nginx.APISocket(c.socket, "v1")
-	api := start(t, "api", "api", "--listen", "unix:"+apiSock, "--version", "v1",
-		"--mysql-dsn", apiDSN, "--nats-url", c.nats, "--logwriter", "--log-level", "warn")
-	waitSocket(t, apiSock, api)
-	for i := range 2 {
-		sock := nginx.UASocket(c.socket, "v1", i)
-		p := start(t, fmt.Sprint("ua", i), "ua", "--listen", "unix:"+sock, "--version", "v1",
-			"--nats-url", c.nats, "--log-level", "warn")
-		waitSocket(t, sock, p)
+	if o.versions != "" {
+		c.vfile = filepath.Join(t.TempDir(), "versions.json")
+		if err := os.WriteFile(c.vfile, []byte(o.versions), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg, err := versions.Load(c.vfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.reg = reg
+	for i, v := range reg.Live() {
+		apiSock := nginx.APISocket(c.socket, v.Name)
+		args := []string{"api", "--listen", "unix:" + apiSock, "--version", v.Name,
+			"--mysql-dsn", apiDSN, "--nats-url", c.nats, "--log-level", "warn", "--versions", c.vfile}
+		if i == 0 {
+			args = append(args, "--logwriter")
+		}
+		args = append(args, o.busArgs...)
+		api := start(t, "api-"+v.Name, args...)
+		waitSocket(t, apiSock, api)
+		for i := range perVersion {
+			c.uas[v.Name] = append(c.uas[v.Name], c.startUA(v.Name, i))
+		}
 	}
 	c.nginx = testenv.Nginx(t, nginx.Config{
 		Registry:        reg,
-		Sockets:         nginx.DirSockets(c.socket, 2),
+		Sockets:         nginx.DirSockets(c.socket, perVersion),
 		WorkerProcesses: 1, // round-robin over the UAs is then strict
 	})
 	pem, err := os.ReadFile(c.nginx.CertFile)
@@ -166,6 +201,31 @@ func newCluster(t *testing.T, o clusterOpts) *cluster {
 	c.tls = &tls.Config{RootCAs: pool}
 	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: c.tls}, Timeout: 10 * time.Second}
 	return c
+}
+
+// startUA starts UA process i of version v and waits until it is healthy.
+func (c *cluster) startUA(v string, i int) *proc {
+	c.t.Helper()
+	sock := nginx.UASocket(c.socket, v, i)
+	args := append([]string{"ua", "--listen", "unix:" + sock, "--version", v,
+		"--nats-url", c.nats, "--log-level", "warn", "--versions", c.vfile}, c.uaArgs...)
+	p := start(c.t, fmt.Sprintf("ua-%s-%d", v, i), args...)
+	waitSocket(c.t, sock, p)
+	return p
+}
+
+// stop sends SIGTERM to a process and waits for it to exit.
+func (p *proc) stop(t *testing.T, within time.Duration) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(within):
+		t.Fatalf("%s did not exit within %s after SIGTERM\n%s", p.name, within, p.out.String())
+	}
+	p.stopped = true
 }
 
 // tenant creates a tenant with the operator CLI and returns its API key.
@@ -185,8 +245,25 @@ func (c *cluster) tenant(name string) string {
 	return r.APIKey
 }
 
-// api calls the tenant API through nginx over TLS and decodes the JSON answer.
+// api calls the v1 tenant API through nginx over TLS and decodes the JSON
+// answer.
 func (c *cluster) api(method, path, key string, body any) (int, map[string]any) {
+	c.t.Helper()
+	return c.apiV("v1", method, path, key, body)
+}
+
+// mustV calls version v's API and fails the test unless the status is want.
+func (c *cluster) mustV(v string, want int, method, path, key string, body any) map[string]any {
+	c.t.Helper()
+	status, m := c.apiV(v, method, path, key, body)
+	if status != want {
+		c.t.Fatalf("%s /%s%s = %d %v, want %d", method, v, path, status, m, want)
+	}
+	return m
+}
+
+// apiV calls version v's tenant API.
+func (c *cluster) apiV(v, method, path, key string, body any) (int, map[string]any) {
 	c.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -198,7 +275,7 @@ func (c *cluster) api(method, path, key string, body any) (int, map[string]any) 
 			rd = bytes.NewReader(data)
 		}
 	}
-	req, err := http.NewRequest(method, c.nginx.HTTPSURL+"/v1/api"+path, rd)
+	req, err := http.NewRequest(method, c.nginx.HTTPSURL+"/"+v+"/api"+path, rd)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -240,6 +317,14 @@ func (c *cluster) token(key, user string, join, publish []string) string {
 }
 
 func (c *cluster) dial(token string) *client.Conn { return c.dialAs(token, "kaiwa-e2e") }
+
+// dialV dials version v's WebSocket with options (TLS filled in).
+func (c *cluster) dialV(v string, o client.Options) (*client.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	o.TLSConfig = c.tls
+	return client.Dial(ctx, c.nginx.WSSURL+"/"+v+"/ws", o)
+}
 
 // dialAs connects with a User-Agent naming the client, so the access log
 // tells which UA served it.
@@ -285,6 +370,21 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
+// nextAny returns the next event of c, failing after 10 s.
+func nextAny(t *testing.T, c *client.Conn) client.Event {
+	t.Helper()
+	select {
+	case ev, ok := <-c.Events():
+		if !ok {
+			t.Fatalf("connection ended: %v", c.Err())
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for an event")
+	}
+	return client.Event{}
+}
+
 func next(t *testing.T, c *client.Conn, op string) client.Event {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
@@ -318,5 +418,16 @@ func poll(t *testing.T, what string, d time.Duration, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// settings changes a tenant's settings with the operator CLI, which tells
+// the servers.
+func (c *cluster) settings(tenant, patch string) {
+	c.t.Helper()
+	out, err := exec.Command(kaiwaBin, "tenant", "settings", tenant, "--set", patch,
+		"--mysql-dsn", c.dsn, "--nats-url", c.nats).CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("tenant settings: %v\n%s", err, out)
 	}
 }
