@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/kaiwa-chat/kaiwa/versions"
 
@@ -36,7 +38,21 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		os.Setenv("KAIWA_VERSIONS_FILE", abs)
 	}
+	// SIGHUP replaces the UA processes one at a time (a rolling upgrade).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	restart := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case restart <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	return devstack.Run(ctx, devstack.Config{
+		Restart:      restart,
 		Registry:     reg,
 		VarDir:       *varDir,
 		MySQLDSN:     *dsn,

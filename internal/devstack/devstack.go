@@ -52,6 +52,9 @@ type Config struct {
 	DrainTimeout time.Duration
 	// ReadyTimeout bounds the wait for every child to answer; default 60s.
 	ReadyTimeout time.Duration
+	// Restart, when it delivers, replaces every UA process one at a time
+	// (kaiwa dev sends on SIGHUP).
+	Restart <-chan struct{}
 	// Stdout receives the walkthrough and the children's output; Stderr
 	// their error output. Defaults os.Stdout and os.Stderr.
 	Stdout io.Writer
@@ -156,9 +159,34 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return err
 	}
-	<-ctx.Done()
-	s.log.Info("stopping: nginx, UAs, APIs, NATS, MariaDB")
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			s.log.Info("stopping: nginx, UAs, APIs, NATS, MariaDB")
+			return nil
+		case <-cfg.Restart:
+			s.rollUAs(ctx)
+		}
+	}
+}
+
+// rollUAs replaces every UA process, one at a time: the old one drains
+// (its clients reconnect to the others), the new one starts on the same
+// socket, and the next waits until it answers.
+func (s *stack) rollUAs(ctx context.Context) {
+	s.log.Info("rolling restart of the UAs", "count", len(s.uas))
+	bg := context.WithoutCancel(ctx)
+	for i, p := range s.uas {
+		child := p.child
+		p.Stop()
+		s.uas[i] = s.sup.Start(bg, child)
+		if err := waitReady(ctx, s.cfg.ReadyTimeout, []string{socketOf(child)}, ""); err != nil {
+			s.log.Error("rolling restart: UA did not come back", "ua", child.Name, "err", err)
+			return
+		}
+		s.log.Info("rolling restart: replaced", "ua", child.Name)
+	}
+	s.log.Info("rolling restart done")
 }
 
 func (s *stack) start(ctx context.Context, varDir string) error {
@@ -413,12 +441,14 @@ func waitReady(ctx context.Context, timeout time.Duration, sockets []string, ngi
 	for _, sock := range sockets {
 		pending[filepath.Base(sock)] = func() error { return healthz(ctx, sock) }
 	}
-	pending["nginx "+nginxAddr] = func() error {
-		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", nginxAddr)
-		if err == nil {
-			c.Close()
+	if nginxAddr != "" {
+		pending["nginx "+nginxAddr] = func() error {
+			c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", nginxAddr)
+			if err == nil {
+				c.Close()
+			}
+			return err
 		}
-		return err
 	}
 	last := map[string]error{}
 	for {
