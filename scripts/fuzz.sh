@@ -19,7 +19,7 @@ while IFS= read -r file; do
 	for target in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file"); do
 		found=$((found + 1))
 		echo "fuzz: $target in $pkg for $FUZZTIME"
-		"$GO" test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+		"$GO" test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 5s "$pkg"
 	done
 done < <(grep -rl --include='*_test.go' --exclude-dir=var --exclude-dir=bin --exclude-dir=.git '^func Fuzz' "${dirs[@]}" | sort)
 
