@@ -182,6 +182,8 @@ const (
 	ControlMute ControlKind = "mute"
 	// ControlUnmute: a mute was lifted.
 	ControlUnmute ControlKind = "unmute"
+	// ControlUnban: a ban was lifted (API processes drop cached sanctions).
+	ControlUnban ControlKind = "unban"
 	// ControlMessageDeleted: message ID of Channel was deleted; clients drop it.
 	ControlMessageDeleted ControlKind = "message_deleted"
 )

@@ -3,6 +3,7 @@ package kaiwa
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -143,8 +144,9 @@ func (s Settings) Check() error {
 		return Errorf(CodeBadRequest, "max_text_len must be between 1 and 100000")
 	case s.MaxDataBytes < 0 || s.MaxDataBytes > 64<<10:
 		return Errorf(CodeBadRequest, "max_data_bytes must be between 1 and 65536")
-	case s.RateOps < 0 || s.RateBurst < 0 || s.APIRate < 0 || s.APIBurst < 0:
-		return Errorf(CodeBadRequest, "rates must not be negative")
+	case s.RateOps < 0 || s.RateBurst < 0 || s.APIRate < 0 || s.APIBurst < 0,
+		math.IsNaN(s.RateOps) || math.IsInf(s.RateOps, 0) || math.IsNaN(s.APIRate) || math.IsInf(s.APIRate, 0):
+		return Errorf(CodeBadRequest, "rates must be finite and not negative")
 	case s.PresenceLimit < 0 || s.MaxChannelsPerConn < 0 || s.MaxConnsPerUser < 0 || s.MaxChannelMembers < 0:
 		return Errorf(CodeBadRequest, "limits must not be negative")
 	case s.NGPolicy != "" && s.NGPolicy != NGReject && s.NGPolicy != NGMask:

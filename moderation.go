@@ -86,22 +86,20 @@ func (m Moderator) Lift(ctx context.Context, t TenantID, user string, kind Sanct
 	if err != nil && !IsCode(err, CodeNotFound) {
 		return err
 	}
-	if kind == SanctionMute {
-		// Published even when the store had no mute, so that a retry after a
-		// failed publish still reaches the sessions.
-		if perr := m.Bus.PublishControl(ctx, Control{Kind: ControlUnmute, Tenant: t, User: user}); perr != nil {
-			return perr
-		}
-		if err != nil {
-			return err
-		}
-		m.record(t, EventUnmute, user, time.Time{}, "")
-		return nil
+	// Published even when the store had nothing, so that a retry after a
+	// failed publish still reaches the sessions and every API process's
+	// cache.
+	control, event := ControlUnmute, EventUnmute
+	if kind == SanctionBan {
+		control, event = ControlUnban, EventUnban
+	}
+	if perr := m.Bus.PublishControl(ctx, Control{Kind: control, Tenant: t, User: user}); perr != nil {
+		return perr
 	}
 	if err != nil {
 		return err
 	}
-	m.record(t, EventUnban, user, time.Time{}, "")
+	m.record(t, event, user, time.Time{}, "")
 	return nil
 }
 

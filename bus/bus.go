@@ -350,7 +350,7 @@ func (b *Bus) PublishControl(ctx context.Context, c kaiwa.Control) error {
 	var subjs []string
 	switch c.Kind {
 	case kaiwa.ControlMemberAdded, kaiwa.ControlMemberRemoved, kaiwa.ControlTokensRevoked,
-		kaiwa.ControlKick, kaiwa.ControlBan, kaiwa.ControlMute, kaiwa.ControlUnmute:
+		kaiwa.ControlKick, kaiwa.ControlBan, kaiwa.ControlMute, kaiwa.ControlUnmute, kaiwa.ControlUnban:
 		subjs = []string{b.subj.user(c.Tenant, c.User)}
 	case kaiwa.ControlChannelDeleted:
 		subjs = []string{b.subj.ev(c.Tenant, c.Channel)}
