@@ -32,7 +32,7 @@ type session struct {
 	srv   *Server
 	conn  *websocket.Conn
 	codec versions.Codec
-	queue chan []byte
+	queue *sendQueue
 
 	closing     chan struct{}
 	closeOnce   sync.Once
@@ -79,7 +79,7 @@ func newSession(s *Server, conn *websocket.Conn) *session {
 		srv:        s,
 		conn:       conn,
 		codec:      s.codec,
-		queue:      make(chan []byte, s.cfg.SendQueue),
+		queue:      newSendQueue(s.cfg.SendQueue),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 		channels:   make(map[string]struct{}),
@@ -90,9 +90,7 @@ func newSession(s *Server, conn *websocket.Conn) *session {
 // enqueue queues encoded bytes for the writer without ever blocking. A full
 // queue closes the session as a slow consumer.
 func (ss *session) enqueue(b []byte) {
-	select {
-	case ss.queue <- b:
-	default:
+	if !ss.queue.push(b, 0) {
 		ss.srv.met.slow.Inc()
 		ss.closeWith(StatusSlowConsumer, "slow consumer", &versions.OutClosing{
 			Op: "closing", Code: int(StatusSlowConsumer), Reason: "slow consumer",
@@ -120,20 +118,23 @@ func (ss *session) deliver(m *kaiwa.Message, b []byte) {
 	ss.enqueue(b)
 }
 
-// enqueueWait queues bytes from the session's own goroutine, waiting for
-// room (a replay may be larger than the queue) up to the write timeout.
+// enqueueWait queues a replayed message from the session's own goroutine.
+// A replay may be larger than the queue: it may fill twice the queue's
+// limit, then waits for the writer, up to the write timeout.
 func (ss *session) enqueueWait(b []byte) bool {
-	t := time.NewTimer(ss.srv.cfg.WriteTimeout)
-	defer t.Stop()
-	select {
-	case ss.queue <- b:
-		return true
-	case <-ss.closing:
-		return false
-	case <-t.C:
-		ss.closeWith(StatusSlowConsumer, "slow consumer")
-		return false
+	deadline := time.Now().Add(ss.srv.cfg.WriteTimeout)
+	for !ss.queue.push(b, ss.srv.cfg.SendQueue) {
+		select {
+		case <-ss.closing:
+			return false
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			ss.closeWith(StatusSlowConsumer, "slow consumer")
+			return false
+		}
 	}
+	return true
 }
 
 // send encodes and queues one op.

@@ -15,7 +15,7 @@ func (ss *session) writeLoop() {
 	ticker := time.NewTicker(ss.srv.cfg.PingInterval)
 	defer ticker.Stop()
 	max := ss.codec.MaxBatch()
-	ops := make([][]byte, 0, max)
+	var ops [][]byte
 	var frame []byte
 	for {
 		select {
@@ -25,32 +25,38 @@ func (ss *session) writeLoop() {
 		default:
 		}
 		select {
-		case b := <-ss.queue:
-			var err error
-			if max == 1 {
-				err = ss.write(b)
-			} else {
-				ops = append(ops[:0], b)
-			more:
-				for len(ops) < max {
-					select {
-					case b := <-ss.queue:
-						ops = append(ops, b)
-					default:
-						break more
-					}
+		case <-ss.queue.ready:
+			// Send everything queued, in frames of up to max ops.
+			for {
+				ops = ss.queue.pop(ops[:0], max)
+				if len(ops) == 0 {
+					break
 				}
-				frame = ss.codec.AppendFrame(frame[:0], ops, ss.clock)
-				err = ss.write(frame)
+				var err error
+				if max == 1 {
+					err = ss.write(ops[0])
+				} else {
+					frame = ss.codec.AppendFrame(frame[:0], ops, ss.clock)
+					err = ss.write(frame)
+				}
 				clear(ops) // drop references to shared bytes
-				if cap(frame) > 64<<10 {
-					frame = nil // do not hold a large buffer on an idle session
+				if err != nil {
+					_ = ss.conn.CloseNow()
+					ss.closeWith(websocket.StatusAbnormalClosure, "write failed")
+					return
+				}
+				select {
+				case <-ss.closing:
+					ss.finishClose()
+					return
+				default:
 				}
 			}
-			if err != nil {
-				_ = ss.conn.CloseNow()
-				ss.closeWith(websocket.StatusAbnormalClosure, "write failed")
-				return
+			if cap(frame) > 64<<10 {
+				frame = nil // do not hold a large buffer on an idle session
+			}
+			if cap(ops) > 64 {
+				ops = nil
 			}
 		case <-ss.closing:
 			ss.finishClose()
