@@ -19,6 +19,7 @@
 #   BENCH_WRITE=0|1           write docs/benchmarks.md (default 1 at full size)
 #   BENCH_PORT_BASE=18000     ports BASE+... are used for the stack
 #   BENCH_OUT=DIR             where logs and results go (default var/bench)
+#   BENCH_KAIWA=PATH          use this kaiwa binary instead of building bin/kaiwa
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,9 +59,12 @@ for p in $nats_port $api_port $ua1_port $ua2_port $bare_port; do
 	fi
 done
 
-say "building bin/kaiwa"
-go build -o bin/kaiwa ./cmd/kaiwa
-kaiwa=bin/kaiwa
+kaiwa=${BENCH_KAIWA:-}
+if [ -z "$kaiwa" ]; then
+	say "building bin/kaiwa"
+	go build -o bin/kaiwa ./cmd/kaiwa
+	kaiwa=bin/kaiwa
+fi
 
 # --- MySQL: a fresh database ------------------------------------------------
 server_dsn=$KAIWA_TEST_MYSQL_DSN

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -124,7 +126,8 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	sources := f.integer("sources", "KAIWA_BENCH_SOURCES", 0, "loopback source addresses, 127.0.0.2 on (default one per 10,000 clients)")
 	perProc := f.integer("per-process", "KAIWA_BENCH_PER_PROCESS", 18000, "most clients one process holds; more run in worker processes")
 	procs := f.integer("processes", "KAIWA_BENCH_PROCESSES", 0, "worker processes (default: as --per-process requires)")
-	eventBuf := f.integer("event-buffer", "KAIWA_BENCH_EVENT_BUFFER", 64, "each client's events buffer")
+	eventBuf := f.integer("event-buffer", "KAIWA_BENCH_EVENT_BUFFER", 0, "each client's events buffer (default 512, idle 16)")
+	cpuProfile := f.str("cpuprofile", "KAIWA_BENCH_CPUPROFILE", "", "write the load tool's CPU profile to this file (this process: the clients too when no worker processes run)")
 	var pids pidFlags
 	f.Var(&pids, "pid", "server process to measure, NAME=PID (repeatable; equal names add up, e.g. two UAs)")
 	dsn := f.str("mysql-dsn", "KAIWA_BENCH_MYSQL_DSN", "", "set up tokens, channels and members in this MySQL database (loopback only)")
@@ -132,6 +135,7 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	api := f.str("api", "KAIWA_BENCH_API", "", "set up through this tenant API base URL instead, e.g. http://127.0.0.1:8081/v1/api (loopback only)")
 	apiKey := f.str("api-key", "KAIWA_BENCH_API_KEY", "", "API key for --api")
 	setupConc := f.integer("setup-concurrency", "KAIWA_BENCH_SETUP_CONCURRENCY", 16, "setup writes or requests in flight")
+	checkLog := f.boolean("check-log", "KAIWA_BENCH_CHECK_LOG", "after the window, wait until the message log in --mysql-dsn holds every acknowledged message: stored, missing, and the log writer's lag")
 	quiet := f.boolean("quiet", "KAIWA_BENCH_QUIET", "no progress lines")
 	if err := f.Parse(args); err != nil {
 		return err
@@ -196,6 +200,16 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 			return fmt.Errorf("bench: create tenant %s: %w", t, err)
 		}
 		cfg.Setup = &bench.StoreSetup{Tenant: t, Tokens: store, Channels: store, Concurrency: *setupConc}
+		if *checkLog {
+			db, err := sql.Open("mysql", *dsn)
+			if err != nil {
+				return fmt.Errorf("bench: open mysql: %w", err)
+			}
+			defer db.Close()
+			cfg.LogCount = bench.SQLLogCount(db, t)
+		}
+	case *checkLog:
+		return usageError{"bench: --check-log needs --mysql-dsn"}
 	case *api != "":
 		if *apiKey == "" {
 			return usageError{"bench: --api needs --api-key"}
@@ -206,6 +220,17 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 		cfg.Setup = &bench.APISetup{URL: *api, Key: *apiKey, Concurrency: *setupConc}
 	}
 
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 	res, err := bench.Run(ctx, cfg)
 	if res != nil {
 		res.WriteSummary(stdout)

@@ -72,6 +72,9 @@ type Result struct {
 	Retries      int            `json:"retries,omitempty"`
 	StormErrors  map[string]int `json:"storm_errors,omitempty"`
 
+	// Log is what the message log holds of the run (with a log check).
+	Log *LogResult `json:"log,omitempty"`
+
 	// Procs are the named server processes, by name.
 	Procs map[string]ProcResult `json:"procs,omitempty"`
 	// LoadTool is the load generator's own cost during the window.
@@ -122,6 +125,17 @@ type ProcResult struct {
 	RSSPerConn int64 `json:"rss_per_conn"`
 }
 
+// LogResult is what the message log (MySQL) holds of a run's messages.
+type LogResult struct {
+	// Stored counts the run's messages in the log; Missing the
+	// acknowledged ones it does not hold when the check gave up.
+	Stored  uint64 `json:"stored"`
+	Missing uint64 `json:"missing"`
+	// LagS is how long after the window's end (or the last publisher's
+	// acknowledgement, when later) the log held every message.
+	LagS float64 `json:"lag_s"`
+}
+
 // ToolResult is the load tool's own cost.
 type ToolResult struct {
 	CPUS             float64 `json:"cpu_s"`
@@ -159,6 +173,9 @@ func (r *Result) WriteSummary(w io.Writer) {
 			r.Delivered, r.Expected, r.DeliveriesPerS, r.Lost, r.Duplicated, r.Unacked, r.Foreign)
 		p("  latency     p50 %.2f  p95 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms (ack p50 %.2f, p99 %.2f ms)",
 			r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.P999, r.Latency.Max, r.AckLatency.P50, r.AckLatency.P99)
+	}
+	if r.Log != nil {
+		p("  message log %d stored, %d missing; complete %.1f s after the window", r.Log.Stored, r.Log.Missing, r.Log.LagS)
 	}
 	if r.Dropped > 0 {
 		p("  dropped     %d clients during the window", r.Dropped)

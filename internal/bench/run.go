@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
 )
 
 // NamedPID names a server process whose CPU and memory a run reports.
@@ -81,7 +83,10 @@ type Config struct {
 	// Processes forces this many worker processes (0: as PerProcess
 	// requires, none when one is enough).
 	Processes int
-	// EventBuffer is each client's events channel capacity (default 64).
+	// EventBuffer is each client's events channel capacity (default 512;
+	// idle 16). A client whose buffer fills closes itself as a slow
+	// reader, and the server's bursts (presence when a room fills) can be
+	// long, so it is generous; it costs 152 bytes per slot.
 	EventBuffer int
 
 	// PIDs are the server processes to measure.
@@ -98,6 +103,13 @@ type Config struct {
 	StartWorker func(ctx context.Context) (*WorkerProcess, error)
 	// Progress receives a progress line every second (nil: none).
 	Progress io.Writer
+
+	// LogCount, when set, counts the messages the message log (MySQL)
+	// holds in channels whose names start with prefix. After the window
+	// the run polls it until the log holds every acknowledged message or
+	// LogTimeout (default 30s) passes, and reports the log writer's lag.
+	LogCount   func(ctx context.Context, prefix string) (uint64, error)
+	LogTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -135,10 +147,16 @@ func (c *Config) setDefaults() {
 		c.PerProcess = 18000
 	}
 	if c.EventBuffer <= 0 {
-		c.EventBuffer = 64
+		c.EventBuffer = 512
+		if c.Scenario == ScenarioIdle {
+			c.EventBuffer = 16
+		}
 	}
 	if c.TokenTTL <= 0 {
 		c.TokenTTL = time.Hour
+	}
+	if c.LogTimeout <= 0 {
+		c.LogTimeout = 30 * time.Second
 	}
 	switch c.Scenario {
 	case ScenarioRoom:
@@ -193,6 +211,8 @@ type layout struct {
 	pubGroup []int
 	pubRate  float64
 	seqs     int
+	// prefix starts the name of every channel of the run.
+	prefix string
 }
 
 // runID returns a short id that keeps one run's users and channels apart
@@ -211,6 +231,9 @@ func plan(c *Config, id string) layout {
 	}
 	switch c.Scenario {
 	case ScenarioDM:
+		// dm:A:B with A the smaller id: a pair's first user's, which
+		// starts with the run id.
+		l.prefix = kaiwa.DMPrefix + id + "-"
 		l.nGroups = c.Conns / 2
 		for i := range l.users {
 			l.group[i] = i / 2
@@ -221,8 +244,9 @@ func plan(c *Config, id string) layout {
 		l.pubRate = c.Rate / float64(c.Conns)
 	default:
 		l.nGroups = c.Channels
+		l.prefix = "bench." + id + "."
 		for g := range c.Channels {
-			l.groups = append(l.groups, "bench."+id+"."+strconv.Itoa(g))
+			l.groups = append(l.groups, l.prefix+strconv.Itoa(g))
 		}
 		for i := range l.users {
 			if c.Channels > 0 {
@@ -539,6 +563,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var logBase uint64
+	if cfg.LogCount != nil && len(l.pubConn) > 0 {
+		if logBase, err = cfg.LogCount(ctx, l.prefix); err != nil {
+			return nil, fmt.Errorf("count the message log: %w", err)
+		}
+	}
 	acked := make([]uint64, len(l.pubConn))
 	for _, h := range handles {
 		a, err := h.published(ctx)
@@ -548,6 +578,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		for p := range min(len(a), len(acked)) {
 			acked[p] += a[p]
 		}
+	}
+	// Every publisher has stopped: the log should now fill up with every
+	// acknowledged message. Watch it while the workers drain.
+	pubDone := time.Now()
+	var ackedAll uint64
+	for _, a := range acked {
+		ackedAll += a
+	}
+	var logc chan logCount
+	if cfg.LogCount != nil && ackedAll > 0 {
+		logc = make(chan logCount, 1)
+		go func() { logc <- waitLog(ctx, cfg, l.prefix, logBase+ackedAll) }()
 	}
 	for _, h := range handles {
 		if err := h.finish(acked); err != nil {
@@ -607,6 +649,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		if r.End.After(windowEnd) {
 			windowEnd = r.End
+		}
+	}
+	if logc != nil {
+		lc := <-logc
+		if lc.err != nil {
+			return nil, lc.err
+		}
+		want := logBase + ackedAll
+		res.Log = &LogResult{Stored: lc.stored - min(logBase, lc.stored), Missing: want - min(lc.stored, want)}
+		if lc.complete {
+			res.Log.LagS = round3(max(lc.at.Sub(pubDone).Seconds(), 0))
 		}
 	}
 	after, err := ps.sample()
@@ -674,6 +727,34 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Procs = nil
 	}
 	return res, nil
+}
+
+// logCount is what polling the message log found.
+type logCount struct {
+	stored   uint64
+	complete bool
+	at       time.Time
+	err      error
+}
+
+// waitLog polls the message log every 100 ms until it holds want
+// messages under prefix or cfg.LogTimeout passes.
+func waitLog(ctx context.Context, cfg Config, prefix string, want uint64) logCount {
+	deadline := time.Now().Add(cfg.LogTimeout)
+	for {
+		n, err := cfg.LogCount(ctx, prefix)
+		if err != nil {
+			return logCount{err: fmt.Errorf("count the message log: %w", err)}
+		}
+		now := time.Now()
+		if n >= want {
+			return logCount{stored: n, complete: true, at: now}
+		}
+		if now.After(deadline) || ctx.Err() != nil {
+			return logCount{stored: n}
+		}
+		sleepUntil(ctx, now.Add(100*time.Millisecond))
+	}
 }
 
 // ipv4Targets reports whether every URL's host is an IPv4 address or a

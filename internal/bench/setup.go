@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -251,4 +252,20 @@ func (a *APISetup) AddMembers(ctx context.Context, ch string, users []string) er
 			return a.call(ctx, http.MethodPut, "/channels/"+url.PathEscape(ch)+"/members/"+url.PathEscape(users[i]), nil, nil)
 		})
 	})
+}
+
+// SQLLogCount returns a [Config.LogCount] that counts a tenant's rows of
+// the message log table (MySQL schema of package migrations) whose channel
+// starts with the prefix.
+func SQLLogCount(db *sql.DB, tenant kaiwa.TenantID) func(ctx context.Context, prefix string) (uint64, error) {
+	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return func(ctx context.Context, prefix string) (uint64, error) {
+		var n uint64
+		err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM messages WHERE tenant_id = ? AND channel LIKE ?",
+			string(tenant), esc.Replace(prefix)+"%").Scan(&n)
+		if err != nil {
+			return 0, fmt.Errorf("count logged messages: %w", err)
+		}
+		return n, nil
+	}
 }

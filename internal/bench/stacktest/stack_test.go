@@ -2,6 +2,7 @@ package stacktest
 
 import (
 	"context"
+	"database/sql"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"github.com/kaiwa-chat/kaiwa/tenants/ngword"
 	"github.com/kaiwa-chat/kaiwa/ua"
 	"github.com/kaiwa-chat/kaiwa/versions"
+
+	_ "github.com/go-sql-driver/mysql"
 )
 
 const tenant kaiwa.TenantID = "bench"
@@ -23,19 +26,26 @@ const tenant kaiwa.TenantID = "bench"
 // stack is a UA with its whole backend, and the provisioner the load tool
 // sets up through.
 type stack struct {
-	url   string
-	ua    *ua.Server
-	setup *bench.StoreSetup
+	url      string
+	ua       *ua.Server
+	setup    *bench.StoreSetup
+	logCount func(ctx context.Context, prefix string) (uint64, error)
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	ctx := context.Background()
-	store, err := tenants.Open(ctx, testenv.MySQL(t))
+	dsn := testenv.MySQL(t)
+	store, err := tenants.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	if _, err := store.CreateTenant(ctx, tenant, "Benchmarks"); err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +65,19 @@ func newStack(t *testing.T) *stack {
 	}
 	t.Cleanup(func() { sub.Unsubscribe() })
 	b := connect("ua")
+	// The log writer, as the API process runs it. It starts after every
+	// bus connection: nats-server 2.15.2 races (under -race) between the
+	// stream update a connection makes and the writer's consumer creation.
+	lctx, stopLog := context.WithCancel(ctx)
+	logDone := make(chan struct{})
+	go func() {
+		defer close(logDone)
+		lw := &bus.LogWriter{Bus: api, Log: store, Events: store}
+		if err := lw.Run(lctx); err != nil && lctx.Err() == nil {
+			t.Errorf("log writer: %v", err)
+		}
+	}()
+	t.Cleanup(func() { stopLog(); <-logDone })
 	dir := b.Directory()
 	srv, err := ua.New(ua.Config{
 		Version: versions.Default().All()[0], Directory: dir, Moderation: dir, Bus: b,
@@ -71,9 +94,10 @@ func newStack(t *testing.T) *stack {
 		hs.Close()
 	})
 	return &stack{
-		url:   "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/ws",
-		ua:    srv,
-		setup: &bench.StoreSetup{Tenant: tenant, Tokens: store, Channels: store, Concurrency: 8},
+		url:      "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/ws",
+		ua:       srv,
+		setup:    &bench.StoreSetup{Tenant: tenant, Tokens: store, Channels: store, Concurrency: 8},
+		logCount: bench.SQLLogCount(db, tenant),
 	}
 }
 
@@ -115,19 +139,26 @@ func checkExact(t *testing.T, r *bench.Result) {
 
 func TestFanoutAndDMAgainstUA(t *testing.T) {
 	s := newStack(t)
-	r, err := bench.Run(context.Background(), s.config(bench.ScenarioFanout))
+	cfg := s.config(bench.ScenarioFanout)
+	cfg.LogCount = s.logCount
+	r, err := bench.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkExact(t, r)
+	// Every message is in the message log, once.
+	if r.Log == nil || r.Log.Stored != r.Acked || r.Log.Missing != 0 || r.Log.LagS < 0 {
+		t.Fatalf("message log %+v for %d messages", r.Log, r.Acked)
+	}
 	// Members of closed channels: every message reaches the ten members
 	// of its channel, its sender among them.
 	if r.Expected != 10*r.Acked {
 		t.Fatalf("expected %d deliveries of %d messages, want 10 each", r.Expected, r.Acked)
 	}
 
-	cfg := s.config(bench.ScenarioDM)
+	cfg = s.config(bench.ScenarioDM)
 	cfg.Conns = 20
+	cfg.LogCount = s.logCount
 	r, err = bench.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +168,9 @@ func TestFanoutAndDMAgainstUA(t *testing.T) {
 	// own session.
 	if r.Expected != 2*r.Acked {
 		t.Fatalf("expected %d deliveries of %d direct messages, want 2 each", r.Expected, r.Acked)
+	}
+	if r.Log == nil || r.Log.Stored != r.Acked || r.Log.Missing != 0 {
+		t.Fatalf("message log %+v for %d direct messages", r.Log, r.Acked)
 	}
 }
 
