@@ -70,6 +70,7 @@ development:
   dev           run the whole stack locally (MariaDB, NATS, API, UAs, nginx)
   nats          run a NATS server with JetStream in its own process (local stacks, benchmarks)
   chat          interactive chat client for one user token
+  bench         load tool: idle, fanout, room, dm, storm scenarios and the bare reference server
   version       print the build version
 
 "kaiwa COMMAND -h" lists a command's flags and their environment variables.
@@ -101,6 +102,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runNATS(ctx, rest, getenv, stdout, stderr)
 	case "chat":
 		return runChat(ctx, rest, getenv, stdin, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "kaiwa", buildVersion)
 		return nil
