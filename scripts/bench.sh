@@ -188,10 +188,14 @@ bare="--url $(ws $bare_port) --pid bare=$bare_pid"
 	bench idle $bare --label bare --conns "$(n 19000)" --duration 10s --connect-concurrency 128
 	bench fanout $ua1 --label ua --conns "$(n 5000)" --channels 50 --deliveries "$(n 40000)" --payload 100 --duration 15s
 	bench fanout $bare --label bare --conns "$(n 5000)" --channels 50 --deliveries "$(n 40000)" --payload 100 --duration 15s
+	bench fanout $ua1 --label "ua at 58k" --conns "$(n 5000)" --channels 50 --deliveries "$(n 58000)" --payload 100 --duration 10s
+	bench fanout $bare --label "bare at 58k" --conns "$(n 5000)" --channels 50 --deliveries "$(n 58000)" --payload 100 --duration 10s
 	bench room $ua1 --label ua --conns "$(n 2000)" --rate 10 --payload 100 --duration 15s
 	bench room $bare --label bare --conns "$(n 2000)" --rate 10 --payload 100 --duration 15s
 	bench room $ua12 --label "ua ×2" --conns "$(n 20000)" --rate 1 --payload 100 --duration 15s --connect-concurrency 128
 	bench dm $ua1 --label ua --conns "$(n 2000)" --rate "$(n 1000)" --payload 100 --duration 10s
+	# The log path: 10,000 chat messages/s, each into MySQL.
+	bench fanout $ua12 --label "ua ×2, log" --conns "$(n 2500)" --channels "$(n 1250)" --rate "$(n 10000)" --payload 100 --duration 10s --check-log
 	bench storm $ua1 --label ua --conns "$(n 5000)" --channels 50 --duration 60s --connect-concurrency 256
 }
 

@@ -112,6 +112,7 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	server := f.str("server", "KAIWA_BENCH_SERVER", "", "the --pid name of the server under test (default: the first --pid)")
 	conns := f.integer("conns", "KAIWA_BENCH_CONNS", 1000, "clients")
 	channels := f.integer("channels", "KAIWA_BENCH_CHANNELS", 0, "channels (fanout: default clients/100; room: 1; storm: default clients/100)")
+	open := f.boolean("open", "KAIWA_BENCH_OPEN", "open channels that clients join with the join op, no memberships (a world chat); default: closed channels with the clients as members")
 	rate := floatFlag(f, "rate", "KAIWA_BENCH_RATE", 0, "messages per second of all publishers together")
 	deliveries := floatFlag(f, "deliveries", "KAIWA_BENCH_DELIVERIES", 0, "target deliveries per second instead of --rate (rate = deliveries / channel size; dm: / 2)")
 	payload := f.integer("payload", "KAIWA_BENCH_PAYLOAD", 100, "bytes of each message's data object")
@@ -145,7 +146,7 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	}
 	cfg := bench.Config{
 		Scenario: scenario, Insecure: *insecure, Label: *label, Server: *server,
-		Conns: *conns, Channels: *channels, Rate: *rate, Payload: *payload,
+		Conns: *conns, Channels: *channels, OpenChannels: *open, Rate: *rate, Payload: *payload,
 		PublishersPerChannel: *pubs, MaxPublisherRate: *maxPubRate,
 		Duration: *duration, Deadline: *deadline, Settle: *settle, Drain: *drain,
 		ConnectConcurrency: *conc, ConnectRate: *connRate, Sources: *sources,

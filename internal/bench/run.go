@@ -45,6 +45,10 @@ type Config struct {
 	// Channels is the number of channels (fanout; room has one; idle and
 	// storm default to none and ceil(Conns/100)).
 	Channels int
+	// OpenChannels makes the channels open: no memberships are set up
+	// and clients join them with the join op (a world chat). By default
+	// they are closed, and the clients members, joined when they connect.
+	OpenChannels bool
 	// Rate is the messages per second of all publishers together.
 	Rate float64
 	// Payload is the size of each message's data object (default 100).
@@ -425,8 +429,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	tokens := make([]string, cfg.Conns)
 	if cfg.Setup != nil {
 		t0 := time.Now()
+		kind := kaiwa.ChannelClosed
+		if cfg.OpenChannels {
+			kind = kaiwa.ChannelOpen
+		}
 		if len(l.groups) > 0 {
-			if err := cfg.Setup.CreateChannels(ctx, l.groups); err != nil {
+			if err := cfg.Setup.CreateChannels(ctx, l.groups, kind); err != nil {
 				return nil, fmt.Errorf("setup: %w", err)
 			}
 		}
@@ -436,11 +444,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		members := make([][]string, len(l.groups))
 		for i, g := range l.group {
-			if g >= 0 && len(l.groups) > 0 {
+			if g >= 0 && len(l.groups) > 0 && !cfg.OpenChannels {
 				members[g] = append(members[g], l.users[i])
 			}
 		}
 		for g, ms := range members {
+			if len(ms) == 0 {
+				continue
+			}
 			if err := cfg.Setup.AddMembers(ctx, l.groups[g], ms); err != nil {
 				return nil, fmt.Errorf("setup: %w", err)
 			}

@@ -22,8 +22,8 @@ import (
 // writes to the tenant's storage directly; [APISetup] goes through the
 // tenant API.
 type Provisioner interface {
-	// CreateChannels creates closed channels.
-	CreateChannels(ctx context.Context, names []string) error
+	// CreateChannels creates channels of the given kind.
+	CreateChannels(ctx context.Context, names []string, kind kaiwa.ChannelKind) error
 	// IssueTokens returns one token per user, each allowed to join and
 	// publish anywhere, valid for ttl.
 	IssueTokens(ctx context.Context, users []string, ttl time.Duration) ([]string, error)
@@ -87,9 +87,9 @@ func (s *StoreSetup) conc() int {
 }
 
 // CreateChannels implements [Provisioner].
-func (s *StoreSetup) CreateChannels(ctx context.Context, names []string) error {
+func (s *StoreSetup) CreateChannels(ctx context.Context, names []string, kind kaiwa.ChannelKind) error {
 	return parallel(ctx, len(names), s.conc(), func(ctx context.Context, i int) error {
-		_, err := s.Channels.PutChannel(ctx, kaiwa.Channel{Tenant: s.Tenant, Name: names[i], Kind: kaiwa.ChannelClosed, Title: "benchmark"})
+		_, err := s.Channels.PutChannel(ctx, kaiwa.Channel{Tenant: s.Tenant, Name: names[i], Kind: kind, Title: "benchmark"})
 		if err != nil {
 			return fmt.Errorf("create channel %s: %w", names[i], err)
 		}
@@ -217,11 +217,11 @@ func retry(ctx context.Context, fn func() error) error {
 }
 
 // CreateChannels implements [Provisioner].
-func (a *APISetup) CreateChannels(ctx context.Context, names []string) error {
+func (a *APISetup) CreateChannels(ctx context.Context, names []string, kind kaiwa.ChannelKind) error {
 	return parallel(ctx, len(names), a.conc(), func(ctx context.Context, i int) error {
 		return retry(ctx, func() error {
 			return a.call(ctx, http.MethodPut, "/channels/"+url.PathEscape(names[i]),
-				map[string]string{"kind": string(kaiwa.ChannelClosed), "title": "benchmark"}, nil)
+				map[string]string{"kind": string(kind), "title": "benchmark"}, nil)
 		})
 	})
 }

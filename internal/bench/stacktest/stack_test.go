@@ -174,6 +174,22 @@ func TestFanoutAndDMAgainstUA(t *testing.T) {
 	}
 }
 
+func TestOpenRoomAgainstUA(t *testing.T) {
+	s := newStack(t)
+	cfg := s.config(bench.ScenarioRoom)
+	cfg.Conns, cfg.Rate, cfg.OpenChannels = 20, 10, true
+	r, err := bench.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Clients joined the open channel with the join op: everyone gets
+	// everything.
+	checkExact(t, r)
+	if r.Expected != 20*r.Acked {
+		t.Fatalf("expected %d deliveries of %d messages, want 20 each", r.Expected, r.Acked)
+	}
+}
+
 func TestIdleAndStormAgainstUA(t *testing.T) {
 	s := newStack(t)
 	cfg := s.config(bench.ScenarioIdle)
