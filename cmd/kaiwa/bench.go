@@ -51,7 +51,8 @@ The run prepares its own tenant, channels, tokens and memberships: in MySQL
 with --mysql-dsn (fastest), or through the tenant API with --api and
 --api-key; with neither, it prepares nothing (the bare server needs nothing).
 A progress line goes to stderr every second; a summary and then one JSON
-line go to stdout.
+line go to stdout (one of each per window when --rate or --deliveries lists
+several rates).
 
 "kaiwa bench SCENARIO -h" lists the flags.
 `
@@ -113,8 +114,9 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	conns := f.integer("conns", "KAIWA_BENCH_CONNS", 1000, "clients")
 	channels := f.integer("channels", "KAIWA_BENCH_CHANNELS", 0, "channels (fanout: default clients/100; room: 1; storm: default clients/100)")
 	open := f.boolean("open", "KAIWA_BENCH_OPEN", "open channels that clients join with the join op, no memberships (a world chat); default: closed channels with the clients as members")
-	rate := floatFlag(f, "rate", "KAIWA_BENCH_RATE", 0, "messages per second of all publishers together")
-	deliveries := floatFlag(f, "deliveries", "KAIWA_BENCH_DELIVERIES", 0, "target deliveries per second instead of --rate (rate = deliveries / channel size; dm: / 2)")
+	rate := f.str("rate", "KAIWA_BENCH_RATE", "", "messages per second of all publishers together; several, comma separated, make a sweep: one window per rate on the same clients")
+	deliveries := f.str("deliveries", "KAIWA_BENCH_DELIVERIES", "", "target deliveries per second instead of --rate (rate = deliveries / channel size; dm: / 2); a comma-separated list sweeps")
+	sweepP99 := f.duration("sweep-max-p99", "KAIWA_BENCH_SWEEP_MAX_P99", 0, "stop a sweep after the first window whose p99 is above this or that lost messages")
 	payload := f.integer("payload", "KAIWA_BENCH_PAYLOAD", 100, "bytes of each message's data object")
 	pubs := f.integer("publishers", "KAIWA_BENCH_PUBLISHERS", 0, "publishers per channel (default: enough to keep each under --max-publisher-rate)")
 	maxPubRate := floatFlag(f, "max-publisher-rate", "KAIWA_BENCH_MAX_PUBLISHER_RATE", 8, "most messages per second one client sends (the default tenant limit is 10 ops/s)")
@@ -146,7 +148,7 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	}
 	cfg := bench.Config{
 		Scenario: scenario, Insecure: *insecure, Label: *label, Server: *server,
-		Conns: *conns, Channels: *channels, OpenChannels: *open, Rate: *rate, Payload: *payload,
+		Conns: *conns, Channels: *channels, OpenChannels: *open, Payload: *payload, SweepMaxP99: *sweepP99,
 		PublishersPerChannel: *pubs, MaxPublisherRate: *maxPubRate,
 		Duration: *duration, Deadline: *deadline, Settle: *settle, Drain: *drain,
 		ConnectConcurrency: *conc, ConnectRate: *connRate, Sources: *sources,
@@ -160,18 +162,27 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	if scenario == bench.ScenarioFanout && cfg.Channels == 0 {
 		cfg.Channels = max(cfg.Conns/100, 1)
 	}
-	if *deliveries > 0 {
+	rates, err := floatList(*rate)
+	if err != nil {
+		return usageError{fmt.Sprintf("bench %s: --rate: %v", scenario, err)}
+	}
+	dels, err := floatList(*deliveries)
+	if err != nil {
+		return usageError{fmt.Sprintf("bench %s: --deliveries: %v", scenario, err)}
+	}
+	for _, d := range dels {
 		switch scenario {
 		case bench.ScenarioDM:
-			cfg.Rate = *deliveries / 2
+			rates = append(rates, d/2)
 		case bench.ScenarioFanout, bench.ScenarioRoom:
 			ch := max(cfg.Channels, 1)
 			if scenario == bench.ScenarioRoom {
 				ch = 1
 			}
-			cfg.Rate = *deliveries / (float64(cfg.Conns) / float64(ch))
+			rates = append(rates, d/(float64(cfg.Conns)/float64(ch)))
 		}
 	}
+	cfg.Rates = rates
 	if cfg.Label == "" && cfg.Server == "" && len(pids) > 0 {
 		cfg.Label = pids[0].Name
 	}
@@ -232,9 +243,11 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 		}
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
-	res, err := bench.Run(ctx, cfg)
-	if res != nil {
+	results, err := bench.Run(ctx, cfg)
+	for _, res := range results {
 		res.WriteSummary(stdout)
+	}
+	for _, res := range results {
 		line, jerr := json.Marshal(res)
 		if jerr != nil {
 			return errors.Join(err, jerr)
@@ -245,6 +258,22 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 		return fmt.Errorf("bench %s: %w", scenario, err)
 	}
 	return nil
+}
+
+// floatList parses a comma-separated list of numbers ("" is none).
+func floatList(s string) ([]float64, error) {
+	var out []float64
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(part, 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number", part)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // checkLoopbackDSN refuses a MySQL DSN whose server is not on this

@@ -134,10 +134,15 @@ type PubTally struct {
 
 // Tally returns the ledger's content. Call it once publishers and
 // receivers have stopped.
-func (l *Ledger) Tally() Tally {
-	t := Tally{Seqs: l.seqs, Pubs: make([]PubTally, len(l.acked))}
-	for p := range l.acked {
-		pt := &t.Pubs[p]
+func (l *Ledger) Tally() Tally { return l.TallyRange(0, len(l.acked)) }
+
+// TallyRange returns the content of n publishers from the first: a tally
+// whose publisher 0 is the ledger's first.
+func (l *Ledger) TallyRange(first, n int) Tally {
+	t := Tally{Seqs: l.seqs, Pubs: make([]PubTally, n)}
+	for i := range n {
+		p := first + i
+		pt := &t.Pubs[i]
 		pt.Sent, pt.Errors = l.sent[p].Load(), l.errs[p].Load()
 		acked := l.acked[p]
 		end := len(acked)

@@ -52,13 +52,15 @@ type Plan struct {
 
 	Pubs []PlanPub `json:"pubs,omitempty"`
 	// NumPubs is the number of publishers of the whole run, PubGroups
-	// the group of each.
+	// the group of each. In window k, publisher p's messages carry the
+	// publisher id k*NumPubs+p.
 	NumPubs   int   `json:"num_pubs"`
 	PubGroups []int `json:"pub_groups,omitempty"`
 	// Seqs is the most messages one publisher sends.
 	Seqs int `json:"seqs"`
-	// PubRate is each publisher's rate, in messages per second.
-	PubRate float64 `json:"pub_rate,omitempty"`
+	// PubRates is each publisher's rate in each window, in messages per
+	// second.
+	PubRates []float64 `json:"pub_rates,omitempty"`
 	// Payload is the size of each message's data object, in bytes.
 	Payload int `json:"payload,omitempty"`
 
@@ -99,8 +101,10 @@ type PlanPub struct {
 	To string `json:"to,omitempty"`
 }
 
-// Window is the measurement window the coordinator gives every worker.
+// Window is a measurement window the coordinator gives every worker.
 type Window struct {
+	// Index numbers the window (and its rate) from 0.
+	Index int       `json:"index"`
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 }
@@ -121,6 +125,7 @@ type ConnectStats struct {
 // Progress is a worker's running count, reported every second.
 type Progress struct {
 	Phase     string        `json:"phase"`
+	Window    int           `json:"window"`
 	Connected int           `json:"connected"`
 	Failed    int           `json:"failed"`
 	Sent      uint64        `json:"sent"`

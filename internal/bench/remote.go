@@ -195,11 +195,11 @@ func (h *remoteHandle) close() {
 }
 
 // ServeWorker is the body of a worker process ("kaiwa bench worker"): it
-// reads its [Plan] as one JSON line from stdin, connects, reports
-// "connected", waits for the [Window] line, runs it, reports "published"
-// once its publishers have stopped, waits for the finish line (every
-// worker has published), drains, reports the result, and closes its
-// clients. Every report is one JSON line on stdout, with a
+// reads its [Plan] as one JSON line from stdin, connects, and reports
+// "connected". Then, for each [Window] line: it runs the window, reports
+// "published" once its publishers have stopped, waits for the finish line
+// (every worker has published), drains, and reports the result. At the
+// end of stdin it closes its clients. Every report is one JSON line on stdout, with a
 // progress line every second. Closing stdin aborts the worker; the plan's
 // deadline bounds it in any case.
 func ServeWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
@@ -234,26 +234,23 @@ func ServeWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer w.close()
-	// The rest of stdin: the window, the finish, then end of file, which
-	// aborts.
+	// The rest of stdin: windows and finishes, then end of file, which
+	// ends the worker (aborting a window in progress).
 	windows := make(chan Window, 1)
 	finish := make(chan []uint64, 1)
+	eof := make(chan struct{})
 	go func() {
+		defer close(eof)
 		defer cancel()
-		finished := false
 		for {
 			line, err := br.ReadBytes('\n')
 			if len(line) > 0 {
 				var c control
 				if json.Unmarshal(line, &c) == nil {
 					if c.Window != nil {
-						select {
-						case windows <- *c.Window:
-						default:
-						}
+						windows <- *c.Window
 					}
-					if c.Finish && !finished {
-						finished = true
+					if c.Finish {
 						finish <- c.Acked
 					}
 				}
@@ -285,28 +282,34 @@ func ServeWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	if err := report(workerMsg{Kind: "connected", Connected: &st}); err != nil {
 		return err
 	}
-	var win Window
-	select {
-	case win = <-windows:
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the window: %w", ctx.Err())
+	for {
+		var win Window
+		select {
+		case win = <-windows:
+		case <-eof:
+			return nil // the coordinator is done with this worker
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a window: %w", ctx.Err())
+		}
+		partial := w.run(ctx, win)
+		if err := report(workerMsg{Kind: "published", Acked: w.acked()}); err != nil {
+			return err
+		}
+		var acked []uint64
+		select {
+		case acked = <-finish:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the finish: %w", ctx.Err())
+		}
+		res := w.finish(ctx, partial, acked)
+		b, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		if err := report(workerMsg{Kind: "result", Result: b}); err != nil {
+			return err
+		}
 	}
-	partial := w.run(ctx, win)
-	if err := report(workerMsg{Kind: "published", Acked: w.acked()}); err != nil {
-		return err
-	}
-	var acked []uint64
-	select {
-	case acked = <-finish:
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the finish: %w", ctx.Err())
-	}
-	res := w.finish(ctx, partial, acked)
-	b, err := json.Marshal(res)
-	if err != nil {
-		return err
-	}
-	return report(workerMsg{Kind: "result", Result: b})
 }
 
 // progressLoop prints one line a second about all workers until the

@@ -60,7 +60,44 @@ func WriteTables(w io.Writer, results []Result) {
 					r.others(func(p ProcResult) string { return fmt.Sprintf("%.1f µs", p.CPUPerDeliveryUS) }),
 					r.LoadTool.CPUPerDeliveryUS)
 			}
+			writeHighest(w, rows)
 		}
+	}
+}
+
+// SweepP99 is the latency bound of the "highest rate" line under a
+// sweep's table.
+const SweepP99 = 100.0
+
+// writeHighest writes, for each server swept over several rates, the
+// highest rate whose p99 stayed within [SweepP99] ms with nothing lost.
+func writeHighest(w io.Writer, rows []Result) {
+	var names []string
+	best := map[string]float64{}
+	tried := map[string]int{}
+	for _, r := range rows {
+		n := r.name()
+		if tried[n] == 0 {
+			names = append(names, n)
+		}
+		tried[n]++
+		if r.Latency.P99 <= SweepP99 && r.Lost == 0 && r.DeliveriesPerS > best[n] {
+			best[n] = r.DeliveriesPerS
+		}
+	}
+	var parts []string
+	for _, n := range names {
+		if tried[n] < 2 {
+			continue
+		}
+		if b := best[n]; b > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f deliveries/s", n, b))
+		} else {
+			parts = append(parts, n+" none of the rates tried")
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "\nHighest rate with p99 ≤ %.0f ms and nothing lost: %s.\n", SweepP99, strings.Join(parts, "; "))
 	}
 }
 

@@ -16,6 +16,8 @@ func TestWriteTables(t *testing.T) {
 		{Scenario: ScenarioFanout, Label: "bare", Server: "bare", Connected: 5000, Channels: 50, Rate: 400, DeliveriesPerS: 40000,
 			Procs: map[string]ProcResult{"bare": {CPUPerDeliveryUS: 9}}},
 		{Scenario: ScenarioStorm, Server: "ua", Connected: 10, StormS: 1.25},
+		{Scenario: ScenarioFanout, Label: "ua", Server: "ua", DeliveriesPerS: 58000, Latency: Lat{P99: 99}},
+		{Scenario: ScenarioFanout, Label: "ua", Server: "ua", DeliveriesPerS: 70000, Latency: Lat{P99: 101}},
 	}
 	var b bytes.Buffer
 	WriteTables(&b, results)
@@ -26,6 +28,7 @@ func TestWriteTables(t *testing.T) {
 		"| bare | 5000 | 50 | 400 | 40000 |",
 		"| bare | 100 of 100 | 5000 |", "12.0 KiB",
 		"| ua | 10 | 0 | 1.25 s |",
+		"Highest rate with p99 ≤ 100 ms and nothing lost: ua 58000 deliveries/s.",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("tables lack %q:\n%s", want, out)

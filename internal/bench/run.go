@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +52,12 @@ type Config struct {
 	OpenChannels bool
 	// Rate is the messages per second of all publishers together.
 	Rate float64
+	// Rates, when set, replaces Rate with a sweep: one window per rate, in
+	// order, on the same clients.
+	Rates []float64
+	// SweepMaxP99 stops a sweep after the first window whose p99 latency
+	// is above it or that lost messages (0: run every window).
+	SweepMaxP99 time.Duration
 	// Payload is the size of each message's data object (default 100).
 	Payload int
 	// PublishersPerChannel (fanout, room) defaults to as many as keep
@@ -117,6 +124,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if len(c.Rates) == 0 && c.Rate > 0 {
+		c.Rates = []float64{c.Rate}
+	}
 	if c.Server == "" && len(c.PIDs) > 0 {
 		c.Server = c.PIDs[0].Name
 	}
@@ -179,14 +189,14 @@ func (c *Config) check() error {
 		if c.Channels < 1 {
 			return errors.New("fanout needs at least one channel")
 		}
-		if c.Rate <= 0 {
+		if !positive(c.Rates) {
 			return fmt.Errorf("%s needs a message rate", c.Scenario)
 		}
 	case ScenarioDM:
 		if c.Conns%2 != 0 {
 			return errors.New("dm pairs clients up: give an even number")
 		}
-		if c.Rate <= 0 {
+		if !positive(c.Rates) {
 			return errors.New("dm needs a message rate")
 		}
 	default:
@@ -204,6 +214,16 @@ func (c *Config) check() error {
 	return nil
 }
 
+// positive reports whether rates is not empty and every rate above zero.
+func positive(rates []float64) bool {
+	for _, r := range rates {
+		if r <= 0 {
+			return false
+		}
+	}
+	return len(rates) > 0
+}
+
 // layout is the whole run's clients, groups and publishers.
 type layout struct {
 	users    []string
@@ -213,7 +233,7 @@ type layout struct {
 	pubConn  []int // per publisher, its client
 	pubTo    []string
 	pubGroup []int
-	pubRate  float64
+	pubRates []float64 // per window
 	seqs     int
 	// prefix starts the name of every channel of the run.
 	prefix string
@@ -245,7 +265,9 @@ func plan(c *Config, id string) layout {
 			l.pubTo = append(l.pubTo, l.users[i^1])
 			l.pubGroup = append(l.pubGroup, i/2)
 		}
-		l.pubRate = c.Rate / float64(c.Conns)
+		for _, rate := range c.Rates {
+			l.pubRates = append(l.pubRates, rate/float64(c.Conns))
+		}
 	default:
 		l.nGroups = c.Channels
 		l.prefix = "bench." + id + "."
@@ -257,8 +279,8 @@ func plan(c *Config, id string) layout {
 				l.group[i] = i % c.Channels
 			}
 		}
-		if c.Rate > 0 && c.Channels > 0 {
-			perCh := c.Rate / float64(c.Channels)
+		if len(c.Rates) > 0 && c.Channels > 0 {
+			perCh := slices.Max(c.Rates) / float64(c.Channels)
 			k := c.PublishersPerChannel
 			if k <= 0 {
 				k = int(math.Ceil(perCh / c.MaxPublisherRate))
@@ -272,14 +294,19 @@ func plan(c *Config, id string) layout {
 					l.pubGroup = append(l.pubGroup, g)
 				}
 			}
-			l.pubRate = perCh / float64(k)
+			for _, rate := range c.Rates {
+				l.pubRates = append(l.pubRates, rate/float64(c.Channels)/float64(k))
+			}
 		}
 	}
-	if l.pubRate > 0 {
-		l.seqs = min(int(math.Ceil(l.pubRate*c.Duration.Seconds()))+1, 1<<20)
+	if len(l.pubRates) > 0 {
+		l.seqs = min(int(math.Ceil(slices.Max(l.pubRates)*c.Duration.Seconds()))+1, 1<<20)
 	}
 	return l
 }
+
+// windows returns the number of measurement windows.
+func (l layout) windows() int { return max(len(l.pubRates), 1) }
 
 // handle is a worker the coordinator drives: in this process or another.
 type handle interface {
@@ -393,8 +420,11 @@ func (ps procSet) sample() (map[string]ProcSample, error) {
 	return out, nil
 }
 
-// Run performs one benchmark run and returns what it measured.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+// Run performs one benchmark run and returns what each of its windows
+// measured: one window, or one per rate of [Config.Rates]. On an error it
+// returns the windows measured so far, and a result with the connect phase
+// when no window ran.
+func Run(ctx context.Context, cfg Config) ([]*Result, error) {
 	cfg.setDefaults()
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -519,9 +549,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Scenario == ScenarioDM {
 		res.Channels = l.nGroups
 	}
-	if len(l.pubConn) > 0 {
-		res.Rate = cfg.Rate
-	} else {
+	if len(l.pubConn) == 0 {
 		res.Payload = 0
 	}
 	var connLat Histogram
@@ -554,7 +582,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.ConnectErrors = nil
 	}
 	if res.Connected == 0 {
-		return res, errors.New("no client could connect")
+		return []*Result{res}, errors.New("no client could connect")
 	}
 	logf("%d of %d clients connected in %.1f s", res.Connected, cfg.Conns, last.Sub(first).Seconds())
 	connected, err := ps.sample()
@@ -562,8 +590,38 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 
-	win := Window{Start: time.Now().Add(cfg.Settle)}
-	win.End = win.Start.Add(cfg.Duration)
+	base := *res
+	var results []*Result
+	for k := range l.windows() {
+		// The first window starts once the clients have settled, the next
+		// ones right after the previous one's drain.
+		gap := cfg.Settle
+		if k > 0 {
+			gap = cfg.Settle / 4
+		}
+		win := Window{Index: k, Start: time.Now().Add(gap)}
+		win.End = win.Start.Add(cfg.Duration)
+		wr := base
+		r, err := measure(ctx, &cfg, l, handles, ps, win, &wr, before, connected, limit)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, r)
+		if cfg.SweepMaxP99 > 0 && (r.Latency.P99 > ms(cfg.SweepMaxP99) || r.Lost > 0) {
+			logf("window %d at %.0f msg/s: p99 %.1f ms, %d lost: the sweep stops", k, r.Rate, r.Latency.P99, r.Lost)
+			break
+		}
+	}
+	return results, nil
+}
+
+// measure runs one window on connected clients and completes res with
+// what it measured.
+func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps procSet, win Window, res *Result,
+	before, connected map[string]ProcSample, limit uint64) (*Result, error) {
+	if len(l.pubRates) > 0 {
+		res.Rate = cfg.Rates[win.Index]
+	}
 	for _, h := range handles {
 		if err := h.start(win); err != nil {
 			return nil, err
@@ -600,7 +658,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var logc chan logCount
 	if cfg.LogCount != nil && ackedAll > 0 {
 		logc = make(chan logCount, 1)
-		go func() { logc <- waitLog(ctx, cfg, l.prefix, logBase+ackedAll) }()
+		go func() { logc <- waitLog(ctx, *cfg, l.prefix, logBase+ackedAll) }()
 	}
 	for _, h := range handles {
 		if err := h.finish(acked); err != nil {
@@ -619,6 +677,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.PublishErrors = map[string]uint64{}
 	res.DropReasons = map[string]int{}
 	res.StormErrors = map[string]int{}
+	res.Procs = nil
 	for _, h := range handles {
 		r, err := h.result(ctx)
 		if err != nil {
@@ -794,7 +853,7 @@ func splitPlan(c *Config, l layout, tokens []string, n int, srcs []string, deadl
 		p := Plan{
 			Scenario: c.Scenario, URLs: c.URLs, Insecure: c.Insecure, Sources: srcs,
 			Worker: w, Workers: n, Groups: l.groups, NumGroups: l.nGroups, Join: len(l.groups) > 0,
-			NumPubs: len(l.pubConn), PubGroups: l.pubGroup, Seqs: l.seqs, PubRate: l.pubRate, Payload: c.Payload,
+			NumPubs: len(l.pubConn), PubGroups: l.pubGroup, Seqs: l.seqs, PubRates: l.pubRates, Payload: c.Payload,
 			ConnectConcurrency: max(c.ConnectConcurrency/n, 1), ConnectTimeout: c.ConnectTimeout,
 			EventBuffer: c.EventBuffer, Drain: c.Drain, Quiet: c.Quiet, Deadline: deadline,
 		}

@@ -93,10 +93,7 @@ func TestFanoutAgainstBare(t *testing.T) {
 	var progress bytes.Buffer
 	cfg := quick(ScenarioFanout, url)
 	cfg.Progress = &progress
-	r, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runOne(t, cfg)
 	checkDelivery(t, r)
 	// 40 clients in 4 channels of 10: every message reaches 10.
 	if r.Expected != r.Acked*10 {
@@ -107,7 +104,7 @@ func TestFanoutAgainstBare(t *testing.T) {
 	if r.Publishers != 12 {
 		t.Fatalf("%d publishers, want 12", r.Publishers)
 	}
-	if r.Sent < 100 || r.Sent > 125 {
+	if r.Sent < 100 || r.Sent > 135 {
 		t.Fatalf("sent %d messages at 80/s in 1.5 s", r.Sent)
 	}
 	self, ok := r.Procs["self"]
@@ -145,10 +142,7 @@ func TestRoomAgainstBareInWorkerProcesses(t *testing.T) {
 	cfg.Conns, cfg.Rate = 30, 20
 	cfg.Processes = 2
 	cfg.StartWorker = ExecWorker(os.Stderr, os.Args[0], "-test.run=^$")
-	r, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runOne(t, cfg)
 	checkDelivery(t, r)
 	if r.Workers != 2 || r.Channels != 1 || r.Expected != r.Acked*30 {
 		t.Fatalf("workers %d, channels %d, expected %d for %d messages", r.Workers, r.Channels, r.Expected, r.Acked)
@@ -159,19 +153,13 @@ func TestIdleAndStormAgainstBare(t *testing.T) {
 	url, srv := startBare(t)
 	cfg := quick(ScenarioIdle, url)
 	cfg.Duration = 300 * time.Millisecond
-	r, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runOne(t, cfg)
 	if r.Connected != 40 || r.ConnectRate <= 0 || r.Procs["self"].RSSConn == 0 || r.Sent != 0 {
 		t.Fatalf("idle: %+v", r)
 	}
 	cfg = quick(ScenarioStorm, url)
 	cfg.Duration = 10 * time.Second
-	r, err = Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r = runOne(t, cfg)
 	if r.Reconnected != 40 || r.NotBack != 0 || r.StormS <= 0 || r.StormS > 10 || r.Dropped != 0 {
 		t.Fatalf("storm: %d back, %d not, in %v s, dropped %d", r.Reconnected, r.NotBack, r.StormS, r.Dropped)
 	}
@@ -183,6 +171,52 @@ func TestIdleAndStormAgainstBare(t *testing.T) {
 			t.Fatalf("%d sessions left after the run", srv.Sessions())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// runOne runs a one-window configuration.
+func runOne(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	rs, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 {
+		t.Fatalf("%d results, want one window", len(rs))
+	}
+	return rs[0]
+}
+
+func TestSweepAgainstBareInWorkerProcesses(t *testing.T) {
+	url, _ := startBare(t)
+	t.Setenv(workerEnv, "1")
+	cfg := quick(ScenarioFanout, url)
+	cfg.Duration = time.Second
+	cfg.Rates = []float64{40, 120, 80}
+	cfg.Processes = 2
+	cfg.StartWorker = ExecWorker(os.Stderr, os.Args[0], "-test.run=^$")
+	rs, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 3 {
+		t.Fatalf("%d windows, want 3", len(rs))
+	}
+	for i, r := range rs {
+		checkDelivery(t, r)
+		if r.Rate != cfg.Rates[i] || r.Expected != 10*r.Acked {
+			t.Fatalf("window %d: rate %v, %d expected for %d messages", i, r.Rate, r.Expected, r.Acked)
+		}
+		// Each window sends its own rate's worth: about rate × 1 s.
+		if r.Sent < uint64(cfg.Rates[i]*0.8) || r.Sent > uint64(cfg.Rates[i]*1.2)+12 {
+			t.Fatalf("window %d sent %d at %v msg/s", i, r.Sent, r.Rate)
+		}
+	}
+	// A sweep stops after the first window over its latency bound.
+	cfg.SweepMaxP99 = time.Nanosecond
+	rs, err = Run(context.Background(), cfg)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("bounded sweep: %d windows, %v", len(rs), err)
 	}
 }
 

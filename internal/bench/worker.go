@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -116,11 +117,26 @@ type worker struct {
 	conns  []*benchConn
 	ledger *Ledger
 
-	cpu0 time.Duration // own CPU when the window started
+	// windows is the number of measurement windows; the ledger holds
+	// NumPubs publishers per window (the publisher ids of window k are
+	// k*NumPubs onwards), so a late message of one window never counts in
+	// another.
+	windows int
+	cur     atomic.Int64 // the current window
+
+	// At the start of the current window: own CPU, and the cumulative
+	// counters reported per window.
+	cpu0      time.Duration
+	dupsAt    uint64
+	foreignAt uint64
+	otherAt   uint64
+	droppedAt int64
 
 	connectLat Histogram
-	latency    Histogram
-	ack        Histogram
+	latency    []Histogram     // per window
+	ack        []Histogram     // per window
+	delivered  []atomic.Uint64 // first deliveries, per window
+	lateness   []atomic.Int64  // per window
 	reconnect  Histogram
 
 	phase        atomic.Value // string
@@ -128,17 +144,15 @@ type worker struct {
 	failed       atomic.Int64
 	firstDial    atomic.Int64 // unix nanos
 	lastReady    atomic.Int64
-	delivered    atomic.Uint64
 	other        atomic.Uint64
 	lastDelivery atomic.Int64
 	dropped      atomic.Int64
-	lateness     atomic.Int64
 	connectErrs  errorCounts
 	dropErrs     errorCounts
 	stormErrs    errorCounts
 
 	pubMu   sync.Mutex
-	pubErrs map[string]uint64
+	pubErrs []map[string]uint64 // per window
 	sent    atomic.Uint64
 	errs    atomic.Uint64
 }
@@ -155,11 +169,20 @@ func newWorker(p Plan) (*worker, error) {
 	if len(p.URLs) == 0 {
 		return nil, errors.New("the plan names no URL")
 	}
+	windows := max(len(p.PubRates), 1)
 	w := &worker{
-		plan:    p,
-		dialer:  NewDialer(p.URLs, DialerOptions{Sources: srcs, Insecure: p.Insecure, EventBuffer: p.EventBuffer}),
-		ledger:  NewLedger(p.NumPubs, p.Seqs),
-		pubErrs: make(map[string]uint64),
+		plan:      p,
+		dialer:    NewDialer(p.URLs, DialerOptions{Sources: srcs, Insecure: p.Insecure, EventBuffer: p.EventBuffer}),
+		ledger:    NewLedger(p.NumPubs*windows, p.Seqs),
+		windows:   windows,
+		latency:   make([]Histogram, windows),
+		ack:       make([]Histogram, windows),
+		delivered: make([]atomic.Uint64, windows),
+		lateness:  make([]atomic.Int64, windows),
+		pubErrs:   make([]map[string]uint64, windows),
+	}
+	for k := range w.pubErrs {
+		w.pubErrs[k] = make(map[string]uint64)
 	}
 	w.phase.Store("connect")
 	w.conns = make([]*benchConn, len(p.Conns))
@@ -171,16 +194,22 @@ func newWorker(p Plan) (*worker, error) {
 
 // progress returns the worker's running counts.
 func (w *worker) progress() Progress {
+	k := w.cur.Load()
+	var delivered uint64
+	for i := range w.delivered {
+		delivered += w.delivered[i].Load()
+	}
 	return Progress{
 		Phase:     w.phase.Load().(string),
+		Window:    int(k),
 		Connected: int(w.connected.Load()),
 		Failed:    int(w.failed.Load()),
 		Sent:      w.sent.Load(),
-		Delivered: w.delivered.Load(),
+		Delivered: delivered,
 		Errors:    w.errs.Load(),
 		Dropped:   int(w.dropped.Load()),
-		P50:       w.latency.Quantile(0.50),
-		P99:       w.latency.Quantile(0.99),
+		P50:       w.latency[k].Quantile(0.50),
+		P99:       w.latency[k].Quantile(0.99),
 	}
 }
 
@@ -276,8 +305,9 @@ func (w *worker) read(bc *benchConn, s *session) {
 			continue
 		}
 		if bc.rcv.Deliver(p.P, p.N) {
-			w.latency.Record(time.Duration(now - p.T))
-			w.delivered.Add(1)
+			k := p.P / max(w.plan.NumPubs, 1) // Deliver checked p.P's range
+			w.latency[k].Record(time.Duration(now - p.T))
+			w.delivered[k].Add(1)
 			w.lastDelivery.Store(now)
 		}
 	}
@@ -293,7 +323,11 @@ func (w *worker) read(bc *benchConn, s *session) {
 // coordinator calls [worker.finish] once every worker has come this far.
 func (w *worker) run(ctx context.Context, win Window) *WorkerResult {
 	sleepUntil(ctx, win.Start)
+	w.cur.Store(int64(min(max(win.Index, 0), w.windows-1)))
 	w.cpu0 = SelfCPU()
+	w.dupsAt, w.foreignAt = w.receiverCounts()
+	w.otherAt = w.other.Load()
+	w.droppedAt = w.dropped.Load()
 	w.phase.Store("run")
 	res := &WorkerResult{Active: w.active()}
 	switch w.plan.Scenario {
@@ -320,14 +354,24 @@ func (w *worker) active() []int {
 	return active
 }
 
-// acked returns, per publisher of the run, how many of its messages the
-// server acknowledged to this worker (zero for other workers'
-// publishers). Call it once run has returned.
+// receiverCounts adds up the receivers' duplicates and foreign messages.
+func (w *worker) receiverCounts() (dups, foreign uint64) {
+	for _, bc := range w.conns {
+		dups += bc.rcv.Dups()
+		foreign += bc.rcv.Foreign()
+	}
+	return dups, foreign
+}
+
+// acked returns, per publisher of the run, how many of its messages of
+// the current window the server acknowledged to this worker (zero for
+// other workers' publishers). Call it once run has returned.
 func (w *worker) acked() []uint64 {
-	out := make([]uint64, w.ledger.Publishers())
+	out := make([]uint64, w.plan.NumPubs)
+	base := int(w.cur.Load()) * w.plan.NumPubs
 	for _, pp := range w.plan.Pubs {
 		if pp.ID >= 0 && pp.ID < len(out) {
-			out[pp.ID] = w.ledger.AckedCount(pp.ID)
+			out[pp.ID] = w.ledger.AckedCount(base + pp.ID)
 		}
 	}
 	return out
@@ -337,28 +381,27 @@ func (w *worker) acked() []uint64 {
 // has stopped (acked has every publisher's acknowledged messages), and
 // completes the result.
 func (w *worker) finish(ctx context.Context, res *WorkerResult, acked []uint64) WorkerResult {
-	w.drain(ctx, acked, res.Active)
+	k := int(w.cur.Load())
+	w.drain(ctx, k, acked, res.Active)
 	res.CPU = SelfCPU() - w.cpu0
 	res.End = time.Now()
 	w.phase.Store("done")
-	res.Tally = w.ledger.Tally()
-	res.Latency, res.Ack = &w.latency, &w.ack
-	res.Delivered = w.delivered.Load()
-	res.Other = w.other.Load()
-	for _, bc := range w.conns {
-		res.Dups += bc.rcv.Dups()
-		res.Foreign += bc.rcv.Foreign()
-	}
+	res.Tally = w.ledger.TallyRange(k*w.plan.NumPubs, w.plan.NumPubs)
+	res.Latency, res.Ack = &w.latency[k], &w.ack[k]
+	res.Delivered = w.delivered[k].Load()
+	res.Other = w.other.Load() - w.otherAt
+	dups, foreign := w.receiverCounts()
+	res.Dups, res.Foreign = dups-w.dupsAt, foreign-w.foreignAt
 	w.pubMu.Lock()
-	if len(w.pubErrs) > 0 {
-		res.PublishErrors = make(map[string]uint64, len(w.pubErrs))
-		for k, v := range w.pubErrs {
-			res.PublishErrors[k] = v
+	if len(w.pubErrs[k]) > 0 {
+		res.PublishErrors = make(map[string]uint64, len(w.pubErrs[k]))
+		for code, n := range w.pubErrs[k] {
+			res.PublishErrors[code] = n
 		}
 	}
 	w.pubMu.Unlock()
-	res.Lateness = time.Duration(w.lateness.Load())
-	res.Dropped = int(w.dropped.Load())
+	res.Lateness = time.Duration(w.lateness[k].Load())
+	res.Dropped = int(w.dropped.Load() - w.droppedAt)
 	res.DropReasons = w.dropErrs.snapshot()
 	return *res
 }
@@ -376,8 +419,15 @@ func sleepUntil(ctx context.Context, t time.Time) {
 	}
 }
 
-// publish runs the plan's publishers from win.Start until win.End.
+// publish runs the plan's publishers from win.Start until win.End, at
+// the window's rate.
 func (w *worker) publish(ctx context.Context, win Window) {
+	k := int(w.cur.Load())
+	if k >= len(w.plan.PubRates) || w.plan.PubRates[k] <= 0 {
+		return
+	}
+	rate := w.plan.PubRates[k]
+	limit := min(int64(math.Ceil(rate*win.End.Sub(win.Start).Seconds()))+1, int64(w.plan.Seqs))
 	var wg sync.WaitGroup
 	for _, pp := range w.plan.Pubs {
 		if pp.Conn < 0 || pp.Conn >= len(w.conns) {
@@ -390,7 +440,7 @@ func (w *worker) publish(ctx context.Context, win Window) {
 		}
 		// Spread the publishers' first sends over one interval so they do
 		// not all fire at once.
-		offset := time.Duration(float64(pp.ID) / float64(max(w.plan.NumPubs, 1)) / w.plan.PubRate * float64(time.Second))
+		offset := time.Duration(float64(pp.ID) / float64(max(w.plan.NumPubs, 1)) / rate * float64(time.Second))
 		ch := ""
 		if g := bc.plan.Group; g >= 0 && g < len(w.plan.Groups) {
 			ch = w.plan.Groups[g]
@@ -398,23 +448,24 @@ func (w *worker) publish(ctx context.Context, win Window) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.publisher(ctx, pp, s.c, ch, NewPacer(win.Start.Add(offset), w.plan.PubRate, int64(w.plan.Seqs)), win.End)
+			w.publisher(ctx, k, pp, s.c, ch, NewPacer(win.Start.Add(offset), rate, limit), win.End)
 		}()
 	}
 	wg.Wait()
 }
 
 // publisher sends one publisher's messages on schedule.
-func (w *worker) publisher(ctx context.Context, pp PlanPub, c *client.Conn, ch string, pacer *Pacer, end time.Time) {
+func (w *worker) publisher(ctx context.Context, k int, pp PlanPub, c *client.Conn, ch string, pacer *Pacer, end time.Time) {
 	buf := make([]byte, 0, max(w.plan.Payload, minPayload)+16)
+	id := k*w.plan.NumPubs + pp.ID
 	for {
 		n, due, ok := pacer.Next(ctx, end)
 		if !ok {
 			return
 		}
 		now := time.Now()
-		storeMax(&w.lateness, int64(now.Sub(due)))
-		buf = AppendPayload(buf[:0], Payload{P: pp.ID, N: int(n), T: now.UnixNano()}, w.plan.Payload)
+		storeMax(&w.lateness[k], int64(now.Sub(due)))
+		buf = AppendPayload(buf[:0], Payload{P: id, N: int(n), T: now.UnixNano()}, w.plan.Payload)
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		var err error
 		if pp.To != "" {
@@ -423,12 +474,12 @@ func (w *worker) publisher(ctx context.Context, pp PlanPub, c *client.Conn, ch s
 			_, err = c.Say(sctx, ch, "", buf)
 		}
 		cancel()
-		w.ledger.Sent(pp.ID, int(n), err == nil)
+		w.ledger.Sent(id, int(n), err == nil)
 		w.sent.Add(1)
 		if err != nil {
 			w.errs.Add(1)
 			w.pubMu.Lock()
-			w.pubErrs[errorKind(err)]++
+			w.pubErrs[k][errorKind(err)]++
 			w.pubMu.Unlock()
 			select {
 			case <-c.Done():
@@ -437,7 +488,7 @@ func (w *worker) publisher(ctx context.Context, pp PlanPub, c *client.Conn, ch s
 			}
 			continue
 		}
-		w.ack.Record(time.Since(now))
+		w.ack[k].Record(time.Since(now))
 	}
 }
 
@@ -445,7 +496,7 @@ func (w *worker) publisher(ctx context.Context, pp PlanPub, c *client.Conn, ch s
 // every message the run's publishers got acknowledged (acked[p] of
 // publisher p, for each client active in p's group), then Quiet more for
 // late duplicates; no longer than Drain in all.
-func (w *worker) drain(ctx context.Context, acked []uint64, active []int) {
+func (w *worker) drain(ctx context.Context, k int, acked []uint64, active []int) {
 	var want uint64
 	for p, n := range acked {
 		if p < len(w.plan.PubGroups) {
@@ -460,7 +511,7 @@ func (w *worker) drain(ctx context.Context, acked []uint64, active []int) {
 	deadline := time.Now().Add(w.plan.Drain)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for w.delivered.Load() < want && time.Now().Before(deadline) {
+	for w.delivered[k].Load() < want && time.Now().Before(deadline) {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():

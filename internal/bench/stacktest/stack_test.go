@@ -111,6 +111,19 @@ func (s *stack) config(scenario string) bench.Config {
 	}
 }
 
+// runOne runs a one-window configuration.
+func runOne(t *testing.T, cfg bench.Config) *bench.Result {
+	t.Helper()
+	rs, err := bench.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 {
+		t.Fatalf("%d results, want one window", len(rs))
+	}
+	return rs[0]
+}
+
 // checkExact asserts that every acknowledged message reached every client
 // due to receive it, once.
 func checkExact(t *testing.T, r *bench.Result) {
@@ -141,10 +154,7 @@ func TestFanoutAndDMAgainstUA(t *testing.T) {
 	s := newStack(t)
 	cfg := s.config(bench.ScenarioFanout)
 	cfg.LogCount = s.logCount
-	r, err := bench.Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runOne(t, cfg)
 	checkExact(t, r)
 	// Every message is in the message log, once.
 	if r.Log == nil || r.Log.Stored != r.Acked || r.Log.Missing != 0 || r.Log.LagS < 0 {
@@ -159,10 +169,7 @@ func TestFanoutAndDMAgainstUA(t *testing.T) {
 	cfg = s.config(bench.ScenarioDM)
 	cfg.Conns = 20
 	cfg.LogCount = s.logCount
-	r, err = bench.Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r = runOne(t, cfg)
 	checkExact(t, r)
 	// A direct message reaches both users: the partner and the sender's
 	// own session.
@@ -178,10 +185,7 @@ func TestOpenRoomAgainstUA(t *testing.T) {
 	s := newStack(t)
 	cfg := s.config(bench.ScenarioRoom)
 	cfg.Conns, cfg.Rate, cfg.OpenChannels = 20, 10, true
-	r, err := bench.Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runOne(t, cfg)
 	// Clients joined the open channel with the join op: everyone gets
 	// everything.
 	checkExact(t, r)
@@ -194,19 +198,13 @@ func TestIdleAndStormAgainstUA(t *testing.T) {
 	s := newStack(t)
 	cfg := s.config(bench.ScenarioIdle)
 	cfg.Duration = 300 * time.Millisecond
-	r, err := bench.Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runOne(t, cfg)
 	if r.Connected != 40 || r.ConnectRate <= 0 || r.Procs["ua"].RSSConn <= 0 {
 		t.Fatalf("idle: %d connected at %v/s, %+v", r.Connected, r.ConnectRate, r.Procs)
 	}
 	cfg = s.config(bench.ScenarioStorm)
 	cfg.Duration = 20 * time.Second
-	r, err = bench.Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r = runOne(t, cfg)
 	if r.Reconnected != 40 || r.NotBack != 0 || r.StormS <= 0 || r.Dropped != 0 {
 		t.Fatalf("storm: %d back, %d not, in %v s, dropped %d %v, errors %v",
 			r.Reconnected, r.NotBack, r.StormS, r.Dropped, r.DropReasons, r.StormErrors)
