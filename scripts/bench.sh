@@ -163,18 +163,22 @@ ws() { echo "ws://127.0.0.1:$1/v1/ws"; }
 n() { echo $(($1 / scale)); }
 
 # bench ARGS...: one kaiwa bench run; its summary goes to the terminal and
-# $out/summary.txt, its JSON line to $results, its command to $commands.
+# $out/summary.txt, its JSON lines (one per window) to $results, its
+# command to $commands.
 bench() {
-	echo "$kaiwa bench $*" | sed "s|$dsn|\$DSN|g" >>"$commands"
+	local setup=(--mysql-dsn "$dsn")
+	[[ " $* " == *" --pid bare="* ]] && setup=() # the bare server needs no tokens
+	echo "$kaiwa bench $* ${setup[*]}" | sed "s|$dsn|\$DSN|g; s|=$ua1_pid\b|=\$UA1_PID|g; s|=$ua2_pid\b|=\$UA2_PID|g;
+		s|=$nats_pid\b|=\$NATS_PID|g; s|=$api_pid\b|=\$API_PID|g; s|=$bare_pid\b|=\$BARE_PID|g; s| *$||" >>"$commands"
 	say "kaiwa bench $1 ${*:2}"
 	local log="$out/run.$(wc -l <"$commands").log"
-	if ! $kaiwa bench "$@" --mysql-dsn "$dsn" >"$log" 2>"$log.progress"; then
+	if ! $kaiwa bench "$@" "${setup[@]}" >"$log" 2>"$log.progress"; then
 		say "run failed:"
 		tail -n 30 "$log.progress" "$log" >&2
 		exit 1
 	fi
 	grep -v '^{' "$log" | tee -a "$out/summary.txt" >&2
-	tail -n 1 "$log" >>"$results"
+	grep '^{' "$log" >>"$results"
 }
 
 ua1="--url $(ws $ua1_port) --pid ua=$ua1_pid --pid nats=$nats_pid --pid api=$api_pid"
@@ -182,20 +186,21 @@ ua12="--url $(ws $ua1_port),$(ws $ua2_port) --pid ua=$ua1_pid --pid ua=$ua2_pid 
 bare="--url $(ws $bare_port) --pid bare=$bare_pid"
 
 # Idle first, while the servers' heaps are fresh: RSS per connection.
+# Fanout sweeps up from the 40,000 deliveries/s target, one window per rate
+# on the same clients, until p99 passes 100 ms or a message is lost.
+sweep="$(n 40000),$(n 58000),$(n 70000),$(n 80000),$(n 100000)"
 # shellcheck disable=SC2086
 {
-	bench idle $ua1 --label ua --conns "$(n 19000)" --duration 10s --connect-concurrency 128
-	bench idle $bare --label bare --conns "$(n 19000)" --duration 10s --connect-concurrency 128
-	bench fanout $ua1 --label ua --conns "$(n 5000)" --channels 50 --deliveries "$(n 40000)" --payload 100 --duration 15s
-	bench fanout $bare --label bare --conns "$(n 5000)" --channels 50 --deliveries "$(n 40000)" --payload 100 --duration 15s
-	bench fanout $ua1 --label "ua at 58k" --conns "$(n 5000)" --channels 50 --deliveries "$(n 58000)" --payload 100 --duration 10s
-	bench fanout $bare --label "bare at 58k" --conns "$(n 5000)" --channels 50 --deliveries "$(n 58000)" --payload 100 --duration 10s
-	bench room $ua1 --label ua --conns "$(n 2000)" --rate 10 --payload 100 --duration 15s
-	bench room $bare --label bare --conns "$(n 2000)" --rate 10 --payload 100 --duration 15s
-	bench room $ua12 --label "ua ×2" --conns "$(n 20000)" --rate 1 --payload 100 --duration 15s --connect-concurrency 128
-	bench dm $ua1 --label ua --conns "$(n 2000)" --rate "$(n 1000)" --payload 100 --duration 10s
+	bench idle $ua1 --label ua --conns "$(n 19000)" --duration 5s --connect-concurrency 128
+	bench idle $bare --label bare --conns "$(n 19000)" --duration 5s --connect-concurrency 128
+	bench fanout $ua1 --label ua --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
+	bench fanout $bare --label bare --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
+	bench room $ua1 --label ua --open --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
+	bench room $bare --label bare --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
+	bench room $ua12 --label "ua ×2" --open --conns "$(n 20000)" --rate 1 --payload 100 --duration 10s --connect-concurrency 128
+	bench dm $ua1 --label ua --conns "$(n 2000)" --rate "$(n 1000)" --payload 100 --duration 5s
 	# The log path: 10,000 chat messages/s, each into MySQL.
-	bench fanout $ua12 --label "ua ×2, log" --conns "$(n 2500)" --channels "$(n 1250)" --rate "$(n 10000)" --payload 100 --duration 10s --check-log
+	bench fanout $ua12 --label "ua ×2, log" --conns "$(n 2500)" --channels "$(n 1250)" --rate "$(n 10000)" --payload 100 --duration 8s --check-log
 	bench storm $ua1 --label ua --conns "$(n 5000)" --channels 50 --duration 60s --connect-concurrency 256
 }
 
@@ -212,12 +217,14 @@ if [ "$write" = 1 ]; then
 	$kaiwa bench table --doc "$tmp" --section machine --text <(echo "$machine")
 	$kaiwa bench table --doc "$tmp" --section commands --text <(
 		echo '```sh'
-		echo "# DSN=root@tcp(127.0.0.1:3306)/kaiwa_bench; the stack as scripts/bench.sh starts it:"
-		echo "bin/kaiwa nats --listen 127.0.0.1:$nats_port --store \$DIR/nats"
-		echo "bin/kaiwa api --listen 127.0.0.1:$api_port --mysql-dsn \$DSN --nats-url $nats_url --logwriter"
-		echo "bin/kaiwa ua --listen 127.0.0.1:$ua1_port --nats-url $nats_url   # and :$ua2_port"
-		echo "bin/kaiwa bench bare --listen 127.0.0.1:$bare_port"
-		sed 's/--pid [a-z]*=[0-9]* *//g; s/ *$//' "$commands"
+		echo "# The stack, each in its own process (DSN=root@tcp(127.0.0.1:3306)/kaiwa_bench, migrated):"
+		echo "bin/kaiwa nats --listen 127.0.0.1:$nats_port --store var/bench/nats              # NATS_PID"
+		echo "bin/kaiwa api --listen 127.0.0.1:$api_port --mysql-dsn \$DSN --nats-url $nats_url --logwriter --log-level warn   # API_PID"
+		echo "bin/kaiwa ua --listen 127.0.0.1:$ua1_port --nats-url $nats_url --log-level warn   # UA1_PID"
+		echo "bin/kaiwa ua --listen 127.0.0.1:$ua2_port --nats-url $nats_url --log-level warn   # UA2_PID"
+		echo "bin/kaiwa bench bare --listen 127.0.0.1:$bare_port                               # BARE_PID"
+		echo "# The runs, in this order:"
+		cat "$commands"
 		echo '```'
 	)
 	cp "$tmp" "$doc"

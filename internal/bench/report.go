@@ -61,6 +61,12 @@ func WriteTables(w io.Writer, results []Result) {
 					r.LoadTool.CPUPerDeliveryUS)
 			}
 			writeHighest(w, rows)
+			for _, r := range rows {
+				if r.Log != nil {
+					fmt.Fprintf(w, "\nMessage log (%s): %d of %d messages stored in MySQL, %d missing, complete %.2f s after the last publisher's acknowledgement.\n",
+						r.name(), r.Log.Stored, r.Acked, r.Log.Missing, r.Log.LagS)
+				}
+			}
 		}
 	}
 }
@@ -74,6 +80,7 @@ const SweepP99 = 100.0
 func writeHighest(w io.Writer, rows []Result) {
 	var names []string
 	best := map[string]float64{}
+	top := map[string]float64{}
 	tried := map[string]int{}
 	for _, r := range rows {
 		n := r.name()
@@ -81,19 +88,21 @@ func writeHighest(w io.Writer, rows []Result) {
 			names = append(names, n)
 		}
 		tried[n]++
+		top[n] = max(top[n], r.DeliveriesPerS)
 		if r.Latency.P99 <= SweepP99 && r.Lost == 0 && r.DeliveriesPerS > best[n] {
 			best[n] = r.DeliveriesPerS
 		}
 	}
 	var parts []string
 	for _, n := range names {
-		if tried[n] < 2 {
-			continue
-		}
-		if b := best[n]; b > 0 {
-			parts = append(parts, fmt.Sprintf("%s %.0f deliveries/s", n, b))
-		} else {
+		switch b := best[n]; {
+		case tried[n] < 2:
+		case b == 0:
 			parts = append(parts, n+" none of the rates tried")
+		case b == top[n]:
+			parts = append(parts, fmt.Sprintf("%s %.0f deliveries/s or more (the highest rate tried)", n, b))
+		default:
+			parts = append(parts, fmt.Sprintf("%s %.0f deliveries/s", n, b))
 		}
 	}
 	if len(parts) > 0 {

@@ -18,6 +18,8 @@ func TestWriteTables(t *testing.T) {
 		{Scenario: ScenarioStorm, Server: "ua", Connected: 10, StormS: 1.25},
 		{Scenario: ScenarioFanout, Label: "ua", Server: "ua", DeliveriesPerS: 58000, Latency: Lat{P99: 99}},
 		{Scenario: ScenarioFanout, Label: "ua", Server: "ua", DeliveriesPerS: 70000, Latency: Lat{P99: 101}},
+		{Scenario: ScenarioFanout, Label: "bare", Server: "bare", DeliveriesPerS: 80000, Latency: Lat{P99: 50}},
+		{Scenario: ScenarioFanout, Label: "log", Server: "ua", Acked: 10, Log: &LogResult{Stored: 10, LagS: 0.25}},
 	}
 	var b bytes.Buffer
 	WriteTables(&b, results)
@@ -28,7 +30,8 @@ func TestWriteTables(t *testing.T) {
 		"| bare | 5000 | 50 | 400 | 40000 |",
 		"| bare | 100 of 100 | 5000 |", "12.0 KiB",
 		"| ua | 10 | 0 | 1.25 s |",
-		"Highest rate with p99 ≤ 100 ms and nothing lost: ua 58000 deliveries/s.",
+		"Highest rate with p99 ≤ 100 ms and nothing lost: ua 58000 deliveries/s; bare 80000 deliveries/s or more (the highest rate tried).",
+		"Message log (log): 10 of 10 messages stored in MySQL, 0 missing, complete 0.25 s after",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("tables lack %q:\n%s", want, out)
