@@ -38,7 +38,10 @@ scenarios:
   room     everyone in one channel (a world chat during an event)
   dm       clients in pairs, sending direct messages to each other
   storm    every client drops at once and reconnects: time until all are
-           back, and the server work it caused
+           back, and the server work it caused; with --rate, publishers
+           run through it and v2 clients resume what they missed
+  mixed    fanout with clients of several protocol versions: --url lists
+           endpoints of at least two (.../v1/ws,.../v2/ws)
 
 other:
   bare     run the bare reference fan-out server in this process
@@ -74,7 +77,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return runBenchBare(ctx, args[1:], getenv, stdout, stderr)
 	case "table":
 		return runBenchTable(args[1:], getenv, stdout, stderr)
-	case bench.ScenarioIdle, bench.ScenarioFanout, bench.ScenarioRoom, bench.ScenarioDM, bench.ScenarioStorm:
+	case bench.ScenarioIdle, bench.ScenarioFanout, bench.ScenarioRoom, bench.ScenarioDM, bench.ScenarioStorm, bench.ScenarioMixed:
 		return runBenchScenario(ctx, sc, args[1:], getenv, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, benchUsage)
@@ -159,7 +162,7 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 			cfg.URLs = append(cfg.URLs, u)
 		}
 	}
-	if scenario == bench.ScenarioFanout && cfg.Channels == 0 {
+	if (scenario == bench.ScenarioFanout || scenario == bench.ScenarioMixed) && cfg.Channels == 0 {
 		cfg.Channels = max(cfg.Conns/100, 1)
 	}
 	rates, err := floatList(*rate)
@@ -174,7 +177,7 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 		switch scenario {
 		case bench.ScenarioDM:
 			rates = append(rates, d/2)
-		case bench.ScenarioFanout, bench.ScenarioRoom:
+		case bench.ScenarioFanout, bench.ScenarioRoom, bench.ScenarioMixed, bench.ScenarioStorm:
 			ch := max(cfg.Channels, 1)
 			if scenario == bench.ScenarioRoom {
 				ch = 1

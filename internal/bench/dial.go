@@ -127,16 +127,18 @@ func NewDialer(urls []string, o DialerOptions) *Dialer {
 	return d
 }
 
-// Dial connects client i with token (none when empty) and returns the
-// client and its TCP connection, which [Dialer] callers close to drop the
-// client abruptly, as a network failure would.
-func (d *Dialer) Dial(ctx context.Context, i int, token string) (*client.Conn, net.Conn, error) {
+// Dial connects client i with token (none when empty), resuming from the
+// given last sequence numbers (v2; nil for none), and returns the client
+// and its TCP connection, which callers close to drop the client
+// abruptly, as a network failure would.
+func (d *Dialer) Dial(ctx context.Context, i int, token string, resume map[string]uint64) (*client.Conn, net.Conn, error) {
 	slot := &connSlot{}
 	ctx = context.WithValue(ctx, connKey{}, slot)
 	c, err := client.Dial(ctx, d.urls[i%len(d.urls)], client.Options{
 		Token:       token,
 		HTTPClient:  d.clients[i%len(d.clients)],
 		EventBuffer: d.buffer,
+		Resume:      resume,
 	})
 	slot.mu.Lock()
 	nc := slot.conn

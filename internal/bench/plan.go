@@ -20,12 +20,19 @@ const (
 	// partner.
 	ScenarioDM = "dm"
 	// ScenarioStorm drops every client at once and reconnects them all:
-	// time until all are back and the server work it caused.
+	// time until all are back and the server work it caused. With a
+	// rate, publishers (who stay connected) run through the window and the
+	// drop comes a third into it: v1 clients miss what is said while they
+	// are away, v2 clients resume and should lose nothing.
 	ScenarioStorm = "storm"
+	// ScenarioMixed is fanout with clients of several protocol versions
+	// together: its URLs name at least two versions (/v1/ws, /v2/ws),
+	// and clients take them in turn.
+	ScenarioMixed = "mixed"
 )
 
 // Scenarios lists the scenarios in the order the help text shows them.
-var Scenarios = []string{ScenarioIdle, ScenarioFanout, ScenarioRoom, ScenarioDM, ScenarioStorm}
+var Scenarios = []string{ScenarioIdle, ScenarioFanout, ScenarioRoom, ScenarioDM, ScenarioStorm, ScenarioMixed}
 
 // Plan is one worker's share of a run: the clients it connects and the
 // publishers among them. The coordinator sends it to a worker process as
@@ -167,6 +174,7 @@ type WorkerResult struct {
 	End time.Time `json:"end"`
 	// Storm: clients back after the drop, those that never came back,
 	// when the last one was back, reconnect latency, and retries.
+	DropAt      time.Time      `json:"drop_at,omitzero"`
 	Reconnected int            `json:"reconnected,omitempty"`
 	NotBack     int            `json:"not_back,omitempty"`
 	LastBack    time.Time      `json:"last_back,omitzero"`

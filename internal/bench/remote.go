@@ -240,8 +240,8 @@ func ServeWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	finish := make(chan []uint64, 1)
 	eof := make(chan struct{})
 	go func() {
-		defer close(eof)
 		defer cancel()
+		defer close(eof)
 		for {
 			line, err := br.ReadBytes('\n')
 			if len(line) > 0 {
@@ -289,6 +289,11 @@ func ServeWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 		case <-eof:
 			return nil // the coordinator is done with this worker
 		case <-ctx.Done():
+			select {
+			case <-eof:
+				return nil // the end of stdin cancelled the context
+			default:
+			}
 			return fmt.Errorf("waiting for a window: %w", ctx.Err())
 		}
 		partial := w.run(ctx, win)

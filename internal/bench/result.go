@@ -33,7 +33,10 @@ type Result struct {
 	Rate       float64 `json:"rate,omitempty"` // messages per second asked for
 	Payload    int     `json:"payload,omitempty"`
 	DurationS  float64 `json:"duration_s"`
-	Workers    int     `json:"workers"`
+	// WindowS is how long the window really lasted, its drain included:
+	// the time CPU figures are spread over.
+	WindowS float64 `json:"window_s"`
+	Workers int     `json:"workers"`
 
 	Sent          uint64            `json:"sent,omitempty"`
 	Acked         uint64            `json:"acked,omitempty"`

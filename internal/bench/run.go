@@ -185,9 +185,12 @@ func (c *Config) setDefaults() {
 func (c *Config) check() error {
 	switch c.Scenario {
 	case ScenarioIdle, ScenarioStorm:
-	case ScenarioFanout, ScenarioRoom:
+	case ScenarioFanout, ScenarioRoom, ScenarioMixed:
 		if c.Channels < 1 {
 			return errors.New("fanout needs at least one channel")
+		}
+		if c.Scenario == ScenarioMixed && len(urlVersions(c.URLs)) < 2 {
+			return errors.New("mixed needs URLs of at least two protocol versions (.../v1/ws,.../v2/ws)")
 		}
 		if !positive(c.Rates) {
 			return fmt.Errorf("%s needs a message rate", c.Scenario)
@@ -212,6 +215,19 @@ func (c *Config) check() error {
 		return fmt.Errorf("payload %d bytes: the protocol allows 4096", c.Payload)
 	}
 	return nil
+}
+
+// urlVersions returns the distinct protocol versions of WebSocket URLs
+// (the path segment before "ws").
+func urlVersions(urls []string) []string {
+	var out []string
+	for _, u := range urls {
+		parts := strings.Split(strings.TrimSuffix(u, "/"), "/")
+		if len(parts) >= 2 && parts[len(parts)-1] == "ws" && !slices.Contains(out, parts[len(parts)-2]) {
+			out = append(out, parts[len(parts)-2])
+		}
+	}
+	return out
 }
 
 // positive reports whether rates is not empty and every rate above zero.
@@ -279,7 +295,7 @@ func plan(c *Config, id string) layout {
 				l.group[i] = i % c.Channels
 			}
 		}
-		if len(c.Rates) > 0 && c.Channels > 0 {
+		if len(c.Rates) > 0 && c.Channels > 0 && c.Scenario != ScenarioIdle {
 			perCh := slices.Max(c.Rates) / float64(c.Channels)
 			k := c.PublishersPerChannel
 			if k <= 0 {
@@ -672,6 +688,7 @@ func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps pr
 		reconn    Histogram
 		toolCPU   time.Duration
 		lastBack  time.Time
+		dropAt    time.Time
 		windowEnd time.Time
 	)
 	res.PublishErrors = map[string]uint64{}
@@ -717,6 +734,9 @@ func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps pr
 		if r.LastBack.After(lastBack) {
 			lastBack = r.LastBack
 		}
+		if !r.DropAt.IsZero() && (dropAt.IsZero() || r.DropAt.Before(dropAt)) {
+			dropAt = r.DropAt
+		}
 		if r.End.After(windowEnd) {
 			windowEnd = r.End
 		}
@@ -746,8 +766,8 @@ func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps pr
 	res.DeliveriesPerS = round3(float64(res.Delivered) / cfg.Duration.Seconds())
 	res.Latency, res.AckLatency = latOf(&lat), latOf(&ack)
 	if cfg.Scenario == ScenarioStorm {
-		if !lastBack.IsZero() {
-			res.StormS = round3(lastBack.Sub(win.Start).Seconds())
+		if !lastBack.IsZero() && !dropAt.IsZero() {
+			res.StormS = round3(lastBack.Sub(dropAt).Seconds())
 		}
 		res.ReconnectP50, res.ReconnectP99 = ms(reconn.Quantile(0.5)), ms(reconn.Quantile(0.99))
 	}
@@ -766,6 +786,7 @@ func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps pr
 	if window <= 0 {
 		window = cfg.Duration.Seconds()
 	}
+	res.WindowS = round3(window)
 	res.LoadTool = ToolResult{CPUS: round3(toolCPU.Seconds()), Cores: round3(toolCPU.Seconds() / window), FileLimit: limit}
 	if res.Delivered > 0 {
 		res.LoadTool.CPUPerDeliveryUS = round3(float64(toolCPU.Microseconds()) / float64(res.Delivered))

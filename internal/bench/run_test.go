@@ -154,10 +154,11 @@ func TestIdleAndStormAgainstBare(t *testing.T) {
 	cfg := quick(ScenarioIdle, url)
 	cfg.Duration = 300 * time.Millisecond
 	r := runOne(t, cfg)
-	if r.Connected != 40 || r.ConnectRate <= 0 || r.Procs["self"].RSSConn == 0 || r.Sent != 0 {
+	if r.Connected != 40 || r.ConnectRate <= 0 || r.Procs["self"].RSSConn == 0 || r.Sent != 0 || r.WindowS < 0.3 {
 		t.Fatalf("idle: %+v", r)
 	}
 	cfg = quick(ScenarioStorm, url)
+	cfg.Rate = 0 // a plain storm: nobody publishes
 	cfg.Duration = 10 * time.Second
 	r = runOne(t, cfg)
 	if r.Reconnected != 40 || r.NotBack != 0 || r.StormS <= 0 || r.StormS > 10 || r.Dropped != 0 {

@@ -242,7 +242,7 @@ func (w *worker) connect(ctx context.Context) ConnectStats {
 			defer wg.Done()
 			defer func() { <-sem }()
 			t0 := time.Now()
-			if err := w.dial(ctx, bc); err != nil {
+			if err := w.dial(ctx, bc, nil); err != nil {
 				w.failed.Add(1)
 				w.connectErrs.add(err)
 				return
@@ -269,10 +269,10 @@ func (w *worker) connect(ctx context.Context) ConnectStats {
 
 // dial connects one client, joins its group when needed, and starts its
 // reader.
-func (w *worker) dial(ctx context.Context, bc *benchConn) error {
+func (w *worker) dial(ctx context.Context, bc *benchConn, resume map[string]uint64) error {
 	dctx, cancel := context.WithTimeout(ctx, w.plan.ConnectTimeout)
 	defer cancel()
-	c, nc, err := w.dialer.Dial(dctx, bc.plan.Index, bc.plan.Token)
+	c, nc, err := w.dialer.Dial(dctx, bc.plan.Index, bc.plan.Token, resume)
 	if err != nil {
 		return err
 	}
@@ -332,8 +332,19 @@ func (w *worker) run(ctx context.Context, win Window) *WorkerResult {
 	res := &WorkerResult{Active: w.active()}
 	switch w.plan.Scenario {
 	case ScenarioStorm:
+		// With publishers, the drop comes a third into the window: v1
+		// clients miss what is said while they are away, v2 clients
+		// resume and get it replayed.
+		var wg sync.WaitGroup
+		drop := win.Start
+		if len(w.plan.PubRates) > 0 {
+			wg.Add(1)
+			go func() { defer wg.Done(); w.publish(ctx, win) }()
+			drop = win.Start.Add(win.End.Sub(win.Start) / 3)
+		}
+		sleepUntil(ctx, drop)
 		w.storm(ctx, win, res)
-		res.Active = w.active() // a client that came back is in its group again
+		wg.Wait()
 	case ScenarioIdle:
 		sleepUntil(ctx, win.End)
 	default:
@@ -434,8 +445,7 @@ func (w *worker) publish(ctx context.Context, win Window) {
 			continue
 		}
 		bc := w.conns[pp.Conn]
-		s := bc.sess.Load()
-		if s == nil {
+		if bc.sess.Load() == nil {
 			continue // never connected: its messages are simply not sent
 		}
 		// Spread the publishers' first sends over one interval so they do
@@ -448,14 +458,16 @@ func (w *worker) publish(ctx context.Context, win Window) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.publisher(ctx, k, pp, s.c, ch, NewPacer(win.Start.Add(offset), rate, limit), win.End)
+			w.publisher(ctx, k, pp, bc, ch, NewPacer(win.Start.Add(offset), rate, limit), win.End)
 		}()
 	}
 	wg.Wait()
 }
 
 // publisher sends one publisher's messages on schedule.
-func (w *worker) publisher(ctx context.Context, k int, pp PlanPub, c *client.Conn, ch string, pacer *Pacer, end time.Time) {
+// Each message goes out on the client's session of the moment; while the
+// client is away (a storm) its messages are not sent.
+func (w *worker) publisher(ctx context.Context, k int, pp PlanPub, bc *benchConn, ch string, pacer *Pacer, end time.Time) {
 	buf := make([]byte, 0, max(w.plan.Payload, minPayload)+16)
 	id := k*w.plan.NumPubs + pp.ID
 	for {
@@ -463,6 +475,11 @@ func (w *worker) publisher(ctx context.Context, k int, pp PlanPub, c *client.Con
 		if !ok {
 			return
 		}
+		s := bc.sess.Load()
+		if s == nil {
+			continue
+		}
+		c := s.c
 		now := time.Now()
 		storeMax(&w.lateness[k], int64(now.Sub(due)))
 		buf = AppendPayload(buf[:0], Payload{P: id, N: int(n), T: now.UnixNano()}, w.plan.Payload)
@@ -481,11 +498,6 @@ func (w *worker) publisher(ctx context.Context, k int, pp PlanPub, c *client.Con
 			w.pubMu.Lock()
 			w.pubErrs[k][errorKind(err)]++
 			w.pubMu.Unlock()
-			select {
-			case <-c.Done():
-				return // the client is gone: the rest would fail the same way
-			default:
-			}
 			continue
 		}
 		w.ack[k].Record(time.Since(now))
@@ -526,14 +538,29 @@ func (w *worker) drain(ctx context.Context, k int, acked []uint64, active []int)
 
 // storm drops every client at once (closing its TCP connection, as a
 // network failure would) and reconnects them all, retrying with jittered
-// backoff until win.End.
+// backoff until win.End. Publishers are spared, so that messages are said
+// while the others are away; v2 clients resume from the last sequence
+// numbers they saw.
 func (w *worker) storm(ctx context.Context, win Window, res *WorkerResult) {
 	start := time.Now()
+	res.DropAt = start
 	rctx, cancel := context.WithDeadline(ctx, win.End)
 	defer cancel()
 	var dropped []*benchConn
 	var old []*session
-	for _, bc := range w.conns {
+	resume := make(map[*benchConn]map[string]uint64)
+	// With publishers, they stay: the world goes on talking while the
+	// others are away.
+	publishing := make(map[int]bool)
+	if len(w.plan.PubRates) > 0 {
+		for _, pp := range w.plan.Pubs {
+			publishing[pp.Conn] = true
+		}
+	}
+	for i, bc := range w.conns {
+		if publishing[i] {
+			continue
+		}
 		if s := bc.sess.Swap(nil); s != nil {
 			s.ending.Store(true)
 			s.drop()
@@ -543,10 +570,13 @@ func (w *worker) storm(ctx context.Context, win Window, res *WorkerResult) {
 	}
 	// A client's new reader starts once its old one has stopped: they
 	// share the client's receiver.
-	for _, s := range old {
+	for i, s := range old {
 		select {
 		case <-s.done:
 		case <-rctx.Done():
+		}
+		if s.c.Version() != "v1" {
+			resume[dropped[i]] = s.c.LastSeqs()
 		}
 	}
 	conc := max(w.plan.ConnectConcurrency, 1)
@@ -568,7 +598,7 @@ func (w *worker) storm(ctx context.Context, win Window, res *WorkerResult) {
 			defer func() { <-sem }()
 			backoff := 50 * time.Millisecond
 			for attempt := 0; attempt < 100; attempt++ {
-				err := w.dial(rctx, bc)
+				err := w.dial(rctx, bc, resume[bc])
 				if err == nil {
 					w.reconnect.Record(time.Since(start))
 					back.Add(1)

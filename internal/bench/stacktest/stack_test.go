@@ -26,7 +26,8 @@ const tenant kaiwa.TenantID = "bench"
 // stack is a UA with its whole backend, and the provisioner the load tool
 // sets up through.
 type stack struct {
-	url      string
+	url      string // the v1 UA
+	url2     string // the v2 UA
 	ua       *ua.Server
 	setup    *bench.StoreSetup
 	logCount func(ctx context.Context, prefix string) (uint64, error)
@@ -64,7 +65,29 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sub.Unsubscribe() })
-	b := connect("ua")
+	startUA := func(v versions.Version) (string, *ua.Server) {
+		b := connect("ua-" + v.Name)
+		dir := b.Directory()
+		srv, err := ua.New(ua.Config{
+			Version: v, Directory: dir, Moderation: dir, Bus: b,
+			CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(srv)
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			hs.Close()
+		})
+		return "ws" + strings.TrimPrefix(hs.URL, "http") + "/" + v.Name + "/ws", srv
+	}
+	v1, _ := versions.Default().Get("v1")
+	v2, _ := versions.Default().Get("v2")
+	url, srv := startUA(v1)
+	url2, _ := startUA(v2)
 	// The log writer, as the API process runs it. It starts after every
 	// bus connection: nats-server 2.15.2 races (under -race) between the
 	// stream update a connection makes and the writer's consumer creation.
@@ -78,23 +101,9 @@ func newStack(t *testing.T) *stack {
 		}
 	}()
 	t.Cleanup(func() { stopLog(); <-logDone })
-	dir := b.Directory()
-	srv, err := ua.New(ua.Config{
-		Version: versions.Default().All()[0], Directory: dir, Moderation: dir, Bus: b,
-		CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		hs.Close()
-	})
 	return &stack{
-		url:      "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/ws",
+		url:      url,
+		url2:     url2,
 		ua:       srv,
 		setup:    &bench.StoreSetup{Tenant: tenant, Tokens: store, Channels: store, Concurrency: 8},
 		logCount: bench.SQLLogCount(db, tenant),
@@ -194,6 +203,47 @@ func TestOpenRoomAgainstUA(t *testing.T) {
 	}
 }
 
+func TestMixedVersionsAgainstUAs(t *testing.T) {
+	s := newStack(t)
+	cfg := s.config(bench.ScenarioMixed)
+	cfg.URLs = []string{s.url, s.url2}
+	r := runOne(t, cfg)
+	// v1 and v2 clients share channels: every message reaches all ten
+	// members of its channel, whatever their version.
+	checkExact(t, r)
+	if r.Expected != 10*r.Acked {
+		t.Fatalf("expected %d deliveries of %d messages, want 10 each", r.Expected, r.Acked)
+	}
+}
+
+func TestStormWithResumeAgainstV2UA(t *testing.T) {
+	s := newStack(t)
+	cfg := s.config(bench.ScenarioStorm)
+	cfg.URLs = []string{s.url2}
+	cfg.Duration = 3 * time.Second
+	r := runOne(t, cfg)
+	// Publishers go on through the drop; v2 clients resume and get what
+	// they missed replayed: nothing lost, nothing twice.
+	// The publishers stay; the others drop and come back.
+	if r.Reconnected != 40-r.Publishers || r.NotBack != 0 || r.StormS <= 0 {
+		t.Fatalf("storm: %d back, %d not, in %v s: %v", r.Reconnected, r.NotBack, r.StormS, r.StormErrors)
+	}
+	if r.Acked == 0 || r.Lost != 0 || r.Duplicated != 0 || r.Delivered != r.Expected {
+		t.Fatalf("acked %d, delivered %d of %d, lost %d, duplicated %d, unacked %d",
+			r.Acked, r.Delivered, r.Expected, r.Lost, r.Duplicated, r.Unacked)
+	}
+	// The same against v1, which has no resume: what was said during the
+	// drop is lost to those away (how much depends on the timing).
+	cfg.URLs = []string{s.url}
+	cfg.Drain = time.Second // lost messages never come
+	r = runOne(t, cfg)
+	if r.Reconnected != 40-r.Publishers || r.Duplicated != 0 || r.Delivered+r.Lost != r.Expected {
+		t.Fatalf("v1 storm: %d back, delivered %d + lost %d of %d, duplicated %d",
+			r.Reconnected, r.Delivered, r.Lost, r.Expected, r.Duplicated)
+	}
+	t.Logf("v1 clients lost %d of %d deliveries during the drop", r.Lost, r.Expected)
+}
+
 func TestIdleAndStormAgainstUA(t *testing.T) {
 	s := newStack(t)
 	cfg := s.config(bench.ScenarioIdle)
@@ -203,6 +253,7 @@ func TestIdleAndStormAgainstUA(t *testing.T) {
 		t.Fatalf("idle: %d connected at %v/s, %+v", r.Connected, r.ConnectRate, r.Procs)
 	}
 	cfg = s.config(bench.ScenarioStorm)
+	cfg.Rate = 0 // a plain storm: nobody publishes
 	cfg.Duration = 20 * time.Second
 	r = runOne(t, cfg)
 	if r.Reconnected != 40 || r.NotBack != 0 || r.StormS <= 0 || r.Dropped != 0 {
