@@ -112,9 +112,8 @@ func benchWriter(b *testing.B, v versions.Version) {
 			return
 		}
 		ss := newSession(srv, conn)
-		go ss.writeLoop()
 		ready <- ss
-		<-ss.writerDone
+		<-ss.done
 	}))
 	defer hs.Close()
 	ctx := context.Background()
@@ -141,6 +140,7 @@ func benchWriter(b *testing.B, v versions.Version) {
 		for !ss.queue.push(op, 0) {
 			time.Sleep(10 * time.Microsecond) // the writer is behind: wait for room
 		}
+		ss.kick()
 	}
 	// Wait until the writer has sent everything queued.
 	for ss.queue.len() > 0 {

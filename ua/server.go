@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,9 @@ type Config struct {
 	// ReadLimit is the largest frame read at all; a larger one closes the
 	// session with 1009. Default 64 KiB.
 	ReadLimit int64
+	// BufferSize is each session's read and write buffer, in bytes.
+	// Default 2048.
+	BufferSize int
 	// AbuseLimit refused ops within AbuseWindow close the session with 4029.
 	// Defaults 50 and 10s.
 	AbuseLimit  int
@@ -88,6 +92,9 @@ func (c *Config) setDefaults() {
 	if c.ReadLimit <= 0 {
 		c.ReadLimit = 64 << 10
 	}
+	if c.BufferSize <= 0 {
+		c.BufferSize = 2048
+	}
 	if c.AbuseLimit <= 0 {
 		c.AbuseLimit = 50
 	}
@@ -127,6 +134,7 @@ type Server struct {
 	tmu     sync.Mutex
 	tenants map[kaiwa.TenantID]*tenantState
 	ctl     kaiwa.Subscription
+	quit    chan struct{} // stops the pinger
 }
 
 // New returns a UA server subscribed to tenant-wide live changes.
@@ -139,6 +147,7 @@ func New(cfg Config) (*Server, error) {
 		sessions: make(map[*session]struct{}),
 		tenants:  make(map[kaiwa.TenantID]*tenantState),
 		met:      newMetrics(cfg.Version.Name),
+		quit:     make(chan struct{}),
 	}
 	s.hub = newHub(s)
 	sub, err := cfg.Bus.SubscribeTenants(s.tenantControl)
@@ -146,6 +155,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.ctl = sub
+	go s.pinger()
 	return s, nil
 }
 
@@ -157,6 +167,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	case "/metrics":
 		s.met.handler.ServeHTTP(w, r)
+	case "/debug/pprof/", "/debug/pprof/profile", "/debug/pprof/heap", "/debug/pprof/goroutine",
+		"/debug/pprof/allocs", "/debug/pprof/mutex", "/debug/pprof/block", "/debug/pprof/trace":
+		// Profiles for operators on the UA's own socket; nginx routes only
+		// /{version}/ws here.
+		switch r.URL.Path {
+		case "/debug/pprof/profile":
+			pprof.Profile(w, r)
+		case "/debug/pprof/trace":
+			pprof.Trace(w, r)
+		default:
+			pprof.Index(w, r)
+		}
 	case "/readyz":
 		if s.draining.Load() {
 			httpError(w, kaiwa.Errorf(kaiwa.CodeUnavailable, "draining"))
@@ -217,7 +239,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		id = &ident
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	conn, err := websocket.Accept(smallBuffers{w, s.cfg.BufferSize}, r, &websocket.AcceptOptions{
 		// Sessions authenticate with a token, never a cookie, so a foreign
 		// origin gains nothing; tenants may restrict origins in settings.
 		InsecureSkipVerify: true,
@@ -234,8 +256,40 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		ss.wait()
 		return
 	}
-	defer s.untrack(ss)
-	ss.serve(id)
+	// The session reads on a goroutine of its own, and this handler returns:
+	// the request, its headers and the handler's stack are freed for the
+	// session's whole life.
+	go ss.serve(id) // untracks the session when it ends
+}
+
+// pinger pings every session about once per ping interval, from one
+// goroutine for the whole server.
+func (s *Server) pinger() {
+	every := max(s.cfg.PingInterval/4, 10*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var all []*session
+	for {
+		select {
+		case <-s.quit:
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			all = all[:0]
+			for ss := range s.sessions {
+				all = append(all, ss)
+			}
+			s.mu.Unlock()
+			due := now.Add(-s.cfg.PingInterval).UnixNano()
+			for _, ss := range all {
+				if ss.lastPing.Load() <= due {
+					ss.lastPing.Store(now.UnixNano())
+					go ss.ping()
+				}
+			}
+			clear(all)
+		}
+	}
 }
 
 // resolve authenticates a token. What the tenant allows (versions,
@@ -319,7 +373,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		s.stopped.Store(true)
+		if s.stopped.CompareAndSwap(false, true) {
+			close(s.quit)
+		}
 		if s.ctl != nil {
 			_ = s.ctl.Unsubscribe()
 		}

@@ -39,7 +39,10 @@ type session struct {
 	closeCode   websocket.StatusCode
 	closeReason string
 	closeNotice [][]byte
-	writerDone  chan struct{}
+	done        chan struct{} // closed once the connection is closed
+	writing     atomic.Bool   // a writer goroutine is running
+	closeDone   atomic.Bool   // finishClose has run
+	lastPing    atomic.Int64  // unix ns of the last ping sent
 	pinging     atomic.Bool
 	clock       *versions.Clock
 
@@ -75,22 +78,35 @@ type gated struct {
 }
 
 func newSession(s *Server, conn *websocket.Conn) *session {
-	return &session{
-		srv:        s,
-		conn:       conn,
-		codec:      s.codec,
-		queue:      newSendQueue(s.cfg.SendQueue),
-		closing:    make(chan struct{}),
-		writerDone: make(chan struct{}),
-		channels:   make(map[string]struct{}),
-		clock:      versions.NewClock(time.Now()),
+	ss := &session{
+		srv:      s,
+		conn:     conn,
+		codec:    s.codec,
+		queue:    newSendQueue(s.cfg.SendQueue),
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+		channels: make(map[string]struct{}),
+		clock:    versions.NewClock(time.Now()),
+	}
+	ss.lastPing.Store(time.Now().UnixNano())
+	return ss
+}
+
+// kick makes sure a writer goroutine runs. Writers start when something is
+// queued and exit when the session has been quiet for a while, so an idle
+// session holds one goroutine (its reader), not two.
+func (ss *session) kick() {
+	if ss.conn != nil && ss.writing.CompareAndSwap(false, true) {
+		go ss.writeLoop()
 	}
 }
 
 // enqueue queues encoded bytes for the writer without ever blocking. A full
 // queue closes the session as a slow consumer.
 func (ss *session) enqueue(b []byte) {
-	if !ss.queue.push(b, 0) {
+	if ss.queue.push(b, 0) {
+		ss.kick()
+	} else {
 		ss.srv.met.slow.Inc()
 		ss.closeWith(StatusSlowConsumer, "slow consumer", &versions.OutClosing{
 			Op: "closing", Code: int(StatusSlowConsumer), Reason: "slow consumer",
@@ -123,7 +139,9 @@ func (ss *session) deliver(m *kaiwa.Message, b []byte) {
 // limit, then waits for the writer, up to the write timeout.
 func (ss *session) enqueueWait(b []byte) bool {
 	deadline := time.Now().Add(ss.srv.cfg.WriteTimeout)
+	defer ss.kick()
 	for !ss.queue.push(b, ss.srv.cfg.SendQueue) {
+		ss.kick()
 		select {
 		case <-ss.closing:
 			return false
@@ -161,12 +179,13 @@ func (ss *session) closeWith(code websocket.StatusCode, reason string, notices .
 			}
 		}
 		close(ss.closing)
+		ss.kick() // a writer performs the close
 		// A writer blocked on a client that reads nothing never sees the
 		// request: after the write timeout, tear the connection down.
 		if ss.conn != nil {
 			time.AfterFunc(ss.srv.cfg.WriteTimeout, func() {
 				select {
-				case <-ss.writerDone:
+				case <-ss.done:
 				default:
 					_ = ss.conn.CloseNow()
 				}
@@ -181,14 +200,13 @@ func (ss *session) failWith(code websocket.StatusCode, ref string, err error) {
 }
 
 // wait blocks until the writer has closed the connection.
-func (ss *session) wait() { <-ss.writerDone }
+func (ss *session) wait() { <-ss.done }
 
-// serve runs the session on the connection's goroutine: authentication,
-// then the read loop. id is set when the upgrade request carried a token.
+// serve runs the session on its own goroutine: authentication, then the
+// read loop. id is set when the upgrade request carried a token.
 func (ss *session) serve(id *kaiwa.Identity) {
-	go ss.writeLoop()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	defer func() { cancel() }()
 	var resume map[string]uint64
 	if id == nil {
 		ident, auth, err := ss.firstFrameAuth(ctx)
@@ -196,6 +214,7 @@ func (ss *session) serve(id *kaiwa.Identity) {
 			ss.failWith(authCloseCode(err), auth.Ref, err)
 			ss.drainReads(ctx)
 			ss.wait()
+			ss.srv.untrack(ss)
 			return
 		}
 		id, resume = &ident, auth.Resume
@@ -208,8 +227,19 @@ func (ss *session) serve(id *kaiwa.Identity) {
 		if ss.tenant != nil {
 			ss.srv.releaseTenant(ss.tenant)
 		}
+		ss.srv.untrack(ss)
 		return
 	}
+	// Reading goes on in a fresh goroutine: authentication grew this one's
+	// stack, and an idle session should keep only what its read loop needs.
+	go ss.run(ctx, cancel)
+	cancel = func() {}
+}
+
+// run is the rest of the session's life: the read loop, then leaving.
+func (ss *session) run(ctx context.Context, cancel context.CancelFunc) {
+	defer cancel()
+	defer ss.srv.untrack(ss)
 	ss.readLoop(ctx)
 	ss.closeWith(websocket.StatusNormalClosure, "")
 	ss.leaveAll()
@@ -255,7 +285,7 @@ func (ss *session) setMute(until time.Time) {
 // ends, so the writer's Close sees the peer's close frame.
 func (ss *session) drainReads(ctx context.Context) {
 	for {
-		if _, _, err := ss.conn.Read(ctx); err != nil {
+		if _, _, err := ss.conn.Read(context.Background()); err != nil {
 			return
 		}
 	}
@@ -284,7 +314,7 @@ func (ss *session) firstFrameAuth(ctx context.Context) (kaiwa.Identity, versions
 		ss.failWith(StatusUnauthorized, "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "no auth frame within %s", ss.srv.cfg.AuthTimeout))
 	})
 	defer timer.Stop()
-	typ, data, err := ss.conn.Read(ctx)
+	typ, data, err := ss.conn.Read(context.Background())
 	if err != nil {
 		return kaiwa.Identity{}, versions.Command{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "no auth frame within %s", ss.srv.cfg.AuthTimeout)
 	}
@@ -490,7 +520,9 @@ func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
 func (ss *session) readLoop(ctx context.Context) {
 	var cmds []versions.Command
 	for {
-		typ, data, err := ss.conn.Read(ctx)
+		// A context with no deadline: coder/websocket then arms nothing per
+		// read. Closing the connection ends the read.
+		typ, data, err := ss.conn.Read(context.Background())
 		if err != nil {
 			return
 		}
