@@ -52,7 +52,7 @@ func wantErr(_ string, err error) error {
 // changes must apply within 1 s.
 func eventually(t *testing.T, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(liveBudget * time.Second)
 	for {
 		err := f()
 		if err == nil {
