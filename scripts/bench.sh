@@ -7,8 +7,9 @@
 #
 # It starts a self-contained stack on loopback, every part in its own
 # process so that each is measured by PID: NATS (kaiwa nats), the tenant
-# API with the log writer (kaiwa api --logwriter), two UA processes
-# listening on TCP, and the bare reference server (kaiwa bench bare).
+# API with the log writer (kaiwa api --logwriter), two v1 UA processes and
+# a v2 UA listening on TCP, and the bare reference server (kaiwa bench
+# bare).
 # MySQL comes from scripts/with-test-mysql.sh (KAIWA_TEST_MYSQL_DSN, or
 # root at 127.0.0.1:3306, or a private MariaDB); the benchmark gets a fresh
 # database, kaiwa_bench, on it. Everything is stopped at the end.
@@ -42,7 +43,7 @@ small) scale=10 write=${BENCH_WRITE:-0} ;;
 	;;
 esac
 base=${BENCH_PORT_BASE:-18000}
-nats_port=$((base + 222)) api_port=$((base + 81)) ua1_port=$((base + 90)) ua2_port=$((base + 91)) bare_port=$((base + 99))
+nats_port=$((base + 222)) api_port=$((base + 81)) ua1_port=$((base + 90)) ua2_port=$((base + 91)) v2_port=$((base + 92)) bare_port=$((base + 99))
 out=${BENCH_OUT:-var/bench}
 rm -rf "$out"
 mkdir -p "$out"
@@ -52,7 +53,7 @@ commands="$out/commands.txt"
 : >"$commands"
 
 tcp_answers() { timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
-for p in $nats_port $api_port $ua1_port $ua2_port $bare_port; do
+for p in $nats_port $api_port $ua1_port $ua2_port $v2_port $bare_port; do
 	if tcp_answers 127.0.0.1 "$p"; then
 		say "port $p is taken; set BENCH_PORT_BASE to a free range"
 		exit 1
@@ -136,10 +137,13 @@ start ua1 $kaiwa ua --listen "127.0.0.1:$ua1_port" --nats-url "$nats_url" --log-
 ua1_pid=$started
 start ua2 $kaiwa ua --listen "127.0.0.1:$ua2_port" --nats-url "$nats_url" --log-level warn
 ua2_pid=$started
+start v2 $kaiwa ua --version v2 --listen "127.0.0.1:$v2_port" --nats-url "$nats_url" --log-level warn
+v2_pid=$started
 start bare $kaiwa bench bare --listen "127.0.0.1:$bare_port"
 bare_pid=$started
 wait_port ua1 "$ua1_port" "$ua1_pid"
 wait_port ua2 "$ua2_port" "$ua2_pid"
+wait_port v2 "$v2_port" "$v2_pid"
 wait_port bare "$bare_port" "$bare_pid"
 
 # --- the machine ----------------------------------------------------------------
@@ -162,6 +166,19 @@ fi
 ws() { echo "ws://127.0.0.1:$1/v1/ws"; }
 n() { echo $(($1 / scale)); }
 
+# wait_quiet: waits (at most two minutes) while another kaiwa bench run
+# is loading this machine: two benchmarks at once measure nothing.
+wait_quiet() {
+	local i others
+	for i in $(seq 1 120); do
+		others=$(pgrep -f 'kaiwa bench (idle|fanout|room|dm|storm|mixed|worker)' || true)
+		[ -z "$others" ] && return 0
+		[ "$i" = 1 ] && say "waiting for another kaiwa bench run to finish (pids $(echo $others))"
+		sleep 1
+	done
+	say "warning: another kaiwa bench run is still going; the figures will be skewed"
+}
+
 # bench ARGS...: one kaiwa bench run; its summary goes to the terminal and
 # $out/summary.txt, its JSON lines (one per window) to $results, its
 # command to $commands.
@@ -169,7 +186,8 @@ bench() {
 	local setup=(--mysql-dsn "$dsn")
 	[[ " $* " == *" --pid bare="* ]] && setup=() # the bare server needs no tokens
 	echo "$kaiwa bench $* ${setup[*]}" | sed "s|$dsn|\$DSN|g; s|=$ua1_pid\b|=\$UA1_PID|g; s|=$ua2_pid\b|=\$UA2_PID|g;
-		s|=$nats_pid\b|=\$NATS_PID|g; s|=$api_pid\b|=\$API_PID|g; s|=$bare_pid\b|=\$BARE_PID|g; s| *$||" >>"$commands"
+		s|=$v2_pid\b|=\$V2_PID|g; s|=$nats_pid\b|=\$NATS_PID|g; s|=$api_pid\b|=\$API_PID|g; s|=$bare_pid\b|=\$BARE_PID|g; s| *$||" >>"$commands"
+	wait_quiet
 	say "kaiwa bench $1 ${*:2}"
 	local log="$out/run.$(wc -l <"$commands").log"
 	if ! $kaiwa bench "$@" "${setup[@]}" >"$log" 2>"$log.progress"; then
@@ -184,6 +202,8 @@ bench() {
 ua1="--url $(ws $ua1_port) --pid ua=$ua1_pid --pid nats=$nats_pid --pid api=$api_pid"
 ua12="--url $(ws $ua1_port),$(ws $ua2_port) --pid ua=$ua1_pid --pid ua=$ua2_pid --pid nats=$nats_pid --pid api=$api_pid"
 bare="--url $(ws $bare_port) --pid bare=$bare_pid"
+v2="--url ws://127.0.0.1:$v2_port/v2/ws --pid ua=$v2_pid --pid nats=$nats_pid --pid api=$api_pid"
+mixed="--url $(ws $ua1_port),ws://127.0.0.1:$v2_port/v2/ws --pid ua=$ua1_pid --pid ua=$v2_pid --pid nats=$nats_pid --pid api=$api_pid"
 
 # Idle first, while the servers' heaps are fresh: RSS per connection.
 # Fanout sweeps up from the 40,000 deliveries/s target, one window per rate
@@ -201,7 +221,12 @@ sweep="$(n 40000),$(n 58000),$(n 70000),$(n 80000),$(n 100000)"
 	bench dm $ua1 --label ua --conns "$(n 2000)" --rate "$(n 1000)" --payload 100 --duration 5s
 	# The log path: 10,000 chat messages/s, each into MySQL.
 	bench fanout $ua12 --label "ua ×2, log" --conns "$(n 2500)" --channels "$(n 1250)" --rate "$(n 10000)" --payload 100 --duration 8s --check-log
+	bench mixed $mixed --label "ua v1+v2" --conns "$(n 5000)" --channels 50 --deliveries "$(n 40000)" --payload 100 --duration 5s
 	bench storm $ua1 --label ua --conns "$(n 5000)" --channels 50 --duration 60s --connect-concurrency 256
+	# Storms with talk going on: v1 clients lose what is said while they
+	# are away, v2 clients resume it.
+	bench storm $ua1 --label "ua v1, talking" --conns "$(n 2000)" --channels 20 --rate 100 --duration 9s --drain 3s --connect-concurrency 256
+	bench storm $v2 --label "ua v2, talking" --conns "$(n 2000)" --channels 20 --rate 100 --duration 9s --connect-concurrency 256
 }
 
 stop_all
@@ -222,6 +247,7 @@ if [ "$write" = 1 ]; then
 		echo "bin/kaiwa api --listen 127.0.0.1:$api_port --mysql-dsn \$DSN --nats-url $nats_url --logwriter --log-level warn   # API_PID"
 		echo "bin/kaiwa ua --listen 127.0.0.1:$ua1_port --nats-url $nats_url --log-level warn   # UA1_PID"
 		echo "bin/kaiwa ua --listen 127.0.0.1:$ua2_port --nats-url $nats_url --log-level warn   # UA2_PID"
+		echo "bin/kaiwa ua --version v2 --listen 127.0.0.1:$v2_port --nats-url $nats_url --log-level warn   # V2_PID"
 		echo "bin/kaiwa bench bare --listen 127.0.0.1:$bare_port                               # BARE_PID"
 		echo "# The runs, in this order:"
 		cat "$commands"

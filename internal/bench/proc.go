@@ -142,3 +142,46 @@ func RaiseFileLimit() (uint64, error) {
 	}
 	return lim.Cur, nil
 }
+
+// MachineCPU is the machine's CPU time so far, from the first line of
+// /proc/stat: busy (user, nice, system, irq, softirq, steal) and in all.
+type MachineCPU struct {
+	Busy  time.Duration
+	Total time.Duration
+}
+
+// SampleMachine reads /proc/stat.
+func SampleMachine() (MachineCPU, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return MachineCPU{}, fmt.Errorf("sample machine: %w", err)
+	}
+	busy, total, err := ParseProcStat(b)
+	if err != nil {
+		return MachineCPU{}, err
+	}
+	hz := time.Duration(clockTicks())
+	return MachineCPU{Busy: time.Duration(busy) * time.Second / hz, Total: time.Duration(total) * time.Second / hz}, nil
+}
+
+// ParseProcStat returns the busy and total clock ticks of all CPUs from
+// the content of /proc/stat (its "cpu" line; guest time is already
+// counted in user time).
+func ParseProcStat(stat []byte) (busy, total uint64, err error) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 8 || string(f[0]) != "cpu" {
+		return 0, 0, errors.New("stat: no cpu line")
+	}
+	var v [8]uint64 // user nice system idle iowait irq softirq steal
+	for i := range v {
+		if i+1 >= len(f) {
+			break
+		}
+		if v[i], err = strconv.ParseUint(string(f[i+1]), 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("stat: cpu field %d: %w", i+1, err)
+		}
+	}
+	busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+	return busy, busy + v[3] + v[4], nil
+}

@@ -83,3 +83,18 @@ func TestRaiseFileLimit(t *testing.T) {
 		t.Fatalf("RaiseFileLimit = %d, %v", n, err)
 	}
 }
+
+func TestParseProcStat(t *testing.T) {
+	stat := []byte("cpu  100 5 50 1000 20 3 2 1 7 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n")
+	busy, total, err := ParseProcStat(stat)
+	if err != nil || busy != 161 || total != 1181 {
+		t.Fatalf("ParseProcStat = %d, %d, %v; want 161, 1181", busy, total, err)
+	}
+	if _, _, err := ParseProcStat([]byte("intr 1 2 3\n")); err == nil {
+		t.Fatal("a stat without a cpu line parsed")
+	}
+	m, err := SampleMachine()
+	if err != nil || m.Total <= 0 || m.Busy > m.Total {
+		t.Fatalf("SampleMachine = %+v, %v", m, err)
+	}
+}

@@ -14,6 +14,18 @@ import (
 // CPU and memory figures are those of the result's server group, with the
 // other named processes listed beside.
 func WriteTables(w io.Writer, results []Result) {
+	skewed := false
+	for i := range results {
+		if results[i].OtherCores > OtherCoresWarn {
+			results[i].Label = results[i].name() + " ⚠"
+			skewed = true
+		}
+	}
+	defer func() {
+		if skewed {
+			fmt.Fprintf(w, "\n⚠ Other work used more than %.2f cores of the machine during that window (`other_cores` in its JSON line): its figures are skewed.\n", OtherCoresWarn)
+		}
+	}()
 	var order []string
 	by := map[string][]Result{}
 	for _, r := range results {

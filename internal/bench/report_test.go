@@ -20,6 +20,7 @@ func TestWriteTables(t *testing.T) {
 		{Scenario: ScenarioFanout, Label: "ua", Server: "ua", DeliveriesPerS: 70000, Latency: Lat{P99: 101}},
 		{Scenario: ScenarioFanout, Label: "bare", Server: "bare", DeliveriesPerS: 80000, Latency: Lat{P99: 50}},
 		{Scenario: ScenarioFanout, Label: "log", Server: "ua", Acked: 10, Log: &LogResult{Stored: 10, LagS: 0.25}},
+		{Scenario: ScenarioDM, Label: "busy", Server: "ua", OtherCores: 0.5},
 	}
 	var b bytes.Buffer
 	WriteTables(&b, results)
@@ -32,6 +33,7 @@ func TestWriteTables(t *testing.T) {
 		"| ua | 10 | 0 | 0 | 1.25 s |",
 		"Highest rate with p99 ≤ 100 ms and nothing lost: ua 58000 deliveries/s; bare 80000 deliveries/s or more (the highest rate tried).",
 		"Message log (log): 10 of 10 messages stored in MySQL, 0 missing, complete 0.25 s after",
+		"| busy ⚠ |", "⚠ Other work used more than 0.15 cores",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("tables lack %q:\n%s", want, out)

@@ -78,6 +78,13 @@ type Result struct {
 	// Log is what the message log holds of the run (with a log check).
 	Log *LogResult `json:"log,omitempty"`
 
+	// MachineCores is the whole machine's busy CPU during the window (from
+	// /proc/stat), in cores; OtherCores what of it neither the named
+	// processes nor the load tool used: work from elsewhere that skews the
+	// figures when it is not small.
+	MachineCores float64 `json:"machine_cores"`
+	OtherCores   float64 `json:"other_cores"`
+
 	// Procs are the named server processes, by name.
 	Procs map[string]ProcResult `json:"procs,omitempty"`
 	// LoadTool is the load generator's own cost during the window.
@@ -147,6 +154,10 @@ type ToolResult struct {
 	FileLimit        uint64  `json:"file_limit"`
 }
 
+// OtherCoresWarn is the CPU, in cores, other processes may use during a
+// window before its figures are marked as skewed.
+const OtherCoresWarn = 0.15
+
 // WriteSummary writes the result for people.
 func (r *Result) WriteSummary(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
@@ -209,6 +220,11 @@ func (r *Result) WriteSummary(w io.Writer) {
 		lt += fmt.Sprintf(", %.2f µs/delivery", r.LoadTool.CPUPerDeliveryUS)
 	}
 	p("%s; file limit %d", lt, r.LoadTool.FileLimit)
+	warn := ""
+	if r.OtherCores > OtherCoresWarn {
+		warn = " — other work on this machine skews these figures"
+	}
+	p("  machine     %.2f cores busy, %.2f of them by other processes%s", r.MachineCores, r.OtherCores, warn)
 }
 
 func bytesText(n int64) string {

@@ -648,6 +648,7 @@ func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps pr
 	if err != nil {
 		return nil, err
 	}
+	machine0, merr := SampleMachine()
 	var logBase uint64
 	if cfg.LogCount != nil && len(l.pubConn) > 0 {
 		if logBase, err = cfg.LogCount(ctx, l.prefix); err != nil {
@@ -756,6 +757,7 @@ func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps pr
 	if err != nil {
 		return nil, err
 	}
+	machine1, merr1 := SampleMachine()
 	if len(tally.Pubs) > 0 {
 		acct := tally.Account(func(p int) int { return active[l.pubGroup[p]] })
 		res.Acked, res.Expected, res.Delivered, res.Lost, res.Unacked = acct.Acked, acct.Expected, acct.Delivered, acct.Lost, acct.Unacked
@@ -771,10 +773,8 @@ func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps pr
 		}
 		res.ReconnectP50, res.ReconnectP99 = ms(reconn.Quantile(0.5)), ms(reconn.Quantile(0.99))
 	}
-	for _, m := range []map[string]uint64{res.PublishErrors} {
-		if len(m) == 0 {
-			res.PublishErrors = nil
-		}
+	if len(res.PublishErrors) == 0 {
+		res.PublishErrors = nil
 	}
 	if len(res.DropReasons) == 0 {
 		res.DropReasons = nil
@@ -787,6 +787,17 @@ func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps pr
 		window = cfg.Duration.Seconds()
 	}
 	res.WindowS = round3(window)
+	if merr == nil && merr1 == nil {
+		// What the machine did beyond the measured processes and the load
+		// tool: other work skews every figure of the window.
+		busy := (machine1.Busy - machine0.Busy).Seconds()
+		accounted := toolCPU.Seconds()
+		for name := range after {
+			accounted += (after[name].CPU - atStart[name].CPU).Seconds()
+		}
+		res.MachineCores = round3(busy / window)
+		res.OtherCores = round3(max(busy-accounted, 0) / window)
+	}
 	res.LoadTool = ToolResult{CPUS: round3(toolCPU.Seconds()), Cores: round3(toolCPU.Seconds() / window), FileLimit: limit}
 	if res.Delivered > 0 {
 		res.LoadTool.CPUPerDeliveryUS = round3(float64(toolCPU.Microseconds()) / float64(res.Delivered))
