@@ -27,7 +27,7 @@ type LogWriter struct {
 	Bus    *Bus
 	Log    kaiwa.MessageLog
 	Events kaiwa.EventLog
-	// Batch is the most messages written at once. Default 500.
+	// Batch is the most messages written at once. Default 1000.
 	Batch int
 	// MaxWait is how long a fetch waits to fill a batch. Default 250ms.
 	MaxWait time.Duration
@@ -45,7 +45,7 @@ const (
 // Run writes until ctx is cancelled.
 func (w *LogWriter) Run(ctx context.Context) error {
 	if w.Batch <= 0 {
-		w.Batch = 500
+		w.Batch = 1000
 	}
 	if w.MaxWait <= 0 {
 		w.MaxWait = 250 * time.Millisecond
@@ -102,24 +102,36 @@ func (w *LogWriter) Lag(ctx context.Context) (uint64, error) {
 type writeFunc func(ctx context.Context, batch []jetstream.Msg) error
 
 func (w *LogWriter) drain(ctx context.Context, c jetstream.Consumer, write writeFunc) {
-	batch := make([]jetstream.Msg, 0, w.Batch)
-	for ctx.Err() == nil {
-		res, err := c.Fetch(w.Batch, jetstream.FetchMaxWait(w.MaxWait))
-		if err != nil {
-			w.Logger.Warn("log writer fetch", "err", err)
-			sleep(ctx, time.Second)
-			continue
+	// One goroutine fetches the next batch while this one writes the
+	// current: the round trips to NATS and to MySQL overlap.
+	batches := make(chan []jetstream.Msg, 1)
+	go func() {
+		defer close(batches)
+		for ctx.Err() == nil {
+			res, err := c.Fetch(w.Batch, jetstream.FetchMaxWait(w.MaxWait))
+			if err != nil {
+				w.Logger.Warn("log writer fetch", "err", err)
+				sleep(ctx, time.Second)
+				continue
+			}
+			batch := make([]jetstream.Msg, 0, w.Batch)
+			for m := range res.Messages() {
+				batch = append(batch, m)
+			}
+			if err := res.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+				w.Logger.Warn("log writer fetch", "err", err)
+			}
+			if len(batch) == 0 {
+				continue
+			}
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+				return
+			}
 		}
-		batch = batch[:0]
-		for m := range res.Messages() {
-			batch = append(batch, m)
-		}
-		if err := res.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			w.Logger.Warn("log writer fetch", "err", err)
-		}
-		if len(batch) == 0 {
-			continue
-		}
+	}()
+	for batch := range batches {
 		backoff := 100 * time.Millisecond
 		for {
 			err := write(ctx, batch)
