@@ -88,6 +88,19 @@ func TestChatThroughNginxAcrossTwoUAs(t *testing.T) {
 	if m := logged[0]; m["from"] != "alice" || m["text"] != "hello 0" || m["ch"] != "world" {
 		t.Errorf("log entry %v", m)
 	}
+	// The event log has the typed events of the session: connects, joins,
+	// one say per message.
+	poll(t, "say events", 10*time.Second, func() bool {
+		_, m := c.api("GET", "/events?type=say&ch=world", acme, nil)
+		evs, _ := m["events"].([]any)
+		return len(evs) == 5
+	})
+	if _, m := c.api("GET", "/events?type=join&user=bob", acme, nil); len(m["events"].([]any)) == 0 {
+		t.Errorf("no join event of bob: %v", m)
+	}
+	if _, m := c.api("GET", "/events?type=say", rival, nil); len(m["events"].([]any)) != 0 {
+		t.Errorf("rival sees say events: %v", m)
+	}
 	dmLog := c.logged(acme, url.PathEscape("dm:alice:bob"))
 	if len(dmLog) != 1 || dmLog[0]["id"] != dmID {
 		t.Errorf("dm log = %v", dmLog)
