@@ -21,6 +21,8 @@
 #   BENCH_PORT_BASE=18000     ports BASE+... are used for the stack
 #   BENCH_OUT=DIR             where logs and results go (default var/bench)
 #   BENCH_KAIWA=PATH          use this kaiwa binary instead of building bin/kaiwa
+#   BENCH_REV=REV             build the committed revision REV (git archive)
+#                             instead of the working tree
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,7 +63,17 @@ for p in $nats_port $api_port $ua1_port $ua2_port $v2_port $bare_port; do
 done
 
 kaiwa=${BENCH_KAIWA:-}
-if [ -z "$kaiwa" ]; then
+rev=${BENCH_REV:-}
+commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' with local changes')"
+if [ -n "$rev" ]; then
+	# A committed revision, built apart from the working tree.
+	say "building kaiwa at $rev"
+	commit=$(git rev-parse --short "$rev")
+	mkdir -p "$out/src"
+	git archive "$rev" | tar -x -C "$out/src"
+	(cd "$out/src" && go build -o ../kaiwa ./cmd/kaiwa)
+	kaiwa="$out/kaiwa"
+elif [ -z "$kaiwa" ]; then
 	say "building bin/kaiwa"
 	go build -o bin/kaiwa ./cmd/kaiwa
 	kaiwa=bin/kaiwa
@@ -83,6 +95,12 @@ mysql_cli=("$mysql_bin" --no-defaults --protocol=tcp -h "$db_host" -P "$db_port"
 "${mysql_cli[@]}" -e "DROP DATABASE IF EXISTS kaiwa_bench; CREATE DATABASE kaiwa_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 dsn="${server_dsn%%/*}/kaiwa_bench"
 $kaiwa migrate up --mysql-dsn "$dsn" >/dev/null
+
+# The MySQL server's PID, measured like the rest of the stack when it can
+# be found (the process listening on its port).
+mysql_pid=$(ss -Hltnp "sport = :$db_port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2 || true)
+mysql_arg=""
+[ -n "$mysql_pid" ] && mysql_arg="--pid mysql=$mysql_pid"
 
 # --- the stack ----------------------------------------------------------------
 pids=()
@@ -155,7 +173,7 @@ machine=$(
 	echo "- $(go version | sed 's/^go version //; s/^/Go /')"
 	echo "- open files per process: $(ulimit -Hn); ephemeral ports $(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range)"
 	echo "- MySQL: $("${mysql_cli[@]}" -N -e 'SELECT VERSION()')"
-	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (with local changes)')"
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit"
 	echo "- load average before the run: $load_before"
 )
 if awk -v l="${load_before%% *}" 'BEGIN { exit !(l > 0.5) }'; then
@@ -186,7 +204,7 @@ bench() {
 	local setup=(--mysql-dsn "$dsn")
 	[[ " $* " == *" --pid bare="* ]] && setup=() # the bare server needs no tokens
 	echo "$kaiwa bench $* ${setup[*]}" | sed "s|$dsn|\$DSN|g; s|=$ua1_pid\b|=\$UA1_PID|g; s|=$ua2_pid\b|=\$UA2_PID|g;
-		s|=$v2_pid\b|=\$V2_PID|g; s|=$nats_pid\b|=\$NATS_PID|g; s|=$api_pid\b|=\$API_PID|g; s|=$bare_pid\b|=\$BARE_PID|g; s| *$||" >>"$commands"
+		s|=$v2_pid\b|=\$V2_PID|g; s|=$nats_pid\b|=\$NATS_PID|g; s|=$api_pid\b|=\$API_PID|g; s|=${mysql_pid:-none}\b|=\$MYSQL_PID|g; s|=$bare_pid\b|=\$BARE_PID|g; s| *$||" >>"$commands"
 	wait_quiet
 	say "kaiwa bench $1 ${*:2}"
 	local log="$out/run.$(wc -l <"$commands").log"
@@ -199,11 +217,11 @@ bench() {
 	grep '^{' "$log" >>"$results"
 }
 
-ua1="--url $(ws $ua1_port) --pid ua=$ua1_pid --pid nats=$nats_pid --pid api=$api_pid"
-ua12="--url $(ws $ua1_port),$(ws $ua2_port) --pid ua=$ua1_pid --pid ua=$ua2_pid --pid nats=$nats_pid --pid api=$api_pid"
+ua1="--url $(ws $ua1_port) --pid ua=$ua1_pid --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
+ua12="--url $(ws $ua1_port),$(ws $ua2_port) --pid ua=$ua1_pid --pid ua=$ua2_pid --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
 bare="--url $(ws $bare_port) --pid bare=$bare_pid"
-v2="--url ws://127.0.0.1:$v2_port/v2/ws --pid ua=$v2_pid --pid nats=$nats_pid --pid api=$api_pid"
-mixed="--url $(ws $ua1_port),ws://127.0.0.1:$v2_port/v2/ws --pid ua=$ua1_pid --pid ua=$v2_pid --pid nats=$nats_pid --pid api=$api_pid"
+v2="--url ws://127.0.0.1:$v2_port/v2/ws --pid ua=$v2_pid --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
+mixed="--url $(ws $ua1_port),ws://127.0.0.1:$v2_port/v2/ws --pid ua=$ua1_pid --pid ua=$v2_pid --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
 
 # Idle first, while the servers' heaps are fresh: RSS per connection.
 # Fanout sweeps up from the 40,000 deliveries/s target, one window per rate

@@ -174,13 +174,17 @@ type WorkerResult struct {
 	End time.Time `json:"end"`
 	// Storm: clients back after the drop, those that never came back,
 	// when the last one was back, reconnect latency, and retries.
-	DropAt      time.Time      `json:"drop_at,omitzero"`
-	Reconnected int            `json:"reconnected,omitempty"`
-	NotBack     int            `json:"not_back,omitempty"`
-	LastBack    time.Time      `json:"last_back,omitzero"`
-	Reconnect   *Histogram     `json:"reconnect,omitempty"`
-	Retries     int            `json:"retries,omitempty"`
-	StormErrors map[string]int `json:"storm_errors,omitempty"`
+	DropAt      time.Time  `json:"drop_at,omitzero"`
+	Reconnected int        `json:"reconnected,omitempty"`
+	NotBack     int        `json:"not_back,omitempty"`
+	LastBack    time.Time  `json:"last_back,omitzero"`
+	Reconnect   *Histogram `json:"reconnect,omitempty"`
+	Retries     int        `json:"retries,omitempty"`
+	// Resumed counts v2 "resumed" events, NotRecovered those that said
+	// history no longer covered the gap.
+	Resumed      uint64         `json:"resumed,omitempty"`
+	NotRecovered uint64         `json:"not_recovered,omitempty"`
+	StormErrors  map[string]int `json:"storm_errors,omitempty"`
 }
 
 // workerMsg is one line a worker process writes on stdout.

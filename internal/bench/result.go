@@ -67,12 +67,17 @@ type Result struct {
 
 	// Storm: seconds from the drop until the last client was back, and
 	// how reconnecting went.
-	StormS       float64        `json:"storm_s,omitempty"`
-	Reconnected  int            `json:"reconnected,omitempty"`
-	NotBack      int            `json:"not_back,omitempty"`
-	ReconnectP50 float64        `json:"reconnect_p50_ms,omitempty"`
-	ReconnectP99 float64        `json:"reconnect_p99_ms,omitempty"`
-	Retries      int            `json:"retries,omitempty"`
+	StormS       float64 `json:"storm_s,omitempty"`
+	Reconnected  int     `json:"reconnected,omitempty"`
+	NotBack      int     `json:"not_back,omitempty"`
+	ReconnectP50 float64 `json:"reconnect_p50_ms,omitempty"`
+	ReconnectP99 float64 `json:"reconnect_p99_ms,omitempty"`
+	Retries      int     `json:"retries,omitempty"`
+	// Resumed counts the channels v2 clients resumed after the drop (one
+	// "resumed" event each), NotRecovered those whose gap history no
+	// longer covered.
+	Resumed      uint64         `json:"resumed,omitempty"`
+	NotRecovered uint64         `json:"not_recovered,omitempty"`
 	StormErrors  map[string]int `json:"storm_errors,omitempty"`
 
 	// Log is what the message log holds of the run (with a log check).
@@ -171,8 +176,8 @@ func (r *Result) WriteSummary(w io.Writer) {
 		p("    connect error %dx: %s", r.ConnectErrors[k], k)
 	}
 	if r.Scenario == ScenarioStorm {
-		p("  storm       %d of %d back in %.2f s (reconnect p50 %.1f ms, p99 %.1f ms, %d retries)",
-			r.Reconnected, r.Reconnected+r.NotBack, r.StormS, r.ReconnectP50, r.ReconnectP99, r.Retries)
+		p("  storm       %d of %d back in %.2f s (reconnect p50 %.1f ms, p99 %.1f ms, %d retries); %d channels resumed, %d not recovered",
+			r.Reconnected, r.Reconnected+r.NotBack, r.StormS, r.ReconnectP50, r.ReconnectP99, r.Retries, r.Resumed, r.NotRecovered)
 		for _, k := range sortedKeys(r.StormErrors) {
 			p("    reconnect error %dx: %s", r.StormErrors[k], k)
 		}

@@ -731,6 +731,8 @@ func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps pr
 		res.Reconnected += r.Reconnected
 		res.NotBack += r.NotBack
 		res.Retries += r.Retries
+		res.Resumed += r.Resumed
+		res.NotRecovered += r.NotRecovered
 		toolCPU += r.CPU
 		if r.LastBack.After(lastBack) {
 			lastBack = r.LastBack

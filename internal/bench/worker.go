@@ -145,6 +145,8 @@ type worker struct {
 	firstDial    atomic.Int64 // unix nanos
 	lastReady    atomic.Int64
 	other        atomic.Uint64
+	resumed      atomic.Uint64 // "resumed" events (v2), and those not recovered
+	notRecovered atomic.Uint64
 	lastDelivery atomic.Int64
 	dropped      atomic.Int64
 	connectErrs  errorCounts
@@ -296,6 +298,12 @@ func (w *worker) read(bc *benchConn, s *session) {
 	for ev := range s.c.Events() {
 		if ev.Msg == nil {
 			w.other.Add(1)
+			if ev.Op == "resumed" {
+				w.resumed.Add(1)
+				if !ev.Recovered {
+					w.notRecovered.Add(1)
+				}
+			}
 			continue
 		}
 		now := time.Now().UnixNano()
@@ -617,6 +625,7 @@ func (w *worker) storm(ctx context.Context, win Window, res *WorkerResult) {
 	}
 	wg.Wait()
 	res.Reconnected = int(back.Load())
+	res.Resumed, res.NotRecovered = w.resumed.Load(), w.notRecovered.Load()
 	res.NotBack = len(dropped) - res.Reconnected
 	if l := lastBack.Load(); l > 0 {
 		res.LastBack = time.Unix(0, l)
