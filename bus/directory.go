@@ -22,6 +22,7 @@ const (
 	dirNG       = "ng"
 	dirSanction = "sanctions"
 	dirModerate = "moderate"
+	dirSession  = "session"
 )
 
 type dirRequest struct {
@@ -49,6 +50,7 @@ type dirReply struct {
 	Channels  []string         `json:"channels,omitempty"`
 	NG        *kaiwa.NGList    `json:"ng,omitempty"`
 	Sanctions []kaiwa.Sanction `json:"sanctions,omitempty"`
+	Session   bool             `json:"session,omitempty"`
 }
 
 // DirectoryQueue is the queue group of the processes serving the directory.
@@ -133,6 +135,27 @@ func (s *dirServer) answer(m *nats.Msg) dirReply {
 			return errReply(kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token"))
 		}
 		return dirReply{Identity: &id}
+	case dirSession:
+		// Everything a new session needs, in one round trip.
+		if ct, ok := kaiwa.CredentialTenant(req.Token); !ok || ct != t {
+			return errReply(kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token"))
+		}
+		id, err := s.d.ResolveToken(ctx, req.Token)
+		if err != nil {
+			return errReply(err)
+		}
+		if id.Tenant != t {
+			return errReply(kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token"))
+		}
+		sanctions, err := s.d.Sanctions(ctx, t, id.User)
+		if err != nil {
+			return errReply(err)
+		}
+		chs, err := s.d.MemberChannels(ctx, t, id.User)
+		if err != nil {
+			return errReply(err)
+		}
+		return dirReply{Identity: &id, Sanctions: sanctions, Channels: chs, Session: true}
 	case dirSettings:
 		st, err := s.d.TenantSettings(ctx, t)
 		if err != nil {
@@ -257,6 +280,29 @@ func (c dirClient) ResolveToken(ctx context.Context, token string) (kaiwa.Identi
 		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeTokenExpired, "token expired")
 	}
 	return *rep.Identity, nil
+}
+
+// ResolveSession resolves a token and returns, in the same round trip, the
+// user's sanctions in force and member channels.
+func (c dirClient) ResolveSession(ctx context.Context, token string) (kaiwa.Identity, []kaiwa.Sanction, []string, error) {
+	t, ok := kaiwa.CredentialTenant(token)
+	if !ok {
+		return kaiwa.Identity{}, nil, nil, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
+	}
+	rep, err := c.call(ctx, t, dirSession, dirRequest{Token: token})
+	if err != nil {
+		return kaiwa.Identity{}, nil, nil, err
+	}
+	if rep.Identity == nil || !rep.Session {
+		return kaiwa.Identity{}, nil, nil, kaiwa.Errorf(kaiwa.CodeUnavailable, "directory reply without a session")
+	}
+	if !rep.Identity.ExpiresAt.IsZero() && time.Now().After(rep.Identity.ExpiresAt) {
+		return kaiwa.Identity{}, nil, nil, kaiwa.Errorf(kaiwa.CodeTokenExpired, "token expired")
+	}
+	for i := range rep.Sanctions {
+		rep.Sanctions[i].Tenant = t
+	}
+	return *rep.Identity, rep.Sanctions, rep.Channels, nil
 }
 
 func (c dirClient) TenantSettings(ctx context.Context, t kaiwa.TenantID) (kaiwa.Settings, error) {

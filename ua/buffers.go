@@ -24,12 +24,20 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var r io.Reader = conn
-	if n := brw.Reader.Buffered(); n > 0 {
-		early, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
+	n := brw.Reader.Buffered()
+	if n == 0 {
+		return conn, bufio.NewReadWriter(bufio.NewReaderSize(conn, w.size), bufio.NewWriterSize(conn, w.size)), nil
 	}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, w.size), bufio.NewWriterSize(conn, w.size)), nil
+	// The client's first frame may have arrived with the request. The
+	// WebSocket library keeps only what is in the returned reader's buffer
+	// (it re-reads the connection after it), so put those bytes there.
+	early, _ := brw.Reader.Peek(n)
+	r := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(w.size, n))
+	if _, err := r.Peek(n); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, bufio.NewReadWriter(r, bufio.NewWriterSize(conn, w.size)), nil
 }
 
 // Unwrap lets http.ResponseController reach the original writer.

@@ -225,19 +225,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		httpError(w, kaiwa.Errorf(kaiwa.CodeUnavailable, "server is draining, reconnect"))
 		return
 	}
-	var id *kaiwa.Identity
+	var id *grant
 	if h := r.Header.Get("Authorization"); h != "" {
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok {
 			httpError(w, kaiwa.Errorf(kaiwa.CodeUnauthorized, "Authorization must be a Bearer token"))
 			return
 		}
-		ident, err := s.resolve(r.Context(), strings.TrimSpace(tok))
+		g, err := s.resolve(r.Context(), strings.TrimSpace(tok))
 		if err != nil {
 			httpError(w, err)
 			return
 		}
-		id = &ident
+		id = &g
 	}
 	conn, err := websocket.Accept(smallBuffers{w, s.cfg.BufferSize}, r, &websocket.AcceptOptions{
 		// Sessions authenticate with a token, never a cookie, so a foreign
@@ -292,21 +292,45 @@ func (s *Server) pinger() {
 	}
 }
 
+// SessionDirectory is a [kaiwa.Directory] that answers everything a new
+// session needs (identity, sanctions, member channels) in one request; the
+// bus's directory client is one. With a plain Directory the UA asks three
+// times.
+type SessionDirectory interface {
+	ResolveSession(ctx context.Context, token string) (kaiwa.Identity, []kaiwa.Sanction, []string, error)
+}
+
+// grant is what authenticating a token yields: the identity and, when the
+// directory answered them at once, the user's sanctions and channels.
+type grant struct {
+	id        kaiwa.Identity
+	sanctions []kaiwa.Sanction
+	channels  []string
+	complete  bool
+}
+
 // resolve authenticates a token. What the tenant allows (versions,
 // origins, bans) is checked once the session is open, so that the client
 // learns it from an error op and a close code.
-func (s *Server) resolve(ctx context.Context, token string) (kaiwa.Identity, error) {
+func (s *Server) resolve(ctx context.Context, token string) (grant, error) {
 	if token == "" {
-		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "missing token")
+		return grant{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "missing token")
 	}
-	id, err := s.cfg.Directory.ResolveToken(ctx, token)
+	var g grant
+	var err error
+	if sd, ok := s.cfg.Directory.(SessionDirectory); ok {
+		g.id, g.sanctions, g.channels, err = sd.ResolveSession(ctx, token)
+		g.complete = err == nil
+	} else {
+		g.id, err = s.cfg.Directory.ResolveToken(ctx, token)
+	}
 	if err != nil {
 		if c := kaiwa.ErrorCode(err); c == kaiwa.CodeInternal {
 			s.log.Error("resolve token", "err", err)
 		}
-		return kaiwa.Identity{}, err
+		return grant{}, err
 	}
-	return id, nil
+	return g, nil
 }
 
 func (s *Server) track(ss *session) bool {

@@ -204,12 +204,12 @@ func (ss *session) wait() { <-ss.done }
 
 // serve runs the session on its own goroutine: authentication, then the
 // read loop. id is set when the upgrade request carried a token.
-func (ss *session) serve(id *kaiwa.Identity) {
+func (ss *session) serve(id *grant) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel() }()
 	var resume map[string]uint64
 	if id == nil {
-		ident, auth, err := ss.firstFrameAuth(ctx)
+		g, auth, err := ss.firstFrameAuth(ctx)
 		if err != nil {
 			ss.failWith(authCloseCode(err), auth.Ref, err)
 			ss.drainReads(ctx)
@@ -217,7 +217,7 @@ func (ss *session) serve(id *kaiwa.Identity) {
 			ss.srv.untrack(ss)
 			return
 		}
-		id, resume = &ident, auth.Resume
+		id, resume = &g, auth.Resume
 	}
 	if err := ss.start(ctx, *id, resume); err != nil {
 		ss.failWith(authCloseCode(err), "", err)
@@ -309,21 +309,21 @@ func authCloseCode(err error) websocket.StatusCode {
 // header. The read itself has no deadline (a read whose context ends tears
 // the connection down); a timer closes the session with 4001 instead, after
 // an error op the client can read.
-func (ss *session) firstFrameAuth(ctx context.Context) (kaiwa.Identity, versions.Command, error) {
+func (ss *session) firstFrameAuth(ctx context.Context) (grant, versions.Command, error) {
 	timer := time.AfterFunc(ss.srv.cfg.AuthTimeout, func() {
 		ss.failWith(StatusUnauthorized, "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "no auth frame within %s", ss.srv.cfg.AuthTimeout))
 	})
 	defer timer.Stop()
 	typ, data, err := ss.conn.Read(context.Background())
 	if err != nil {
-		return kaiwa.Identity{}, versions.Command{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "no auth frame within %s", ss.srv.cfg.AuthTimeout)
+		return grant{}, versions.Command{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "no auth frame within %s", ss.srv.cfg.AuthTimeout)
 	}
 	if typ != websocket.MessageText {
-		return kaiwa.Identity{}, versions.Command{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
+		return grant{}, versions.Command{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
 	}
 	cmds, ref, err := ss.codec.DecodeFrame(nil, data, ss.clock)
 	if err != nil || len(cmds) != 1 || cmds[0].Op != versions.OpAuth {
-		return kaiwa.Identity{}, versions.Command{Ref: ref}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
+		return grant{}, versions.Command{Ref: ref}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
 	}
 	rctx, cancel := context.WithTimeout(ctx, ss.srv.cfg.AuthTimeout)
 	defer cancel()
@@ -334,7 +334,8 @@ func (ss *session) firstFrameAuth(ctx context.Context) (kaiwa.Identity, versions
 // start sets the session's identity, checks what the tenant allows,
 // registers the session with the hub, joins the user's member channels and
 // sends ready.
-func (ss *session) start(ctx context.Context, id kaiwa.Identity, resume map[string]uint64) error {
+func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64) error {
+	id := g.id
 	ss.id = id
 	v := ss.srv.cfg.Version
 	if !v.Allows(id.Tenant) {
@@ -352,9 +353,11 @@ func (ss *session) start(ctx context.Context, id kaiwa.Identity, resume map[stri
 	if !allowsOrigin(st, ss.origin) {
 		return kaiwa.Errorf(kaiwa.CodeForbidden, "origin not allowed for this title")
 	}
-	sanctions, err := ss.srv.cfg.Directory.Sanctions(ctx, id.Tenant, id.User)
-	if err != nil {
-		return err
+	sanctions := g.sanctions
+	if !g.complete {
+		if sanctions, err = ss.srv.cfg.Directory.Sanctions(ctx, id.Tenant, id.User); err != nil {
+			return err
+		}
 	}
 	now := time.Now()
 	for _, sn := range sanctions {
@@ -382,9 +385,11 @@ func (ss *session) start(ctx context.Context, id kaiwa.Identity, resume map[stri
 		return err
 	}
 	resumed := ss.openGate(resume)
-	member, err := ss.srv.cfg.Directory.MemberChannels(ctx, id.Tenant, id.User)
-	if err != nil {
-		return err
+	member := g.channels
+	if !g.complete {
+		if member, err = ss.srv.cfg.Directory.MemberChannels(ctx, id.Tenant, id.User); err != nil {
+			return err
+		}
 	}
 	slices.Sort(member)
 	for _, ch := range member {
