@@ -249,7 +249,11 @@ sweep="$(n 40000),$(n 58000),$(n 70000),$(n 80000),$(n 100000)"
 
 stop_all
 say "results in $results"
-$kaiwa bench table --results "$results" >"$out/tables.md"
+{
+	$kaiwa bench table --results "$results" --targets
+	echo
+	$kaiwa bench table --results "$results"
+} >"$out/tables.md"
 cat "$out/tables.md"
 
 if [ "$write" = 1 ]; then
@@ -257,6 +261,7 @@ if [ "$write" = 1 ]; then
 	tmp="$out/benchmarks.md"
 	cp "$doc" "$tmp"
 	$kaiwa bench table --results "$results" --doc "$tmp"
+	$kaiwa bench table --results "$results" --doc "$tmp" --section targets --targets
 	$kaiwa bench table --doc "$tmp" --section machine --text <(echo "$machine")
 	$kaiwa bench table --doc "$tmp" --section commands --text <(
 		echo '```sh'

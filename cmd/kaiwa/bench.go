@@ -336,6 +336,7 @@ func runBenchTable(args []string, getenv func(string) string, stdout, stderr io.
 	doc := f.str("doc", "KAIWA_BENCH_DOC", "", "Markdown document to update between <!-- bench:results --> markers (default: print the tables)")
 	section := f.str("section", "KAIWA_BENCH_SECTION", "results", "name of the marked section to replace")
 	text := f.str("text", "KAIWA_BENCH_TEXT", "", "replace the section with this file's text instead of results tables (needs --doc)")
+	targets := f.boolean("targets", "KAIWA_BENCH_TARGETS", "write the table of the issue's targets, measured and met, instead of the results tables")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -375,7 +376,11 @@ func runBenchTable(args []string, getenv func(string) string, stdout, stderr io.
 		return fmt.Errorf("bench table: read %s: %w", *results, err)
 	}
 	var b strings.Builder
-	bench.WriteTables(&b, rs)
+	if *targets {
+		bench.WriteTargets(&b, rs)
+	} else {
+		bench.WriteTables(&b, rs)
+	}
 	if *doc == "" {
 		_, err := io.WriteString(stdout, b.String())
 		return err

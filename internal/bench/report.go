@@ -175,3 +175,94 @@ func ReplaceSection(doc []byte, name, content string) ([]byte, error) {
 	out = append(out, content...)
 	return append(out, doc[j:]...), nil
 }
+
+// WriteTargets writes the targets for a 2-core machine as a
+// Markdown table, each with what the results measured and whether it is
+// met. A target whose run is missing (another size, a failed run) says
+// so.
+func WriteTargets(w io.Writer, results []Result) {
+	find := func(match func(r *Result) bool) []*Result {
+		var out []*Result
+		for i := range results {
+			if match(&results[i]) {
+				out = append(out, &results[i])
+			}
+		}
+		return out
+	}
+	fanout := func(server string, rate float64) *Result {
+		rs := find(func(r *Result) bool {
+			return r.Scenario == ScenarioFanout && r.Server == server && r.Conns == 5000 && r.Channels == 50 && r.Rate == rate
+		})
+		if len(rs) == 0 {
+			return nil
+		}
+		return rs[0]
+	}
+	yes := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+	fmt.Fprintln(w, "| target (2 cores, load tool on the same machine, UA reached directly) | measured | met |")
+	fmt.Fprintln(w, "| --- | --- | --- |")
+	row := func(target, measured, met string) { fmt.Fprintf(w, "| %s | %s | %s |\n", target, measured, met) }
+	missing := func(target string) { row(target, "not run at this size", "–") }
+
+	const t1 = "fanout, 5,000 clients in 50 channels, 100-byte payloads, 40,000 deliveries/s: UA CPU per delivery ≤ the bare server's, p99 ≤ 50 ms, nothing lost"
+	if ua, bare := fanout("ua", 400), fanout("bare", 400); ua != nil && bare != nil {
+		u, b := ua.Procs["ua"].CPUPerDeliveryUS, bare.Procs["bare"].CPUPerDeliveryUS
+		row(t1, fmt.Sprintf("UA %.1f µs (bare %.1f µs), p99 %.1f ms, %d lost", u, b, ua.Latency.P99, ua.Lost),
+			yes(u <= b && ua.Latency.P99 <= 50 && ua.Lost == 0))
+	} else {
+		missing(t1)
+	}
+	const t2 = "fanout: the highest rate with p99 ≤ 100 ms ≥ 58,000 deliveries/s"
+	if rs := find(func(r *Result) bool {
+		return r.Scenario == ScenarioFanout && r.Server == "ua" && r.Conns == 5000 && r.Channels == 50
+	}); len(rs) > 1 {
+		best := 0.0
+		for _, r := range rs {
+			if r.Latency.P99 <= SweepP99 && r.Lost == 0 {
+				best = max(best, r.DeliveriesPerS)
+			}
+		}
+		row(t2, fmt.Sprintf("%.0f deliveries/s", best), yes(best >= 58000))
+	} else {
+		missing(t2)
+	}
+	const t3 = "room, 2,000 in one channel, 10 messages/s: p99 ≤ 40 ms using ≤ 0.4 of a core in the UA"
+	if rs := find(func(r *Result) bool { return r.Scenario == ScenarioRoom && r.Server == "ua" && r.Conns == 2000 }); len(rs) > 0 {
+		r := rs[0]
+		row(t3, fmt.Sprintf("p99 %.1f ms, %.2f cores", r.Latency.P99, r.Procs["ua"].Cores), yes(r.Latency.P99 <= 40 && r.Procs["ua"].Cores <= 0.4))
+	} else {
+		missing(t3)
+	}
+	const t4 = "room, 20,000 in one channel across two UA processes, 1 message/s: p99 ≤ 100 ms"
+	if rs := find(func(r *Result) bool { return r.Scenario == ScenarioRoom && r.Conns == 20000 }); len(rs) > 0 {
+		r := rs[0]
+		row(t4, fmt.Sprintf("p99 %.1f ms, %d lost", r.Latency.P99, r.Lost), yes(r.Latency.P99 <= 100 && r.Lost == 0))
+	} else {
+		missing(t4)
+	}
+	if rs := find(func(r *Result) bool { return r.Scenario == ScenarioIdle && r.Server == "ua" && r.Conns == 19000 }); len(rs) > 0 {
+		r, p := rs[0], rs[0].Procs["ua"]
+		row("idle, 19,000 connections on one UA process: ≤ 16 KiB RSS per connection", bytesText(p.RSSPerConn), yes(p.RSSPerConn <= 16<<10))
+		row("idle: ≤ 5% of a core per 10,000 idle connections", fmt.Sprintf("%.1f%%", 100*p.CoresPer10k), yes(p.CoresPer10k <= 0.05))
+		row("idle: ≥ 3,500 connections/s, token lookups included", fmt.Sprintf("%.0f/s", r.ConnectRate), yes(r.ConnectRate >= 3500))
+	} else {
+		missing("idle, 19,000 connections on one UA process")
+	}
+	const t6 = "log path: a sustained 10,000 chat messages/s all in MySQL, none lost, the log writer's lag under 2 s"
+	if rs := find(func(r *Result) bool { return r.Log != nil }); len(rs) > 0 {
+		r := rs[0]
+		// Publishers that fell behind schedule sent their last messages
+		// late: the rate sustained is over the window and that delay.
+		sustained := float64(r.Acked) / max(r.DurationS+r.LatenessMS/1000, 1e-9)
+		row(t6, fmt.Sprintf("%.0f msg/s acknowledged, %d of %d in MySQL, done %.2f s after the last", sustained, r.Log.Stored, r.Acked, r.Log.LagS),
+			yes(sustained >= 9500 && r.Log.Missing == 0 && r.Lost == 0 && r.Log.LagS < 2))
+	} else {
+		missing(t6)
+	}
+}

@@ -58,3 +58,29 @@ func TestReplaceSection(t *testing.T) {
 		t.Fatal("a missing section was replaced")
 	}
 }
+
+func TestWriteTargets(t *testing.T) {
+	ua := func(p ProcResult) map[string]ProcResult { return map[string]ProcResult{"ua": p} }
+	results := []Result{
+		{Scenario: ScenarioIdle, Server: "ua", Conns: 19000, ConnectRate: 4000, Procs: ua(ProcResult{RSSPerConn: 20 << 10, CoresPer10k: 0.01})},
+		{Scenario: ScenarioFanout, Server: "ua", Conns: 5000, Channels: 50, Rate: 400, Latency: Lat{P99: 20}, Procs: ua(ProcResult{CPUPerDeliveryUS: 10})},
+		{Scenario: ScenarioFanout, Server: "ua", Conns: 5000, Channels: 50, Rate: 580, DeliveriesPerS: 58000, Latency: Lat{P99: 90}},
+		{Scenario: ScenarioFanout, Server: "bare", Conns: 5000, Channels: 50, Rate: 400, Procs: map[string]ProcResult{"bare": {CPUPerDeliveryUS: 11}}},
+		{Scenario: ScenarioRoom, Server: "ua", Conns: 2000, Latency: Lat{P99: 45}, Procs: ua(ProcResult{Cores: 0.2})},
+	}
+	var b bytes.Buffer
+	WriteTargets(&b, results)
+	out := b.String()
+	for _, want := range []string{
+		"| UA 10.0 µs (bare 11.0 µs), p99 20.0 ms, 0 lost | yes |",
+		"| 58000 deliveries/s | yes |",
+		"| p99 45.0 ms, 0.20 cores | **no** |",
+		"| 20.0 KiB | **no** |", "| 1.0% | yes |", "| 4000/s | yes |",
+		"20,000 in one channel across two UA processes, 1 message/s: p99 ≤ 100 ms | not run at this size | – |",
+		"log path",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("targets lack %q:\n%s", want, out)
+		}
+	}
+}
