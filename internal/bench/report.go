@@ -52,13 +52,13 @@ func WriteTables(w io.Writer, results []Result) {
 					r.others(func(p ProcResult) string { return bytesText(p.RSSPerConn) + "/conn" }), r.LoadTool.Cores)
 			}
 		case ScenarioStorm:
-			fmt.Fprintln(w, "| server | clients | channels | msg/s | all back in | reconnect p50 / p99 ms | retries | not back | delivered | lost | dup | server CPU | other processes |")
-			fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+			fmt.Fprintln(w, "| server | clients | channels | msg/s | all back in | reconnect p50 / p99 ms | retries | not back | resumed (not recovered) | delivered | lost | dup | server CPU | other processes |")
+			fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 			for _, r := range rows {
 				s := r.Procs[r.Server]
-				fmt.Fprintf(w, "| %s | %d | %d | %.0f | %.2f s | %.0f / %.0f | %d | %d | %d | %d | %d | %.2f s | %s |\n",
+				fmt.Fprintf(w, "| %s | %d | %d | %.0f | %.2f s | %.0f / %.0f | %d | %d | %d (%d) | %d | %d | %d | %.2f s | %s |\n",
 					r.name(), r.Connected, r.Channels, r.Rate, r.StormS, r.ReconnectP50, r.ReconnectP99, r.Retries, r.NotBack,
-					r.Delivered, r.Lost, r.Duplicated, s.CPUS,
+					r.Resumed, r.NotRecovered, r.Delivered, r.Lost, r.Duplicated, s.CPUS,
 					r.others(func(p ProcResult) string { return fmt.Sprintf("%.2f s", p.CPUS) }))
 			}
 		default:

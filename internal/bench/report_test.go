@@ -30,7 +30,7 @@ func TestWriteTables(t *testing.T) {
 		"| ua | 5000 | 50 | 400 | 40000 | 1.5 / 20.0 / 30.0 / 41.0 | 0 | 0 | 12.5 µs | 0.50 | nats 1.2 µs |",
 		"| bare | 5000 | 50 | 400 | 40000 |",
 		"| bare | 100 of 100 | 5000 |", "12.0 KiB",
-		"| ua | 10 | 0 | 0 | 1.25 s |",
+		"| ua | 10 | 0 | 0 | 1.25 s | 0 / 0 | 0 | 0 | 0 (0) |",
 		"Highest rate with p99 ≤ 100 ms and nothing lost: ua 58000 deliveries/s; bare 80000 deliveries/s or more (the highest rate tried).",
 		"Message log (log): 10 of 10 messages stored in MySQL, 0 missing, complete 0.25 s after",
 		"| busy ⚠ |", "⚠ Other work used more than 0.15 cores",
