@@ -410,20 +410,7 @@ func appendPayload(dst []byte, m *kaiwa.Message) []byte {
 	dst = append(dst, '{')
 	dst = jsonw.String(jsonw.Field(dst, "tenant", true), string(m.Tenant))
 	dst = jsonw.StringField(dst, "ch", m.Channel)
-	if m.From != "" {
-		dst = jsonw.StringField(dst, "from", m.From)
-	}
-	if m.Name != "" {
-		dst = jsonw.StringField(dst, "name", m.Name)
-	}
-	dst = jsonw.StringField(dst, "text", m.Text)
-	if len(m.Data) > 0 {
-		dst = append(jsonw.Field(dst, "data", false), m.Data...)
-	}
-	dst = jsonw.Int(jsonw.Field(dst, "ts", false), m.TS)
-	if m.System {
-		dst = append(dst, `,"system":true`...)
-	}
+	dst = jsonw.MessageBody(dst, m)
 	if m.CID != "" {
 		dst = jsonw.StringField(dst, "cid", m.CID)
 	}

@@ -124,28 +124,16 @@ func (s *dirServer) answer(m *nats.Msg) dirReply {
 	defer cancel()
 	switch op {
 	case dirToken:
-		if ct, ok := kaiwa.CredentialTenant(req.Token); !ok || ct != t {
-			return errReply(kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token"))
-		}
-		id, err := s.d.ResolveToken(ctx, req.Token)
+		id, err := s.resolve(ctx, t, req.Token)
 		if err != nil {
 			return errReply(err)
-		}
-		if id.Tenant != t {
-			return errReply(kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token"))
 		}
 		return dirReply{Identity: &id}
 	case dirSession:
 		// Everything a new session needs, in one round trip.
-		if ct, ok := kaiwa.CredentialTenant(req.Token); !ok || ct != t {
-			return errReply(kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token"))
-		}
-		id, err := s.d.ResolveToken(ctx, req.Token)
+		id, err := s.resolve(ctx, t, req.Token)
 		if err != nil {
 			return errReply(err)
-		}
-		if id.Tenant != t {
-			return errReply(kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token"))
 		}
 		sanctions, err := s.d.Sanctions(ctx, t, id.User)
 		if err != nil {
@@ -218,6 +206,22 @@ func (s *dirServer) answer(m *nats.Msg) dirReply {
 		return dirReply{}
 	}
 	return errReply(kaiwa.Errorf(kaiwa.CodeBadRequest, "unknown directory operation"))
+}
+
+// resolve resolves a token that must belong to tenant t, the tenant of the
+// request's subject.
+func (s *dirServer) resolve(ctx context.Context, t kaiwa.TenantID, token string) (kaiwa.Identity, error) {
+	if ct, ok := kaiwa.CredentialTenant(token); !ok || ct != t {
+		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
+	}
+	id, err := s.d.ResolveToken(ctx, token)
+	if err != nil {
+		return kaiwa.Identity{}, err
+	}
+	if id.Tenant != t {
+		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
+	}
+	return id, nil
 }
 
 func errReply(err error) dirReply {

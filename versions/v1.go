@@ -109,21 +109,7 @@ func appendMsg(dst []byte, m *kaiwa.Message, withSeq bool) []byte {
 		dst = jsonw.Uint(jsonw.Field(dst, "seq", false), m.Seq)
 		dst = jsonw.Uint(jsonw.Field(dst, "prev", false), m.Prev)
 	}
-	if m.From != "" {
-		dst = jsonw.StringField(dst, "from", m.From)
-	}
-	if m.Name != "" {
-		dst = jsonw.StringField(dst, "name", m.Name)
-	}
-	dst = jsonw.StringField(dst, "text", m.Text)
-	if len(m.Data) > 0 {
-		dst = append(jsonw.Field(dst, "data", false), m.Data...)
-	}
-	dst = jsonw.Int(jsonw.Field(dst, "ts", false), m.TS)
-	if m.System {
-		dst = append(dst, `,"system":true`...)
-	}
-	return append(dst, '}')
+	return append(jsonw.MessageBody(dst, m), '}')
 }
 
 // msgSize is the usual length of m's "msg" op (longer only when strings

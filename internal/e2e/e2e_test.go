@@ -131,20 +131,7 @@ func TestChatThroughNginxAcrossTwoUAs(t *testing.T) {
 	// UA processes: their access-log lines, written at close, say which.
 	alice.Close()
 	bob.Close()
-	upstream := map[string]string{}
-	poll(t, "both sessions in the access log", 10*time.Second, func() bool {
-		for _, line := range c.nginx.AccessLog(t) {
-			var e struct {
-				Status   int    `json:"status"`
-				Upstream string `json:"upstream_addr"`
-				Agent    string `json:"user_agent"`
-			}
-			if json.Unmarshal([]byte(line), &e) == nil && e.Status == 101 {
-				upstream[e.Agent] = e.Upstream
-			}
-		}
-		return upstream["e2e-alice"] != "" && upstream["e2e-bob"] != ""
-	})
+	upstream := c.upstreams(t, "e2e-alice", "e2e-bob")
 	if upstream["e2e-alice"] == upstream["e2e-bob"] {
 		t.Errorf("alice and bob were served by the same UA %s", upstream["e2e-alice"])
 	}

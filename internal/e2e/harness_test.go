@@ -431,3 +431,30 @@ func (c *cluster) settings(tenant, patch string) {
 		c.t.Fatalf("tenant settings: %v\n%s", err, out)
 	}
 }
+
+// upstreams maps each closed WebSocket session's User-Agent to the UA
+// socket nginx sent it to, from the access log (nginx writes a WebSocket's
+// line when it closes). It waits until every agent in want is there.
+func (c *cluster) upstreams(t *testing.T, want ...string) map[string]string {
+	t.Helper()
+	up := map[string]string{}
+	poll(t, "sessions in the access log", 10*time.Second, func() bool {
+		for _, line := range c.nginx.AccessLog(t) {
+			var e struct {
+				Status   int    `json:"status"`
+				Upstream string `json:"upstream_addr"`
+				Agent    string `json:"user_agent"`
+			}
+			if json.Unmarshal([]byte(line), &e) == nil && e.Status == 101 {
+				up[e.Agent] = e.Upstream
+			}
+		}
+		for _, a := range want {
+			if up[a] == "" {
+				return false
+			}
+		}
+		return true
+	})
+	return up
+}

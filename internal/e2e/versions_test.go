@@ -105,20 +105,7 @@ func TestVersionsSideBySide(t *testing.T) {
 	// /v1/ws and /v2/ws reached their own version's UA processes.
 	alice.Close()
 	bob.Close()
-	up := map[string]string{}
-	poll(t, "both sessions in the access log", 10*time.Second, func() bool {
-		for _, line := range c.nginx.AccessLog(t) {
-			var e struct {
-				Status   int    `json:"status"`
-				Upstream string `json:"upstream_addr"`
-				Agent    string `json:"user_agent"`
-			}
-			if json.Unmarshal([]byte(line), &e) == nil && e.Status == 101 {
-				up[e.Agent] = e.Upstream
-			}
-		}
-		return up["e2e-v1"] != "" && up["e2e-v2"] != ""
-	})
+	up := c.upstreams(t, "e2e-v1", "e2e-v2")
 	if !strings.Contains(up["e2e-v1"], "ua-v1-") || !strings.Contains(up["e2e-v2"], "ua-v2-") {
 		t.Errorf("upstreams: %v", up)
 	}
