@@ -2,7 +2,7 @@
 # Runs Kaiwa's standard benchmarks on this machine and writes the results
 # tables, the exact commands and the machine into docs/benchmarks.md.
 #
-# Usage: scripts/bench.sh            the standard scenarios (about two minutes)
+# Usage: scripts/bench.sh            the standard scenarios (a few minutes)
 #        BENCH_SIZE=small scripts/bench.sh   a tenth of the size, to try it out
 #
 # It starts a self-contained stack on loopback, every part in its own
@@ -203,8 +203,15 @@ wait_quiet() {
 bench() {
 	local setup=(--mysql-dsn "$dsn")
 	[[ " $* " == *" --pid bare="* ]] && setup=() # the bare server needs no tokens
-	echo "$kaiwa bench $* ${setup[*]}" | sed "s|$dsn|\$DSN|g; s|=$ua1_pid\b|=\$UA1_PID|g; s|=$ua2_pid\b|=\$UA2_PID|g;
-		s|=$v2_pid\b|=\$V2_PID|g; s|=$nats_pid\b|=\$NATS_PID|g; s|=$api_pid\b|=\$API_PID|g; s|=${mysql_pid:-none}\b|=\$MYSQL_PID|g; s|=$bare_pid\b|=\$BARE_PID|g; s| *$||" >>"$commands"
+	local rec="bin/kaiwa bench" a
+	for a in "$@"; do
+		if [[ $a =~ ^[A-Za-z0-9_./:=,@+-]+$ ]]; then rec+=" $a"; else rec+=" '$a'"; fi
+	done
+	rec+=" "
+	[ ${#setup[@]} -gt 0 ] && rec+='--mysql-dsn "$DSN"'
+	echo "$rec" | sed "s|=$ua1_pid\b|=\$UA1_PID|g; s|=$ua2_pid\b|=\$UA2_PID|g; s|=$v2_pid\b|=\$V2_PID|g;
+		s|=$nats_pid\b|=\$NATS_PID|g; s|=$api_pid\b|=\$API_PID|g; s|=${mysql_pid:-none}\b|=\$MYSQL_PID|g;
+		s|=$bare_pid\b|=\$BARE_PID|g; s| *$||" >>"$commands"
 	wait_quiet
 	say "kaiwa bench $1 ${*:2}"
 	local log="$out/run.$(wc -l <"$commands").log"
