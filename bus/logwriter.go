@@ -175,7 +175,28 @@ func (w *LogWriter) writeMessages(ctx context.Context, batch []jetstream.Msg) er
 	if len(msgs) == 0 {
 		return nil
 	}
-	return w.Log.AppendMessages(ctx, msgs)
+	if err := w.Log.AppendMessages(ctx, msgs); err != nil {
+		return err
+	}
+	// The event log's say events come from the same batch: who said what
+	// where (the text stays in the message log), at no cost to the UAs.
+	// Their ids derive from the message ids, so a retried batch adds
+	// nothing twice.
+	says := make([]kaiwa.Event, 0, len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		if m.System || m.From == "" {
+			continue
+		}
+		says = append(says, kaiwa.Event{
+			Tenant: m.Tenant, ID: "say-" + m.ID, Type: kaiwa.EventSay, User: m.From, Channel: m.Channel, TS: m.TS,
+			Detail: json.RawMessage(`{"id":` + strconv.Quote(m.ID) + `}`),
+		})
+	}
+	if len(says) == 0 {
+		return nil
+	}
+	return w.Events.AppendEvents(ctx, says)
 }
 
 func (w *LogWriter) writeEvents(ctx context.Context, batch []jetstream.Msg) error {

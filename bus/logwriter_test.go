@@ -97,11 +97,15 @@ func TestLogWriterWaitsOutAnOutage(t *testing.T) {
 		t.Fatalf("%d messages written while down", n)
 	}
 	log.setDown(false)
-	waitFor(t, "every message and event logged", func() bool { m, e, _ := log.count(); return m == 120 && e == 120 })
+	// 120 recorded events, and one say event per (non-system) message.
+	waitFor(t, "every message and event logged", func() bool { m, e, _ := log.count(); return m == 120 && e == 240 })
 	for _, m := range sent {
 		got, ok := log.byID[m.ID]
 		if !ok || got.Text != m.Text || got.Seq != m.Seq || got.Tenant != "acme" || got.Channel != m.Channel {
 			t.Fatalf("logged %+v for sent %+v", got, m)
+		}
+		if e, ok := log.events["say-"+m.ID]; !ok || e.Type != kaiwa.EventSay || e.User != "alice" || e.Channel != m.Channel {
+			t.Fatalf("say event of %s: %+v", m.ID, e)
 		}
 	}
 	waitFor(t, "consumer fully acknowledged", func() bool { lag, err := w.Lag(ctx); return err == nil && lag == 0 })

@@ -3,7 +3,6 @@ package ua
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
@@ -169,12 +168,6 @@ func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) 
 	})
 	if err == nil {
 		ss.srv.met.published.Inc()
-		// The event log notes who said what where; the text stays in the
-		// message log.
-		ss.srv.cfg.Bus.Record(kaiwa.Event{
-			Tenant: ss.id.Tenant, Type: kaiwa.EventSay, User: ss.id.User, Channel: ch, TS: m.TS,
-			Detail: json.RawMessage(`{"id":` + strconv.Quote(m.ID) + `}`),
-		})
 	}
 	return m, err
 }
