@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/apiserver"
 	"github.com/kaiwa-chat/kaiwa/bus"
 	"github.com/kaiwa-chat/kaiwa/internal/bench"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
@@ -26,6 +27,8 @@ const tenant kaiwa.TenantID = "bench"
 // stack is a UA with its whole backend, and the provisioner the load tool
 // sets up through.
 type stack struct {
+	apiURL   string // the tenant API, .../v1/api
+	apiKey   string
 	url      string // the v1 UA
 	url2     string // the v2 UA
 	ua       *ua.Server
@@ -47,7 +50,8 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if _, err := store.CreateTenant(ctx, tenant, "Benchmarks"); err != nil {
+	apiKey, err := store.CreateTenant(ctx, tenant, "Benchmarks")
+	if err != nil {
 		t.Fatal(err)
 	}
 	natsURL := testenv.NATS(t)
@@ -65,6 +69,13 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sub.Unsubscribe() })
+	apiHS := httptest.NewServer(apiserver.NewServer(apiserver.Config{
+		Tenants: store, Tokens: store, Channels: store, Log: store, Bus: api, NG: store,
+		Moderation: kaiwa.Moderator{Store: store, Bus: api, Events: api}, Sanctions: store,
+		Events: store, Recorder: api, Version: "v1",
+		Ready: func(context.Context) error { return nil },
+	}))
+	t.Cleanup(apiHS.Close)
 	startUA := func(v versions.Version) (string, *ua.Server) {
 		b := connect("ua-" + v.Name)
 		dir := b.Directory()
@@ -102,6 +113,8 @@ func newStack(t *testing.T) *stack {
 	}()
 	t.Cleanup(func() { stopLog(); <-logDone })
 	return &stack{
+		apiURL:   apiHS.URL + "/v1/api",
+		apiKey:   apiKey,
 		url:      url,
 		url2:     url2,
 		ua:       srv,
@@ -187,6 +200,24 @@ func TestFanoutAndDMAgainstUA(t *testing.T) {
 	}
 	if r.Log == nil || r.Log.Stored != r.Acked || r.Log.Missing != 0 {
 		t.Fatalf("message log %+v for %d direct messages", r.Log, r.Acked)
+	}
+}
+
+func TestSetupThroughTheAPI(t *testing.T) {
+	s := newStack(t)
+	cfg := s.config(bench.ScenarioFanout)
+	cfg.Setup = &bench.APISetup{URL: s.apiURL, Key: s.apiKey, Concurrency: 4}
+	r := runOne(t, cfg)
+	// Channels, tokens and memberships made through the tenant API work
+	// as well as those written to MySQL.
+	checkExact(t, r)
+	if r.Expected != 10*r.Acked {
+		t.Fatalf("expected %d deliveries of %d messages, want 10 each", r.Expected, r.Acked)
+	}
+	// A wrong key is refused with the API's error code.
+	cfg.Setup = &bench.APISetup{URL: s.apiURL, Key: "bench:wrong"}
+	if _, err := bench.Run(context.Background(), cfg); !kaiwa.IsCode(err, kaiwa.CodeUnauthorized) {
+		t.Fatalf("setup with a wrong key: %v, want unauthorized", err)
 	}
 }
 
