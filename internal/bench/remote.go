@@ -351,10 +351,11 @@ func progressLoop(out io.Writer, scenario string, total int, hs []handle) (stop 
 					sum.Dropped += p.Dropped
 					sum.P50 = max(sum.P50, p.P50)
 					sum.P99 = max(sum.P99, p.P99)
+					sum.Window = max(sum.Window, p.Window)
 				}
 				dt := now.Sub(prevT).Seconds()
-				fmt.Fprintf(out, "[%4.0fs] %s %-7s conns %d/%d failed %d | sent %.0f/s delivered %.0f/s | p50 %.1f ms p99 %.1f ms | errors %d dropped %d\n",
-					now.Sub(began).Seconds(), scenario, sum.Phase, sum.Connected, total, sum.Failed,
+				fmt.Fprintf(out, "[%4.0fs] %s %-7s w%d conns %d/%d failed %d | sent %.0f/s delivered %.0f/s | p50 %.1f ms p99 %.1f ms | errors %d dropped %d\n",
+					now.Sub(began).Seconds(), scenario, sum.Phase, sum.Window, sum.Connected, total, sum.Failed,
 					float64(sum.Sent-prev.Sent)/dt, float64(sum.Delivered-prev.Delivered)/dt,
 					ms(sum.P50), ms(sum.P99), sum.Errors, sum.Dropped)
 				prev, prevT = sum, now

@@ -105,7 +105,6 @@ type Config struct {
 	// Setup provisions tokens, channels and members; nil provisions
 	// nothing (the bare server needs no token, and clients join by op).
 	Setup Provisioner
-	// SetupConcurrency is reported only; the provisioner has its own.
 	// TokenTTL is the life of the tokens made (default 1 hour).
 	TokenTTL time.Duration
 	// StartWorker starts a worker process: a command whose stdin takes
