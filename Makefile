@@ -8,6 +8,8 @@
 #                test against a real MySQL (scripts/with-test-mysql.sh),
 #                then go vet
 #   make fuzz    run every fuzz target for FUZZTIME each (default 20s)
+#   make bench   run the standard load scenarios (scripts/bench.sh, about
+#                five minutes) and write the results into docs/benchmarks.md
 #   make clean   remove bin/ and var/ (the dev stack's data included)
 
 SHELL := /bin/bash
@@ -18,7 +20,7 @@ GO ?= go
 FUZZTIME ?= 20s
 DEV_ARGS ?=
 
-.PHONY: build run test fuzz clean
+.PHONY: build run test fuzz bench clean
 
 build:
 	@echo "==> go build -o bin/kaiwa ./cmd/kaiwa"
@@ -42,6 +44,10 @@ test:
 fuzz:
 	@echo "==> fuzzing every Fuzz target for $(FUZZTIME) each"
 	@FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+bench:
+	@echo "==> scripts/bench.sh: the standard load scenarios on a loopback stack; writes docs/benchmarks.md"
+	@scripts/bench.sh
 
 clean:
 	@echo "==> rm -rf bin var"

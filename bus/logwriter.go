@@ -38,8 +38,8 @@ type LogWriter struct {
 
 // Durable consumer names of the log writer.
 const (
-	MessageLogConsumer = "kaiwa-message-log"
-	EventLogConsumer   = "kaiwa-event-log"
+	MessageLogConsumer = "kaiwa-log-messages"
+	EventLogConsumer   = "kaiwa-log-events"
 )
 
 // Run writes until ctx is cancelled.
@@ -60,7 +60,7 @@ func (w *LogWriter) Run(ctx context.Context) error {
 	mc, err := b.js.CreateOrUpdateConsumer(ctx, b.cfg.Stream, jetstream.ConsumerConfig{
 		Durable:       MessageLogConsumer,
 		Description:   "writes chat and system messages to the MySQL message log",
-		AckPolicy:     jetstream.AckAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
 		MaxAckPending: 100_000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -71,7 +71,7 @@ func (w *LogWriter) Run(ctx context.Context) error {
 	ec, err := b.js.CreateOrUpdateConsumer(ctx, b.cfg.EventStream, jetstream.ConsumerConfig{
 		Durable:       EventLogConsumer,
 		Description:   "writes events to the MySQL event log",
-		AckPolicy:     jetstream.AckAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
 		MaxAckPending: 100_000,
 	})
@@ -151,9 +151,14 @@ func (w *LogWriter) drain(ctx context.Context, c jetstream.Consumer, write write
 			sleep(ctx, backoff)
 			backoff = min(backoff*2, w.MaxBackoff)
 		}
-		// AckAll: acknowledging the last acknowledges the whole batch.
-		if err := batch[len(batch)-1].DoubleAck(ctx); err != nil {
-			w.Logger.Warn("log writer ack", "err", err)
+		// Every message is acknowledged by itself, and only once written: a
+		// message the server delivered to a fetch that had already given
+		// up is then redelivered after the ack wait, never skipped.
+		for _, m := range batch {
+			if err := m.Ack(); err != nil {
+				w.Logger.Warn("log writer ack", "err", err)
+				break
+			}
 		}
 	}
 }
