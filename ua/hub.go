@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
 )
@@ -33,12 +34,73 @@ type roomKey struct {
 }
 
 // room is the local sessions of one channel or one user, and its bus
-// subscription.
+// subscription. A channel room also remembers its latest messages, so that
+// sessions resuming after a drop (a storm of reconnects) replay from
+// memory instead of each asking the stream.
 type room struct {
 	key     roomKey
 	members map[*session]struct{} // guarded by the shard lock
 	view    atomic.Pointer[[]*session]
 	sub     kaiwa.Subscription
+	linger  *time.Timer // set while the room has no members; guarded by the shard lock
+
+	recentMu sync.Mutex
+	recent   []kaiwa.Message // contiguous by prev, oldest first
+	base     uint64          // the seq before the window: it covers every message after base
+	last     uint64          // the seq of the last message remembered
+}
+
+// remember adds a delivered message to the room's recent window. A message
+// that does not follow the last one (a delivery was missed) restarts the
+// window, which only ever holds an unbroken run.
+func (r *room) remember(m *kaiwa.Message, keep int) {
+	if keep <= 0 {
+		return
+	}
+	r.recentMu.Lock()
+	defer r.recentMu.Unlock()
+	if r.last == 0 || m.Prev != r.last {
+		clear(r.recent)
+		r.recent = r.recent[:0]
+		r.base = m.Prev
+	}
+	if len(r.recent) == keep {
+		r.base = r.recent[0].Seq
+		copy(r.recent, r.recent[1:])
+		r.recent = r.recent[:keep-1]
+	}
+	r.recent = append(r.recent, *m)
+	r.last = m.Seq
+}
+
+// forget drops a deleted message from the recent window (the window stays
+// usable: replays then skip it, as the stream does).
+func (r *room) forget(id string) {
+	r.recentMu.Lock()
+	defer r.recentMu.Unlock()
+	for i := range r.recent {
+		if r.recent[i].ID == id {
+			r.recent = append(r.recent[:i], r.recent[i+1:]...)
+			return
+		}
+	}
+}
+
+// since returns the messages after seq after, when the window covers them
+// all (ok false otherwise).
+func (r *room) since(after uint64) ([]kaiwa.Message, bool) {
+	r.recentMu.Lock()
+	defer r.recentMu.Unlock()
+	if r.last == 0 || after < r.base {
+		return nil, false
+	}
+	var out []kaiwa.Message
+	for _, m := range r.recent {
+		if m.Seq > after {
+			out = append(out, m)
+		}
+	}
+	return out, true
 }
 
 func newHub(s *Server) *hub {
@@ -88,6 +150,10 @@ func (h *hub) enter(ss *session, k roomKey, check func(n int) error) (bool, int,
 		if _, ok := r.members[ss]; ok {
 			return false, len(r.members), nil
 		}
+		if r.linger != nil {
+			r.linger.Stop()
+			r.linger = nil
+		}
 	}
 	n := 0
 	if r != nil {
@@ -132,22 +198,58 @@ func (h *hub) exit(ss *session, k roomKey) (bool, int) {
 	}
 	n := len(r.members)
 	delete(r.members, ss)
+	r.publishView()
 	if len(r.members) == 0 {
-		delete(sh.rooms, k)
-		if err := r.sub.Unsubscribe(); err != nil {
-			h.srv.log.Warn("unsubscribe", "tenant", k.tenant, "room", k.name, "err", err)
+		if linger := h.srv.cfg.RoomLinger; linger > 0 && !k.user {
+			// Keep the subscription, and the recent messages, a while:
+			// after a storm of drops the members come back.
+			r.linger = time.AfterFunc(linger, func() { h.close(k, r) })
+		} else {
+			h.closeLocked(sh, k, r)
 		}
 	}
-	r.publishView()
 	return true, n
+}
+
+// close ends a room that is still empty after lingering.
+func (h *hub) close(k roomKey, r *room) {
+	sh := h.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.rooms[k] == r && len(r.members) == 0 {
+		h.closeLocked(sh, k, r)
+	}
+}
+
+func (h *hub) closeLocked(sh *hubShard, k roomKey, r *room) {
+	delete(sh.rooms, k)
+	if err := r.sub.Unsubscribe(); err != nil {
+		h.srv.log.Warn("unsubscribe", "tenant", k.tenant, "room", k.name, "err", err)
+	}
+}
+
+// recent returns the messages of a channel after seq after from the room's
+// memory, when it covers them.
+func (h *hub) recent(t kaiwa.TenantID, ch string, after uint64) ([]kaiwa.Message, bool) {
+	k := roomKey{tenant: t, name: ch}
+	sh := h.shard(k)
+	sh.mu.Lock()
+	r := sh.rooms[k]
+	sh.mu.Unlock()
+	if r == nil {
+		return nil, false
+	}
+	return r.since(after)
 }
 
 // channelHandler fans a channel's deliveries out to its local sessions.
 func (h *hub) channelHandler(r *room) kaiwa.Handler {
 	codec := h.srv.codec
+	keep := h.srv.cfg.RecentPerChannel
 	return func(d kaiwa.Delivery) {
 		switch {
 		case d.Message != nil:
+			r.remember(d.Message, keep)
 			b := codec.EncodeMessage(d.Message)
 			sessions := r.sessions()
 			for _, ss := range sessions {
@@ -166,6 +268,7 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 				go ss.removed(r.key.name, "channel deleted")
 			}
 		case d.Control != nil && d.Control.Kind == kaiwa.ControlMessageDeleted:
+			r.forget(d.Control.ID)
 			b := codec.EncodeOp(outDeleted{Op: "deleted", Ch: d.Control.Channel, ID: d.Control.ID})
 			for _, ss := range r.sessions() {
 				ss.enqueue(b)

@@ -64,6 +64,13 @@ type Config struct {
 	ReconnectAfter time.Duration
 	// MaxReplay bounds the messages one channel's resume replays. Default 1000.
 	MaxReplay int
+	// RecentPerChannel is how many of a channel's latest messages its room
+	// keeps for resumes (0: default 64; negative: none).
+	RecentPerChannel int
+	// RoomLinger keeps a channel's subscription and recent messages this
+	// long after its last local member left (0: default 30s; negative:
+	// none), so that members coming back after a storm resume from memory.
+	RoomLinger time.Duration
 	// ReloadAgain is when a tenant's NG list is loaded a second time after
 	// a change, in case the first answer came from a stale cache. Default
 	// 500ms.
@@ -109,6 +116,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxReplay <= 0 {
 		c.MaxReplay = 1000
+	}
+	switch {
+	case c.RecentPerChannel == 0:
+		c.RecentPerChannel = 64
+	case c.RecentPerChannel < 0:
+		c.RecentPerChannel = 0
+	}
+	switch {
+	case c.RoomLinger == 0:
+		c.RoomLinger = 30 * time.Second
+	case c.RoomLinger < 0:
+		c.RoomLinger = 0
 	}
 	if c.ReloadAgain <= 0 {
 		c.ReloadAgain = 500 * time.Millisecond

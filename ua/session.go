@@ -504,10 +504,14 @@ func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
 	slices.Sort(chs)
 	for _, ch := range chs {
 		after := resume[ch]
-		msgs, recovered, err := ss.srv.cfg.Bus.Replay(ctx, ss.id.Tenant, ch, after, ss.srv.cfg.MaxReplay)
-		if err != nil {
-			ss.srv.log.Warn("replay", "tenant", ss.id.Tenant, "ch", ch, "err", err)
-			msgs, recovered = nil, false
+		msgs, recovered := ss.srv.hub.recent(ss.id.Tenant, ch, after)
+		if !recovered {
+			var err error
+			msgs, recovered, err = ss.srv.cfg.Bus.Replay(ctx, ss.id.Tenant, ch, after, ss.srv.cfg.MaxReplay)
+			if err != nil {
+				ss.srv.log.Warn("replay", "tenant", ss.id.Tenant, "ch", ch, "err", err)
+				msgs, recovered = nil, false
+			}
 		}
 		last := after
 		for i := range msgs {
