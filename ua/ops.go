@@ -172,11 +172,8 @@ func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) 
 	return m, err
 }
 
-// NGMask replaces the characters of NG words under the mask policy.
-const NGMask = '*'
-
-// filter applies the tenant's NG list: under reject a hit is an ng_word
-// error, under mask the hit is masked. Hits count towards escalation.
+// filter applies the tenant's NG list and policy (reject: an ng_word error;
+// mask: the masked text). Hits are logged and count towards escalation.
 func (ss *session) filter(ctx context.Context, ch, text string, now time.Time) (string, error) {
 	if text == "" || ss.srv.cfg.CompileNG == nil {
 		return text, nil
@@ -188,24 +185,17 @@ func (ss *session) filter(ctx context.Context, ch, text string, now time.Time) (
 	if ng.m == nil {
 		return text, nil
 	}
-	rec := kaiwa.Event{Tenant: ss.id.Tenant, User: ss.id.User, Channel: ch, TS: now.UnixMilli()}
-	if ng.policy == kaiwa.NGMask {
-		masked, hit := ng.m.Mask(text, NGMask)
-		if !hit {
-			return text, nil
-		}
-		rec.Type = kaiwa.EventNGMasked
-		ss.srv.cfg.Bus.Record(rec)
-		ss.escalate(now)
-		return masked, nil
+	out, hit, err := ng.m.Apply(text, ng.policy)
+	if !hit {
+		return out, nil
 	}
-	if !ng.m.Contains(text) {
-		return text, nil
+	typ := kaiwa.EventNGMasked
+	if err != nil {
+		typ = kaiwa.EventNGBlocked
 	}
-	rec.Type = kaiwa.EventNGBlocked
-	ss.srv.cfg.Bus.Record(rec)
+	ss.srv.cfg.Bus.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: typ, User: ss.id.User, Channel: ch, TS: now.UnixMilli()})
 	ss.escalate(now)
-	return "", kaiwa.Errorf(kaiwa.CodeNGWord, "message contains a word this title does not allow")
+	return out, err
 }
 
 // escalate counts an NG hit and mutes the user when the tenant's threshold

@@ -205,40 +205,43 @@ func (ss *session) wait() { <-ss.done }
 // serve runs the session on its own goroutine: authentication, then the
 // read loop. id is set when the upgrade request carried a token.
 func (ss *session) serve(id *grant) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel() }()
+	// Ops run one at a time on the reader and bound their own calls, so
+	// nothing is left in flight to cancel when the session ends.
+	ctx := context.Background()
 	var resume map[string]uint64
+	var ref string
 	if id == nil {
 		g, auth, err := ss.firstFrameAuth(ctx)
 		if err != nil {
-			ss.failWith(authCloseCode(err), auth.Ref, err)
-			ss.drainReads(ctx)
-			ss.wait()
-			ss.srv.untrack(ss)
+			ss.refuse(ctx, auth.Ref, err)
 			return
 		}
-		id, resume = &g, auth.Resume
+		id, resume, ref = &g, auth.Resume, auth.Ref
 	}
 	if err := ss.start(ctx, *id, resume); err != nil {
-		ss.failWith(authCloseCode(err), "", err)
-		ss.leaveAll()
-		ss.drainReads(ctx)
-		ss.wait()
-		if ss.tenant != nil {
-			ss.srv.releaseTenant(ss.tenant)
-		}
-		ss.srv.untrack(ss)
+		ss.refuse(ctx, ref, err)
 		return
 	}
 	// Reading goes on in a fresh goroutine: authentication grew this one's
 	// stack, and an idle session should keep only what its read loop needs.
-	go ss.run(ctx, cancel)
-	cancel = func() {}
+	go ss.run(ctx)
+}
+
+// refuse ends a session that could not start: the error op, the close
+// code for it, and the cleanup of whatever start had set up.
+func (ss *session) refuse(ctx context.Context, ref string, err error) {
+	ss.failWith(authCloseCode(err), ref, err)
+	ss.leaveAll()
+	ss.drainReads(ctx)
+	ss.wait()
+	if ss.tenant != nil {
+		ss.srv.releaseTenant(ss.tenant)
+	}
+	ss.srv.untrack(ss)
 }
 
 // run is the rest of the session's life: the read loop, then leaving.
-func (ss *session) run(ctx context.Context, cancel context.CancelFunc) {
-	defer cancel()
+func (ss *session) run(ctx context.Context) {
 	defer ss.srv.untrack(ss)
 	ss.readLoop(ctx)
 	ss.closeWith(websocket.StatusNormalClosure, "")

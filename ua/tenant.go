@@ -11,14 +11,13 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 )
 
-// Matcher finds a tenant's NG words in a message (package tenants/ngword
+// Matcher applies a tenant's NG list to a message (package tenants/ngword
 // provides one; see [Config.CompileNG]). It must be safe for concurrent use.
 type Matcher interface {
-	// Contains reports whether text holds an NG word.
-	Contains(text string) bool
-	// Mask replaces every character of every NG word in text with mask,
-	// leaving the rest untouched, and reports whether it found any.
-	Mask(text string, mask rune) (string, bool)
+	// Apply applies the policy: under [kaiwa.NGMask] it returns text with
+	// its NG words masked, otherwise a [kaiwa.CodeNGWord] error when text
+	// holds one. hit reports whether it found any.
+	Apply(text, policy string) (out string, hit bool, err error)
 }
 
 // tenantState is what the sessions of one tenant on this server share: the
