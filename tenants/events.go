@@ -143,29 +143,18 @@ func (s *Store) Events(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.Event
 	}
 	limit := pageLimit(q.Limit)
 	query, args := eventsSQL(tenant, q, before, limit)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	events, next, err := readPage(ctx, s.db, "read events", query, args, limit,
+		func(rows *sql.Rows) (kaiwa.Event, error) {
+			e := kaiwa.Event{Tenant: tenant}
+			var detail sql.NullString
+			err := rows.Scan(&e.ID, &e.Type, &e.User, &e.Channel, &detail, &e.TS)
+			if detail.Valid {
+				e.Detail = json.RawMessage(detail.String)
+			}
+			return e, err
+		}, func(e kaiwa.Event) string { return e.ID })
 	if err != nil {
-		return kaiwa.EventPage{}, dbError("read events", err)
+		return kaiwa.EventPage{}, err
 	}
-	defer rows.Close()
-	page := kaiwa.EventPage{Events: []kaiwa.Event{}}
-	for rows.Next() {
-		e := kaiwa.Event{Tenant: tenant}
-		var detail sql.NullString
-		if err := rows.Scan(&e.ID, &e.Type, &e.User, &e.Channel, &detail, &e.TS); err != nil {
-			return kaiwa.EventPage{}, dbError("read events", err)
-		}
-		if detail.Valid {
-			e.Detail = json.RawMessage(detail.String)
-		}
-		page.Events = append(page.Events, e)
-	}
-	if err := rows.Err(); err != nil {
-		return kaiwa.EventPage{}, dbError("read events", err)
-	}
-	if len(page.Events) > limit {
-		page.Events = page.Events[:limit]
-		page.Next = page.Events[limit-1].ID
-	}
-	return page, nil
+	return kaiwa.EventPage{Events: events, Next: next}, nil
 }

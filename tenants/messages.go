@@ -300,31 +300,47 @@ func (s *Store) Messages(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.Mes
 	}
 	limit := pageLimit(q.Limit)
 	query, args := messagesSQL(tenant, q, after, before, limit)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	msgs, next, err := readPage(ctx, s.db, "read messages", query, args, limit,
+		func(rows *sql.Rows) (kaiwa.Message, error) {
+			m := kaiwa.Message{Tenant: tenant}
+			var data sql.NullString
+			err := rows.Scan(&m.ID, &m.Seq, &m.Channel, &m.From, &m.Name, &m.Text, &data, &m.TS, &m.System)
+			if data.Valid {
+				m.Data = json.RawMessage(data.String)
+			}
+			return m, err
+		}, func(m kaiwa.Message) string { return m.ID })
 	if err != nil {
-		return kaiwa.MessagePage{}, dbError("read messages", err)
+		return kaiwa.MessagePage{}, err
+	}
+	return kaiwa.MessagePage{Messages: msgs, Next: next}, nil
+}
+
+// readPage runs a keyset page query that asked for limit+1 rows and scans
+// them: the page (never nil) and, when a further page exists, the cursor
+// of its last entry.
+func readPage[T any](ctx context.Context, db *sql.DB, what, query string, args []any, limit int,
+	scan func(*sql.Rows) (T, error), cursor func(T) string) ([]T, string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, "", dbError(what, err)
 	}
 	defer rows.Close()
-	page := kaiwa.MessagePage{Messages: []kaiwa.Message{}}
+	page := []T{}
 	for rows.Next() {
-		m := kaiwa.Message{Tenant: tenant}
-		var data sql.NullString
-		if err := rows.Scan(&m.ID, &m.Seq, &m.Channel, &m.From, &m.Name, &m.Text, &data, &m.TS, &m.System); err != nil {
-			return kaiwa.MessagePage{}, dbError("read messages", err)
+		v, err := scan(rows)
+		if err != nil {
+			return nil, "", dbError(what, err)
 		}
-		if data.Valid {
-			m.Data = json.RawMessage(data.String)
-		}
-		page.Messages = append(page.Messages, m)
+		page = append(page, v)
 	}
 	if err := rows.Err(); err != nil {
-		return kaiwa.MessagePage{}, dbError("read messages", err)
+		return nil, "", dbError(what, err)
 	}
-	if len(page.Messages) > limit {
-		page.Messages = page.Messages[:limit]
-		page.Next = page.Messages[limit-1].ID
+	if len(page) > limit {
+		return page[:limit], cursor(page[limit-1]), nil
 	}
-	return page, nil
+	return page, "", nil
 }
 
 // DeleteMessage removes message id of channel ch from the tenant's log,
