@@ -10,6 +10,7 @@ import (
 
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/client"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"github.com/kaiwa-chat/kaiwa/tenants/ngword"
 	"github.com/kaiwa-chat/kaiwa/ua"
 )
@@ -80,7 +81,7 @@ func TestNGWordsRejectMaskAndEscalate(t *testing.T) {
 	if _, err := alice.Say(ctx, "world", "you idiot", nil); err != nil {
 		t.Fatalf("before any NG list: %v", err)
 	}
-	next(t, bob, "msg")
+	testenv.NextEvent(t, bob, "msg")
 	s.setNG(kaiwa.NGList{Policy: kaiwa.NGReject, Words: []string{"idiot", "バカ"}})
 	for _, c := range []*client.Conn{alice, bob} {
 		eventually(t, "the NG list", func() error { return wantErr(c.Say(ctx, "world", "you ｉ ｄ ｉ ｏ ｔ", nil)) })
@@ -97,7 +98,7 @@ func TestNGWordsRejectMaskAndEscalate(t *testing.T) {
 		return err
 	})
 	for {
-		m := next(t, bob, "msg").Msg
+		m := testenv.NextEvent(t, bob, "msg").Msg
 		if m.ID == id {
 			if m.Text != "hey *****, hi" {
 				t.Errorf("masked text = %q", m.Text)
@@ -168,7 +169,7 @@ func TestModerationLive(t *testing.T) {
 	if err := s.api.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMessageDeleted, Tenant: s.tenant, Channel: "world", ID: id}); err != nil {
 		t.Fatal(err)
 	}
-	if ev := next(t, mallory2, "deleted"); ev.ID != id || ev.Ch != "world" {
+	if ev := testenv.NextEvent(t, mallory2, "deleted"); ev.ID != id || ev.Ch != "world" {
 		t.Errorf("deleted = %+v", ev)
 	}
 	// Kick closes every session with 4003 and the reason.
@@ -176,7 +177,7 @@ func TestModerationLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []*client.Conn{mallory1, mallory2} {
-		ev := next(t, c, "closing")
+		ev := testenv.NextEvent(t, c, "closing")
 		if ev.Closing.Code != 4003 || !strings.Contains(ev.Closing.Reason, "spamming") {
 			t.Errorf("closing = %+v", ev.Closing)
 		}
@@ -216,7 +217,7 @@ func TestInboxReachesEverySessionOfTheUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []*client.Conn{phone, pc} {
-		got := next(t, c, "msg").Msg
+		got := testenv.NextEvent(t, c, "msg").Msg
 		if got.ID != m.ID || got.Ch != "@bob" || !got.System || got.Text != "You won the raffle" {
 			t.Errorf("inbox message = %+v", got)
 		}

@@ -123,25 +123,6 @@ func ctx5(t *testing.T) context.Context {
 	return ctx
 }
 
-// next returns the next event of c with the given op, failing after 5 s.
-func next(t *testing.T, c *client.Conn, op string) client.Event {
-	t.Helper()
-	timeout := time.After(5 * time.Second)
-	for {
-		select {
-		case ev, ok := <-c.Events():
-			if !ok {
-				t.Fatalf("connection ended waiting for %q: %v", op, c.Err())
-			}
-			if ev.Op == op {
-				return ev
-			}
-		case <-timeout:
-			t.Fatalf("timed out waiting for %q", op)
-		}
-	}
-}
-
 // none asserts that c receives no event with op within a short time.
 func none(t *testing.T, c *client.Conn, op string) {
 	t.Helper()
@@ -158,12 +139,5 @@ func none(t *testing.T, c *client.Conn, op string) {
 		case <-timeout:
 			return
 		}
-	}
-}
-
-func wantCode(t *testing.T, err error, code kaiwa.Code) {
-	t.Helper()
-	if kaiwa.ErrorCode(err) != code {
-		t.Fatalf("error = %v, want code %s", err, code)
 	}
 }

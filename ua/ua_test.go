@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/client"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"github.com/kaiwa-chat/kaiwa/ua"
 )
 
@@ -40,7 +41,7 @@ func TestChatAcrossTwoUAs(t *testing.T) {
 	if err := bob.Join(ctx, "world"); err != nil {
 		t.Fatal(err)
 	}
-	if p := next(t, alice, "presence").Presence; p.User != "bob" || p.Event != "join" || p.Ch != "world" || p.Name != "Bob" {
+	if p := testenv.NextEvent(t, alice, "presence").Presence; p.User != "bob" || p.Event != "join" || p.Ch != "world" || p.Name != "Bob" {
 		t.Errorf("presence = %+v", p)
 	}
 	id, err := alice.Say(ctx, "world", "hello", json.RawMessage(`{"emote": 3}`))
@@ -48,20 +49,20 @@ func TestChatAcrossTwoUAs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []*client.Conn{bob, alice} {
-		m := next(t, c, "msg").Msg
+		m := testenv.NextEvent(t, c, "msg").Msg
 		if m.ID != id || m.Text != "hello" || m.From != "alice" || m.Name != "Alice" || m.Ch != "world" || string(m.Data) != `{"emote": 3}` || m.TS == 0 {
 			t.Errorf("delivered %+v", m)
 		}
 	}
 	// Alice may not join the closed guild channel.
-	wantCode(t, alice.Join(ctx, "guild.7"), kaiwa.CodeForbidden)
+	testenv.WantCode(t, alice.Join(ctx, "guild.7"), kaiwa.CodeForbidden)
 	// Direct message: both users' sessions get it.
 	dmID, ch, err := alice.DM(ctx, "bob", "psst", nil)
 	if err != nil || ch != "dm:alice:bob" {
 		t.Fatalf("dm = %q %q %v", dmID, ch, err)
 	}
 	for _, c := range []*client.Conn{bob, alice} {
-		if m := next(t, c, "msg").Msg; m.ID != dmID || m.Ch != "dm:alice:bob" || m.Text != "psst" {
+		if m := testenv.NextEvent(t, c, "msg").Msg; m.ID != dmID || m.Ch != "dm:alice:bob" || m.Text != "psst" {
 			t.Errorf("dm delivered %+v", m)
 		}
 	}
@@ -70,7 +71,7 @@ func TestChatAcrossTwoUAs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := next(t, bob, "msg").Msg; m.ID != sys.ID || !m.System || m.From != "" {
+	if m := testenv.NextEvent(t, bob, "msg").Msg; m.ID != sys.ID || !m.System || m.From != "" {
 		t.Errorf("system message delivered %+v", m)
 	}
 	// History reads back from the stream, oldest first.
@@ -81,10 +82,10 @@ func TestChatAcrossTwoUAs(t *testing.T) {
 	if err := bob.Leave(ctx, "world"); err != nil {
 		t.Fatal(err)
 	}
-	if p := next(t, alice, "presence").Presence; p.User != "bob" || p.Event != "leave" {
+	if p := testenv.NextEvent(t, alice, "presence").Presence; p.User != "bob" || p.Event != "leave" {
 		t.Errorf("presence = %+v", p)
 	}
-	wantCode(t, bob.Leave(ctx, "world"), kaiwa.CodeNotJoined)
+	testenv.WantCode(t, bob.Leave(ctx, "world"), kaiwa.CodeNotJoined)
 	if _, err := bob.Say(ctx, "world", "x", nil); !kaiwa.IsCode(err, kaiwa.CodeNotJoined) {
 		t.Errorf("say after leave: %v", err)
 	}
@@ -119,7 +120,7 @@ func TestTenantsAreIsolated(t *testing.T) {
 	if _, _, err := mine.DM(ctx, "bob", "acme dm", nil); err != nil {
 		t.Fatal(err)
 	}
-	next(t, mine, "msg")
+	testenv.NextEvent(t, mine, "msg")
 	none(t, theirs, "msg")
 	if h, err := theirs.History(ctx, "world", 50, ""); err != nil || len(h) != 0 {
 		t.Errorf("rival history = %v, %v", h, err)
@@ -141,7 +142,7 @@ func TestBadInputGetsStableCodes(t *testing.T) {
 		if err := c.SendRaw(ctx, []byte(frame)); err != nil {
 			t.Fatal(err)
 		}
-		return next(t, c, "error")
+		return testenv.NextEvent(t, c, "error")
 	}
 	for _, tc := range []struct {
 		name, frame string
@@ -200,7 +201,7 @@ func TestMissingChannelIsNotFound(t *testing.T) {
 	s := newStack(t)
 	url, _ := s.startUA(nil)
 	c := s.dial(url, "alice")
-	wantCode(t, c.Join(ctx5(t), "nowhere"), kaiwa.CodeNotFound)
+	testenv.WantCode(t, c.Join(ctx5(t), "nowhere"), kaiwa.CodeNotFound)
 }
 
 func TestAuthentication(t *testing.T) {
@@ -386,7 +387,7 @@ func TestLiveChangesFromTheAPI(t *testing.T) {
 	if err := s.api.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMemberAdded, Tenant: s.tenant, User: "bob", Channel: "guild.9"}); err != nil {
 		t.Fatal(err)
 	}
-	if ev := next(t, bob, "joined"); ev.Ch != "guild.9" {
+	if ev := testenv.NextEvent(t, bob, "joined"); ev.Ch != "guild.9" {
 		t.Errorf("joined = %+v", ev)
 	}
 	if _, err := bob.Say(ctx, "guild.9", "in", nil); err != nil {
@@ -395,7 +396,7 @@ func TestLiveChangesFromTheAPI(t *testing.T) {
 	if err := s.api.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMemberRemoved, Tenant: s.tenant, User: "bob", Channel: "guild.9"}); err != nil {
 		t.Fatal(err)
 	}
-	if ev := next(t, bob, "left"); ev.Ch != "guild.9" || ev.Reason != "removed" {
+	if ev := testenv.NextEvent(t, bob, "left"); ev.Ch != "guild.9" || ev.Reason != "removed" {
 		t.Errorf("left = %+v", ev)
 	}
 	s.channel("world", kaiwa.ChannelOpen)
@@ -405,13 +406,13 @@ func TestLiveChangesFromTheAPI(t *testing.T) {
 	if err := s.api.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlChannelDeleted, Tenant: s.tenant, Channel: "world"}); err != nil {
 		t.Fatal(err)
 	}
-	if ev := next(t, bob, "left"); ev.Ch != "world" || ev.Reason != "channel deleted" {
+	if ev := testenv.NextEvent(t, bob, "left"); ev.Ch != "world" || ev.Reason != "channel deleted" {
 		t.Errorf("left = %+v", ev)
 	}
 	if err := s.api.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlTokensRevoked, Tenant: s.tenant, User: "bob"}); err != nil {
 		t.Fatal(err)
 	}
-	if ev := next(t, bob, "closing"); ev.Closing.Code != 4001 {
+	if ev := testenv.NextEvent(t, bob, "closing"); ev.Closing.Code != 4001 {
 		t.Errorf("closing = %+v", ev.Closing)
 	}
 	<-bob.Done()
@@ -427,7 +428,7 @@ func TestShutdownClosesSessionsWithGoingAway(t *testing.T) {
 	ctx := ctx5(t)
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(ctx) }()
-	ev := next(t, c, "closing")
+	ev := testenv.NextEvent(t, c, "closing")
 	if ev.Closing.Code != 1001 || ev.Closing.ReconnectAfterMS <= 0 {
 		t.Errorf("closing = %+v", ev.Closing)
 	}

@@ -31,7 +31,7 @@ func TestChatThroughNginxAcrossTwoUAs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if p := next(t, alice, "presence").Presence; p.User != "bob" || p.Event != "join" {
+	if p := testenv.NextEvent(t, alice, "presence").Presence; p.User != "bob" || p.Event != "join" {
 		t.Errorf("alice saw presence %+v", p)
 	}
 	var ids []string
@@ -48,7 +48,7 @@ func TestChatThroughNginxAcrossTwoUAs(t *testing.T) {
 	}
 	for _, conn := range []*client.Conn{alice, bob} {
 		for i := range 5 {
-			m := next(t, conn, "msg").Msg
+			m := testenv.NextEvent(t, conn, "msg").Msg
 			if m.ID != ids[i] || m.Text != fmt.Sprint("hello ", i) || string(m.Data) != `{"n": `+fmt.Sprint(i)+`}` {
 				t.Errorf("message %d delivered as %+v", i, m)
 			}
@@ -59,14 +59,14 @@ func TestChatThroughNginxAcrossTwoUAs(t *testing.T) {
 		t.Fatalf("dm: %v %q", err, dmCh)
 	}
 	for _, conn := range []*client.Conn{alice, bob} {
-		if m := next(t, conn, "msg").Msg; m.ID != dmID || m.Ch != dmCh || m.From != "bob" {
+		if m := testenv.NextEvent(t, conn, "msg").Msg; m.ID != dmID || m.Ch != dmCh || m.From != "bob" {
 			t.Errorf("dm delivered as %+v", m)
 		}
 	}
 	sys := c.must(201, "POST", "/channels/world/messages", acme, map[string]any{"text": "Maintenance at 05:00", "data": map[string]any{"kind": "notice"}})
 	ids = append(ids, sys["id"].(string))
 	for _, conn := range []*client.Conn{alice, bob} {
-		if m := next(t, conn, "msg").Msg; !m.System || m.ID != sys["id"] || m.Text != "Maintenance at 05:00" {
+		if m := testenv.NextEvent(t, conn, "msg").Msg; !m.System || m.ID != sys["id"] || m.Text != "Maintenance at 05:00" {
 			t.Errorf("system message delivered as %+v", m)
 		}
 	}
@@ -168,7 +168,7 @@ func TestLogSurvivesMySQLOutage(t *testing.T) {
 	}
 	// Chat went on: bob received everything live.
 	for i := range ids {
-		if m := next(t, bob, "msg").Msg; m.ID != ids[i] {
+		if m := testenv.NextEvent(t, bob, "msg").Msg; m.ID != ids[i] {
 			t.Fatalf("bob got %s, want %s", m.ID, ids[i])
 		}
 	}
@@ -259,20 +259,20 @@ func TestBadInputThroughNginx(t *testing.T) {
 		if err := m.SendRaw(ctx, []byte(frame)); err != nil {
 			t.Fatal(err)
 		}
-		ev := next(t, m, "error")
+		ev := testenv.NextEvent(t, m, "error")
 		if ev.Err == nil {
 			t.Fatalf("no error for %.40q", frame)
 		}
 	}
-	wantCode(t, m.Join(ctx, "staff"), kaiwa.CodeForbidden)
-	wantCode(t, m.Join(ctx, "bad channel"), kaiwa.CodeBadRequest)
+	testenv.WantCode(t, m.Join(ctx, "staff"), kaiwa.CodeForbidden)
+	testenv.WantCode(t, m.Join(ctx, "bad channel"), kaiwa.CodeBadRequest)
 	if err := m.Join(ctx, "world"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Say(ctx, "world", "still fine", nil); err != nil {
 		t.Fatal(err)
 	}
-	if msg := next(t, bystander, "msg").Msg; msg.Text != "still fine" {
+	if msg := testenv.NextEvent(t, bystander, "msg").Msg; msg.Text != "still fine" {
 		t.Errorf("bystander got %+v", msg)
 	}
 }

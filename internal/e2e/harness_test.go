@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/client"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"github.com/kaiwa-chat/kaiwa/nginx"
@@ -383,31 +382,6 @@ func nextAny(t *testing.T, c *client.Conn) client.Event {
 		t.Fatal("timed out waiting for an event")
 	}
 	return client.Event{}
-}
-
-func next(t *testing.T, c *client.Conn, op string) client.Event {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case ev, ok := <-c.Events():
-			if !ok {
-				t.Fatalf("connection ended waiting for %q: %v", op, c.Err())
-			}
-			if ev.Op == op {
-				return ev
-			}
-		case <-timeout:
-			t.Fatalf("timed out waiting for %q", op)
-		}
-	}
-}
-
-func wantCode(t *testing.T, err error, code kaiwa.Code) {
-	t.Helper()
-	if kaiwa.ErrorCode(err) != code {
-		t.Fatalf("error %v, want code %s", err, code)
-	}
 }
 
 func poll(t *testing.T, what string, d time.Duration, cond func() bool) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/client"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 )
 
 func TestVersionsSideBySide(t *testing.T) {
@@ -60,7 +61,7 @@ func TestVersionsSideBySide(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if p := next(t, alice, "presence").Presence; p.User != "bob" {
+	if p := testenv.NextEvent(t, alice, "presence").Presence; p.User != "bob" {
 		t.Errorf("v1 saw presence %+v", p)
 	}
 	// v1 and v2 chat together; v2 sees seq and prev, v1 does not.
@@ -72,22 +73,22 @@ func TestVersionsSideBySide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := next(t, bob, "msg").Msg
+	m := testenv.NextEvent(t, bob, "msg").Msg
 	if m.ID != id1 || m.Seq == 0 || string(m.Data) != `{"a": 1}` {
 		t.Errorf("v2 got %+v", m)
 	}
 	first := m.Seq
-	if m = next(t, bob, "msg").Msg; m.ID != id2 || m.Seq != seq2 || m.Prev != first {
+	if m = testenv.NextEvent(t, bob, "msg").Msg; m.ID != id2 || m.Seq != seq2 || m.Prev != first {
 		t.Errorf("v2 got %+v, want seq %d prev %d", m, seq2, first)
 	}
-	next(t, alice, "msg")
-	if m = next(t, alice, "msg").Msg; m.ID != id2 || m.Seq != 0 || m.Text != "from v2" {
+	testenv.NextEvent(t, alice, "msg")
+	if m = testenv.NextEvent(t, alice, "msg").Msg; m.ID != id2 || m.Seq != 0 || m.Text != "from v2" {
 		t.Errorf("v1 got %+v", m)
 	}
 	// A system message through the v2 API reaches both.
 	sys := c.mustV("v2", 201, "POST", "/channels/world/messages", acme, map[string]any{"text": "notice"})
 	for _, conn := range []*client.Conn{alice, bob} {
-		if m := next(t, conn, "msg").Msg; m.ID != sys["id"] || !m.System {
+		if m := testenv.NextEvent(t, conn, "msg").Msg; m.ID != sys["id"] || !m.System {
 			t.Errorf("system message = %+v", m)
 		}
 	}
@@ -164,7 +165,7 @@ func TestResumeReplaysExactlyWhatWasMissed(t *testing.T) {
 	if _, err := alice.Say(ctx, "world", "before", nil); err != nil {
 		t.Fatal(err)
 	}
-	next(t, bob, "msg")
+	testenv.NextEvent(t, bob, "msg")
 	seen := bob.LastSeqs()
 	bob.Close()
 	var missed []string
@@ -198,7 +199,7 @@ func TestResumeReplaysExactlyWhatWasMissed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := next(t, bob, "msg").Msg; m.ID != live || m.Prev != prev {
+	if m := testenv.NextEvent(t, bob, "msg").Msg; m.ID != live || m.Prev != prev {
 		t.Errorf("live after replay = %+v", m)
 	}
 
@@ -215,7 +216,7 @@ func TestResumeReplaysExactlyWhatWasMissed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bob.Close()
-	ev := next(t, bob, "resumed")
+	ev := testenv.NextEvent(t, bob, "resumed")
 	if ev.Ch != "world" || ev.Recovered {
 		t.Errorf("resumed after an expired gap = %+v, want recovered false", ev)
 	}
