@@ -23,6 +23,12 @@
 #   BENCH_KAIWA=PATH          use this kaiwa binary instead of building bin/kaiwa
 #   BENCH_REV=REV             build the committed revision REV (git archive)
 #                             instead of the working tree
+#   BENCH_ONLY=REGEX          run only the scenarios whose "NAME LABEL"
+#                             matches REGEX, e.g. 'fanout ua$' (not written
+#                             to docs/benchmarks.md unless BENCH_WRITE=1)
+#   BENCH_PROFILE=SECONDS     take a CPU profile of the first UA for this
+#                             long in the middle of each run, into
+#                             $BENCH_OUT/run.N.ua.pprof
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +50,9 @@ small) scale=10 write=${BENCH_WRITE:-0} ;;
 	exit 2
 	;;
 esac
+only=${BENCH_ONLY:-}
+[ -n "$only" ] && write=${BENCH_WRITE:-0}
+profile=${BENCH_PROFILE:-}
 base=${BENCH_PORT_BASE:-18000}
 nats_port=$((base + 222)) api_port=$((base + 81)) ua1_port=$((base + 90)) ua2_port=$((base + 91)) v2_port=$((base + 92)) bare_port=$((base + 99))
 out=${BENCH_OUT:-var/bench}
@@ -201,6 +210,13 @@ wait_quiet() {
 # $out/summary.txt, its JSON lines (one per window) to $results, its
 # command to $commands.
 bench() {
+	local label="" i
+	for ((i = 1; i <= $#; i++)); do
+		[ "${!i}" = --label ] && { j=$((i + 1)); label=${!j}; }
+	done
+	if [ -n "$only" ] && [[ ! "$1 $label" =~ $only ]]; then
+		return 0
+	fi
 	local setup=(--mysql-dsn "$dsn")
 	[[ " $* " == *" --pid bare="* ]] && setup=() # the bare server needs no tokens
 	local rec="bin/kaiwa bench" a
@@ -215,11 +231,17 @@ bench() {
 	wait_quiet
 	say "kaiwa bench $1 ${*:2}"
 	local log="$out/run.$(wc -l <"$commands").log"
+	local prof_pid=""
+	if [ -n "$profile" ] && [[ " $* " == *" --pid ua="* ]]; then
+		(sleep 12 && curl -s -o "${log%.log}.ua.pprof" "http://127.0.0.1:$ua1_port/debug/pprof/profile?seconds=$profile") &
+		prof_pid=$!
+	fi
 	if ! $kaiwa bench "$@" "${setup[@]}" >"$log" 2>"$log.progress"; then
 		say "run failed:"
 		tail -n 30 "$log.progress" "$log" >&2
 		exit 1
 	fi
+	[ -n "$prof_pid" ] && wait "$prof_pid"
 	grep -v '^{' "$log" | tee -a "$out/summary.txt" >&2
 	grep '^{' "$log" >>"$results"
 }

@@ -16,7 +16,7 @@ import (
 func TestSmallBuffersKeepEarlyBytes(t *testing.T) {
 	got := make(chan string, 1)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(smallBuffers{w, 64}, r, nil)
+		c, err := websocket.Accept(&smallBuffers{ResponseWriter: w, size: 64, timeout: time.Second}, r, nil)
 		if err != nil {
 			got <- "accept: " + err.Error()
 			return

@@ -12,14 +12,24 @@
 //
 // The hub keeps one bus subscription per channel with local members and one
 // per user with local sessions. Each delivery is encoded once by the
-// version's codec and the same bytes are queued to every local recipient.
+// version's codec and the same bytes go to every local recipient: for v1
+// (one op per frame) the whole WebSocket frame, header included. A room of
+// thousands is written to from several goroutines at once.
 //
 // # Sessions
 //
-// A session has one reader (the connection's handler goroutine), which
-// decodes and executes ops in order, and one writer goroutine fed by a
-// bounded queue. Adding to the queue never blocks: when it is full the
-// session is closed as a slow consumer (4008) and nobody else waits.
+// A session has one reader goroutine, which decodes and executes ops in
+// order, and one writer, its wire, which puts whole frames on the socket
+// in order and never blocks whoever gives it one. A frame for an idle
+// socket is written at once by the goroutine that gives it (the fan-out),
+// with no queue, no goroutine hand-off and no copy; frames for a backed-up
+// socket wait in a bounded queue for a flusher goroutine that writes them
+// with writev as the socket drains. A full queue closes the session as a
+// slow consumer (4008) and nobody else waits. A batching version (v2)
+// also has a writer goroutine, while it has something to send, that packs
+// queued ops into frames. The WebSocket library (coder/websocket) does the
+// handshake, the reading and the control frames, which it writes through
+// the same wire.
 //
 // # Lock order
 //

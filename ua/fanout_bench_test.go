@@ -2,6 +2,8 @@ package ua
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,17 +16,27 @@ import (
 	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
-// fanoutRoom builds a server and a channel room of n sessions that have
-// queues but no connections, for measuring the fan-out path alone.
-func fanoutRoom(n, queue int, v versions.Version) (*Server, *room, []*session) {
+// fanoutRoom builds a server and a channel room of n sessions, for
+// measuring the fan-out path. A v1 session has a wire over a loopback TCP
+// connection whose other end is read and discarded (the fan-out writes v1
+// frames straight to the socket); a v2 session has only its queue.
+func fanoutRoom(tb testing.TB, n, queue int, v versions.Version) (*Server, *room, []*session) {
 	cfg := Config{Version: v, SendQueue: queue}
 	cfg.setDefaults()
 	srv := &Server{cfg: cfg, codec: v.Codec, log: cfg.Logger, met: newMetrics(v.Name)}
 	srv.hub = newHub(srv)
 	r := &room{key: roomKey{tenant: "acme", name: "world"}, members: make(map[*session]struct{})}
+	var wires []*wire
+	if v.Codec.MaxBatch() == 1 {
+		wires = loopbackWires(tb, n)
+	}
 	sessions := make([]*session, n)
 	for i := range sessions {
-		ss := newSession(srv, nil)
+		var w *wire
+		if wires != nil {
+			w = wires[i]
+		}
+		ss := newSession(srv, nil, w)
 		ss.id = kaiwa.Identity{Tenant: "acme", User: "u"}
 		sessions[i] = ss
 		r.members[ss] = struct{}{}
@@ -51,8 +63,33 @@ var benchMsg = kaiwa.Message{
 	Text: strings.Repeat("x", 100), TS: 1795284401038,
 }
 
+// loopbackWires returns n wires over loopback TCP connections whose other
+// ends are read and discarded until the test ends.
+func loopbackWires(tb testing.TB, n int) []*wire {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	wires := make([]*wire, n)
+	for i := range wires {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		go io.Copy(io.Discard, c)
+		tb.Cleanup(func() { c.Close(); s.Close() })
+		wires[i] = newWire(s, 10*time.Second)
+	}
+	return wires
+}
+
 func benchFanout(b *testing.B, n int, v versions.Version) {
-	srv, r, sessions := fanoutRoom(n, 1024, v)
+	srv, r, sessions := fanoutRoom(b, n, 1024, v)
 	h := srv.hub.channelHandler(r)
 	m := benchMsg
 	b.ReportAllocs()
@@ -69,17 +106,19 @@ func benchFanout(b *testing.B, n int, v versions.Version) {
 }
 
 // BenchmarkFanout_1000Subs is one message to a channel with 1,000 local
-// members: one encode, 1,000 queue sends.
+// v1 members: one encode, 1,000 socket writes (the write system calls
+// included).
 func BenchmarkFanout_1000Subs(b *testing.B) { benchFanout(b, 1000, versions.Default().All()[0]) }
 
-// BenchmarkFanout_1000Subs_V2 is the same for v2 sessions.
+// BenchmarkFanout_1000Subs_V2 is the same for v2 sessions, up to their
+// queues (the writers frame and write them).
 func BenchmarkFanout_1000Subs_V2(b *testing.B) { benchFanout(b, 1000, versions.Default().All()[1]) }
 
 // TestFanoutAllocatesNothingPerRecipient: the allocations of one fan-out do
 // not grow with the number of recipients.
 func TestFanoutAllocatesNothingPerRecipient(t *testing.T) {
 	allocs := func(n int) float64 {
-		srv, r, sessions := fanoutRoom(n, 256, versions.Default().All()[0])
+		srv, r, sessions := fanoutRoom(t, n, 256, versions.Default().All()[0])
 		h := srv.hub.channelHandler(r)
 		m := benchMsg
 		return testing.AllocsPerRun(100, func() {
@@ -107,11 +146,12 @@ func benchWriter(b *testing.B, v versions.Version) {
 	srv := &Server{cfg: cfg, codec: v.Codec, log: cfg.Logger, met: newMetrics(v.Name)}
 	ready := make(chan *session)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+		sb := &smallBuffers{ResponseWriter: w, size: cfg.BufferSize, timeout: cfg.WriteTimeout}
+		conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 		if err != nil {
 			return
 		}
-		ss := newSession(srv, conn)
+		ss := newSession(srv, conn, sb.wire)
 		ready <- ss
 		<-ss.done
 	}))
@@ -133,17 +173,16 @@ func benchWriter(b *testing.B, v versions.Version) {
 			frames.Add(1)
 		}
 	}()
-	op := v.Codec.EncodeMessage(&benchMsg)
+	op := srv.out(v.Codec.EncodeMessage(&benchMsg))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(op)))
 	for b.Loop() {
-		for !ss.queue.push(op, 0) {
-			time.Sleep(10 * time.Microsecond) // the writer is behind: wait for room
+		for !ss.offer(op, 0) {
+			time.Sleep(10 * time.Microsecond) // the socket is behind: wait for room
 		}
-		ss.kick()
 	}
-	// Wait until the writer has sent everything queued.
-	for ss.queue.len() > 0 {
+	// Wait until everything queued is written.
+	for ss.queue.len() > 0 || ss.wire.waiting() > 0 {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()

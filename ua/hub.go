@@ -2,6 +2,7 @@ package ua
 
 import (
 	"hash/maphash"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,44 @@ type hub struct {
 	srv    *Server
 	seed   maphash.Seed
 	shards [hubShards]hubShard
+	procs  int // goroutines one large room's fan-out may use
+}
+
+// fanChunk is the fewest sessions worth a goroutine of their own in one
+// fan-out. Giving a frame to an idle session is a socket write (several
+// microseconds), so a room of tens of thousands is written to from
+// several goroutines at once, one part each.
+const fanChunk = 1024
+
+// fanOut calls f for every session and returns when all calls are done.
+// A large room is split into parts that run in parallel; the next
+// delivery starts only after every part is done, so each session still
+// gets a channel's deliveries in order.
+func (h *hub) fanOut(sessions []*session, f func(*session)) {
+	n := len(sessions)
+	parts := min(h.procs, (n+fanChunk-1)/fanChunk)
+	if parts <= 1 {
+		for _, ss := range sessions {
+			f(ss)
+		}
+		return
+	}
+	size := (n + parts - 1) / parts
+	var wg sync.WaitGroup
+	for i := size; i < n; i += size {
+		part := sessions[i:min(i+size, n)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, ss := range part {
+				f(ss)
+			}
+		}()
+	}
+	for _, ss := range sessions[:size] {
+		f(ss)
+	}
+	wg.Wait()
 }
 
 type hubShard struct {
@@ -104,7 +143,7 @@ func (r *room) since(after uint64) ([]kaiwa.Message, bool) {
 }
 
 func newHub(s *Server) *hub {
-	h := &hub{srv: s, seed: maphash.MakeSeed()}
+	h := &hub{srv: s, seed: maphash.MakeSeed(), procs: runtime.GOMAXPROCS(0)}
 	for i := range h.shards {
 		h.shards[i].rooms = make(map[roomKey]*room)
 	}
@@ -250,29 +289,33 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 		switch {
 		case d.Message != nil:
 			r.remember(d.Message, keep)
-			b := codec.EncodeMessage(d.Message)
+			m := d.Message
+			b := h.srv.out(codec.EncodeMessage(m))
 			sessions := r.sessions()
-			for _, ss := range sessions {
-				ss.deliver(d.Message, b)
-			}
+			h.fanOut(sessions, func(ss *session) { ss.deliver(m, b) })
 			h.srv.met.delivered.Add(float64(len(sessions)))
 		case d.Presence != nil:
-			b := codec.EncodePresence(d.Presence)
-			for _, ss := range r.sessions() {
-				if ss.id.User != d.Presence.User {
+			sessions := r.sessions()
+			if len(sessions) == 0 || len(sessions) > sessions[0].settings().PresenceLimit {
+				// Announced while the room was small, delivered once it
+				// had grown: a large room gets no presence either way.
+				return
+			}
+			b := h.srv.out(codec.EncodePresence(d.Presence))
+			user := d.Presence.User
+			h.fanOut(sessions, func(ss *session) {
+				if ss.id.User != user {
 					ss.enqueue(b)
 				}
-			}
+			})
 		case d.Control != nil && d.Control.Kind == kaiwa.ControlChannelDeleted:
 			for _, ss := range r.sessions() {
 				go ss.removed(r.key.name, "channel deleted")
 			}
 		case d.Control != nil && d.Control.Kind == kaiwa.ControlMessageDeleted:
 			r.forget(d.Control.ID)
-			b := codec.EncodeOp(outDeleted{Op: "deleted", Ch: d.Control.Channel, ID: d.Control.ID})
-			for _, ss := range r.sessions() {
-				ss.enqueue(b)
-			}
+			b := h.srv.out(codec.EncodeOp(outDeleted{Op: "deleted", Ch: d.Control.Channel, ID: d.Control.ID}))
+			h.fanOut(r.sessions(), func(ss *session) { ss.enqueue(b) })
 		}
 	}
 }
@@ -284,7 +327,7 @@ func (h *hub) userHandler(r *room) kaiwa.Handler {
 	return func(d kaiwa.Delivery) {
 		switch {
 		case d.Message != nil:
-			b := codec.EncodeMessage(d.Message)
+			b := h.srv.out(codec.EncodeMessage(d.Message))
 			for _, ss := range r.sessions() {
 				ss.deliver(d.Message, b)
 			}

@@ -2,9 +2,11 @@ package ua
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
 func seqs(ms []kaiwa.Message) string {
@@ -69,5 +71,53 @@ func TestRoomRecentWindow(t *testing.T) {
 	add(32, 31)
 	if got, ok := r.since(25); !ok || seqs(got) != "32 " {
 		t.Errorf("after deleting the last: %q %v", seqs(got), ok)
+	}
+}
+
+// TestFanOutLargeRoomCallsEachOnce: a room large enough to be split over
+// several goroutines still reaches every session exactly once, and the
+// fan-out returns only when all parts are done.
+func TestFanOutLargeRoomCallsEachOnce(t *testing.T) {
+	for _, n := range []int{0, 1, fanChunk, fanChunk + 1, 5*fanChunk + 7} {
+		h := &hub{procs: 4}
+		sessions := make([]*session, n)
+		index := make(map[*session]int, n)
+		for i := range sessions {
+			sessions[i] = &session{}
+			index[sessions[i]] = i
+		}
+		calls := make([]atomic.Int32, n)
+		h.fanOut(sessions, func(ss *session) { calls[index[ss]].Add(1) })
+		for i := range calls {
+			if c := calls[i].Load(); c != 1 {
+				t.Fatalf("room of %d: session %d called %d times", n, i, c)
+			}
+		}
+	}
+}
+
+// TestPresenceSkippedInLargeRoom: presence announced while a room was
+// small reaches nobody once the room has grown past the presence limit.
+func TestPresenceSkippedInLargeRoom(t *testing.T) {
+	for _, tc := range []struct {
+		members int
+		want    int // sessions that get it
+	}{{5, 4}, {10, 9}, {11, 0}} {
+		srv, r, sessions := fanoutRoom(t, tc.members, 64, versions.Default().All()[1])
+		ts := &tenantState{srv: srv, id: "acme"}
+		st := kaiwa.Settings{PresenceLimit: 10}.WithDefaults()
+		ts.settings.Store(&st)
+		for i, ss := range sessions {
+			ss.tenant = ts
+			ss.id.User = fmt.Sprint("u", i)
+		}
+		srv.hub.channelHandler(r)(kaiwa.Delivery{Presence: &kaiwa.Presence{Tenant: "acme", Channel: "world", User: "u0", Event: "join"}})
+		got := 0
+		for _, ss := range sessions {
+			got += ss.queue.len()
+		}
+		if got != tc.want {
+			t.Errorf("room of %d, limit 10: presence queued %d times, want %d", tc.members, got, tc.want)
+		}
 	}
 }

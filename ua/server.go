@@ -41,7 +41,8 @@ type Config struct {
 	PingInterval time.Duration
 	// AuthTimeout is how long a client has to send its auth frame. Default 10s.
 	AuthTimeout time.Duration
-	// WriteTimeout bounds one frame's write. Default 10s.
+	// WriteTimeout is how long a session's socket may accept nothing while
+	// frames wait before the session is dropped. Default 10s.
 	WriteTimeout time.Duration
 	// MaxFrame is the largest frame answered normally; larger ones (up to
 	// ReadLimit) get too_large. Default 16 KiB.
@@ -49,8 +50,7 @@ type Config struct {
 	// ReadLimit is the largest frame read at all; a larger one closes the
 	// session with 1009. Default 64 KiB.
 	ReadLimit int64
-	// BufferSize is each session's read and write buffer, in bytes.
-	// Default 2048.
+	// BufferSize is each session's read buffer, in bytes. Default 2048.
 	BufferSize int
 	// AbuseLimit refused ops within AbuseWindow close the session with 4029.
 	// Defaults 50 and 10s.
@@ -258,7 +258,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		id = &g
 	}
-	conn, err := websocket.Accept(smallBuffers{w, s.cfg.BufferSize}, r, &websocket.AcceptOptions{
+	sb := &smallBuffers{ResponseWriter: w, size: s.cfg.BufferSize, timeout: s.cfg.WriteTimeout}
+	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 		// Sessions authenticate with a token, never a cookie, so a foreign
 		// origin gains nothing; tenants may restrict origins in settings.
 		InsecureSkipVerify: true,
@@ -268,7 +269,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered the request
 	}
 	conn.SetReadLimit(s.cfg.ReadLimit)
-	ss := newSession(s, conn)
+	ss := newSession(s, conn, sb.wire)
 	ss.origin = r.Header.Get("Origin")
 	if !s.track(ss) {
 		ss.closeWith(websocket.StatusGoingAway, "server shutting down")

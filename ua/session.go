@@ -32,7 +32,13 @@ type session struct {
 	srv   *Server
 	conn  *websocket.Conn
 	codec versions.Codec
-	queue *sendQueue
+	// wire writes to the connection. With a version of one op per frame
+	// (framed), what is sent is whole frames, built once by the encoder
+	// and given straight to the wire. A batching version's ops go through
+	// queue to the writer goroutine, which frames them.
+	wire   *wire
+	framed bool
+	queue  *sendQueue
 
 	closing     chan struct{}
 	closeOnce   sync.Once
@@ -77,10 +83,12 @@ type gated struct {
 	b   []byte
 }
 
-func newSession(s *Server, conn *websocket.Conn) *session {
+func newSession(s *Server, conn *websocket.Conn, w *wire) *session {
 	ss := &session{
 		srv:      s,
 		conn:     conn,
+		wire:     w,
+		framed:   s.codec.MaxBatch() == 1,
 		codec:    s.codec,
 		queue:    newSendQueue(s.cfg.SendQueue),
 		closing:  make(chan struct{}),
@@ -92,21 +100,35 @@ func newSession(s *Server, conn *websocket.Conn) *session {
 	return ss
 }
 
-// kick makes sure a writer goroutine runs. Writers start when something is
-// queued and exit when the session has been quiet for a while, so an idle
-// session holds one goroutine (its reader), not two.
+// kick makes sure a writer goroutine runs (batching versions only).
+// Writers start when something is queued and exit when the session has
+// been quiet for a while, so an idle session holds one goroutine (its
+// reader), not two.
 func (ss *session) kick() {
-	if ss.conn != nil && ss.writing.CompareAndSwap(false, true) {
+	if ss.conn != nil && !ss.framed && ss.writing.CompareAndSwap(false, true) {
 		go ss.writeLoop()
 	}
 }
 
-// enqueue queues encoded bytes for the writer without ever blocking. A full
-// queue closes the session as a slow consumer.
+// offer gives b (see [Server.out]) to the wire or the writer's queue
+// without blocking, allowing extra more waiting than the queue's limit.
+// It reports false when that many are already waiting.
+func (ss *session) offer(b []byte, extra int) bool {
+	limit := ss.srv.cfg.SendQueue + extra
+	if ss.framed {
+		return ss.wire.send(b, limit)
+	}
+	if !ss.queue.push(b, extra) {
+		return false
+	}
+	ss.kick()
+	return true
+}
+
+// enqueue sends b (see [Server.out]) without ever blocking. A peer with a
+// full queue is closed as a slow consumer.
 func (ss *session) enqueue(b []byte) {
-	if ss.queue.push(b, 0) {
-		ss.kick()
-	} else {
+	if !ss.offer(b, 0) {
 		ss.srv.met.slow.Inc()
 		ss.closeWith(StatusSlowConsumer, "slow consumer", &versions.OutClosing{
 			Op: "closing", Code: int(StatusSlowConsumer), Reason: "slow consumer",
@@ -139,9 +161,7 @@ func (ss *session) deliver(m *kaiwa.Message, b []byte) {
 // limit, then waits for the writer, up to the write timeout.
 func (ss *session) enqueueWait(b []byte) bool {
 	deadline := time.Now().Add(ss.srv.cfg.WriteTimeout)
-	defer ss.kick()
-	for !ss.queue.push(b, ss.srv.cfg.SendQueue) {
-		ss.kick()
+	for !ss.offer(b, ss.srv.cfg.SendQueue) {
 		select {
 		case <-ss.closing:
 			return false
@@ -156,7 +176,7 @@ func (ss *session) enqueueWait(b []byte) bool {
 }
 
 // send encodes and queues one op.
-func (ss *session) send(op any) { ss.enqueue(ss.codec.EncodeOp(op)) }
+func (ss *session) send(op any) { ss.enqueue(ss.srv.out(ss.codec.EncodeOp(op))) }
 
 // sendError queues an error reply. Internal errors are logged here and
 // reach the client without their details.
@@ -179,7 +199,13 @@ func (ss *session) closeWith(code websocket.StatusCode, reason string, notices .
 			}
 		}
 		close(ss.closing)
-		ss.kick() // a writer performs the close
+		if ss.framed {
+			if ss.conn != nil {
+				go ss.finishClose()
+			}
+		} else {
+			ss.kick() // the writer performs the close
+		}
 		// A writer blocked on a client that reads nothing never sees the
 		// request: after the write timeout, tear the connection down.
 		if ss.conn != nil {
@@ -518,12 +544,12 @@ func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
 		}
 		last := after
 		for i := range msgs {
-			if !ss.enqueueWait(ss.codec.EncodeMessage(&msgs[i])) {
+			if !ss.enqueueWait(ss.srv.out(ss.codec.EncodeMessage(&msgs[i]))) {
 				return
 			}
 			last = msgs[i].Seq
 		}
-		ss.enqueueWait(ss.codec.EncodeOp(versions.OutResumed{Op: "resumed", Ch: ch, Recovered: recovered}))
+		ss.enqueueWait(ss.srv.out(ss.codec.EncodeOp(versions.OutResumed{Op: "resumed", Ch: ch, Recovered: recovered})))
 		ss.closeGate(ch, last)
 	}
 }

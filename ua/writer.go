@@ -3,25 +3,26 @@ package ua
 import (
 	"context"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // writerIdle is how long a writer goroutine waits for more to send before
 // it exits (the next enqueue starts a new one).
 const writerIdle = 2 * time.Second
 
-// writeLoop is the session's writer: it sends queued ops, batching several
-// into one frame when the version allows and the queue is deep, and
-// performs the close when asked. At most one runs per session (see kick).
+// writeLoop is the writer of a batching version's session: it frames the
+// queued ops, several to a frame when the queue is deep, gives the frames
+// to the wire, and performs the close when asked. At most one runs per
+// session (see kick).
 func (ss *session) writeLoop() {
 	max := ss.codec.MaxBatch()
 	var ops [][]byte
-	var frame []byte
+	var buf []byte
 	idle := time.NewTimer(writerIdle)
 	defer idle.Stop()
 	for {
-		// Send everything queued, in frames of up to max ops.
+		// Send everything queued, in frames of up to max ops, one frame
+		// at a time: while the socket is backed up, ops wait in the queue
+		// (where they batch), not on the wire.
 		for {
 			select {
 			case <-ss.closing:
@@ -29,27 +30,25 @@ func (ss *session) writeLoop() {
 				return
 			default:
 			}
+			if !ss.wire.waitIdle(ss.closing) {
+				continue
+			}
 			ops = ss.queue.pop(ops[:0], max)
 			if len(ops) == 0 {
 				break
 			}
-			var err error
-			if max == 1 {
-				err = ss.write(ops[0])
-			} else {
-				frame = ss.codec.AppendFrame(frame[:0], ops, ss.clock)
-				err = ss.write(frame)
+			if cap(buf) < frameHeaderMax {
+				buf = make([]byte, frameHeaderMax, 512)
 			}
+			buf = ss.codec.AppendFrame(buf[:frameHeaderMax], ops, ss.clock)
 			clear(ops) // drop references to shared bytes
-			if err != nil {
-				_ = ss.conn.CloseNow()
-				ss.closeWith(websocket.StatusAbnormalClosure, "write failed")
-				ss.finishClose()
-				return
+			ss.wire.send(frameAt(buf), 0)
+			if ss.wire.waiting() > 0 {
+				buf = nil // the wire holds it until written
 			}
 		}
-		if cap(frame) > 64<<10 {
-			frame = nil // do not hold a large buffer on a quiet session
+		if cap(buf) > 64<<10 {
+			buf = nil // do not hold a large buffer on a quiet session
 		}
 		if cap(ops) > 64 {
 			ops = nil
@@ -75,12 +74,15 @@ func (ss *session) writeLoop() {
 	}
 }
 
-// write sends one frame. It sets no deadline (a context with one costs
-// several allocations per frame): a writer stuck on a client that stopped
-// reading is released by the close watchdog (see closeWith) or, on a quiet
-// session, by the unanswered ping.
-func (ss *session) write(b []byte) error {
-	return ss.conn.Write(context.Background(), websocket.MessageText, b)
+// out turns an encoded op into what a session is given: for a version
+// with one op per frame, the whole WebSocket frame, built once here and
+// shared by every recipient; for a batching version, the op itself, which
+// each session's writer frames.
+func (s *Server) out(op []byte) []byte {
+	if s.codec.MaxBatch() == 1 {
+		return textFrame(op)
+	}
+	return op
 }
 
 // finishClose sends the closing notices, if any, then closes the
@@ -91,16 +93,16 @@ func (ss *session) finishClose() {
 	}
 	defer close(ss.done)
 	if len(ss.closeNotice) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		if ss.codec.MaxBatch() == 1 {
+		if ss.framed {
 			for _, op := range ss.closeNotice {
-				_ = ss.conn.Write(ctx, websocket.MessageText, op)
+				ss.wire.send(textFrame(op), 0)
 			}
 		} else {
-			_ = ss.conn.Write(ctx, websocket.MessageText, ss.codec.AppendFrame(nil, ss.closeNotice, ss.clock))
+			buf := make([]byte, frameHeaderMax, 512)
+			ss.wire.send(frameAt(ss.codec.AppendFrame(buf, ss.closeNotice, ss.clock)), 0)
 		}
-		cancel()
 	}
+	ss.wire.seal()
 	_ = ss.conn.Close(ss.closeCode, ss.closeReason)
 }
 
