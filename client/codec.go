@@ -17,8 +17,9 @@ import (
 type codec interface {
 	// frame wraps one encoded client op into the frame to send.
 	frame(op []byte) []byte
-	// split calls fn with each op of a server frame, in order.
-	split(frame []byte, fn func(op []byte)) error
+	// split appends the ops of a server frame to ops, in order. They
+	// point into frame.
+	split(frame []byte, ops [][]byte) ([][]byte, error)
 	// rtt returns the latest round-trip time, when the version measures it.
 	rtt() (time.Duration, bool)
 }
@@ -46,9 +47,8 @@ type v1Codec struct{}
 
 func (v1Codec) frame(op []byte) []byte { return op }
 
-func (v1Codec) split(frame []byte, fn func(op []byte)) error {
-	fn(frame)
-	return nil
+func (v1Codec) split(frame []byte, ops [][]byte) ([][]byte, error) {
+	return append(ops, frame), nil
 }
 
 func (v1Codec) rtt() (time.Duration, bool) { return 0, false }
@@ -65,17 +65,23 @@ func (c *v2Codec) frame(op []byte) []byte {
 
 // split reads an envelope of any number of ops (the server sends at most
 // [versions.V2MaxBatch]; a client need not enforce it) and records its
-// clocks before handing out the ops.
-func (c *v2Codec) split(frame []byte, fn func(op []byte)) error {
-	env, err := versions.ReadEnvelope(frame, math.MaxInt)
-	if err != nil {
-		return fmt.Errorf("server frame: %w", err)
+// clocks. The envelope is read in place (scanEnvelope) when it reads that
+// way, else by [versions.ReadEnvelope], which also words the errors.
+func (c *v2Codec) split(frame []byte, ops [][]byte) ([][]byte, error) {
+	env, out, ok := scanEnvelope(frame, ops)
+	if !ok {
+		full, err := versions.ReadEnvelope(frame, math.MaxInt)
+		if err != nil {
+			return ops, fmt.Errorf("server frame: %w", err)
+		}
+		env = scannedEnvelope{t: full.T, e: full.E, hasE: full.HasE}
+		out = ops
+		for _, op := range full.Ops {
+			out = append(out, op)
+		}
 	}
-	c.clock.Record(time.Now(), env.T, env.E, env.HasE)
-	for _, op := range env.Ops {
-		fn(op)
-	}
-	return nil
+	c.clock.Record(time.Now(), env.t, env.e, env.hasE)
+	return out, nil
 }
 
 func (c *v2Codec) rtt() (time.Duration, bool) { return c.clock.RTT() }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -109,6 +110,29 @@ type Options struct {
 	// without being sent: the server would refuse it with an error that
 	// carries no ref. [Conn.SendRaw] is not bounded.
 	MaxFrame int
+	// OnMessage, when set, receives every "msg" op the server pushes,
+	// instead of [Conn.Events]; everything else still arrives there. It
+	// is the receive path for callers that count messages by the
+	// thousand (the load tool): the Conn reads the op's [RawMsg] fields
+	// in place, without decoding the op or allocating, and calls
+	// OnMessage on its reader goroutine, once per message, in the order
+	// received. The rules that buys:
+	//
+	//   - OnMessage must return quickly and never block: until it
+	//     returns, the Conn reads nothing (replies, pings and the server's
+	//     close wait; a server drops a client that stops reading).
+	//   - It must not call methods of the Conn that wait for the server
+	//     ([Conn.Say], [Conn.Join], [Conn.Close], ...): they wait for the
+	//     reader, which waits for OnMessage.
+	//   - The bytes of its [RawMsg] are valid only during the call.
+	//   - Its messages are not ordered with the events of [Conn.Events].
+	//
+	// [Conn.LastSeqs] counts a message from the moment OnMessage is
+	// called with it. OnMessage may be called before [Dial] returns, for
+	// messages that arrive with "ready" (v2 resume). A "msg" op that does
+	// not decode at all arrives on Events with Raw only, as it would
+	// without OnMessage.
+	OnMessage func(RawMsg)
 }
 
 // httpClient returns the client to dial with; nil means the default.
@@ -137,11 +161,12 @@ func (o *Options) httpClient() (*http.Client, error) {
 // Conn is one authenticated session with a Kaiwa WebSocket server.
 //
 // A Conn runs one reader goroutine, which matches replies to requests by
-// their ref and sends everything else to [Conn.Events]. Its methods are
-// safe for concurrent use; each request waits in its caller's goroutine.
-// A request whose ctx ends while its frame is being written closes the Conn
-// (the frame may be half sent); one whose ctx ends while waiting for the
-// reply just returns ctx.Err(), and a late reply arrives as an [Event].
+// their ref and sends everything else to [Conn.Events] (messages to
+// [Options.OnMessage] when set). Its methods are safe for concurrent use;
+// each request waits in its caller's goroutine. A request whose ctx ends
+// while its frame is being written closes the Conn (the frame may be half
+// sent); one whose ctx ends while waiting for the reply just returns
+// ctx.Err(), and a late reply arrives as an [Event].
 type Conn struct {
 	ws       *websocket.Conn
 	version  string
@@ -151,6 +176,9 @@ type Conn struct {
 	events   chan Event
 	done     chan struct{}
 	refs     atomic.Uint64
+
+	onMessage func(RawMsg)
+	lastCh    string // the channel of the last message given to onMessage; reader only
 
 	writeMu sync.Mutex // orders codec framing with writes
 
@@ -227,14 +255,15 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 		maxFrame = DefaultMaxFrame
 	}
 	c := &Conn{
-		maxFrame: maxFrame,
-		ws:       ws,
-		version:  version,
-		codec:    cd,
-		events:   make(chan Event, n),
-		done:     make(chan struct{}),
-		pending:  make(map[string]chan result),
-		seqs:     make(map[string]uint64, len(opts.Resume)),
+		maxFrame:  maxFrame,
+		ws:        ws,
+		version:   version,
+		codec:     cd,
+		events:    make(chan Event, n),
+		done:      make(chan struct{}),
+		pending:   make(map[string]chan result),
+		seqs:      make(map[string]uint64, len(opts.Resume)),
+		onMessage: opts.OnMessage,
 	}
 	for ch, seq := range opts.Resume {
 		c.seqs[ch] = seq
@@ -305,7 +334,8 @@ func upgradeError(resp *http.Response) error {
 }
 
 // handshake authenticates (first-frame mode) and reads until "ready".
-// Ops that arrive with or after ready go to the events channel.
+// Ops that arrive with or after ready go to the events channel (messages
+// to OnMessage when set).
 func (c *Conn) handshake(ctx context.Context, opts *Options) error {
 	if opts.firstFrame() {
 		b, err := json.Marshal(authOp{Op: "auth", Token: opts.Token, Resume: opts.Resume})
@@ -337,12 +367,16 @@ func (c *Conn) handshake(ctx context.Context, opts *Options) error {
 		if typ != websocket.MessageText {
 			continue
 		}
-		err = c.codec.split(frame, func(raw []byte) {
+		ops, err := c.codec.split(frame, nil)
+		if err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		for _, raw := range ops {
 			if ready {
-				if !c.dispatch(raw) {
+				if !c.handle(raw) {
 					failed = ErrSlowReader
 				}
-				return
+				continue
 			}
 			in, err := decodeOp(raw)
 			switch {
@@ -358,13 +392,10 @@ func (c *Conn) handshake(ctx context.Context, opts *Options) error {
 				if in.Op == "closing" {
 					closing = in.closing()
 				}
-				if !c.dispatch(raw) {
+				if !c.handle(raw) {
 					failed = ErrSlowReader
 				}
 			}
-		})
-		if err != nil {
-			return fmt.Errorf("client: %w", err)
 		}
 		if failed != nil {
 			return failed
@@ -373,24 +404,41 @@ func (c *Conn) handshake(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-// readLoop is the Conn's one reader goroutine.
+// readLoop is the Conn's one reader goroutine. It reads each frame into
+// a pooled buffer, which the ops handed on point into until they are
+// copied (see [Conn.handle]).
 func (c *Conn) readLoop() {
-	var err error
+	var (
+		err error
+		ops [][]byte // the current frame's, reused
+	)
 	for {
-		typ, frame, rerr := c.ws.Read(context.Background())
+		typ, r, rerr := c.ws.Reader(context.Background())
 		if rerr != nil {
 			err = rerr
 			break
 		}
-		if typ != websocket.MessageText {
+		buf := getFrameBuffer()
+		frame, rerr := readAll(r, (*buf)[:0])
+		if typ != websocket.MessageText || rerr != nil {
+			putFrameBuffer(buf, frame)
+			if rerr != nil {
+				err = rerr
+				break
+			}
 			continue
 		}
+		var serr error
+		ops, serr = c.codec.split(frame, ops[:0])
 		slow := false
-		if serr := c.codec.split(frame, func(raw []byte) {
-			if !slow && !c.dispatch(raw) {
-				slow = true
+		for _, raw := range ops {
+			if slow = !c.handle(raw); slow {
+				break
 			}
-		}); serr != nil {
+		}
+		clear(ops)
+		putFrameBuffer(buf, frame)
+		if serr != nil {
 			err = fmt.Errorf("client: %w", serr)
 			_ = c.ws.Close(websocket.StatusProtocolError, "malformed frame")
 			break
@@ -404,8 +452,45 @@ func (c *Conn) readLoop() {
 	c.finish(err)
 }
 
-// dispatch hands one server op to the request waiting for its ref, or to
-// the events channel. It reports false when the channel is full.
+// handle takes one server op, which may point into a reused buffer: a
+// "msg" op goes to OnMessage when set, read in place when it reads that
+// way; any other op is copied and dispatched. It reports false when the
+// events channel is full.
+func (c *Conn) handle(raw []byte) bool {
+	if c.onMessage != nil {
+		if m, ok := scanMsg(raw); ok {
+			c.deliver(RawMsg{Ch: c.channel(m.ch), Seq: m.seq, Prev: m.prev, Data: m.data, Raw: raw})
+			return true
+		}
+	}
+	return c.dispatch(bytes.Clone(raw))
+}
+
+// channel returns ch as a string, without allocating when it names the
+// same channel as the previous message.
+func (c *Conn) channel(ch []byte) string {
+	if string(ch) != c.lastCh {
+		c.lastCh = string(ch)
+	}
+	return c.lastCh
+}
+
+// deliver notes a message's seq and hands it to OnMessage.
+func (c *Conn) deliver(m RawMsg) {
+	if m.Seq > 0 {
+		c.mu.Lock()
+		if m.Seq > c.seqs[m.Ch] {
+			c.seqs[m.Ch] = m.Seq
+		}
+		c.mu.Unlock()
+	}
+	c.onMessage(m)
+}
+
+// dispatch hands one server op to the request waiting for its ref, to
+// OnMessage (a "msg" op, when set), or to the events channel. It reports
+// false when the channel is full. dispatch keeps raw: it must not be
+// reused.
 func (c *Conn) dispatch(raw []byte) bool {
 	in, derr := decodeOp(raw)
 	if in.Ref != "" {
@@ -426,6 +511,10 @@ func (c *Conn) dispatch(raw []byte) bool {
 			}
 			return true
 		}
+	}
+	if c.onMessage != nil && derr == nil && in.Op == "msg" {
+		c.deliver(RawMsg{Ch: in.Ch, Seq: in.Seq, Prev: in.Prev, Data: in.Data, Raw: raw})
+		return true
 	}
 	var ev Event
 	if derr != nil {
@@ -507,11 +596,12 @@ func (c *Conn) Version() string { return c.version }
 func (c *Conn) RTT() (rtt time.Duration, ok bool) { return c.codec.rtt() }
 
 // LastSeqs returns, per channel, the highest message sequence number the
-// Conn has delivered to [Conn.Events] (v2; direct and inbox channels
-// included), starting from [Options.Resume]. Pass it as Options.Resume when
-// dialing again to receive what was missed meanwhile. Messages still
-// buffered in Events count as delivered: keep reading the old Conn's Events
-// until it is closed. LastSeqs stays readable after the Conn ended.
+// Conn has delivered to [Conn.Events] or [Options.OnMessage] (v2; direct
+// and inbox channels included), starting from [Options.Resume]. Pass it as
+// Options.Resume when dialing again to receive what was missed meanwhile.
+// Messages still buffered in Events count as delivered: keep reading the
+// old Conn's Events until it is closed. LastSeqs stays readable after the
+// Conn ended.
 func (c *Conn) LastSeqs() map[string]uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -29,6 +29,12 @@
 // arrives on [Conn.Events] as an [Event]. The sender's own messages arrive
 // there too; de-duplicate by [Message.ID] if you also display what you send.
 //
+// A caller that receives messages by the thousand (the load tool) sets
+// [Options.OnMessage] instead: the reader hands it every message as a
+// [RawMsg] (channel, seq, prev, data and the op's bytes), read in place
+// without decoding the op, allocating or passing it to another goroutine.
+// Everything else still arrives on Events.
+//
 // # Resources
 //
 // A Conn has exactly one goroutine, its reader. Requests wait in the

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/kaiwa-chat/kaiwa"
 )
@@ -118,4 +119,32 @@ type Reply struct {
 	Seq      uint64
 	Messages []Message
 	Raw      json.RawMessage
+}
+
+// RawMsg is a "msg" op as [Options.OnMessage] receives it: the fields a
+// receiver needs on every delivery, read in place, and the op itself.
+// Its byte slices point into the Conn's read buffer and are valid only
+// during the call: copy what you keep.
+type RawMsg struct {
+	// Ch is the message's channel.
+	Ch string
+	// Seq and Prev are the message's [Message.Seq] and [Message.Prev]
+	// (zero in v1).
+	Seq  uint64
+	Prev uint64
+	// Data is the sender's JSON value byte for byte ([Message.Data]), nil
+	// when the message has none.
+	Data []byte
+	// Raw is the whole op as received.
+	Raw []byte
+}
+
+// Message decodes the whole op, for a receiver that needs more than
+// [RawMsg] reads. The result shares no memory with the RawMsg.
+func (m RawMsg) Message() (Message, error) {
+	in, err := decodeOp(m.Raw)
+	if err != nil {
+		return Message{}, fmt.Errorf("client: %w", err)
+	}
+	return *in.message(), nil
 }

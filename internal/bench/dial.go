@@ -130,8 +130,10 @@ func NewDialer(urls []string, o DialerOptions) *Dialer {
 // Dial connects client i with token (none when empty), resuming from the
 // given last sequence numbers (v2; nil for none), and returns the client
 // and its TCP connection, which callers close to drop the client
-// abruptly, as a network failure would.
-func (d *Dialer) Dial(ctx context.Context, i int, token string, resume map[string]uint64) (*client.Conn, net.Conn, error) {
+// abruptly, as a network failure would. onMessage, when not nil, receives
+// the client's messages on its reader goroutine ([client.Options.OnMessage]),
+// possibly before Dial returns.
+func (d *Dialer) Dial(ctx context.Context, i int, token string, resume map[string]uint64, onMessage func(client.RawMsg)) (*client.Conn, net.Conn, error) {
 	slot := &connSlot{}
 	ctx = context.WithValue(ctx, connKey{}, slot)
 	c, err := client.Dial(ctx, d.urls[i%len(d.urls)], client.Options{
@@ -139,6 +141,7 @@ func (d *Dialer) Dial(ctx context.Context, i int, token string, resume map[strin
 		HTTPClient:  d.clients[i%len(d.clients)],
 		EventBuffer: d.buffer,
 		Resume:      resume,
+		OnMessage:   onMessage,
 	})
 	slot.mu.Lock()
 	nc := slot.conn

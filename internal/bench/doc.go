@@ -19,10 +19,14 @@
 // # Measuring
 //
 // Every message's data object carries {"p": publisher, "n": sequence,
-// "t": send time in Unix nanoseconds} ([Payload]). Receivers record the
-// end-to-end latency in a [Histogram] (log-linear buckets, no allocation
-// per sample) and count each message once per receiver in a [Ledger],
-// which tells, exactly, how many deliveries were lost or duplicated.
+// "t": send time in Unix nanoseconds} ([Payload]). Receivers read it in
+// place on each connection's reader goroutine
+// ([client.Options.OnMessage]: no decoding of the op, no allocation, no
+// hand-off to another goroutine), record the end-to-end latency in a
+// [Histogram] (log-linear buckets, no allocation per sample) and count
+// each message once per receiver in a [Ledger], which tells, exactly, how
+// many deliveries were lost or duplicated. A load tool too slow to read
+// shows as the server closing its clients as slow consumers.
 // Publishers keep their schedule with a [Pacer], which does not drift.
 // Server processes named by PID are sampled from /proc (CPU from
 // /proc/PID/stat, RSS from /proc/PID/status) before the clients connect,

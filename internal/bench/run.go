@@ -95,9 +95,10 @@ type Config struct {
 	// requires, none when one is enough).
 	Processes int
 	// EventBuffer is each client's events channel capacity (default 512;
-	// idle 16). A client whose buffer fills closes itself as a slow
-	// reader, and the server's bursts (presence when a room fills) can be
-	// long, so it is generous; it costs 152 bytes per slot.
+	// idle 16), for everything but messages, which each client counts on
+	// its reader goroutine. A client whose buffer fills closes itself as a
+	// slow reader, and the server's bursts (presence when a room fills)
+	// can be long, so it is generous; it costs 152 bytes per slot.
 	EventBuffer int
 
 	// PIDs are the server processes to measure.

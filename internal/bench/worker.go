@@ -274,7 +274,7 @@ func (w *worker) connect(ctx context.Context) ConnectStats {
 func (w *worker) dial(ctx context.Context, bc *benchConn, resume map[string]uint64) error {
 	dctx, cancel := context.WithTimeout(ctx, w.plan.ConnectTimeout)
 	defer cancel()
-	c, nc, err := w.dialer.Dial(dctx, bc.plan.Index, bc.plan.Token, resume)
+	c, nc, err := w.dialer.Dial(dctx, bc.plan.Index, bc.plan.Token, resume, func(m client.RawMsg) { w.deliver(bc, m.Data) })
 	if err != nil {
 		return err
 	}
@@ -288,35 +288,40 @@ func (w *worker) dial(ctx context.Context, bc *benchConn, resume map[string]uint
 	}
 	s := &session{c: c, nc: nc, done: make(chan struct{})}
 	bc.sess.Store(s)
-	go w.read(bc, s)
+	go w.read(s)
 	return nil
 }
 
-// read is a session's reader: it counts every delivery.
-func (w *worker) read(bc *benchConn, s *session) {
+// deliver counts one message a client received, given its data, on the
+// client's reader goroutine ([client.Options.OnMessage]): it must not
+// block. The sessions of one client never deliver at the same time (see
+// [worker.storm]), so its receiver has one goroutine at a time.
+func (w *worker) deliver(bc *benchConn, data []byte) {
+	now := time.Now().UnixNano()
+	p, err := ParsePayload(data)
+	if err != nil {
+		bc.rcv.foreign.Add(1)
+		return
+	}
+	if bc.rcv.Deliver(p.P, p.N) {
+		k := p.P / max(w.plan.NumPubs, 1) // Deliver checked p.P's range
+		w.latency[k].Record(time.Duration(now - p.T))
+		w.delivered[k].Add(1)
+		w.lastDelivery.Store(now)
+	}
+}
+
+// read is a session's event reader: messages go to [worker.deliver], so
+// it counts the other events, and the session's end.
+func (w *worker) read(s *session) {
 	defer close(s.done)
 	for ev := range s.c.Events() {
-		if ev.Msg == nil {
-			w.other.Add(1)
-			if ev.Op == "resumed" {
-				w.resumed.Add(1)
-				if !ev.Recovered {
-					w.notRecovered.Add(1)
-				}
+		w.other.Add(1)
+		if ev.Op == "resumed" {
+			w.resumed.Add(1)
+			if !ev.Recovered {
+				w.notRecovered.Add(1)
 			}
-			continue
-		}
-		now := time.Now().UnixNano()
-		p, err := ParsePayload(ev.Msg.Data)
-		if err != nil {
-			bc.rcv.foreign.Add(1)
-			continue
-		}
-		if bc.rcv.Deliver(p.P, p.N) {
-			k := p.P / max(w.plan.NumPubs, 1) // Deliver checked p.P's range
-			w.latency[k].Record(time.Duration(now - p.T))
-			w.delivered[k].Add(1)
-			w.lastDelivery.Store(now)
 		}
 	}
 	if !s.ending.Load() {
