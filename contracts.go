@@ -145,6 +145,24 @@ type Directory interface {
 	Sanctions(ctx context.Context, tenant TenantID, user string) ([]Sanction, error)
 }
 
+// SessionInfo is everything a new session needs to know of its user: the
+// token's identity, the sanctions in force and the channels the user is a
+// member of; or, in Err, why the token is refused.
+type SessionInfo struct {
+	Identity  Identity
+	Sanctions []Sanction
+	Channels  []string
+	Err       error
+}
+
+// SessionResolver answers many new sessions' lookups at once, so that a
+// storm of connects costs a few queries per batch instead of three per
+// connection. A [Directory] may implement it.
+type SessionResolver interface {
+	// ResolveSessions returns one SessionInfo per token, in order.
+	ResolveSessions(ctx context.Context, tokens []string) []SessionInfo
+}
+
 // Moderation applies sanctions live: it stores them, tells every UA, and
 // records the event. The tenant API and the UA (escalation of repeated NG
 // words) share one implementation, [Moderator].

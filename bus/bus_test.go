@@ -419,3 +419,127 @@ func TestDirectoryOverTheBus(t *testing.T) {
 		t.Errorf("moderation without a moderator: %v", err)
 	}
 }
+
+// batchDirectory answers session lookups in batches, holding every batch
+// until gate is closed, and records the batches' sizes.
+type batchDirectory struct {
+	fakeDirectory
+	good map[string]string // token → user
+	gate chan struct{}
+
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (d *batchDirectory) ResolveSessions(_ context.Context, tokens []string) []kaiwa.SessionInfo {
+	d.mu.Lock()
+	d.sizes = append(d.sizes, len(tokens))
+	d.mu.Unlock()
+	<-d.gate
+	out := make([]kaiwa.SessionInfo, len(tokens))
+	for i, tok := range tokens {
+		switch user, ok := d.good[tok]; {
+		case user == "broken":
+			out[i].Err = errors.New("database down")
+		case ok:
+			out[i] = kaiwa.SessionInfo{
+				Identity:  kaiwa.Identity{Tenant: "acme", User: user, ExpiresAt: time.Now().Add(time.Hour)},
+				Sanctions: []kaiwa.Sanction{{User: user, Kind: kaiwa.SanctionMute}},
+				Channels:  []string{"guild." + user},
+			}
+		default:
+			out[i].Err = kaiwa.Errorf(kaiwa.CodeUnauthorized, "unknown token")
+		}
+	}
+	return out
+}
+
+func (d *batchDirectory) batches() []int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.sizes)
+}
+
+// TestDirectoryBatchesSessionLookups: session lookups that arrive while
+// the batchers are busy are answered together, each with its own answer.
+func TestDirectoryBatchesSessionLookups(t *testing.T) {
+	url := testenv.NATS(t)
+	api, ua := newBus(t, url), newBus(t, url)
+	d := &batchDirectory{good: map[string]string{}, gate: make(chan struct{})}
+	const n = 200
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = kaiwa.NewCredential("acme")
+		switch {
+		case i%10 == 3:
+			// unknown
+		case i == 7:
+			d.good[tokens[i]] = "broken"
+		default:
+			d.good[tokens[i]] = fmt.Sprint("u", i)
+		}
+	}
+	srv, err := api.ServeDirectory(d, nil, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Unsubscribe()
+	var release sync.Once
+	open := func() { release.Do(func() { close(d.gate) }) }
+	defer open() // before Unsubscribe, which waits for the batchers
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i, tok := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, sanctions, chs, err := ua.Directory().(interface {
+				ResolveSession(context.Context, string) (kaiwa.Identity, []kaiwa.Sanction, []string, error)
+			}).ResolveSession(context.Background(), tok)
+			user, known := d.good[tok]
+			switch {
+			case user == "broken":
+				if kaiwa.ErrorCode(err) != kaiwa.CodeUnavailable {
+					errs <- fmt.Errorf("token %d: a failed lookup answered %v, want unavailable", i, err)
+				}
+			case !known:
+				if kaiwa.ErrorCode(err) != kaiwa.CodeUnauthorized {
+					errs <- fmt.Errorf("token %d: an unknown token answered %v", i, err)
+				}
+			case err != nil || id.User != user || len(sanctions) != 1 || sanctions[0].Tenant != "acme" || !slices.Equal(chs, []string{"guild." + user}):
+				errs <- fmt.Errorf("token %d: %+v %+v %v %v, want user %s", i, id, sanctions, chs, err, user)
+			}
+		}()
+	}
+	// Every batcher takes what waits and stops at the gate; the rest queue.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		taken := 0
+		for _, s := range d.batches() {
+			taken += s
+		}
+		if len(d.batches()) == sessionBatchers && taken+len(srv.(*dirServer).sessions) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("requests did not queue: batches %v, %d waiting", d.batches(), len(srv.(*dirServer).sessions))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	open()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	sizes, sum := d.batches(), 0
+	for _, s := range sizes {
+		sum += s
+		if s > maxSessionBatch {
+			t.Errorf("a batch of %d, over the bound", s)
+		}
+	}
+	if sum != n || len(sizes) > n/maxSessionBatch+2*sessionBatchers {
+		t.Errorf("%d lookups in batches %v", n, sizes)
+	}
+}

@@ -60,6 +60,11 @@ const DirectoryQueue = "kaiwa-directory"
 // cached store), and their moderation requests (NG-word escalation) with m,
 // using the given number of workers, until the subscription is ended. m
 // may be nil: moderation requests then answer unavailable.
+//
+// When d is a [kaiwa.SessionResolver], new sessions' lookups are answered
+// in batches: whatever session requests wait when a batcher is free go to
+// the directory together (a connect storm then costs a few queries per
+// batch, not three per connection), and a lone request goes at once.
 func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int) (kaiwa.Subscription, error) {
 	if workers <= 0 {
 		workers = 32
@@ -74,6 +79,13 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int)
 		return nil, unavailable("serve directory", err)
 	}
 	srv := &dirServer{b: b, d: d, m: m, ch: ch, sub: s}
+	if sr, ok := d.(kaiwa.SessionResolver); ok {
+		srv.sessions = make(chan sessionRequest, 4096)
+		for range sessionBatchers {
+			srv.bwg.Add(1)
+			go srv.batcher(sr)
+		}
+	}
 	for range workers {
 		srv.wg.Add(1)
 		go srv.work()
@@ -81,14 +93,30 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int)
 	return srv, nil
 }
 
+// sessionBatchers is how many batches of session lookups may be asked at
+// once; maxSessionBatch bounds one batch.
+const (
+	sessionBatchers = 4
+	maxSessionBatch = 64
+)
+
+// sessionRequest is a session lookup waiting for its batch.
+type sessionRequest struct {
+	m      *nats.Msg
+	tenant kaiwa.TenantID
+	token  string
+}
+
 type dirServer struct {
-	b    *Bus
-	d    kaiwa.Directory
-	m    kaiwa.Moderation
-	ch   chan *nats.Msg
-	sub  *nats.Subscription
-	wg   sync.WaitGroup
-	once sync.Once
+	b        *Bus
+	d        kaiwa.Directory
+	m        kaiwa.Moderation
+	ch       chan *nats.Msg
+	sub      *nats.Subscription
+	wg       sync.WaitGroup
+	once     sync.Once
+	sessions chan sessionRequest // to the batchers; nil without them
+	bwg      sync.WaitGroup
 }
 
 func (s *dirServer) Unsubscribe() error {
@@ -97,6 +125,10 @@ func (s *dirServer) Unsubscribe() error {
 		err = s.sub.Unsubscribe()
 		close(s.ch)
 		s.wg.Wait()
+		if s.sessions != nil {
+			close(s.sessions)
+			s.bwg.Wait()
+		}
 	})
 	return err
 }
@@ -104,22 +136,87 @@ func (s *dirServer) Unsubscribe() error {
 func (s *dirServer) work() {
 	defer s.wg.Done()
 	for m := range s.ch {
-		rep := s.answer(m)
-		data, err := json.Marshal(rep)
-		if err != nil {
-			continue
+		t, op, req, err := s.parse(m)
+		if err == nil && op == dirSession && s.sessions != nil {
+			if checkTokenTenant(t, req.Token) == nil {
+				s.sessions <- sessionRequest{m: m, tenant: t, token: req.Token}
+				continue
+			}
 		}
-		_ = m.Respond(data)
+		var rep dirReply
+		if err != nil {
+			rep = errReply(err)
+		} else {
+			rep = s.answer(t, op, req)
+		}
+		respond(m, rep)
 	}
 }
 
-func (s *dirServer) answer(m *nats.Msg) dirReply {
+// respond sends rep as the reply to m.
+func respond(m *nats.Msg, rep dirReply) {
+	data, err := json.Marshal(rep)
+	if err != nil {
+		return
+	}
+	_ = m.Respond(data)
+}
+
+// batcher answers session lookups: everything waiting (up to a batch) in
+// one call to the directory.
+func (s *dirServer) batcher(sr kaiwa.SessionResolver) {
+	defer s.bwg.Done()
+	batch := make([]sessionRequest, 0, maxSessionBatch)
+	tokens := make([]string, 0, maxSessionBatch)
+	for first := range s.sessions {
+		batch = append(batch[:0], first)
+	more:
+		for len(batch) < maxSessionBatch {
+			select {
+			case r, ok := <-s.sessions:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		tokens = tokens[:0]
+		for _, r := range batch {
+			tokens = append(tokens, r.token)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.b.cfg.Timeout)
+		infos := sr.ResolveSessions(ctx, tokens)
+		cancel()
+		for i, r := range batch {
+			info := infos[i]
+			switch {
+			case info.Err != nil:
+				respond(r.m, errReply(info.Err))
+			case info.Identity.Tenant != r.tenant:
+				respond(r.m, errReply(kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")))
+			default:
+				respond(r.m, dirReply{Identity: &info.Identity, Sanctions: info.Sanctions, Channels: info.Channels, Session: true})
+			}
+		}
+		clear(batch)
+	}
+}
+
+// parse reads a directory request: its tenant (from the subject), its
+// operation and its body.
+func (s *dirServer) parse(m *nats.Msg) (kaiwa.TenantID, string, dirRequest, error) {
 	t, rest, ok := s.b.subj.parseTenant(m.Subject)
 	op, found := strings.CutPrefix(rest, "dir.")
 	var req dirRequest
 	if !ok || !found || json.Unmarshal(m.Data, &req) != nil {
-		return errReply(kaiwa.Errorf(kaiwa.CodeBadRequest, "malformed directory request"))
+		return "", "", req, kaiwa.Errorf(kaiwa.CodeBadRequest, "malformed directory request")
 	}
+	return t, op, req, nil
+}
+
+func (s *dirServer) answer(t kaiwa.TenantID, op string, req dirRequest) dirReply {
 	ctx, cancel := context.WithTimeout(context.Background(), s.b.cfg.Timeout)
 	defer cancel()
 	switch op {
@@ -211,8 +308,8 @@ func (s *dirServer) answer(m *nats.Msg) dirReply {
 // resolve resolves a token that must belong to tenant t, the tenant of the
 // request's subject.
 func (s *dirServer) resolve(ctx context.Context, t kaiwa.TenantID, token string) (kaiwa.Identity, error) {
-	if ct, ok := kaiwa.CredentialTenant(token); !ok || ct != t {
-		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
+	if err := checkTokenTenant(t, token); err != nil {
+		return kaiwa.Identity{}, err
 	}
 	id, err := s.d.ResolveToken(ctx, token)
 	if err != nil {
@@ -222,6 +319,14 @@ func (s *dirServer) resolve(ctx context.Context, t kaiwa.TenantID, token string)
 		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
 	}
 	return id, nil
+}
+
+// checkTokenTenant refuses a token that does not name tenant t.
+func checkTokenTenant(t kaiwa.TenantID, token string) error {
+	if ct, ok := kaiwa.CredentialTenant(token); !ok || ct != t {
+		return kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
+	}
+	return nil
 }
 
 func errReply(err error) dirReply {

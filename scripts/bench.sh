@@ -27,8 +27,9 @@
 #                             matches REGEX, e.g. 'fanout ua$' (not written
 #                             to docs/benchmarks.md unless BENCH_WRITE=1)
 #   BENCH_PROFILE=SECONDS     take a CPU profile of the first UA for this
-#                             long in the middle of each run, into
-#                             $BENCH_OUT/run.N.ua.pprof
+#                             long during each run, into
+#                             $BENCH_OUT/run.N.ua.pprof, starting
+#   BENCH_PROFILE_AT=SECONDS  this long after the run starts (default 12)
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -233,7 +234,7 @@ bench() {
 	local log="$out/run.$(wc -l <"$commands").log"
 	local prof_pid=""
 	if [ -n "$profile" ] && [[ " $* " == *" --pid ua="* ]]; then
-		(sleep 12 && curl -s -o "${log%.log}.ua.pprof" "http://127.0.0.1:$ua1_port/debug/pprof/profile?seconds=$profile") &
+		(sleep "${BENCH_PROFILE_AT:-12}" && curl -s -o "${log%.log}.ua.pprof" "http://127.0.0.1:$ua1_port/debug/pprof/profile?seconds=$profile") &
 		prof_pid=$!
 	fi
 	if ! $kaiwa bench "$@" "${setup[@]}" >"$log" 2>"$log.progress"; then

@@ -328,3 +328,100 @@ func (c *Cache) Sanctions(ctx context.Context, tenant kaiwa.TenantID, user strin
 	now := c.now()
 	return slices.DeleteFunc(list, func(s kaiwa.Sanction) bool { return !s.Active(now) }), nil
 }
+
+var _ kaiwa.SessionResolver = (*Cache)(nil)
+
+// ResolveSessions implements [kaiwa.SessionResolver]: tokens whose
+// identity, sanctions and channels are all cached are answered from the
+// cache; the rest go to the directory together (in one batch when it is a
+// SessionResolver itself) and their answers are cached.
+func (c *Cache) ResolveSessions(ctx context.Context, tokens []string) []kaiwa.SessionInfo {
+	out := make([]kaiwa.SessionInfo, len(tokens))
+	var miss []int
+	for i, tok := range tokens {
+		if info, ok := c.cachedSession(tok); ok {
+			out[i] = info
+		} else {
+			miss = append(miss, i)
+		}
+	}
+	if len(miss) == 0 {
+		return out
+	}
+	c.mu.Lock()
+	gen := c.gen
+	c.mu.Unlock()
+	asked := make([]string, len(miss))
+	for j, i := range miss {
+		asked[j] = tokens[i]
+	}
+	var got []kaiwa.SessionInfo
+	if sr, ok := c.d.(kaiwa.SessionResolver); ok {
+		got = sr.ResolveSessions(ctx, asked)
+	} else {
+		got = make([]kaiwa.SessionInfo, len(asked))
+		for j, tok := range asked {
+			got[j] = resolveSession(ctx, c.d, tok)
+		}
+	}
+	now := c.now()
+	for j, i := range miss {
+		info := got[j]
+		out[i] = info
+		if info.Err != nil {
+			continue
+		}
+		id := info.Identity
+		expires := now.Add(c.ttl)
+		if id.ExpiresAt.Before(expires) {
+			expires = id.ExpiresAt
+		}
+		c.put(id.Tenant, cacheKey{kind: kindToken, a: kaiwa.HashCredential(tokens[i])}, cloneIdentity(id), expires, gen)
+		c.put(id.Tenant, cacheKey{kind: kindSanctions, a: id.User}, slices.Clone(info.Sanctions), now.Add(c.ttl), gen)
+		c.put(id.Tenant, cacheKey{kind: kindMemberChannels, a: id.User}, slices.Clone(info.Channels), now.Add(c.ttl), gen)
+	}
+	return out
+}
+
+// cachedSession answers a session lookup from the cache alone, when it
+// holds all of it.
+func (c *Cache) cachedSession(token string) (kaiwa.SessionInfo, bool) {
+	tenant, ok := kaiwa.CredentialTenant(token)
+	if !ok {
+		return kaiwa.SessionInfo{Err: kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")}, true
+	}
+	v, hit, _ := c.get(tenant, cacheKey{kind: kindToken, a: kaiwa.HashCredential(token)})
+	if !hit {
+		return kaiwa.SessionInfo{}, false
+	}
+	id := v.(kaiwa.Identity)
+	now := c.now()
+	if !now.Before(id.ExpiresAt) {
+		return kaiwa.SessionInfo{Err: kaiwa.Errorf(kaiwa.CodeTokenExpired, "token expired")}, true
+	}
+	sv, hit, _ := c.get(tenant, cacheKey{kind: kindSanctions, a: id.User})
+	if !hit {
+		return kaiwa.SessionInfo{}, false
+	}
+	cv, hit, _ := c.get(tenant, cacheKey{kind: kindMemberChannels, a: id.User})
+	if !hit {
+		return kaiwa.SessionInfo{}, false
+	}
+	sanctions := slices.DeleteFunc(slices.Clone(sv.([]kaiwa.Sanction)), func(s kaiwa.Sanction) bool { return !s.Active(now) })
+	return kaiwa.SessionInfo{Identity: cloneIdentity(id), Sanctions: sanctions, Channels: slices.Clone(cv.([]string))}, true
+}
+
+// resolveSession answers one session lookup with three calls to d.
+func resolveSession(ctx context.Context, d kaiwa.Directory, token string) kaiwa.SessionInfo {
+	var info kaiwa.SessionInfo
+	if info.Identity, info.Err = d.ResolveToken(ctx, token); info.Err != nil {
+		return info
+	}
+	if info.Sanctions, info.Err = d.Sanctions(ctx, info.Identity.Tenant, info.Identity.User); info.Err != nil {
+		return kaiwa.SessionInfo{Err: info.Err}
+	}
+	if info.Channels, info.Err = d.MemberChannels(ctx, info.Identity.Tenant, info.Identity.User); info.Err != nil {
+		return kaiwa.SessionInfo{Err: info.Err}
+	}
+	return info
+}

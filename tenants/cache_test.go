@@ -454,3 +454,79 @@ func TestCacheNGListAndSanctions(t *testing.T) {
 	}
 	f.wantCalls(t, map[string]int{"NGList": 5})
 }
+
+// batchingDirectory is a countingDirectory that also answers session
+// lookups in batches.
+type batchingDirectory struct {
+	*countingDirectory
+	batches [][]string
+}
+
+func (d *batchingDirectory) ResolveSessions(ctx context.Context, tokens []string) []kaiwa.SessionInfo {
+	d.count("ResolveSessions")
+	d.mu.Lock()
+	d.batches = append(d.batches, append([]string(nil), tokens...))
+	d.mu.Unlock()
+	return d.s.ResolveSessions(ctx, tokens)
+}
+
+func TestCacheResolveSessions(t *testing.T) {
+	t.Parallel()
+	f := newCacheFixture(t)
+	ctx := context.Background()
+	must(t, f.s.PutSanction(ctx, kaiwa.Sanction{Tenant: "a", User: "alice", Kind: kaiwa.SanctionMute, Until: f.clock().Add(3 * time.Second)}))
+	bd := &batchingDirectory{countingDirectory: f.d}
+	c := NewCache(bd, 5*time.Second)
+	c.now = f.clock
+	tokens := []string{f.token, "garbage", f.token}
+	want := f.s.ResolveSessions(ctx, tokens)
+	if want[0].Err != nil || len(want[0].Sanctions) != 1 || len(want[0].Channels) != 1 {
+		t.Fatalf("the store's answer is not what the fixture made: %+v", want[0])
+	}
+	check := func(when string, got []kaiwa.SessionInfo) {
+		t.Helper()
+		for i := range want {
+			if kaiwa.ErrorCode(got[i].Err) != kaiwa.ErrorCode(want[i].Err) || (got[i].Err == nil) != (want[i].Err == nil) {
+				t.Fatalf("%s: token %d: %v, want %v", when, i, got[i].Err, want[i].Err)
+			}
+			if want[i].Err == nil && !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("%s: token %d:\n got %+v\nwant %+v", when, i, got[i], want[i])
+			}
+		}
+	}
+	check("first", c.ResolveSessions(ctx, tokens))
+	if bd.n("ResolveSessions") != 1 || len(bd.batches[0]) != 2 {
+		t.Fatalf("the misses were not asked in one batch: %q", bd.batches)
+	}
+	check("cached", c.ResolveSessions(ctx, tokens))
+	if bd.n("ResolveSessions") != 1 {
+		t.Fatal("a second lookup within the TTL reached the directory")
+	}
+	// The mute ends within the TTL: the cached answer no longer has it.
+	f.advance(4 * time.Second)
+	if got := c.ResolveSessions(ctx, tokens[:1]); got[0].Err != nil || len(got[0].Sanctions) != 0 || bd.n("ResolveSessions") != 1 {
+		t.Fatalf("after the mute ended: %+v", got[0])
+	}
+	// Past the TTL, or after an invalidation, the directory is asked again.
+	f.advance(5 * time.Second)
+	c.ResolveSessions(ctx, tokens[:1])
+	if bd.n("ResolveSessions") != 2 {
+		t.Fatal("an expired entry was served")
+	}
+	n, err := f.s.RevokeTokens(ctx, "a", "alice")
+	if err != nil || n != 1 {
+		t.Fatal(n, err)
+	}
+	c.InvalidateUser("a", "alice")
+	if got := c.ResolveSessions(ctx, tokens[:1]); kaiwa.ErrorCode(got[0].Err) != kaiwa.CodeUnauthorized {
+		t.Fatalf("a revoked token after invalidation: %+v", got[0])
+	}
+
+	// A directory that cannot batch is asked one lookup at a time.
+	g := newCacheFixture(t)
+	got := g.c.ResolveSessions(ctx, []string{g.token})
+	if got[0].Err != nil || got[0].Identity.User != "alice" || !reflect.DeepEqual(got[0].Channels, []string{"lobby"}) {
+		t.Fatalf("without batching: %+v", got[0])
+	}
+	g.wantCalls(t, map[string]int{"ResolveToken": 1, "Sanctions": 1, "MemberChannels": 1})
+}

@@ -67,36 +67,46 @@ func (s *Store) ResolveToken(ctx context.Context, token string) (kaiwa.Identity,
 	if !ok {
 		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
 	}
-	var (
-		id            = kaiwa.Identity{Tenant: tenant}
-		join, publish string
-		revoked       sql.NullTime
-		disabled      bool
-	)
+	var row tokenRow
 	err := s.db.QueryRowContext(ctx, `
 		SELECT u.user_id, u.name, u.join_prefixes, u.publish_prefixes, u.expires_at, u.revoked_at, t.disabled
 		FROM user_tokens u JOIN tenants t ON t.id = u.tenant_id
 		WHERE u.tenant_id = ? AND u.token_hash = ?`,
 		tenant, kaiwa.HashCredential(token)).
-		Scan(&id.User, &id.Name, &join, &publish, &id.ExpiresAt, &revoked, &disabled)
+		Scan(&row.user, &row.name, &row.join, &row.publish, &row.expires, &row.revoked, &row.disabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
 	}
 	if err != nil {
 		return kaiwa.Identity{}, dbError("resolve token", err)
 	}
+	return row.identity(tenant, s.clock())
+}
+
+// tokenRow is a stored token as read, before it is checked.
+type tokenRow struct {
+	user, name, join, publish string
+	expires                   time.Time
+	revoked                   sql.NullTime
+	disabled                  bool
+}
+
+// identity checks the token (revoked, tenant disabled, expired at now) and
+// returns the identity it grants.
+func (r *tokenRow) identity(tenant kaiwa.TenantID, now time.Time) (kaiwa.Identity, error) {
 	switch {
-	case revoked.Valid:
+	case r.revoked.Valid:
 		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "token revoked")
-	case disabled:
+	case r.disabled:
 		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "tenant disabled")
-	case !s.clock().Before(id.ExpiresAt):
+	case !now.Before(r.expires):
 		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeTokenExpired, "token expired")
 	}
-	if err := json.Unmarshal([]byte(join), &id.Join); err != nil {
+	id := kaiwa.Identity{Tenant: tenant, User: r.user, Name: r.name, ExpiresAt: r.expires}
+	if err := json.Unmarshal([]byte(r.join), &id.Join); err != nil {
 		return kaiwa.Identity{}, fmt.Errorf("decode join prefixes: %w", err)
 	}
-	if err := json.Unmarshal([]byte(publish), &id.Publish); err != nil {
+	if err := json.Unmarshal([]byte(r.publish), &id.Publish); err != nil {
 		return kaiwa.Identity{}, fmt.Errorf("decode publish prefixes: %w", err)
 	}
 	return id, nil

@@ -50,7 +50,8 @@ type Config struct {
 	// ReadLimit is the largest frame read at all; a larger one closes the
 	// session with 1009. Default 64 KiB.
 	ReadLimit int64
-	// BufferSize is each session's read buffer, in bytes. Default 2048.
+	// BufferSize is each session's read buffer, in bytes. Client frames
+	// are small; a larger one is read in several calls. Default 1024.
 	BufferSize int
 	// AbuseLimit refused ops within AbuseWindow close the session with 4029.
 	// Defaults 50 and 10s.
@@ -100,7 +101,7 @@ func (c *Config) setDefaults() {
 		c.ReadLimit = 64 << 10
 	}
 	if c.BufferSize <= 0 {
-		c.BufferSize = 2048
+		c.BufferSize = 1024
 	}
 	if c.AbuseLimit <= 0 {
 		c.AbuseLimit = 50
