@@ -117,6 +117,10 @@ type Bus struct {
 
 	droppedEvents atomic.Uint64
 	closeOnce     sync.Once
+
+	flushMu      sync.Mutex
+	flushWaiting []chan error
+	flushing     bool
 }
 
 var _ kaiwa.Bus = (*Bus)(nil)

@@ -543,3 +543,39 @@ func TestDirectoryBatchesSessionLookups(t *testing.T) {
 		t.Errorf("%d lookups in batches %v", n, sizes)
 	}
 }
+
+// TestConcurrentSubscribesAreConfirmed: subscriptions made at once share
+// round trips to the server, and each is in place when its call returns:
+// a message published right after reaches it.
+func TestConcurrentSubscribesAreConfirmed(t *testing.T) {
+	url := testenv.NATS(t)
+	pub, ua := newBus(t, url), newBus(t, url)
+	const n = 64
+	got := make([]collector, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch := fmt.Sprint("room.", i)
+			sub, err := ua.SubscribeChannel("acme", ch, got[i].handle)
+			if err != nil {
+				errs <- err
+				return
+			}
+			t.Cleanup(func() { _ = sub.Unsubscribe() })
+			if _, err := pub.Publish(context.Background(), kaiwa.Message{Tenant: "acme", Channel: ch, From: "alice", Text: "hi"}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := range got {
+		waitFor(t, fmt.Sprint("the message of room.", i), func() bool { return len(got[i].messages()) == 1 })
+	}
+}

@@ -96,7 +96,7 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int)
 // sessionBatchers is how many batches of session lookups may be asked at
 // once; maxSessionBatch bounds one batch.
 const (
-	sessionBatchers = 4
+	sessionBatchers = 2
 	maxSessionBatch = 64
 )
 

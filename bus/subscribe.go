@@ -63,11 +63,47 @@ func (b *Bus) subscribe(g *group, subj string, kind subKind, h kaiwa.Handler) er
 // confirm waits until the server has every subscription made so far, so
 // that a caller told "joined" receives everything published afterwards.
 func (b *Bus) confirm(g *group) (kaiwa.Subscription, error) {
-	if err := b.nc.FlushTimeout(b.cfg.Timeout); err != nil {
+	if err := b.flush(); err != nil {
 		_ = g.Unsubscribe()
 		return nil, unavailable("subscribe", err)
 	}
 	return g, nil
+}
+
+// flush waits for a round trip to the server that began after the call:
+// everything sent before it has then been processed. Concurrent callers
+// share round trips (a storm of connects makes one PING per batch of
+// subscriptions, not one each).
+func (b *Bus) flush() error {
+	done := make(chan error, 1)
+	b.flushMu.Lock()
+	b.flushWaiting = append(b.flushWaiting, done)
+	if !b.flushing {
+		b.flushing = true
+		go b.flushLoop()
+	}
+	b.flushMu.Unlock()
+	return <-done
+}
+
+// flushLoop makes round trips while callers wait for one. Each round trip
+// answers the callers that were waiting when it began.
+func (b *Bus) flushLoop() {
+	for {
+		b.flushMu.Lock()
+		waiting := b.flushWaiting
+		b.flushWaiting = nil
+		if len(waiting) == 0 {
+			b.flushing = false
+			b.flushMu.Unlock()
+			return
+		}
+		b.flushMu.Unlock()
+		err := b.nc.FlushTimeout(b.cfg.Timeout)
+		for _, done := range waiting {
+			done <- err
+		}
+	}
 }
 
 // SubscribeChannel implements [kaiwa.Bus].
