@@ -126,32 +126,8 @@ func TestOnMessage(t *testing.T) {
 // counts them.
 func TestOnMessageResume(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
 	fs := newFakeServer(t, false)
-	alice := dialURL(t, fs.URL2, Options{Token: "t:alice"})
-	bob := dialURL(t, fs.URL2, Options{Token: "t:bob"})
-	for _, c := range []*Conn{alice, bob} {
-		if err := c.Join(ctx, "guild.1"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	drainPresence(t, alice, 1)
-	_, first, _ := bob.SayCID(ctx, "guild.1", "before", nil, "")
-	if m := nextMsg(t, alice); m.Seq != first {
-		t.Fatalf("alice got %+v", m)
-	}
-	resume := alice.LastSeqs()
-	if err := alice.Close(); err != nil {
-		t.Fatal(err)
-	}
-	var missed []uint64
-	for _, text := range []string{"m1", "m2", "m3"} {
-		_, seq, err := bob.SayCID(ctx, "guild.1", text, nil, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		missed = append(missed, seq)
-	}
+	_, resume, missed := missWhileAway(t, fs)
 	onMessage, got := collect()
 	again := dialURL(t, fs.URL2, Options{Token: "t:alice", Resume: resume, OnMessage: onMessage})
 	for _, seq := range missed {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -218,32 +219,9 @@ func TestV2Batch(t *testing.T) {
 // longer covers is reported as not recovered.
 func TestV2Resume(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t)
 	fs := newFakeServer(t, false)
-	alice := dialURL(t, fs.URL2, Options{Token: "t:alice"})
-	bob := dialURL(t, fs.URL2, Options{Token: "t:bob"})
-	for _, c := range []*Conn{alice, bob} {
-		if err := c.Join(ctx, "guild.1"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	drainPresence(t, alice, 1)
-	_, first, _ := bob.SayCID(ctx, "guild.1", "before", nil, "")
-	if m := nextMsg(t, alice); m.Seq != first {
-		t.Fatalf("alice got %+v", m)
-	}
-	resume := alice.LastSeqs()
-	if err := alice.Close(); err != nil {
-		t.Fatal(err)
-	}
-	var missed []uint64
-	for _, text := range []string{"m1", "m2", "m3"} {
-		_, seq, err := bob.SayCID(ctx, "guild.1", text, nil, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		missed = append(missed, seq)
-	}
+	ctx, resume, missed := missWhileAway(t, fs)
+	first := resume["guild.1"]
 
 	fs.mu.Lock()
 	upgrades := len(fs.upgrades)
@@ -461,4 +439,36 @@ func TestGapDetection(t *testing.T) {
 	if !slices.Equal(gaps, []string{"lobby 4-6"}) {
 		t.Errorf("gaps = %q, want [lobby 4-6]", gaps)
 	}
+}
+
+// missWhileAway sets up a resume on a fake v2 server: alice and bob in
+// guild.1, alice reads bob's first message and leaves, bob says three
+// more. It returns alice's last seqs and the seqs she missed.
+func missWhileAway(t *testing.T, fs *fakeServer) (ctx context.Context, resume map[string]uint64, missed []uint64) {
+	t.Helper()
+	ctx = testCtx(t)
+	alice := dialURL(t, fs.URL2, Options{Token: "t:alice"})
+	bob := dialURL(t, fs.URL2, Options{Token: "t:bob"})
+	for _, c := range []*Conn{alice, bob} {
+		if err := c.Join(ctx, "guild.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drainPresence(t, alice, 1)
+	_, first, _ := bob.SayCID(ctx, "guild.1", "before", nil, "")
+	if m := nextMsg(t, alice); m.Seq != first {
+		t.Fatalf("alice got %+v", m)
+	}
+	resume = alice.LastSeqs()
+	if err := alice.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"m1", "m2", "m3"} {
+		_, seq, err := bob.SayCID(ctx, "guild.1", text, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		missed = append(missed, seq)
+	}
+	return ctx, resume, missed
 }
