@@ -140,10 +140,8 @@ func BenchmarkSessionWriter(b *testing.B) {
 	}
 }
 
-// sessionPair returns a server session of version v over a real
-// WebSocket on loopback TCP, and the client's end.
-func sessionPair(tb testing.TB, v versions.Version, queue int) (*Server, *session, *websocket.Conn) {
-	cfg := Config{Version: v, SendQueue: queue, PingInterval: time.Hour}
+func benchWriter(b *testing.B, v versions.Version) {
+	cfg := Config{Version: v, SendQueue: 4096, PingInterval: time.Hour}
 	cfg.setDefaults()
 	srv := &Server{cfg: cfg, codec: v.Codec, log: cfg.Logger, met: newMetrics(v.Name)}
 	ready := make(chan *session)
@@ -157,23 +155,15 @@ func sessionPair(tb testing.TB, v versions.Version, queue int) (*Server, *sessio
 		ready <- ss
 		<-ss.done
 	}))
-	c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	defer hs.Close()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
 	if err != nil {
-		tb.Fatal(err)
+		b.Fatal(err)
 	}
+	defer c.CloseNow()
 	c.SetReadLimit(1 << 24)
 	ss := <-ready
-	tb.Cleanup(func() {
-		ss.closeWith(websocket.StatusNormalClosure, "")
-		c.CloseNow()
-		hs.Close()
-	})
-	return srv, ss, c
-}
-
-func benchWriter(b *testing.B, v versions.Version) {
-	srv, ss, c := sessionPair(b, v, 4096)
-	ctx := context.Background()
 	var frames atomic.Int64
 	go func() {
 		for {

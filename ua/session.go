@@ -46,8 +46,7 @@ type session struct {
 	closeReason string
 	closeNotice [][]byte
 	done        chan struct{} // closed once the connection is closed
-	writing     atomic.Bool   // a writer goroutine runs, or an op is written directly
-	one         [1][]byte     // the op written directly; the writer's role owns it
+	writing     atomic.Bool   // a writer goroutine is running
 	closeDone   atomic.Bool   // finishClose has run
 	lastPing    atomic.Int64  // unix ns of the last ping sent
 	pinging     atomic.Bool
@@ -118,28 +117,6 @@ func (ss *session) offer(b []byte, extra int) bool {
 	limit := ss.srv.cfg.SendQueue + extra
 	if ss.framed {
 		return ss.wire.send(b, limit)
-	}
-	// Nothing queued, no writer, nothing waiting on the socket: write it
-	// from here, in a frame of its own, without waking a goroutine.
-	if ss.conn != nil && ss.queue.len() == 0 && ss.writing.CompareAndSwap(false, true) {
-		direct := ss.wire.waiting() == 0
-		if direct {
-			select {
-			case <-ss.closing:
-				direct = false // the writer performs the close
-			default:
-			}
-		}
-		if direct {
-			ss.writeDirect(b)
-		}
-		ss.writing.Store(false)
-		if direct {
-			if ss.queue.len() > 0 {
-				ss.kick() // queued meanwhile, while this held the role
-			}
-			return true
-		}
 	}
 	if !ss.queue.push(b, extra) {
 		return false
