@@ -140,8 +140,10 @@ func BenchmarkSessionWriter(b *testing.B) {
 	}
 }
 
-func benchWriter(b *testing.B, v versions.Version) {
-	cfg := Config{Version: v, SendQueue: 4096, PingInterval: time.Hour}
+// sessionPair returns a server session of version v over a real
+// WebSocket on loopback TCP, and the client's end.
+func sessionPair(tb testing.TB, v versions.Version, queue int) (*Server, *session, *websocket.Conn) {
+	cfg := Config{Version: v, SendQueue: queue, PingInterval: time.Hour}
 	cfg.setDefaults()
 	srv := &Server{cfg: cfg, codec: v.Codec, log: cfg.Logger, met: newMetrics(v.Name)}
 	ready := make(chan *session)
@@ -155,15 +157,23 @@ func benchWriter(b *testing.B, v versions.Version) {
 		ready <- ss
 		<-ss.done
 	}))
-	defer hs.Close()
-	ctx := context.Background()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer c.CloseNow()
 	c.SetReadLimit(1 << 24)
 	ss := <-ready
+	tb.Cleanup(func() {
+		ss.closeWith(websocket.StatusNormalClosure, "")
+		c.CloseNow()
+		hs.Close()
+	})
+	return srv, ss, c
+}
+
+func benchWriter(b *testing.B, v versions.Version) {
+	srv, ss, c := sessionPair(b, v, 4096)
+	ctx := context.Background()
 	var frames atomic.Int64
 	go func() {
 		for {
