@@ -3,7 +3,6 @@ package bus
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -29,7 +28,8 @@ type LogWriter struct {
 	Events kaiwa.EventLog
 	// Batch is the most messages written at once. Default 1000.
 	Batch int
-	// MaxWait is how long a fetch waits to fill a batch. Default 250ms.
+	// MaxWait bounds how long a batch gathers after its first message.
+	// Default 250ms.
 	MaxWait time.Duration
 	// MaxBackoff bounds the wait between retries of a failed write. Default 5s.
 	MaxBackoff time.Duration
@@ -86,6 +86,38 @@ func (w *LogWriter) Run(ctx context.Context) error {
 	return nil
 }
 
+// gather sends batches from it until ctx ends or the pull fails: a batch
+// is what arrives, up to Batch messages, from its first message until a
+// short pause or MaxWait has passed.
+func (w *LogWriter) gather(ctx context.Context, it jetstream.MessagesContext, batches chan<- []jetstream.Msg) {
+	const pause = 5 * time.Millisecond
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() == nil {
+				w.Logger.Warn("log writer pull", "err", err)
+				sleep(ctx, time.Second)
+			}
+			return
+		}
+		batch := make([]jetstream.Msg, 1, w.Batch)
+		batch[0] = m
+		end := time.Now().Add(w.MaxWait)
+		for len(batch) < w.Batch && time.Now().Before(end) {
+			m, err := it.Next(jetstream.NextMaxWait(pause))
+			if err != nil {
+				break // a pause (or a failure the next Next reports)
+			}
+			batch = append(batch, m)
+		}
+		select {
+		case batches <- batch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // Lag returns how many messages wait to be written to the message log.
 func (w *LogWriter) Lag(ctx context.Context) (uint64, error) {
 	c, err := w.Bus.js.Consumer(ctx, w.Bus.cfg.Stream, MessageLogConsumer)
@@ -102,33 +134,24 @@ func (w *LogWriter) Lag(ctx context.Context) (uint64, error) {
 type writeFunc func(ctx context.Context, batch []jetstream.Msg) error
 
 func (w *LogWriter) drain(ctx context.Context, c jetstream.Consumer, write writeFunc) {
-	// One goroutine fetches the next batch while this one writes the
+	// One goroutine gathers the next batch while this one writes the
 	// current: the round trips to NATS and to MySQL overlap.
 	batches := make(chan []jetstream.Msg, 1)
 	go func() {
 		defer close(batches)
 		for ctx.Err() == nil {
-			res, err := c.Fetch(w.Batch, jetstream.FetchMaxWait(w.MaxWait))
+			// A continuous pull on one subscription: a message the server
+			// sends is received whenever it comes (a one-shot fetch that
+			// expired as the message left the server would drop it, and it
+			// would come back only after the ack wait).
+			it, err := c.Messages(jetstream.PullMaxMessages(2 * w.Batch))
 			if err != nil {
-				w.Logger.Warn("log writer fetch", "err", err)
+				w.Logger.Warn("log writer pull", "err", err)
 				sleep(ctx, time.Second)
 				continue
 			}
-			batch := make([]jetstream.Msg, 0, w.Batch)
-			for m := range res.Messages() {
-				batch = append(batch, m)
-			}
-			if err := res.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-				w.Logger.Warn("log writer fetch", "err", err)
-			}
-			if len(batch) == 0 {
-				continue
-			}
-			select {
-			case batches <- batch:
-			case <-ctx.Done():
-				return
-			}
+			w.gather(ctx, it, batches)
+			it.Stop()
 		}
 	}()
 	for batch := range batches {
