@@ -64,8 +64,12 @@ func (q *sendQueue) pop(dst [][]byte, max int) [][]byte {
 	return dst
 }
 
-// len returns the number of queued items.
+// len returns the number of queued items (0 for a nil queue: a session
+// that queues nothing).
 func (q *sendQueue) len() int {
+	if q == nil {
+		return 0
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items) - q.head

@@ -90,11 +90,14 @@ func newSession(s *Server, conn *websocket.Conn, w *wire) *session {
 		wire:     w,
 		framed:   s.codec.MaxBatch() == 1,
 		codec:    s.codec,
-		queue:    newSendQueue(s.cfg.SendQueue),
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
 		channels: make(map[string]struct{}),
-		clock:    versions.NewClock(time.Now()),
+	}
+	if !ss.framed {
+		// Only a batching version queues ops, and only v2 has clocks.
+		ss.queue = newSendQueue(s.cfg.SendQueue)
+		ss.clock = versions.NewClock(time.Now())
 	}
 	ss.lastPing.Store(time.Now().UnixNano())
 	return ss

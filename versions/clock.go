@@ -91,8 +91,12 @@ func (c *Clock) Stamp(now time.Time) (t, e int64, hasE bool) {
 }
 
 // RTT returns the latest round-trip time; ok is false until a frame with
-// an echo has been recorded.
+// an echo has been recorded, and always for a nil Clock (a version without
+// clocks).
 func (c *Clock) RTT() (rtt time.Duration, ok bool) {
+	if c == nil {
+		return 0, false // a version without clocks
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.rtt, c.rttOK

@@ -148,3 +148,10 @@ func TestClockConcurrent(t *testing.T) {
 		t.Errorf("RTT = %v, %v; want the last sample, 1ms", rtt, ok)
 	}
 }
+
+func TestNilClockHasNoRTT(t *testing.T) {
+	var c *Clock
+	if rtt, ok := c.RTT(); ok || rtt != 0 {
+		t.Fatalf("nil clock RTT = %v, %v", rtt, ok)
+	}
+}
