@@ -72,9 +72,12 @@ type session struct {
 
 	// While a v2 resume replays history, live messages of the channels
 	// being replayed wait in gate (guarded by mu) so they follow the
-	// replay in order.
+	// replay in order. A replay read from the stream can run ahead of
+	// live delivery: marks (guarded by mu) holds, per channel, the last
+	// seq replayed, and live copies up to it are dropped when they come.
 	replaying atomic.Bool
 	gate      map[string][]gated
+	marks     map[string]uint64
 }
 
 // gated is a live message held back during a replay.
@@ -154,9 +157,25 @@ func (ss *session) deliver(m *kaiwa.Message, b []byte) {
 			ss.mu.Unlock()
 			return
 		}
+		if mark, ok := ss.marks[m.Channel]; ok {
+			if m.Seq <= mark {
+				ss.mu.Unlock()
+				return // the replay sent it already
+			}
+			delete(ss.marks, m.Channel) // live has caught up
+			ss.stopReplayingLocked()
+		}
 		ss.mu.Unlock()
 	}
 	ss.enqueue(b)
+}
+
+// stopReplayingLocked ends the replay's checks on live messages once no
+// channel needs them. Call with mu held.
+func (ss *session) stopReplayingLocked() {
+	if len(ss.gate) == 0 && len(ss.marks) == 0 {
+		ss.replaying.Store(false)
+	}
 }
 
 // enqueueWait queues a replayed message from the session's own goroutine.
@@ -504,8 +523,11 @@ func (ss *session) openGate(resume map[string]uint64) []string {
 	return chs
 }
 
-// closeGate releases a channel's held-back messages newer than after into
-// the queue, in order, and lets later ones through directly.
+// closeGate releases a channel's held-back messages newer than last (the
+// last seq replayed) into the queue, in order, and lets later ones through
+// directly. When the replay went beyond what has arrived live (it read the
+// stream, which live delivery follows by a moment), the live copies up to
+// last are dropped when they arrive.
 func (ss *session) closeGate(ch string, last uint64) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -514,14 +536,20 @@ func (ss *session) closeGate(ch string, last uint64) {
 		return
 	}
 	delete(ss.gate, ch)
+	var live uint64 // the last seq that has arrived live
 	for _, g := range held {
+		live = max(live, g.seq)
 		if g.seq > last {
 			ss.enqueue(g.b)
 		}
 	}
-	if len(ss.gate) == 0 {
-		ss.replaying.Store(false)
+	if last > live {
+		if ss.marks == nil {
+			ss.marks = make(map[string]uint64)
+		}
+		ss.marks[ch] = last
 	}
+	ss.stopReplayingLocked()
 }
 
 // replay sends each resumed channel's missed messages, then resumed, then
