@@ -26,8 +26,9 @@
 // socket wait in a bounded queue for a flusher goroutine that writes them
 // with writev as the socket drains. A full queue closes the session as a
 // slow consumer (4008) and nobody else waits. A batching version (v2)
-// also has a writer goroutine, while it has something to send, that packs
-// queued ops into frames. The WebSocket library (coder/websocket) does the
+// frames an op for an idle session the same way, from the giver's
+// goroutine; while ops are queued (the socket is busy, or another op is
+// being written) a writer goroutine packs them into frames of up to 64. The WebSocket library (coder/websocket) does the
 // handshake, the reading and the control frames, which it writes through
 // the same wire.
 //

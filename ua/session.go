@@ -46,7 +46,8 @@ type session struct {
 	closeReason string
 	closeNotice [][]byte
 	done        chan struct{} // closed once the connection is closed
-	writing     atomic.Bool   // a writer goroutine is running
+	writing     atomic.Bool   // a writer goroutine runs, or an op is written directly
+	one         [1][]byte     // the op written directly; the writer's role owns it
 	closeDone   atomic.Bool   // finishClose has run
 	lastPing    atomic.Int64  // unix ns of the last ping sent
 	pinging     atomic.Bool
@@ -123,6 +124,30 @@ func (ss *session) offer(b []byte, extra int) bool {
 	limit := ss.srv.cfg.SendQueue + extra
 	if ss.framed {
 		return ss.wire.send(b, limit)
+	}
+	// Nothing queued, no writer, nothing waiting on the socket: write it
+	// from here, in a frame of its own, without waking a goroutine. A
+	// replay (extra > 0) is a burst: it goes through the writer, which
+	// packs it into full frames.
+	if extra == 0 && ss.conn != nil && ss.queue.len() == 0 && ss.writing.CompareAndSwap(false, true) {
+		direct := ss.wire.waiting() == 0
+		if direct {
+			select {
+			case <-ss.closing:
+				direct = false // the writer performs the close
+			default:
+			}
+		}
+		if direct {
+			ss.writeDirect(b)
+		}
+		ss.writing.Store(false)
+		if direct {
+			if ss.queue.len() > 0 {
+				ss.kick() // queued meanwhile, while this held the role
+			}
+			return true
+		}
 	}
 	if !ss.queue.push(b, extra) {
 		return false

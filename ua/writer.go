@@ -2,23 +2,19 @@ package ua
 
 import (
 	"context"
-	"time"
+	"sync"
 )
 
-// writerIdle is how long a writer goroutine waits for more to send before
-// it exits (the next enqueue starts a new one).
-const writerIdle = 2 * time.Second
-
-// writeLoop is the writer of a batching version's session: it frames the
-// queued ops, several to a frame when the queue is deep, gives the frames
-// to the wire, and performs the close when asked. At most one runs per
-// session (see kick).
+// writeLoop is the writer of a batching version's session while ops are
+// queued: it frames them, several to a frame when the queue is deep, gives
+// the frames to the wire, and performs the close when asked. It exits once
+// the queue is empty (the next op is written directly, or starts another).
+// At most one runs per session, and none while an op is written directly
+// (see kick and offer).
 func (ss *session) writeLoop() {
 	max := ss.codec.MaxBatch()
 	var ops [][]byte
 	var buf []byte
-	idle := time.NewTimer(writerIdle)
-	defer idle.Stop()
 	for {
 		// Send everything queued, in frames of up to max ops, one frame
 		// at a time: while the socket is backed up, ops wait in the queue
@@ -47,30 +43,33 @@ func (ss *session) writeLoop() {
 				buf = nil // the wire holds it until written
 			}
 		}
-		if cap(buf) > 64<<10 {
-			buf = nil // do not hold a large buffer on a quiet session
-		}
-		if cap(ops) > 64 {
-			ops = nil
-		}
-		idle.Reset(writerIdle)
-		select {
-		case <-ss.queue.ready:
-		case <-ss.closing:
-			ss.finishClose()
-			return
-		case <-idle.C:
-			// Quiet: exit, unless something arrived while leaving.
-			ss.writing.Store(false)
-			if ss.queue.len() == 0 || !ss.writing.CompareAndSwap(false, true) {
-				select {
-				case <-ss.closing:
-					ss.kick()
-				default:
-				}
-				return
+		// Empty: exit, unless something arrived while leaving.
+		ss.writing.Store(false)
+		if ss.queue.len() == 0 || !ss.writing.CompareAndSwap(false, true) {
+			select {
+			case <-ss.closing:
+				ss.kick()
+			default:
 			}
+			return
 		}
+	}
+}
+
+// framePool holds buffers for the frames of ops written directly.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// writeDirect frames op alone and gives it to the wire, from the calling
+// goroutine. The caller holds the writer's role (ss.writing).
+func (ss *session) writeDirect(op []byte) {
+	p := framePool.Get().(*[]byte)
+	ss.one[0] = op
+	buf := ss.codec.AppendFrame((*p)[:frameHeaderMax], ss.one[:], ss.clock)
+	ss.one[0] = nil
+	ss.wire.send(frameAt(buf), 0)
+	if ss.wire.waiting() == 0 && cap(buf) <= 4096 {
+		*p = buf[:0]
+		framePool.Put(p) // written: the buffer is free again
 	}
 }
 
