@@ -425,6 +425,10 @@ func (w *worker) finish(ctx context.Context, res *WorkerResult, acked []uint64) 
 	}
 	w.pubMu.Unlock()
 	res.Lateness = time.Duration(w.lateness[k].Load())
+	// Counted again now that the deliveries are in: a "resumed" follows
+	// its replay, which may still be arriving when the last client is
+	// back.
+	res.Resumed, res.NotRecovered = w.resumed.Load(), w.notRecovered.Load()
 	res.Dropped = int(w.dropped.Load() - w.droppedAt)
 	res.DropReasons = w.dropErrs.snapshot()
 	return *res
