@@ -140,20 +140,32 @@ func (ss *session) offer(b []byte, extra int) bool {
 		}
 		if direct {
 			ss.writeDirect(b)
-		}
-		ss.writing.Store(false)
-		if direct {
-			if ss.queue.len() > 0 {
-				ss.kick() // queued meanwhile, while this held the role
-			}
+			ss.releaseWriter()
 			return true
 		}
+		ss.writing.Store(false)
 	}
 	if !ss.queue.push(b, extra) {
 		return false
 	}
 	ss.kick()
 	return true
+}
+
+// releaseWriter gives up the writer's role after a direct write. What was
+// queued, or a close asked for, while this held it found no writer to
+// start: start one now.
+func (ss *session) releaseWriter() {
+	ss.writing.Store(false)
+	select {
+	case <-ss.closing:
+		ss.kick()
+		return
+	default:
+	}
+	if ss.queue.len() > 0 {
+		ss.kick()
+	}
 }
 
 // enqueue sends b (see [Server.out]) without ever blocking. A peer with a

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
@@ -300,5 +301,29 @@ func TestV2OffersArriveOnceInOrder(t *testing.T) {
 	wg.Wait()
 	if frames == ops {
 		t.Logf("%d ops in %d frames: none batched", ops, frames)
+	}
+}
+
+// TestV2CloseDuringDirectWrite: a close asked for while an op is being
+// written directly (the writer's role is held, so no writer starts) is
+// performed when the direct write gives the role up.
+func TestV2CloseDuringDirectWrite(t *testing.T) {
+	_, ss, c := sessionPair(t, versions.Default().All()[1], 64)
+	if !ss.writing.CompareAndSwap(false, true) {
+		t.Fatal("a writer already runs")
+	}
+	ss.closeWith(websocket.StatusNormalClosure, "bye")
+	ss.releaseWriter()
+	go func() {
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-ss.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the close was never performed")
 	}
 }
