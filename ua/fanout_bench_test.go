@@ -56,10 +56,6 @@ func drain(sessions []*session) {
 		for ss.queue.len() > 0 {
 			buf = ss.queue.pop(buf[:0], 1024)
 		}
-		select {
-		case <-ss.queue.ready:
-		default:
-		}
 	}
 }
 

@@ -11,13 +11,10 @@ type sendQueue struct {
 	items [][]byte
 	head  int
 	limit int
-	// ready has room for one wake-up: a push after the writer last looked
-	// leaves one there.
-	ready chan struct{}
 }
 
 func newSendQueue(limit int) *sendQueue {
-	return &sendQueue{limit: limit, ready: make(chan struct{}, 1)}
+	return &sendQueue{limit: limit}
 }
 
 // push appends b unless the queue already holds limit items (extra more
@@ -38,10 +35,6 @@ func (q *sendQueue) push(b []byte, extra int) bool {
 	}
 	q.items = append(q.items, b)
 	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
 	return true
 }
 

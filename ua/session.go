@@ -108,9 +108,8 @@ func newSession(s *Server, conn *websocket.Conn, w *wire) *session {
 }
 
 // kick makes sure a writer goroutine runs (batching versions only).
-// Writers start when something is queued and exit when the session has
-// been quiet for a while, so an idle session holds one goroutine (its
-// reader), not two.
+// Writers start when something is queued and exit once the queue is
+// empty, so an idle session holds one goroutine (its reader), not two.
 func (ss *session) kick() {
 	if ss.conn != nil && !ss.framed && ss.writing.CompareAndSwap(false, true) {
 		go ss.writeLoop()

@@ -2,7 +2,6 @@ package ua
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"sync"
 	"syscall"
@@ -50,9 +49,6 @@ type wire struct {
 	writeFn func(fd uintptr) bool
 	flushFn func(fd uintptr) bool
 }
-
-// errWireSealed is returned to writes after the close has begun.
-var errWireSealed = errors.New("connection closing")
 
 // maxWritev bounds the frames one writev carries.
 const maxWritev = 64
