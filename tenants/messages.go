@@ -158,7 +158,7 @@ func logInsert(table, cols string, ncols int) bulkInsert {
 // run inserts n rows through ex; row returns the approximate size and the
 // values of row i.
 func (b bulkInsert) run(ctx context.Context, ex execer, n int, row func(i int) (int, []any)) error {
-	placeholder := "(" + strings.TrimSuffix(strings.Repeat("?, ", b.ncols), ", ") + ")"
+	placeholder := "(" + placeholders(b.ncols) + ")"
 	for start := 0; start < n; {
 		var (
 			q    strings.Builder

@@ -3,7 +3,6 @@ package tenants
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -101,7 +100,7 @@ func (s *Store) purgeByKey(ctx context.Context, st *PurgeStats, n *int64, batch 
 		if len(keys) == 0 {
 			return nil
 		}
-		q := del + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ") + ")"
+		q := del + " IN (" + placeholders(len(keys)) + ")"
 		res, err := s.db.ExecContext(ctx, q, append(args[:len(args):len(args)], keys...)...)
 		if err != nil {
 			return dbError("delete batch", err)

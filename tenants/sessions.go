@@ -3,7 +3,6 @@ package tenants
 import (
 	"context"
 	"database/sql"
-	"strings"
 
 	"github.com/kaiwa-chat/kaiwa"
 )
@@ -171,9 +170,4 @@ func (s *Store) usersChannels(ctx context.Context, args []any) (map[string][]str
 		return nil, dbError("list member channels", err)
 	}
 	return out, nil
-}
-
-// placeholders returns "?, ?, ..." with n marks.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -197,6 +198,11 @@ func affected(res sql.Result, op string) (int64, error) {
 }
 
 // checkTenant validates a tenant id argument.
+// placeholders returns "?, ?, ..." with n marks, for an IN list or a row.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
 func checkTenant(id kaiwa.TenantID) error { return kaiwa.CheckID("tenant", string(id)) }
 
 // rollback ends tx after a failure; its own error adds nothing.
