@@ -87,10 +87,12 @@ type MessageLog interface {
 	Messages(ctx context.Context, tenant TenantID, q MessageQuery) (MessagePage, error)
 	// DeleteMessage removes a message of channel ch from the log. It leaves
 	// a tombstone, so a copy the log writer appends later stays deleted.
-	// It succeeds for an id the log has not seen yet (the message may still
-	// be on its way) and returns the tombstone's earlier state: existed
-	// reports whether the message was in the log.
-	DeleteMessage(ctx context.Context, tenant TenantID, ch, id string) (existed bool, err error)
+	// For an id the log has not seen, a tombstone is written only when
+	// pending says the message exists and may still be on its way (the
+	// stream held it in ch); otherwise nothing changes, so a tombstone can
+	// only ever suppress the message it was written for. existed reports
+	// whether the message was in the log and not yet deleted.
+	DeleteMessage(ctx context.Context, tenant TenantID, ch, id string, pending bool) (existed bool, err error)
 }
 
 // NGStore keeps each tenant's NG-word list.

@@ -464,7 +464,7 @@ func (f *fakeLog) AppendMessages(ctx context.Context, msgs []kaiwa.Message) erro
 	return nil
 }
 
-func (f *fakeLog) DeleteMessage(ctx context.Context, tenant kaiwa.TenantID, ch, id string) (bool, error) {
+func (f *fakeLog) DeleteMessage(ctx context.Context, tenant kaiwa.TenantID, ch, id string, pending bool) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.Fail != nil {
@@ -473,8 +473,12 @@ func (f *fakeLog) DeleteMessage(ctx context.Context, tenant kaiwa.TenantID, ch, 
 	if f.tombstones == nil {
 		f.tombstones = map[fakeMsgKey]bool{}
 	}
-	f.tombstones[fakeMsgKey{tenant, ch, id}] = true
 	n := len(f.msgs)
+	if pending || slices.ContainsFunc(f.msgs, func(m kaiwa.Message) bool {
+		return m.Tenant == tenant && m.Channel == ch && m.ID == id
+	}) {
+		f.tombstones[fakeMsgKey{tenant, ch, id}] = true
+	}
 	f.msgs = slices.DeleteFunc(f.msgs, func(m kaiwa.Message) bool {
 		return m.Tenant == tenant && m.Channel == ch && m.ID == id
 	})

@@ -285,18 +285,20 @@ func handleDeleteMessage(log kaiwa.MessageLog, bus kaiwa.Publisher, rec kaiwa.Re
 			return err
 		}
 		ctx, tenant := c.Request().Context(), tenantOf(c)
-		// The log keeps a tombstone even for an id it has not seen yet, so
-		// a message still on its way to the log stays deleted.
-		inLog, err := log.DeleteMessage(ctx, tenant, ch, id)
-		if err != nil {
-			return err
-		}
+		// The stream first: a message it holds exists, so the log keeps a
+		// tombstone for it even if the log writer has not written it yet
+		// (it stays deleted when it arrives). An id neither holds leaves
+		// nothing behind: a later message with that id is not suppressed.
 		inStream := true
 		if err := bus.DeleteMessage(ctx, tenant, ch, id); err != nil {
 			if !kaiwa.IsCode(err, kaiwa.CodeNotFound) {
 				return err
 			}
 			inStream = false
+		}
+		inLog, err := log.DeleteMessage(ctx, tenant, ch, id, inStream)
+		if err != nil {
+			return err
 		}
 		found := inLog || inStream
 		if found {

@@ -41,7 +41,7 @@ func (l *flakyLog) Messages(context.Context, kaiwa.TenantID, kaiwa.MessageQuery)
 	return kaiwa.MessagePage{}, errors.New("not used")
 }
 
-func (l *flakyLog) DeleteMessage(context.Context, kaiwa.TenantID, string, string) (bool, error) {
+func (l *flakyLog) DeleteMessage(context.Context, kaiwa.TenantID, string, string, bool) (bool, error) {
 	return false, errors.New("not used")
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/kaiwa-chat/kaiwa"
@@ -347,11 +348,13 @@ func readPage[T any](ctx context.Context, db *sql.DB, what, query string, args [
 // leaving a tombstone: the row stays, marked deleted, with its text, data
 // and sender name cleared, so that [Store.Messages] never returns it and a
 // copy the log writer appends later stays deleted. An id the log has not
-// seen yet gets a tombstone of its own (the message may be on its way).
-// existed reports whether the message was in the log and not yet deleted.
-// [kaiwa.CodeNotFound] when the id is stored under another channel;
-// [kaiwa.CodeBadRequest] for an invalid channel or id.
-func (s *Store) DeleteMessage(ctx context.Context, tenant kaiwa.TenantID, ch, id string) (bool, error) {
+// seen yet gets a tombstone of its own only when pending says the message
+// exists and may be on its way; otherwise nothing is written, so that no
+// later message with that id is suppressed. existed reports whether the
+// message was in the log and not yet deleted. [kaiwa.CodeNotFound] when
+// the id is stored under another channel; [kaiwa.CodeBadRequest] for an
+// invalid channel or id.
+func (s *Store) DeleteMessage(ctx context.Context, tenant kaiwa.TenantID, ch, id string, pending bool) (bool, error) {
 	if err := checkChannelRef(tenant, ch); err != nil {
 		return false, err
 	}
@@ -364,6 +367,10 @@ func (s *Store) DeleteMessage(ctx context.Context, tenant kaiwa.TenantID, ch, id
 		return false, dbError("delete message", err)
 	}
 	defer rollback(tx)
+	if !pending {
+		// Only a message the log holds can be deleted: no tombstone.
+		return s.deleteLogged(ctx, tx, tenant, ch, id, now)
+	}
 	// Insert the tombstone, or lock the row already there: no gap lock is
 	// taken first, so concurrent deletions of one id queue instead of
 	// deadlocking. A tombstone's ts is the deletion time, so that it is
@@ -380,28 +387,42 @@ func (s *Store) DeleteMessage(ctx context.Context, tenant kaiwa.TenantID, ch, id
 	if err != nil {
 		return false, err
 	}
-	existed := false
-	if n == 0 { // the row was there
-		var (
-			stored  string
-			deleted sql.NullTime
-		)
-		if err := tx.QueryRowContext(ctx,
-			"SELECT channel, deleted_at FROM messages WHERE tenant_id = ? AND id = ? FOR UPDATE", tenant, id).
-			Scan(&stored, &deleted); err != nil {
+	if n != 0 { // a new tombstone
+		if err := tx.Commit(); err != nil {
 			return false, dbError("delete message", err)
 		}
-		if stored != ch {
-			return false, kaiwa.Errorf(kaiwa.CodeNotFound, "no message %s in %s", id, ch)
+		return false, nil
+	}
+	return s.deleteLogged(ctx, tx, tenant, ch, id, now)
+}
+
+// deleteLogged marks the logged message id of ch deleted and commits tx.
+// existed is false when the log has no such message or it was deleted
+// already; [kaiwa.CodeNotFound] when id is another channel's.
+func (s *Store) deleteLogged(ctx context.Context, tx *sql.Tx, tenant kaiwa.TenantID, ch, id string, now time.Time) (existed bool, err error) {
+	var (
+		stored  string
+		deleted sql.NullTime
+	)
+	err = tx.QueryRowContext(ctx,
+		"SELECT channel, deleted_at FROM messages WHERE tenant_id = ? AND id = ? FOR UPDATE", tenant, id).
+		Scan(&stored, &deleted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, dbError("delete message", err)
+	}
+	if stored != ch {
+		return false, kaiwa.Errorf(kaiwa.CodeNotFound, "no message %s in %s", id, ch)
+	}
+	if !deleted.Valid {
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE messages SET deleted_at = ?, text = '', data = NULL, from_name = ''
+			WHERE tenant_id = ? AND id = ?`, now, tenant, id); err != nil {
+			return false, dbError("delete message", err)
 		}
-		if !deleted.Valid {
-			if _, err := tx.ExecContext(ctx, `
-				UPDATE messages SET deleted_at = ?, text = '', data = NULL, from_name = ''
-				WHERE tenant_id = ? AND id = ?`, now, tenant, id); err != nil {
-				return false, dbError("delete message", err)
-			}
-			existed = true
-		}
+		existed = true
 	}
 	if err := tx.Commit(); err != nil {
 		return false, dbError("delete message", err)

@@ -332,7 +332,7 @@ func TestDeleteMessageLeavesTombstone(t *testing.T) {
 		return ids(page.Messages)
 	}
 
-	existed, err := s.DeleteMessage(ctx, "a", "lobby", "m2")
+	existed, err := s.DeleteMessage(ctx, "a", "lobby", "m2", false)
 	if err != nil || !existed {
 		t.Fatalf("DeleteMessage(m2) = %v, %v; want existed", existed, err)
 	}
@@ -355,7 +355,7 @@ func TestDeleteMessageLeavesTombstone(t *testing.T) {
 	}
 	// Deleting again reports that it was already gone; a retried append
 	// of the batch does not bring it back.
-	if existed, err := s.DeleteMessage(ctx, "a", "lobby", "m2"); err != nil || existed {
+	if existed, err := s.DeleteMessage(ctx, "a", "lobby", "m2", false); err != nil || existed {
 		t.Fatalf("second DeleteMessage = %v, %v", existed, err)
 	}
 	appendMsgs(t, s, msg("a", "m2", 2, "lobby", "bob", "rude words"))
@@ -371,21 +371,34 @@ func TestDeleteMessageLeavesTombstone(t *testing.T) {
 		t.Fatalf("before the deleted m2 = %v", got)
 	}
 
-	// An id not logged yet gets a tombstone: the message stays deleted
-	// when the log writer appends it later.
-	if existed, err := s.DeleteMessage(ctx, "a", "lobby", "m4"); err != nil || existed {
+	// An id the log has not seen, deleted without the stream holding it
+	// (nobody knows such a message), leaves nothing behind: a message
+	// that later gets that id is logged.
+	if existed, err := s.DeleteMessage(ctx, "a", "lobby", "m6", false); err != nil || existed {
+		t.Fatalf("DeleteMessage(m6 unknown) = %v, %v", existed, err)
+	}
+	var rows int
+	must(t, s.db.QueryRow("SELECT COUNT(*) FROM messages WHERE tenant_id = 'a' AND id = 'm6'").Scan(&rows))
+	if rows != 0 {
+		t.Fatalf("a delete of an unknown id left %d rows", rows)
+	}
+
+	// An id not logged yet but known to be on its way (pending) gets a
+	// tombstone: the message stays deleted when the log writer appends it.
+	if existed, err := s.DeleteMessage(ctx, "a", "lobby", "m4", true); err != nil || existed {
 		t.Fatalf("DeleteMessage(m4 not yet logged) = %v, %v", existed, err)
 	}
-	appendMsgs(t, s, msg("a", "m4", 4, "lobby", "bob", "late"), msg("a", "m5", 5, "lobby", "bob", "kept"))
-	if got := visible("a", kaiwa.MessageQuery{}); !reflect.DeepEqual(got, []string{"m1", "m3", "m5"}) {
+	appendMsgs(t, s, msg("a", "m4", 4, "lobby", "bob", "late"), msg("a", "m5", 5, "lobby", "bob", "kept"),
+		msg("a", "m6", 6, "guild", "bob", "m6 arrives"))
+	if got := visible("a", kaiwa.MessageQuery{}); !reflect.DeepEqual(got, []string{"m1", "m3", "m5", "m6"}) {
 		t.Fatalf("log after the late append = %v", got)
 	}
 
 	// The channel must match: another channel's id is not found, and the
 	// message stays.
-	_, err = s.DeleteMessage(ctx, "a", "guild", "m3")
+	_, err = s.DeleteMessage(ctx, "a", "guild", "m3", false)
 	wantCode(t, err, kaiwa.CodeNotFound)
-	_, err = s.DeleteMessage(ctx, "a", "guild", "m4") // a tombstone of lobby
+	_, err = s.DeleteMessage(ctx, "a", "guild", "m4", false) // a tombstone of lobby
 	wantCode(t, err, kaiwa.CodeNotFound)
 	if got := visible("a", kaiwa.MessageQuery{Channel: "lobby"}); !reflect.DeepEqual(got, []string{"m1", "m3", "m5"}) {
 		t.Fatalf("a wrong-channel delete changed the log: %v", got)
@@ -396,13 +409,13 @@ func TestDeleteMessageLeavesTombstone(t *testing.T) {
 	if got := visible("b", kaiwa.MessageQuery{}); !reflect.DeepEqual(got, []string{"m2"}) {
 		t.Fatalf("b's log = %v", got)
 	}
-	if existed, err := s.DeleteMessage(ctx, "b", "lobby", "m1"); err != nil || existed {
+	if existed, err := s.DeleteMessage(ctx, "b", "lobby", "m1", true); err != nil || existed {
 		t.Fatalf("b deleting a's id = %v, %v", existed, err)
 	}
-	if got := visible("a", kaiwa.MessageQuery{}); !reflect.DeepEqual(got, []string{"m1", "m3", "m5"}) {
+	if got := visible("a", kaiwa.MessageQuery{}); !reflect.DeepEqual(got, []string{"m1", "m3", "m5", "m6"}) {
 		t.Fatalf("b's deletion reached a: %v", got)
 	}
-	if existed, err := s.DeleteMessage(ctx, "b", "lobby", "m2"); err != nil || !existed {
+	if existed, err := s.DeleteMessage(ctx, "b", "lobby", "m2", false); err != nil || !existed {
 		t.Fatalf("b deleting its own m2 = %v, %v", existed, err)
 	}
 	if got := visible("b", kaiwa.MessageQuery{}); len(got) != 0 {
@@ -413,7 +426,7 @@ func TestDeleteMessageLeavesTombstone(t *testing.T) {
 		{"a", "bad channel", "m1"}, {"a", "dm:bob:alice", "m1"}, {"a", "lobby", ""},
 		{"a", "lobby", "has space"}, {"a", "lobby", strings.Repeat("i", MaxLogID+1)}, {"", "lobby", "m1"},
 	} {
-		_, err := s.DeleteMessage(ctx, kaiwa.TenantID(bad.tenant), bad.ch, bad.id)
+		_, err := s.DeleteMessage(ctx, kaiwa.TenantID(bad.tenant), bad.ch, bad.id, false)
 		wantCode(t, err, kaiwa.CodeBadRequest)
 	}
 }
@@ -434,7 +447,7 @@ func TestConcurrentDeletesOfOneMessage(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ok, err := s.DeleteMessage(ctx, "a", "lobby", id)
+				ok, err := s.DeleteMessage(ctx, "a", "lobby", id, true)
 				results <- err
 				existed <- ok
 			}()
@@ -475,7 +488,7 @@ func TestInboxMessagesAreLogged(t *testing.T) {
 	if len(page.Messages) != 1 || !reflect.DeepEqual(page.Messages[0], sys) {
 		t.Fatalf("bob's inbox = %+v", page.Messages)
 	}
-	if existed, err := s.DeleteMessage(ctx, "a", "@bob", "s1"); err != nil || !existed {
+	if existed, err := s.DeleteMessage(ctx, "a", "@bob", "s1", false); err != nil || !existed {
 		t.Fatalf("DeleteMessage from an inbox = %v, %v", existed, err)
 	}
 	page, err = s.Messages(ctx, "a", kaiwa.MessageQuery{})
@@ -554,7 +567,7 @@ func TestMessagesAcrossChannels(t *testing.T) {
 	appendMsgs(t, s, batch...)
 	// Two of bob's messages are deleted.
 	for _, id := range []string{"m10", "m46"} {
-		if _, err := s.DeleteMessage(ctx, "a", batch[2*atoi(t, id[1:])].Channel, id); err != nil {
+		if _, err := s.DeleteMessage(ctx, "a", batch[2*atoi(t, id[1:])].Channel, id, false); err != nil {
 			t.Fatal(err)
 		}
 	}

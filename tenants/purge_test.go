@@ -48,10 +48,10 @@ func TestPurge(t *testing.T) {
 	must(t, s.AppendEvents(ctx, events))
 	// An old message of a deleted (its tombstone goes with it), and a
 	// fresh tombstone for a message not logged yet (it stays).
-	if _, err := s.DeleteMessage(ctx, "a", "lobby", "744h-0"); err != nil {
+	if _, err := s.DeleteMessage(ctx, "a", "lobby", "744h-0", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DeleteMessage(ctx, "a", "lobby", "on-its-way"); err != nil {
+	if _, err := s.DeleteMessage(ctx, "a", "lobby", "on-its-way", true); err != nil {
 		t.Fatal(err)
 	}
 

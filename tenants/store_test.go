@@ -194,7 +194,7 @@ func TestMigration2UpgradesData(t *testing.T) {
 	}
 
 	// Going down drops deleted messages with their tombstones.
-	if _, err := s.DeleteMessage(ctx, "a", "full", "m1"); err != nil {
+	if _, err := s.DeleteMessage(ctx, "a", "full", "m1", false); err != nil {
 		t.Fatal(err)
 	}
 	migrateSteps(t, dsn, -1)
