@@ -264,6 +264,12 @@ type Bus interface {
 	// (the newest max when there are more); recovered is false when they
 	// are not all of the channel's messages since afterSeq.
 	Replay(ctx context.Context, tenant TenantID, ch string, afterSeq uint64, max int) (msgs []Message, recovered bool, err error)
+	// Missed returns the first max messages of a channel with
+	// after < seq < before (before 0: up to the newest), oldest first, for
+	// repairing a gap in live delivery; complete is false when there are
+	// more below before. A message the stream no longer holds (deleted or
+	// aged out) is not among them.
+	Missed(ctx context.Context, tenant TenantID, ch string, after, before uint64, max int) (msgs []Message, complete bool, err error)
 	// SubscribeChannel delivers a channel's messages, presence and
 	// channel-targeted controls.
 	SubscribeChannel(tenant TenantID, ch string, h Handler) (Subscription, error)

@@ -249,6 +249,23 @@ func TestHistoryAndReplay(t *testing.T) {
 	if err != nil || complete || ids(rep) != ids(quiet[25:]) {
 		t.Errorf("truncated replay = %s, %v, %v; want the newest 5 and not recovered", ids(rep), complete, err)
 	}
+
+	// Missed: the first max between two seqs, oldest first, prev chained.
+	miss, complete, err := b.Missed(ctx, "acme", "quiet", quiet[3].Seq, quiet[9].Seq, 100)
+	if err != nil || !complete || ids(miss) != ids(quiet[4:9]) || miss[0].Prev != quiet[3].Seq || miss[1].Prev != quiet[4].Seq {
+		t.Errorf("missed = %s, %v, %v; want %s", ids(miss), complete, err, ids(quiet[4:9]))
+	}
+	miss, complete, err = b.Missed(ctx, "acme", "quiet", quiet[3].Seq, quiet[9].Seq, 2)
+	if err != nil || complete || ids(miss) != ids(quiet[4:6]) {
+		t.Errorf("missed, first 2 = %s, %v, %v; want %s and more", ids(miss), complete, err, ids(quiet[4:6]))
+	}
+	miss, complete, err = b.Missed(ctx, "acme", "quiet", quiet[27].Seq, 0, 100)
+	if err != nil || !complete || ids(miss) != ids(quiet[28:]) {
+		t.Errorf("missed to the newest = %s, %v, %v; want %s", ids(miss), complete, err, ids(quiet[28:]))
+	}
+	if miss, complete, err := b.Missed(ctx, "other-tenant", "quiet", 0, 0, 100); err != nil || !complete || len(miss) != 0 {
+		t.Errorf("missed of another tenant's channel = %s, %v, %v", ids(miss), complete, err)
+	}
 }
 
 func ids(ms []kaiwa.Message) string {

@@ -90,11 +90,52 @@ func (b *Bus) Replay(ctx context.Context, t kaiwa.TenantID, ch string, afterSeq 
 	return msgs, recovered, nil
 }
 
+// Missed implements [kaiwa.Bus]: it returns the first max messages of a
+// channel with after < seq < before (before 0: up to the newest), oldest
+// first. complete is false when there are more below before; a message
+// the stream no longer holds (deleted, or aged out) is not among them.
+// Each message's Prev is the one before it in the channel, the first's
+// after.
+func (b *Bus) Missed(ctx context.Context, t kaiwa.TenantID, ch string, after, before uint64, max int) ([]kaiwa.Message, bool, error) {
+	if max <= 0 {
+		return nil, false, nil
+	}
+	ctx, cancel := b.timeout(ctx)
+	defer cancel()
+	msgs, more, err := b.readFirst(ctx, b.subj.msg(t, ch), after+1, before, max)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(msgs) > 0 {
+		msgs[0].Prev = after
+	}
+	return msgs, !more, nil
+}
+
+// readFirst reads the first keep messages of subj with sequence in
+// [start, upper) (upper 0: to the end); more reports that there are
+// others after them in that range.
+func (b *Bus) readFirst(ctx context.Context, subj string, start, upper uint64, keep int) (out []kaiwa.Message, more bool, err error) {
+	var total int
+	out, total, err = b.scan(ctx, subj, start, upper, keep+1, true)
+	if total > keep {
+		return out[:keep], true, err
+	}
+	return out, false, err
+}
+
 // readRange reads the messages of subj with sequence in [start, upper)
 // (upper 0: to the end) and keeps the last keep of them; total is how many
 // it read. Each message's Prev is the one read before it (0 for the
 // first).
 func (b *Bus) readRange(ctx context.Context, subj string, start, upper uint64, keep int) (out []kaiwa.Message, total int, err error) {
+	return b.scan(ctx, subj, start, upper, keep, false)
+}
+
+// scan reads the messages of subj with sequence in [start, upper) (upper
+// 0: to the end). It keeps the last keep of them, or with first the first
+// keep and stops there; total is how many it read.
+func (b *Bus) scan(ctx context.Context, subj string, start, upper uint64, keep int, first bool) (out []kaiwa.Message, total int, err error) {
 	cons, err := b.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subj},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
@@ -132,7 +173,7 @@ func (b *Bus) readRange(ctx context.Context, subj string, start, upper uint64, k
 			if len(out) > keep {
 				out = out[1:]
 			}
-			if meta.NumPending == 0 {
+			if meta.NumPending == 0 || first && len(out) == keep {
 				done = true
 				break
 			}

@@ -1,6 +1,7 @@
 package ua
 
 import (
+	"context"
 	"hash/maphash"
 	"runtime"
 	"sync"
@@ -82,6 +83,12 @@ type room struct {
 	view    atomic.Pointer[[]*session]
 	sub     kaiwa.Subscription
 	linger  *time.Timer // set while the room has no members; guarded by the shard lock
+
+	// feed keeps a channel room's deliveries gapless; a user room has one
+	// per direct channel and inbox in feeds (guarded by feedsMu).
+	feed    feed
+	feedsMu sync.Mutex
+	feeds   map[string]*feed
 
 	recentMu sync.Mutex
 	recent   []kaiwa.Message // contiguous by prev, oldest first
@@ -262,6 +269,12 @@ func (h *hub) close(k roomKey, r *room) {
 
 func (h *hub) closeLocked(sh *hubShard, k roomKey, r *room) {
 	delete(sh.rooms, k)
+	r.feed.close()
+	r.feedsMu.Lock()
+	for _, f := range r.feeds {
+		f.close()
+	}
+	r.feedsMu.Unlock()
 	if err := r.sub.Unsubscribe(); err != nil {
 		h.srv.log.Warn("unsubscribe", "tenant", k.tenant, "room", k.name, "err", err)
 	}
@@ -281,19 +294,67 @@ func (h *hub) recent(t kaiwa.TenantID, ch string, after uint64) ([]kaiwa.Message
 	return r.since(after)
 }
 
+// userFeed returns the feed of one of a user room's direct channels.
+func (r *room) userFeed(ch string) *feed {
+	r.feedsMu.Lock()
+	defer r.feedsMu.Unlock()
+	f := r.feeds[ch]
+	if f == nil {
+		if r.feeds == nil {
+			r.feeds = make(map[string]*feed)
+		}
+		f = new(feed)
+		r.feeds[ch] = f
+	}
+	return f
+}
+
+// admit passes a live message through f: delivered now by deliver, held
+// behind a repair, or dropped as delivered already. A gap starts a repair
+// on a goroutine of its own, which delivers with deliver too.
+func (h *hub) admit(f *feed, r *room, m *kaiwa.Message, deliver func(*kaiwa.Message)) {
+	now, repair := f.admit(m)
+	if now {
+		deliver(m)
+	}
+	if !repair {
+		return
+	}
+	h.srv.met.gaps.Inc()
+	t, ch := r.key.tenant, m.Channel
+	log := h.srv.log.With("tenant", t, "ch", ch)
+	go f.repair(repairer{
+		read: func(ctx context.Context, after, before uint64, max int) ([]kaiwa.Message, bool, error) {
+			return h.srv.cfg.Bus.Missed(ctx, t, ch, after, before, max)
+		},
+		deliver:  deliver,
+		batch:    min(256, h.srv.cfg.RepairMax),
+		most:     h.srv.cfg.RepairMax,
+		backoff:  50 * time.Millisecond,
+		replayed: func(n int) { h.srv.met.repaired.Add(float64(n)) },
+		failed:   func(err error) { log.Warn("gap repair: reading the stream", "err", err) },
+		skipped: func() {
+			h.srv.met.unrepaired.Inc()
+			log.Warn("gap repair: gap too large, the rest skipped", "max", h.srv.cfg.RepairMax)
+		},
+	})
+}
+
 // channelHandler fans a channel's deliveries out to its local sessions.
 func (h *hub) channelHandler(r *room) kaiwa.Handler {
 	codec := h.srv.codec
 	keep := h.srv.cfg.RecentPerChannel
+	deliver := func(m *kaiwa.Message) {
+		r.remember(m, keep)
+		b := h.srv.out(codec.EncodeMessage(m))
+		sessions := r.sessions()
+		h.fanOut(sessions, func(ss *session) { ss.deliver(m, b) })
+		h.srv.met.delivered.Add(float64(len(sessions)))
+	}
 	return func(d kaiwa.Delivery) {
 		switch {
 		case d.Message != nil:
-			r.remember(d.Message, keep)
-			m := d.Message
-			b := h.srv.out(codec.EncodeMessage(m))
-			sessions := r.sessions()
-			h.fanOut(sessions, func(ss *session) { ss.deliver(m, b) })
-			h.srv.met.delivered.Add(float64(len(sessions)))
+			h.admit(&r.feed, r, d.Message, deliver)
 		case d.Presence != nil:
 			sessions := r.sessions()
 			if len(sessions) == 0 || len(sessions) > sessions[0].settings().PresenceLimit {
@@ -324,13 +385,16 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 // to the user's local sessions.
 func (h *hub) userHandler(r *room) kaiwa.Handler {
 	codec := h.srv.codec
+	deliver := func(m *kaiwa.Message) {
+		b := h.srv.out(codec.EncodeMessage(m))
+		for _, ss := range r.sessions() {
+			ss.deliver(m, b)
+		}
+	}
 	return func(d kaiwa.Delivery) {
 		switch {
 		case d.Message != nil:
-			b := h.srv.out(codec.EncodeMessage(d.Message))
-			for _, ss := range r.sessions() {
-				ss.deliver(d.Message, b)
-			}
+			h.admit(r.userFeed(d.Message.Channel), r, d.Message, deliver)
 		case d.Control != nil:
 			c := *d.Control
 			for _, ss := range r.sessions() {

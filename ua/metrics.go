@@ -19,6 +19,9 @@ type metrics struct {
 	refused    *prometheus.CounterVec
 	rtt        *prometheus.HistogramVec
 	published  prometheus.Counter
+	gaps       prometheus.Counter
+	repaired   prometheus.Counter
+	unrepaired prometheus.Counter
 	rttEvery   time.Duration
 	handler    http.Handler
 	versionTag string
@@ -40,6 +43,15 @@ func newMetrics(version string) *metrics {
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaiwa_ua_published_total", Help: "Messages sessions published to the stream.",
 		}),
+		gaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaiwa_ua_gaps_total", Help: "Gaps in a channel's live deliveries found by their prev, each repaired from the stream.",
+		}),
+		repaired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaiwa_ua_gap_messages_total", Help: "Missed messages read from the stream and delivered by gap repairs.",
+		}),
+		unrepaired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaiwa_ua_gaps_unrepaired_total", Help: "Gaps too large to replay whole (past RepairMax messages).",
+		}),
 		slow: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaiwa_ua_slow_consumers_total", Help: "Sessions closed because their send queue overflowed.",
 		}),
@@ -54,7 +66,7 @@ func newMetrics(version string) *metrics {
 		rttEvery:   5 * time.Second,
 		versionTag: version,
 	}
-	reg.MustRegister(m.sessions, m.connects, m.delivered, m.published, m.slow, m.refused, m.rtt,
+	reg.MustRegister(m.sessions, m.connects, m.delivered, m.published, m.gaps, m.repaired, m.unrepaired, m.slow, m.refused, m.rtt,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m

@@ -72,6 +72,10 @@ type Config struct {
 	// long after its last local member left (0: default 30s; negative:
 	// none), so that members coming back after a storm resume from memory.
 	RoomLinger time.Duration
+	// RepairMax bounds the missed messages one gap in a channel's live
+	// delivery replays from the stream; the rest of a larger gap is
+	// skipped (and counted). Default 1000.
+	RepairMax int
 	// ReloadAgain is when a tenant's NG list is loaded a second time after
 	// a change, in case the first answer came from a stale cache. Default
 	// 500ms.
@@ -129,6 +133,9 @@ func (c *Config) setDefaults() {
 		c.RoomLinger = 30 * time.Second
 	case c.RoomLinger < 0:
 		c.RoomLinger = 0
+	}
+	if c.RepairMax <= 0 {
+		c.RepairMax = 1000
 	}
 	if c.ReloadAgain <= 0 {
 		c.ReloadAgain = 500 * time.Millisecond

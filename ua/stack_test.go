@@ -58,13 +58,19 @@ func (s *stack) connect(name string) *bus.Bus {
 	return b
 }
 
-// startUA runs a UA server (its own bus connection, as its own process
+// startUA runs a v1 UA server (its own bus connection, as its own process
 // would) and returns its ws:// URL.
 func (s *stack) startUA(tune func(*ua.Config)) (string, *ua.Server) {
 	s.t.Helper()
-	b := s.connect("ua")
+	return s.startUAWith(s.connect("ua"), versions.Default().All()[0], tune)
+}
+
+// startUAWith runs a UA server of version v on bus connection b and
+// returns its ws:// URL.
+func (s *stack) startUAWith(b *bus.Bus, v versions.Version, tune func(*ua.Config)) (string, *ua.Server) {
+	s.t.Helper()
 	dir := b.Directory()
-	cfg := ua.Config{Version: versions.Default().All()[0], Directory: dir, Moderation: dir, Bus: b, CompileNG: compileNG, DrainWindow: 100 * time.Millisecond}
+	cfg := ua.Config{Version: v, Directory: dir, Moderation: dir, Bus: b, CompileNG: compileNG, DrainWindow: 100 * time.Millisecond}
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -79,7 +85,7 @@ func (s *stack) startUA(tune func(*ua.Config)) (string, *ua.Server) {
 		_ = srv.Shutdown(ctx)
 		hs.Close()
 	})
-	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/ws", srv
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/" + v.Name + "/ws", srv
 }
 
 func (s *stack) channel(name string, kind kaiwa.ChannelKind) {

@@ -1,0 +1,177 @@
+package ua
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+)
+
+// fakeStream is a channel's messages as the stream holds them, for feed
+// tests: seqs of other channels interleave (so seqs are not contiguous).
+type fakeStream struct {
+	mu    sync.Mutex
+	msgs  []kaiwa.Message // in seq order
+	fails int             // reads that fail before one succeeds
+	reads int
+}
+
+func (s *fakeStream) read(_ context.Context, after, before uint64, max int) ([]kaiwa.Message, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	if s.fails > 0 {
+		s.fails--
+		return nil, false, errors.New("bus away")
+	}
+	var out []kaiwa.Message
+	for _, m := range s.msgs {
+		if m.Seq > after && (before == 0 || m.Seq < before) {
+			if len(out) == max {
+				return out, false, nil
+			}
+			out = append(out, m)
+		}
+	}
+	return out, true, nil
+}
+
+// chain makes messages of one channel with the given seqs, each naming the
+// one before as prev.
+func chain(seqs ...uint64) []kaiwa.Message {
+	out := make([]kaiwa.Message, len(seqs))
+	var prev uint64
+	for i, s := range seqs {
+		out[i] = kaiwa.Message{Channel: "c", Seq: s, Prev: prev}
+		prev = s
+	}
+	return out
+}
+
+// feedRun drives a feed: live messages go through admit; a repair runs
+// as the hub runs it. delivered lists the seqs delivered, in order.
+type feedRun struct {
+	t         *testing.T
+	f         feed
+	stream    *fakeStream
+	most      int
+	mu        sync.Mutex
+	delivered []uint64
+	skips     int
+	wg        sync.WaitGroup
+}
+
+func (r *feedRun) deliver(m *kaiwa.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.delivered = append(r.delivered, m.Seq)
+}
+
+func (r *feedRun) live(m kaiwa.Message) {
+	now, repair := r.f.admit(&m)
+	if now {
+		r.deliver(&m)
+	}
+	if repair {
+		most := r.most
+		if most == 0 {
+			most = 1000
+		}
+		r.wg.Go(func() {
+			r.f.repair(repairer{
+				read: r.stream.read, deliver: r.deliver, batch: 2, most: most, backoff: time.Millisecond,
+				replayed: func(int) {}, failed: func(error) {}, skipped: func() { r.skips++ },
+			})
+		})
+	}
+}
+
+func (r *feedRun) want(seqs ...uint64) {
+	r.t.Helper()
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.Equal(r.delivered, seqs) {
+		r.t.Fatalf("delivered %v, want %v", r.delivered, seqs)
+	}
+}
+
+func TestFeedRepairsAGapFromTheStream(t *testing.T) {
+	all := chain(3, 5, 6, 9, 12, 13, 20)
+	r := &feedRun{t: t, stream: &fakeStream{msgs: all, fails: 2}}
+	r.live(all[0])
+	r.live(all[1])
+	// 6, 9 and 12 were missed; 13 reveals it. 20 arrives during the repair.
+	r.live(all[5])
+	r.live(all[6])
+	r.want(3, 5, 6, 9, 12, 13, 20)
+	// Live again: in order, no repair; a copy already delivered is dropped.
+	r.live(kaiwa.Message{Channel: "c", Seq: 21, Prev: 20})
+	r.live(all[6])
+	r.want(3, 5, 6, 9, 12, 13, 20, 21)
+}
+
+func TestFeedLetsThroughWhatTheStreamNoLongerHolds(t *testing.T) {
+	all := chain(1, 2, 3, 4)
+	// 3 was deleted from the stream after 4 named it as prev.
+	r := &feedRun{t: t, stream: &fakeStream{msgs: []kaiwa.Message{all[0], all[1], all[3]}}}
+	r.live(all[0])
+	r.live(all[3])
+	r.want(1, 2, 4)
+}
+
+func TestFeedSkipsTheRestOfAGapPastItsBound(t *testing.T) {
+	seqs := []uint64{1}
+	for s := uint64(2); s <= 50; s++ {
+		seqs = append(seqs, s)
+	}
+	all := chain(seqs...)
+	r := &feedRun{t: t, stream: &fakeStream{msgs: all}, most: 10}
+	r.live(all[0])
+	r.live(all[49])
+	r.want(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 50)
+	if r.skips != 1 {
+		t.Errorf("%d skips reported, want 1", r.skips)
+	}
+}
+
+func TestFeedHoldsBoundedAndReadsOnWhenFull(t *testing.T) {
+	var seqs []uint64
+	for s := uint64(1); s <= maxHeld+20; s++ {
+		seqs = append(seqs, s)
+	}
+	all := chain(seqs...)
+	stream := &fakeStream{msgs: all, fails: 1 << 30} // away until told
+	r := &feedRun{t: t, stream: stream, most: len(all)}
+	r.live(all[0])
+	for _, m := range all[2:] { // 2 missed; the rest held, past the bound
+		r.live(m)
+	}
+	r.f.mu.Lock()
+	held, overflow := len(r.f.held), r.f.overflow
+	r.f.mu.Unlock()
+	if held > maxHeld || !overflow {
+		t.Fatalf("held %d (bound %d), overflow %v", held, maxHeld, overflow)
+	}
+	stream.mu.Lock()
+	stream.fails = 0
+	stream.mu.Unlock()
+	r.want(seqs...)
+}
+
+func TestFeedRepairStopsWhenClosed(t *testing.T) {
+	all := chain(1, 2, 3)
+	stream := &fakeStream{msgs: all, fails: 1 << 30}
+	r := &feedRun{t: t, stream: stream}
+	r.live(all[0])
+	r.live(all[2])
+	r.f.close()
+	r.want(1) // returns: the repair gave up
+	if now, repair := r.f.admit(&all[1]); now || repair {
+		t.Fatal("a closed feed admitted a message")
+	}
+}

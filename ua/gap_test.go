@@ -1,0 +1,104 @@
+package ua_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/bus"
+	"github.com/kaiwa-chat/kaiwa/client"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
+	"github.com/kaiwa-chat/kaiwa/versions"
+)
+
+// TestGapInLiveDeliveryIsRepaired: while a UA's bus connection is down,
+// the stream goes on storing the channel's messages (another process
+// publishes them) and the UA misses their live copies. Once it is back,
+// the next message reveals the gap (its prev), and the UA delivers the
+// missed messages from the stream first: a v1 session, which cannot see
+// a gap, and a v2 session both get every message once, in order, without
+// reconnecting.
+func TestGapInLiveDeliveryIsRepaired(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.channel("world", kaiwa.ChannelOpen)
+	proxy := testenv.NewProxy(t, s.nats[len("nats://"):])
+	uaBus, err := bus.Connect(context.Background(), bus.Config{URL: "nats://" + proxy.Addr(), Name: "ua"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { uaBus.Close() })
+	reg := versions.Default()
+	var conns []*client.Conn
+	for i, name := range []string{"v1", "v2"} {
+		v, _ := reg.Get(name)
+		url, _ := s.startUAWith(uaBus, v, nil)
+		c := dialToken(t, url, s.token(fmt.Sprintf("user%d", i), []string{"*"}, []string{"*"}))
+		if err := c.Join(ctx5(t), "world"); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+
+	n := 0
+	publish := func(count int) {
+		t.Helper()
+		for range count {
+			n++
+			if _, err := s.api.Publish(context.Background(), kaiwa.Message{
+				Tenant: s.tenant, Channel: "world", Text: fmt.Sprintf("m%d", n), System: true,
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish(3)
+	for _, c := range conns {
+		for i := 1; i <= 3; i++ {
+			wantText(t, c, fmt.Sprintf("m%d", i))
+		}
+	}
+
+	proxy.Cut()
+	testenv.Eventually(t, "the UA's bus connection drops", 5*time.Second, func() bool { return !uaBus.Conn().IsConnected() })
+	publish(20) // stored in the stream; the UA misses their live copies
+	proxy.Restore()
+	testenv.Eventually(t, "the UA's bus connection is back", 10*time.Second, func() bool { return uaBus.Conn().IsConnected() })
+	if err := uaBus.Conn().Flush(); err != nil { // its subscriptions are restored
+		t.Fatal(err)
+	}
+	publish(2)
+	for _, c := range conns {
+		var last uint64
+		for i := 4; i <= n; i++ {
+			m := wantText(t, c, fmt.Sprintf("m%d", i))
+			if c.Version() == "v2" && last != 0 && m.Prev != last {
+				t.Fatalf("v2: m%d has prev %d after seq %d: a gap", i, m.Prev, last)
+			}
+			last = m.Seq
+		}
+	}
+	// Nothing more: a ping's answer arrives after anything already sent.
+	for _, c := range conns {
+		if err := c.Ping(ctx5(t)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-c.Events():
+			t.Fatalf("%s: unexpected %s after the last message", c.Version(), ev.Raw)
+		default:
+		}
+	}
+}
+
+// wantText reads c's next event, which must be the message with text.
+func wantText(t *testing.T, c *client.Conn, text string) *client.Message {
+	t.Helper()
+	ev := testenv.NextEvent(t, c, "msg")
+	if ev.Msg.Text != text {
+		t.Fatalf("%s: got message %q, want %q", c.Version(), ev.Msg.Text, text)
+	}
+	return ev.Msg
+}
