@@ -1,6 +1,10 @@
 package kaiwa
 
-import "strings"
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+)
 
 // TenantID names a tenant (a game title): 1 to 64 of A-Z a-z 0-9 _ . -
 type TenantID string
@@ -120,4 +124,13 @@ func ParseDM(ch string) (a, b string, ok bool) {
 		return "", "", false
 	}
 	return a, b, true
+}
+
+// NewCID returns a fresh random client message id for a message sent
+// without one, so that every publish can be de-duplicated: 23 characters,
+// "~" and 22 of base64url (128 random bits).
+func NewCID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "~" + base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -276,6 +276,17 @@ func unavailable(what string, err error) error {
 }
 
 // Publish implements [kaiwa.Publisher]: it stores m in the stream.
+//
+// Every message carries a de-duplication id (Nats-Msg-Id): the sender's
+// CID, or a fresh random one set in m.CID when it has none. A publish
+// whose acknowledgement does not come (the connection dropped, NATS is
+// restarting, JetStream is not ready yet) is retried with the same id
+// until ctx ends, or for the bus's Timeout when ctx has no deadline, so a
+// retry never stores a message twice. When no attempt was acknowledged
+// the error is [kaiwa.CodeUnavailable] and the outcome is unknown: the
+// message may have been stored. The returned message then still holds the
+// CID, and a resend with it within the duplicate window cannot duplicate
+// the message.
 func (b *Bus) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, error) {
 	if !kaiwa.ValidID(string(m.Tenant)) || kaiwa.CheckChannel(m.Channel) != nil {
 		return m, kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid tenant or channel")
@@ -283,21 +294,36 @@ func (b *Bus) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, erro
 	if m.TS == 0 {
 		m.TS = kaiwa.Now()
 	}
+	if m.CID == "" {
+		m.CID = kaiwa.NewCID()
+	}
 	m.ID, m.Seq, m.Prev = "", 0, 0
 	msg := nats.NewMsg(b.subj.msg(m.Tenant, m.Channel))
 	msg.Data = appendPayload(make([]byte, 0, 160+len(m.Text)+len(m.Data)), &m)
-	if m.CID != "" {
-		msg.Header.Set(jetstream.MsgIDHeader, string(m.Tenant)+"/"+m.From+"/"+m.CID)
+	msg.Header.Set(jetstream.MsgIDHeader, string(m.Tenant)+"/"+m.From+"/"+m.CID)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = b.timeout(ctx)
+		defer cancel()
 	}
-	ctx, cancel := b.timeout(ctx)
-	defer cancel()
-	ack, err := b.js.PublishMsg(ctx, msg)
-	if err != nil {
-		return m, unavailable("publish message", err)
+	wait := 25 * time.Millisecond
+	for {
+		ack, err := b.js.PublishMsg(ctx, msg)
+		if err == nil {
+			m.Seq = ack.Sequence
+			m.ID = b.MessageID(ack.Sequence)
+			return m, nil
+		}
+		if ctx.Err() != nil || errors.Is(err, nats.ErrConnectionClosed) {
+			return m, fmt.Errorf("publish message: %w: %w", kaiwa.Errorf(kaiwa.CodeUnavailable,
+				"message bus unavailable: the message may have been stored; resend it with cid %q to be sure, which cannot duplicate it", m.CID), err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 400*time.Millisecond)
 	}
-	m.Seq = ack.Sequence
-	m.ID = b.MessageID(ack.Sequence)
-	return m, nil
 }
 
 // DeleteMessage implements [kaiwa.Publisher]: it removes the message from

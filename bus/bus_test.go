@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -594,5 +595,71 @@ func TestConcurrentSubscribesAreConfirmed(t *testing.T) {
 	}
 	for i := range got {
 		waitFor(t, fmt.Sprint("the message of room.", i), func() bool { return len(got[i].messages()) == 1 })
+	}
+}
+
+// TestPublishAcrossANATSRestart: a publish made while NATS is down is
+// retried with the same de-duplication id until NATS is back, so it
+// succeeds once; one that runs out of time says the outcome is unknown
+// and names the cid, and resending with that cid stores the message at
+// most once.
+func TestPublishAcrossANATSRestart(t *testing.T) {
+	dir := t.TempDir()
+	ns := testenv.StartNATS(t, -1, dir)
+	port := ns.Addr().(*net.TCPAddr).Port
+	b := newBus(t, ns.ClientURL())
+	ctx := context.Background()
+	publish(t, b, "acme", "world", "before")
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	waitFor(t, "the bus to notice", func() bool { return !b.Conn().IsConnected() })
+
+	// Down for good within this publish's deadline: unknown outcome.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	lost, err := b.Publish(short, kaiwa.Message{Tenant: "acme", Channel: "world", From: "alice", Text: "in doubt"})
+	cancel()
+	if kaiwa.ErrorCode(err) != kaiwa.CodeUnavailable || lost.CID == "" || !strings.Contains(err.Error(), lost.CID) {
+		t.Fatalf("publish while down = %+v, %v; want unavailable naming the cid", lost, err)
+	}
+
+	// Back within this one's deadline: it succeeds.
+	done := make(chan kaiwa.Message, 1)
+	go func() {
+		long, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		m, err := b.Publish(long, kaiwa.Message{Tenant: "acme", Channel: "world", From: "alice", Text: "retried"})
+		if err != nil {
+			t.Errorf("publish across the restart: %v", err)
+		}
+		done <- m
+	}()
+	time.Sleep(500 * time.Millisecond)
+	testenv.StartNATS(t, port, dir)
+	retried := <-done
+
+	// The resend of the one in doubt, with its cid, and again: one message.
+	again := kaiwa.Message{Tenant: "acme", Channel: "world", From: "alice", Text: "in doubt", CID: lost.CID}
+	m1, err := b.Publish(ctx, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := b.Publish(ctx, again)
+	if err != nil || m2.Seq != m1.Seq {
+		t.Fatalf("second resend = %+v, %v; want seq %d", m2, err, m1.Seq)
+	}
+	got, err := b.History(ctx, "acme", "world", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The one in doubt may have been stored by its first attempt (a
+	// publish made while disconnected goes out on reconnect): either way
+	// it is there once.
+	seqs := map[string][]uint64{}
+	for _, m := range got {
+		seqs[m.Text] = append(seqs[m.Text], m.Seq)
+	}
+	if len(got) != 3 || !slices.Equal(seqs["retried"], []uint64{retried.Seq}) || !slices.Equal(seqs["in doubt"], []uint64{m1.Seq}) {
+		t.Fatalf("history %v; want before, retried (seq %d) and in doubt (seq %d) once each", seqs, retried.Seq, m1.Seq)
 	}
 }

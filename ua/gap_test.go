@@ -2,6 +2,7 @@ package ua_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -101,4 +102,48 @@ func wantText(t *testing.T, c *client.Conn, text string) *client.Message {
 		t.Fatalf("%s: got message %q, want %q", c.Version(), ev.Msg.Text, text)
 	}
 	return ev.Msg
+}
+
+// TestSendInDoubtNamesItsCID: a say the bus cannot confirm is answered
+// unavailable with the cid it was sent with (v1 clients send none), and
+// resending with that cid once the bus is back stores it once.
+func TestSendInDoubtNamesItsCID(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.channel("world", kaiwa.ChannelOpen)
+	proxy := testenv.NewProxy(t, s.nats[len("nats://"):])
+	uaBus, err := bus.Connect(context.Background(), bus.Config{URL: "nats://" + proxy.Addr(), Name: "ua", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { uaBus.Close() })
+	url, _ := s.startUAWith(uaBus, versions.Default().All()[0], nil)
+	c := dialToken(t, url, s.token("alice", []string{"*"}, []string{"*"}))
+	if err := c.Join(ctx5(t), "world"); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut()
+	testenv.Eventually(t, "the UA's bus connection drops", 5*time.Second, func() bool { return !uaBus.Conn().IsConnected() })
+	r, err := c.Request(ctx5(t), map[string]any{"op": "say", "ch": "world", "text": "in doubt"})
+	testenv.WantCode(t, err, kaiwa.CodeUnavailable)
+	var reply struct {
+		CID string `json:"cid"`
+	}
+	if err := json.Unmarshal(r.Raw, &reply); err != nil || reply.CID == "" {
+		t.Fatalf("unavailable reply %s names no cid", r.Raw)
+	}
+	proxy.Restore()
+	testenv.Eventually(t, "the UA's bus connection is back", 10*time.Second, func() bool { return uaBus.Conn().IsConnected() })
+	id1, _, err := c.SayCID(ctx5(t), "world", "in doubt", nil, reply.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, _, err := c.SayCID(ctx5(t), "world", "in doubt", nil, reply.CID)
+	if err != nil || id2 != id1 {
+		t.Fatalf("second resend = %s, %v; want %s", id2, err, id1)
+	}
+	hist, err := c.History(ctx5(t), "world", 10, "")
+	if err != nil || len(hist) != 1 || hist[0].ID != id1 {
+		t.Fatalf("history %+v, %v; want the one message %s", hist, err, id1)
+	}
 }

@@ -162,15 +162,35 @@ func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) 
 	if err != nil {
 		return kaiwa.Message{}, err
 	}
+	// Every send has a cid, the client's or a fresh one, so that the bus
+	// can retry it without storing it twice, and a client told that the
+	// outcome is unknown can resend it safely.
+	cid := c.CID
+	if cid == "" {
+		cid = kaiwa.NewCID()
+	}
 	m, err := ss.srv.cfg.Bus.Publish(ctx, kaiwa.Message{
 		Tenant: ss.id.Tenant, Channel: ch, From: ss.id.User, Name: ss.id.Name,
-		Text: text, Data: json.RawMessage(data), CID: c.CID, TS: now.UnixMilli(),
+		Text: text, Data: json.RawMessage(data), CID: cid, TS: now.UnixMilli(),
 	})
+	if kaiwa.IsCode(err, kaiwa.CodeUnavailable) {
+		return m, &unknownOutcome{cid: cid, err: err}
+	}
 	if err == nil {
 		ss.srv.met.published.Inc()
 	}
 	return m, err
 }
+
+// unknownOutcome is a send that may or may not have been stored; its
+// error reply names the cid to resend it with.
+type unknownOutcome struct {
+	cid string
+	err error
+}
+
+func (u *unknownOutcome) Error() string { return u.err.Error() }
+func (u *unknownOutcome) Unwrap() error { return u.err }
 
 // filter applies the tenant's NG list and policy (reject: an ng_word error;
 // mask: the masked text). Hits are logged and count towards escalation.

@@ -243,7 +243,11 @@ func (ss *session) sendError(ref string, err error) {
 	if kaiwa.ErrorCode(err) == kaiwa.CodeInternal {
 		ss.srv.log.Error("session op failed", "tenant", ss.id.Tenant, "user", ss.id.User, "err", err)
 	}
-	ss.send(versions.NewError(ref, err))
+	e := versions.NewError(ref, err)
+	if u, ok := errors.AsType[*unknownOutcome](err); ok {
+		e.CID = u.cid
+	}
+	ss.send(e)
 }
 
 // closeWith asks the writer to send the notices (ops, in order) and close

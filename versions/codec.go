@@ -83,12 +83,15 @@ type OutOK struct {
 	Seq uint64 `json:"seq,omitempty"`
 }
 
-// OutError is the "error" op.
+// OutError is the "error" op. CID is set on an unavailable error of a
+// say or dm whose outcome is unknown: resending with that cid cannot
+// duplicate the message.
 type OutError struct {
 	Op      string     `json:"op"`
 	Ref     string     `json:"ref,omitempty"`
 	Code    kaiwa.Code `json:"code"`
 	Message string     `json:"message"`
+	CID     string     `json:"cid,omitempty"`
 }
 
 // OutHistory is the "history" reply; Messages are encoded "msg" ops.
