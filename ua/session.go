@@ -635,28 +635,48 @@ func (ss *session) readLoop(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		if typ != websocket.MessageText {
-			ss.sendError("", kaiwa.Errorf(kaiwa.CodeBadRequest, "binary frames are not supported"))
-			continue
-		}
-		if len(data) > ss.srv.cfg.MaxFrame {
-			ss.sendError("", kaiwa.Errorf(kaiwa.CodeTooLarge, "frame of %d bytes, the limit is %d", len(data), ss.srv.cfg.MaxFrame))
-			continue
-		}
 		var ref string
-		cmds, ref, err = ss.codec.DecodeFrame(cmds[:0], data, ss.clock)
+		switch {
+		case typ != websocket.MessageText:
+			err = kaiwa.Errorf(kaiwa.CodeBadRequest, "binary frames are not supported")
+		case len(data) > ss.srv.cfg.MaxFrame:
+			err = kaiwa.Errorf(kaiwa.CodeTooLarge, "frame of %d bytes, the limit is %d", len(data), ss.srv.cfg.MaxFrame)
+		default:
+			cmds, ref, err = ss.codec.DecodeFrame(cmds[:0], data, ss.clock)
+		}
 		if err != nil {
+			// A frame that is not a valid op takes from the rate like
+			// one, so a flood of them ends like any flood (4029).
+			if !ss.allow() {
+				err = kaiwa.Errorf(kaiwa.CodeRateLimited, "too many ops, slow down")
+			}
+			if ss.closeAsked() {
+				return
+			}
 			ss.sendError(ref, err)
 			continue
 		}
 		ss.observeRTT(time.Now())
 		for i := range cmds {
 			if !ss.allow() {
+				if ss.closeAsked() {
+					return // nothing more is read or answered
+				}
 				ss.sendError(cmds[i].Ref, kaiwa.Errorf(kaiwa.CodeRateLimited, "too many ops, slow down"))
 				continue
 			}
 			ss.handle(ctx, &cmds[i])
 		}
+	}
+}
+
+// closeAsked reports whether the session's close has been asked for.
+func (ss *session) closeAsked() bool {
+	select {
+	case <-ss.closing:
+		return true
+	default:
+		return false
 	}
 }
 

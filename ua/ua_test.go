@@ -443,3 +443,60 @@ func TestShutdownClosesSessionsWithGoingAway(t *testing.T) {
 		t.Errorf("dial while draining: %v", err)
 	}
 }
+
+// TestInvalidFramesCountTowardTheRateLimit: floods of malformed, binary
+// and oversize frames are refused like a flood of ops: each frame takes
+// from the connection's rate, the refused ones count toward the abuse
+// limit, and the session is closed with 4029 having answered at most the
+// burst plus the abuse limit of them.
+func TestInvalidFramesCountTowardTheRateLimit(t *testing.T) {
+	s := newStack(t)
+	const abuse = 30
+	url, _ := s.startUA(func(c *ua.Config) { c.AbuseLimit = abuse })
+	burst := kaiwa.DefaultSettings().RateBurst
+	floods := map[string]func(ctx context.Context, c *websocket.Conn) error{
+		"malformed": func(ctx context.Context, c *websocket.Conn) error { return wsjson(ctx, c, `{"op":`) },
+		"binary": func(ctx context.Context, c *websocket.Conn) error {
+			return c.Write(ctx, websocket.MessageBinary, []byte(`{"op":"ping"}`))
+		},
+		"oversize": func(ctx context.Context, c *websocket.Conn) error {
+			return wsjson(ctx, c, `{"op":"ping","text":"`+strings.Repeat("x", 17<<10)+`"}`)
+		},
+	}
+	for name, send := range floods {
+		t.Run(name, func(t *testing.T) {
+			ctx := ctx5(t)
+			c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{
+				"Authorization": {"Bearer " + s.token("flooder-"+name, []string{"*"}, []string{"*"})},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			c.SetReadLimit(1 << 20)
+			go func() {
+				for range 1000 {
+					if send(ctx, c) != nil {
+						return
+					}
+				}
+			}()
+			replies := 0
+			for {
+				_, data, err := c.Read(ctx)
+				if err != nil {
+					if code := websocket.CloseStatus(err); code != ua.StatusRateLimited {
+						t.Fatalf("closed with %v (%v) after %d replies, want 4029", code, err, replies)
+					}
+					break
+				}
+				if strings.Contains(string(data), `"op":"error"`) {
+					replies++
+				}
+			}
+			if replies > burst+abuse+1 {
+				t.Errorf("%d error replies before the close, want at most %d", replies, burst+abuse+1)
+			}
+		})
+	}
+}
