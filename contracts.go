@@ -188,6 +188,9 @@ const (
 	ControlMemberRemoved ControlKind = "member_removed"
 	// ControlChannelDeleted: every live session leaves Channel.
 	ControlChannelDeleted ControlKind = "channel_deleted"
+	// ControlChannelClosed: Channel is closed now; live sessions of
+	// non-members leave it.
+	ControlChannelClosed ControlKind = "channel_closed"
 	// ControlTokensRevoked: the user's sessions are closed (4001).
 	ControlTokensRevoked ControlKind = "tokens_revoked"
 	// ControlSettings: the tenant's settings changed; cached copies are dropped.

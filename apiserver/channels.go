@@ -16,8 +16,9 @@ type channelRequest struct {
 
 // handlePutChannel creates or updates a channel: PUT /channels/{ch}. It
 // answers 201 when the channel was created and 200 when it was updated,
-// with the channel as stored.
-func handlePutChannel(channels kaiwa.ChannelStore, rec kaiwa.Recorder) echo.HandlerFunc {
+// with the channel as stored. A channel that is closed now takes the live
+// sessions of non-members out of it.
+func handlePutChannel(channels kaiwa.ChannelStore, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		name, err := channelParam(c)
 		if err != nil {
@@ -41,6 +42,13 @@ func handlePutChannel(channels kaiwa.ChannelStore, rec kaiwa.Recorder) echo.Hand
 		}
 		record(rec, tenant, kaiwa.EventChannelPut, "", name,
 			map[string]any{"kind": string(ch.Kind), "created": created})
+		if ch.Kind == kaiwa.ChannelClosed && !created {
+			// Published on every update to closed, so that a retry after
+			// a failed publish still reaches the live sessions.
+			if err := bus.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlChannelClosed, Tenant: tenant, Channel: name}); err != nil {
+				return err
+			}
+		}
 		stored, err := channels.Channel(ctx, tenant, name)
 		if err != nil {
 			return err

@@ -35,6 +35,16 @@ func TestPutChannel(t *testing.T) {
 
 	// The title may be absent.
 	wantStatus(t, e.do("PUT", "/v1/api/channels/quiet", e.keyA, `{"kind":"open"}`), http.StatusCreated)
+
+	// Closing an open channel tells the live sessions (non-members leave).
+	if got := e.bus.Controls(); len(got) != 0 {
+		t.Fatalf("controls before any channel closed: %+v", got)
+	}
+	wantStatus(t, e.do("PUT", "/v1/api/channels/guild.42", e.keyA, `{"kind":"closed"}`), http.StatusOK)
+	want := kaiwa.Control{Kind: kaiwa.ControlChannelClosed, Tenant: "tenantA", Channel: "guild.42"}
+	if got := e.bus.Controls(); len(got) != 1 || got[0] != want {
+		t.Errorf("controls %+v, want [%+v]", got, want)
+	}
 }
 
 func TestPutChannelRefusesBadRequests(t *testing.T) {

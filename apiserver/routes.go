@@ -40,7 +40,7 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	api.POST("/tokens", handleIssueToken(cfg.Tokens))
 	api.DELETE("/users/:user/tokens", handleRevokeTokens(cfg.Tokens, cfg.Bus, cfg.Recorder))
 
-	api.PUT("/channels/:ch", handlePutChannel(cfg.Channels, cfg.Recorder))
+	api.PUT("/channels/:ch", handlePutChannel(cfg.Channels, cfg.Bus, cfg.Recorder))
 	api.DELETE("/channels/:ch", handleDeleteChannel(cfg.Channels, cfg.Bus, cfg.Recorder))
 
 	api.GET("/channels/:ch/members", handleListMembers(cfg.Channels))

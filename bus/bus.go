@@ -382,7 +382,7 @@ func (b *Bus) PublishControl(ctx context.Context, c kaiwa.Control) error {
 	case kaiwa.ControlMemberAdded, kaiwa.ControlMemberRemoved, kaiwa.ControlTokensRevoked,
 		kaiwa.ControlKick, kaiwa.ControlBan, kaiwa.ControlMute, kaiwa.ControlUnmute, kaiwa.ControlUnban:
 		subjs = []string{b.subj.user(c.Tenant, c.User)}
-	case kaiwa.ControlChannelDeleted:
+	case kaiwa.ControlChannelDeleted, kaiwa.ControlChannelClosed:
 		subjs = []string{b.subj.ev(c.Tenant, c.Channel)}
 	case kaiwa.ControlMessageDeleted:
 		// Direct and inbox messages reach sessions through their users'

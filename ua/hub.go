@@ -371,7 +371,16 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 			})
 		case d.Control != nil && d.Control.Kind == kaiwa.ControlChannelDeleted:
 			for _, ss := range r.sessions() {
-				go ss.removed(r.key.name, "channel deleted")
+				go func() {
+					ss.setMember(r.key.name, false)
+					ss.removed(r.key.name, "channel deleted")
+				}()
+			}
+		case d.Control != nil && d.Control.Kind == kaiwa.ControlChannelClosed:
+			for _, ss := range r.sessions() {
+				if !ss.member(r.key.name) {
+					go ss.removed(r.key.name, "channel closed")
+				}
 			}
 		case d.Control != nil && d.Control.Kind == kaiwa.ControlMessageDeleted:
 			r.forget(d.Control.ID)

@@ -77,6 +77,7 @@ func (ss *session) tryJoin(ctx context.Context, name string) error {
 		if !member {
 			return kaiwa.Errorf(kaiwa.CodeForbidden, "channel is closed to non-members")
 		}
+		ss.setMember(name, true)
 	default:
 		if !ss.id.CanJoin(name) {
 			return kaiwa.Errorf(kaiwa.CodeForbidden, "your token does not permit joining this channel")
@@ -147,7 +148,9 @@ func (ss *session) opDM(ctx context.Context, c *versions.Command) (any, error) {
 // publish checks permission, mute, content and NG words, and puts the
 // message on the bus.
 func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) (kaiwa.Message, error) {
-	if !ss.id.CanPublish(ch) {
+	// Belonging to a channel is what lets a user speak there; the token's
+	// publish prefixes govern the rest (open channels, direct messages).
+	if !ss.id.CanPublish(ch) && !ss.member(ch) {
 		return kaiwa.Message{}, kaiwa.Errorf(kaiwa.CodeForbidden, "your token does not permit publishing here")
 	}
 	now := time.Now()

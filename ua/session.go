@@ -70,6 +70,7 @@ type session struct {
 
 	mu       sync.Mutex
 	channels map[string]struct{} // joined channels; guarded by mu
+	members  map[string]struct{} // channels the user is a member of, as far as known; guarded by mu
 
 	// While a v2 resume replays history, live messages of the channels
 	// being replayed wait in gate (guarded by mu) so they follow the
@@ -97,6 +98,7 @@ func newSession(s *Server, conn *websocket.Conn, w *wire) *session {
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
 		channels: make(map[string]struct{}),
+		members:  make(map[string]struct{}),
 	}
 	if !ss.framed {
 		// Only a batching version queues ops, and only v2 has clocks.
@@ -484,6 +486,9 @@ func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64)
 	}
 	slices.Sort(member)
 	for _, ch := range member {
+		ss.setMember(ch, true)
+	}
+	for _, ch := range member {
 		if len(ss.joinedList()) >= st.MaxChannelsPerConn {
 			break
 		}
@@ -703,6 +708,27 @@ func (ss *session) allow() bool {
 	return false
 }
 
+// setMember records whether the user is a member of ch.
+func (ss *session) setMember(ch string, member bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if member {
+		ss.members[ch] = struct{}{}
+	} else {
+		delete(ss.members, ch)
+	}
+}
+
+// member reports whether the user is a member of ch, as far as the
+// session knows: its membership when it started, and the live changes
+// since.
+func (ss *session) member(ch string) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	_, ok := ss.members[ch]
+	return ok
+}
+
 // joined reports whether the session is in channel ch.
 func (ss *session) joined(ch string) bool {
 	ss.mu.Lock()
@@ -794,6 +820,7 @@ func (ss *session) removed(ch, reason string) {
 func (ss *session) control(c kaiwa.Control) {
 	switch c.Kind {
 	case kaiwa.ControlMemberAdded:
+		ss.setMember(c.Channel, true)
 		if ss.joined(c.Channel) {
 			return
 		}
@@ -805,6 +832,7 @@ func (ss *session) control(c kaiwa.Control) {
 		}
 		ss.send(versions.OutJoined{Op: "joined", Ch: c.Channel})
 	case kaiwa.ControlMemberRemoved:
+		ss.setMember(c.Channel, false)
 		ss.removed(c.Channel, "removed")
 	case kaiwa.ControlTokensRevoked:
 		ss.closeWith(StatusUnauthorized, "token revoked", &versions.OutClosing{

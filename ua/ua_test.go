@@ -500,3 +500,54 @@ func TestInvalidFramesCountTowardTheRateLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestMembershipGrantsPublishingAndClosingRemovesNonMembers: belonging to
+// a channel lets a user speak there whatever the token's publish prefixes;
+// a channel switched to closed takes its non-members out at once.
+func TestMembershipGrantsPublishingAndClosingRemovesNonMembers(t *testing.T) {
+	s := newStack(t)
+	url, _ := s.startUA(nil)
+	ctx := ctx5(t)
+	s.channel("guild.1", kaiwa.ChannelClosed)
+	s.channel("plaza", kaiwa.ChannelOpen)
+	if _, err := s.store.AddMember(ctx, s.tenant, "guild.1", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	bob := dialToken(t, url, s.token("bob", []string{"plaza"}, nil))
+	carol := dialToken(t, url, s.token("carol", []string{"plaza"}, []string{"plaza"}))
+	if _, err := bob.Say(ctx, "guild.1", "members speak", nil); err != nil {
+		t.Fatalf("a member without publish prefixes: %v", err)
+	}
+	for _, c := range []*client.Conn{bob, carol} {
+		if err := c.Join(ctx, "plaza"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := bob.Say(ctx, "plaza", "not a member here", nil)
+	testenv.WantCode(t, err, kaiwa.CodeForbidden)
+
+	// bob becomes a member of plaza, which then closes: carol, who is not
+	// one, leaves it at once; bob stays and may speak.
+	if _, err := s.store.AddMember(ctx, s.tenant, "plaza", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.api.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMemberAdded, Tenant: s.tenant, User: "bob", Channel: "plaza"}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "bob may speak in plaza", 2*time.Second, func() bool {
+		_, err := bob.Say(ctx, "plaza", "now a member", nil)
+		return err == nil
+	})
+	s.channel("plaza", kaiwa.ChannelClosed)
+	if err := s.api.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlChannelClosed, Tenant: s.tenant, Channel: "plaza"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := testenv.NextEvent(t, carol, "left"); ev.Ch != "plaza" || ev.Reason != "channel closed" {
+		t.Errorf("left = %+v", ev)
+	}
+	_, err = carol.Say(ctx, "plaza", "still here?", nil)
+	testenv.WantCode(t, err, kaiwa.CodeNotJoined)
+	if _, err := bob.Say(ctx, "plaza", "members stay", nil); err != nil {
+		t.Errorf("bob after the close: %v", err)
+	}
+}
