@@ -154,8 +154,8 @@ func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) 
 		return kaiwa.Message{}, kaiwa.Errorf(kaiwa.CodeForbidden, "your token does not permit publishing here")
 	}
 	now := time.Now()
-	if ss.muted(now) {
-		return kaiwa.Message{}, kaiwa.Errorf(kaiwa.CodeMuted, "you are muted")
+	if until, ok := ss.mutedNow(now); ok {
+		return kaiwa.Message{}, kaiwa.Errorf(kaiwa.CodeMuted, "%s", ss.muteText(until))
 	}
 	data := c.Data
 	if err := kaiwa.CheckContent(c.Text, data, ss.settings()); err != nil {
@@ -231,7 +231,7 @@ func (ss *session) escalate(now time.Time) {
 	until := now.Add(time.Duration(st.NGEscalateMuteS) * time.Second)
 	// Mute this session at once; the control from the moderator mutes the
 	// user's other sessions everywhere.
-	ss.setMute(until)
+	ss.setMute(until, "repeated NG words")
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

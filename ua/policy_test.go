@@ -144,7 +144,8 @@ func TestModerationLive(t *testing.T) {
 		}
 	}
 	// Mute, then unmute, on both UAs.
-	if err := mod.Sanction(ctx, kaiwa.Sanction{Tenant: s.tenant, User: "mallory", Kind: kaiwa.SanctionMute, Until: time.Now().Add(time.Hour)}); err != nil {
+	muteEnd := time.Now().Add(time.Hour).Truncate(time.Second)
+	if err := mod.Sanction(ctx, kaiwa.Sanction{Tenant: s.tenant, User: "mallory", Kind: kaiwa.SanctionMute, Until: muteEnd, Reason: "flooding"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*client.Conn{mallory1, mallory2} {
@@ -154,6 +155,11 @@ func TestModerationLive(t *testing.T) {
 			}
 			return nil
 		})
+		// The error says until when and why.
+		_, err := c.Say(ctx, "world", "x", nil)
+		if want := "muted until " + muteEnd.UTC().Format(time.RFC3339) + ": flooding"; kaiwa.ErrorMessage(err) != want {
+			t.Errorf("muted say: %q, want %q", kaiwa.ErrorMessage(err), want)
+		}
 	}
 	if err := mod.Lift(ctx, s.tenant, "mallory", kaiwa.SanctionMute); err != nil {
 		t.Fatal(err)
@@ -188,16 +194,23 @@ func TestModerationLive(t *testing.T) {
 	}
 	// A kicked user may come back; a banned one may not.
 	back := s.dial(url1, "mallory")
-	if err := mod.Sanction(ctx, kaiwa.Sanction{Tenant: s.tenant, User: "mallory", Kind: kaiwa.SanctionBan, Until: time.Now().Add(time.Hour), Reason: "abuse"}); err != nil {
+	banEnd := time.Now().Add(time.Hour).Truncate(time.Second)
+	if err := mod.Sanction(ctx, kaiwa.Sanction{Tenant: s.tenant, User: "mallory", Kind: kaiwa.SanctionBan, Until: banEnd, Reason: "abuse"}); err != nil {
 		t.Fatal(err)
+	}
+	banText := "banned until " + banEnd.UTC().Format(time.RFC3339) + ": abuse"
+	if ev := testenv.NextEvent(t, back, "closing"); ev.Closing.Reason != banText {
+		t.Errorf("ban closing reason %q, want %q", ev.Closing.Reason, banText)
 	}
 	<-back.Done()
 	if code, _, _ := back.CloseStatus(); code != 4003 {
 		t.Errorf("ban close code %d", code)
 	}
-	_, err = client.Dial(ctx, url2, client.Options{Token: s.token("mallory", nil, nil)})
-	if !kaiwa.IsCode(err, kaiwa.CodeBanned) {
-		t.Errorf("banned user's new connection: %v", err)
+	for _, o := range []client.Options{{Token: s.token("mallory", nil, nil)}, {Token: s.token("mallory", nil, nil), FirstFrameAuth: true}} {
+		_, err = client.Dial(ctx, url2, o)
+		if !kaiwa.IsCode(err, kaiwa.CodeBanned) || kaiwa.ErrorMessage(err) != banText {
+			t.Errorf("banned user's new connection (first frame %v): %v, want %q", o.FirstFrameAuth, err, banText)
+		}
 	}
 	if err := mod.Lift(ctx, s.tenant, "mallory", kaiwa.SanctionBan); err != nil {
 		t.Fatal(err)

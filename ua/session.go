@@ -61,6 +61,7 @@ type session struct {
 	// mutedUntil is when the user's mute ends, in ms since the epoch: 0
 	// when not muted, -1 until lifted.
 	mutedUntil atomic.Int64
+	muteReason atomic.Pointer[string] // why, when the mute gave a reason
 
 	// Refused ops in the current abuse window, and when the RTT was last
 	// reported (reader only).
@@ -360,13 +361,29 @@ func (ss *session) observeRTT(now time.Time) {
 // settings returns the tenant's current settings.
 func (ss *session) settings() kaiwa.Settings { return ss.tenant.Settings() }
 
-// muted reports whether the user is muted now.
-func (ss *session) muted(now time.Time) bool {
-	u := ss.mutedUntil.Load()
-	return u == -1 || u > now.UnixMilli()
+// muteText says until when and why the user is muted.
+func (ss *session) muteText(until time.Time) string {
+	reason := ""
+	if r := ss.muteReason.Load(); r != nil {
+		reason = *r
+	}
+	return sanctionText("muted", until, reason)
 }
 
-func (ss *session) setMute(until time.Time) {
+// mutedNow reports whether the user is muted at now, and until when (zero:
+// until lifted).
+func (ss *session) mutedNow(now time.Time) (time.Time, bool) {
+	switch u := ss.mutedUntil.Load(); {
+	case u == -1:
+		return time.Time{}, true
+	case u > now.UnixMilli():
+		return time.UnixMilli(u), true
+	}
+	return time.Time{}, false
+}
+
+func (ss *session) setMute(until time.Time, reason string) {
+	ss.muteReason.Store(&reason)
 	if until.IsZero() {
 		ss.mutedUntil.Store(-1)
 	} else {
@@ -459,12 +476,9 @@ func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64)
 		}
 		switch sn.Kind {
 		case kaiwa.SanctionBan:
-			if sn.Until.IsZero() {
-				return kaiwa.Errorf(kaiwa.CodeBanned, "banned")
-			}
-			return kaiwa.Errorf(kaiwa.CodeBanned, "banned until %s", sn.Until.UTC().Format(time.RFC3339))
+			return kaiwa.Errorf(kaiwa.CodeBanned, "%s", sanctionText("banned", sn.Until, sn.Reason))
 		case kaiwa.SanctionMute:
-			ss.setMute(sn.Until)
+			ss.setMute(sn.Until, sn.Reason)
 		}
 	}
 	ss.limiter = rate.NewLimiter(rate.Limit(st.RateOps), st.RateBurst)
@@ -845,18 +859,27 @@ func (ss *session) control(c kaiwa.Control) {
 		}
 		ss.closeForbidden(reason)
 	case kaiwa.ControlBan:
-		reason := "banned"
-		if c.Reason != "" {
-			reason = "banned: " + c.Reason
-		}
-		ss.closeForbidden(reason)
+		ss.closeForbidden(sanctionText("banned", c.Until, c.Reason))
 	case kaiwa.ControlMute:
-		ss.setMute(c.Until)
+		ss.setMute(c.Until, c.Reason)
 	case kaiwa.ControlUnmute:
 		ss.mutedUntil.Store(0)
 	case kaiwa.ControlMessageDeleted:
 		ss.send(outDeleted{Op: "deleted", Ch: c.Channel, ID: c.ID})
 	}
+}
+
+// sanctionText says what a sanction is, until when and why: "banned
+// until 2026-12-08T10:00:00Z: cheating", "muted until lifted".
+func sanctionText(what string, until time.Time, reason string) string {
+	s := what + " until lifted"
+	if !until.IsZero() {
+		s = what + " until " + until.UTC().Format(time.RFC3339)
+	}
+	if reason != "" {
+		s += ": " + reason
+	}
+	return s
 }
 
 // closeForbidden closes the session with 4003 (kick, ban). A WebSocket
