@@ -405,7 +405,10 @@ func replaceDocSection(doc, section, content string) error {
 func floatFlag(f envFlags, name, env string, fallback float64, help string) *float64 {
 	v := fallback
 	if s := f.getenv(env); s != "" {
-		if p, err := strconv.ParseFloat(s, 64); err == nil {
+		p, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			f.badEnv(env, s, "a number")
+		} else {
 			v = p
 		}
 	}

@@ -77,6 +77,9 @@ func runChat(ctx context.Context, args []string, getenv func(string) string, std
 	c, err := client.Dial(dctx, *wsURL, opts)
 	cancel()
 	if err != nil {
+		if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok && !*insecure {
+			return fmt.Errorf("chat: connect to %s: %w (a local stack's certificate is self-signed: add --insecure)", *wsURL, err)
+		}
 		return fmt.Errorf("chat: connect to %s: %w", *wsURL, err)
 	}
 	defer c.Close()

@@ -328,12 +328,13 @@ func TestChatRefused(t *testing.T) {
 		args []string
 		env  map[string]string
 		code kaiwa.Code // "" when any error will do
+		hint string     // what the error must say, if anything
 	}{
-		{"bad token", []string{"--insecure"}, map[string]string{"KAIWA_WS_URL": f.url, "KAIWA_TOKEN": secret}, kaiwa.CodeUnauthorized},
-		{"self-signed certificate", nil, map[string]string{"KAIWA_WS_URL": f.url, "KAIWA_TOKEN": secret}, ""},
-		{"no token", []string{"--insecure", "--url", f.url}, nil, ""},
-		{"unknown flag", []string{"--nope"}, nil, ""},
-		{"extra argument", []string{"--token", secret, "lobby"}, nil, ""},
+		{"bad token", []string{"--insecure"}, map[string]string{"KAIWA_WS_URL": f.url, "KAIWA_TOKEN": secret}, kaiwa.CodeUnauthorized, ""},
+		{"self-signed certificate", nil, map[string]string{"KAIWA_WS_URL": f.url, "KAIWA_TOKEN": secret}, "", "--insecure"},
+		{"no token", []string{"--insecure", "--url", f.url}, nil, "", ""},
+		{"unknown flag", []string{"--nope"}, nil, "", ""},
+		{"extra argument", []string{"--token", secret, "lobby"}, nil, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := &syncBuffer{}
@@ -343,6 +344,9 @@ func TestChatRefused(t *testing.T) {
 			}
 			if tc.code != "" && !kaiwa.IsCode(err, tc.code) {
 				t.Errorf("runChat = %v, want code %s", err, tc.code)
+			}
+			if !strings.Contains(err.Error(), tc.hint) {
+				t.Errorf("runChat = %v, want it to mention %q", err, tc.hint)
 			}
 			if strings.Contains(err.Error()+out.String(), secret) {
 				t.Errorf("the token was printed: %v\n%s", err, out)

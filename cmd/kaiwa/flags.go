@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -8,20 +9,41 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // envFlags is a flag set whose flags fall back to environment variables.
+// An environment value that does not parse is an error of [envFlags.Parse],
+// naming the variable, never silently replaced by the default.
 type envFlags struct {
 	*flag.FlagSet
 	getenv func(string) string
+	bad    *[]error // malformed environment values
 }
 
 func newFlags(name string, getenv func(string) string, stderr io.Writer) envFlags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	return envFlags{fs, getenv}
+	return envFlags{fs, getenv, new([]error)}
+}
+
+// Parse parses args, then reports the environment values that did not
+// parse (a flag given on the command line does not excuse them).
+func (f envFlags) Parse(args []string) error {
+	if err := f.FlagSet.Parse(args); err != nil {
+		return err
+	}
+	if len(*f.bad) > 0 {
+		return usageError{errors.Join(*f.bad...).Error()}
+	}
+	return nil
+}
+
+// badEnv records a malformed environment value.
+func (f envFlags) badEnv(env, v, want string) {
+	*f.bad = append(*f.bad, fmt.Errorf("%s=%q is not %s", env, v, want))
 }
 
 func (f envFlags) def(env, fallback string) string {
@@ -37,14 +59,24 @@ func (f envFlags) str(name, env, fallback, help string) *string {
 }
 
 func (f envFlags) boolean(name, env string, help string) *bool {
-	v := f.getenv(env)
-	return f.Bool(name, v == "1" || strings.EqualFold(v, "true"), fmt.Sprintf("%s (env %s)", help, env))
+	b := false
+	if v := f.getenv(env); v != "" {
+		p, err := strconv.ParseBool(v)
+		if err != nil {
+			f.badEnv(env, v, "a boolean (true, false, 1, 0)")
+		}
+		b = p
+	}
+	return f.Bool(name, b, fmt.Sprintf("%s (env %s)", help, env))
 }
 
 func (f envFlags) duration(name, env string, fallback time.Duration, help string) *time.Duration {
 	d := fallback
 	if v := f.getenv(env); v != "" {
-		if p, err := time.ParseDuration(v); err == nil {
+		p, err := time.ParseDuration(v)
+		if err != nil {
+			f.badEnv(env, v, "a duration with a unit (25s, 1m30s)")
+		} else {
 			d = p
 		}
 	}
@@ -54,8 +86,11 @@ func (f envFlags) duration(name, env string, fallback time.Duration, help string
 func (f envFlags) integer(name, env string, fallback int, help string) *int {
 	n := fallback
 	if v := f.getenv(env); v != "" {
-		if _, err := fmt.Sscan(v, &n); err != nil {
-			n = fallback
+		p, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			f.badEnv(env, v, "an integer")
+		} else {
+			n = p
 		}
 	}
 	return f.Int(name, n, fmt.Sprintf("%s (env %s)", help, env))

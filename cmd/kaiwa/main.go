@@ -40,7 +40,10 @@ func (e usageError) Error() string { return e.msg }
 
 func exitCode(err error) int {
 	var u usageError
-	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0 // help was asked for and printed
+	case errors.As(err, &u):
 		return 2
 	}
 	return 1

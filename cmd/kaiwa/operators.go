@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -48,17 +49,44 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
+// tenantUsage lists the tenant subcommands.
+const tenantUsage = `usage: kaiwa tenant COMMAND [NAME] [flags]
+
+  create NAME [--json]        create a tenant and print its API key once
+  list [--json]               list tenants
+  keys NAME [--json]          list a tenant's API keys (ids and last use)
+  rotate-key NAME [--json]    add a new API key to a tenant and print it once
+  revoke-key NAME KEY_ID      revoke one of a tenant's API keys
+  settings NAME [--set JSON]  show or change a tenant's settings (applied live)
+  disable NAME                refuse a tenant's keys and tokens
+
+flags:
+`
+
 func runTenant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"usage: kaiwa tenant create|list|keys|rotate-key|revoke-key|settings|disable [NAME] [--json]"}
+	sub := ""
+	if len(args) > 0 {
+		sub = args[0]
 	}
-	sub := args[0]
 	f := newFlags("tenant "+sub, getenv, stderr)
+	f.Usage = func() {
+		fmt.Fprint(f.Output(), tenantUsage)
+		f.PrintDefaults()
+	}
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN")
 	asJSON := f.Bool("json", false, "print one JSON object, for scripts")
 	set := f.String("set", "", `settings: a JSON object merged into the tenant's settings, e.g. '{"rate_ops":20,"allowed_versions":["v2"]}'`)
 	natsURL := f.str("nats-url", "KAIWA_NATS_URL", "nats://127.0.0.1:4222", "NATS, to tell the servers about a settings change")
 	busPrefix := f.str("bus-prefix", "KAIWA_BUS_PREFIX", "kaiwa", "prefix of every bus subject")
+	switch sub {
+	case "", "help", "-h", "-help", "--help":
+		f.SetOutput(stdout)
+		f.Usage()
+		if sub == "" {
+			return usageError{"no tenant command given"}
+		}
+		return flag.ErrHelp
+	}
 	pos, err := f.parseAll(args[1:])
 	if err != nil {
 		return err

@@ -142,7 +142,7 @@ func TestRunStartsServesAndStopsInOrder(t *testing.T) {
 		`curl -k -X PUT "$KAIWA_API/channels/world"`,
 		`{"kind":"open","title":"World"}`,
 		`curl -k -X POST "$KAIWA_API/tokens"`,
-		"chat --url wss://" + cfg.HTTPSListen + "/v1/ws --insecure --token ALICE_TOKEN --join world",
+		"chat --url wss://" + cfg.HTTPSListen + "/v1/ws --insecure --join world",
 		`curl -k -X POST "$KAIWA_API/channels/world/messages"`,
 		`curl -k "$KAIWA_API/channels/world/messages?limit=20"`,
 	} {
@@ -430,7 +430,7 @@ func TestWalkthroughUsesOldestSupportedVersion(t *testing.T) {
 		"https://127.0.0.1:8443/v2/api/", "wss://127.0.0.1:8443/v2/ws", "http://127.0.0.1:8080/v2/api/", "ws://127.0.0.1:8080/v2/ws",
 		"version v1: /v1/api/ and /v1/ws", "version v3: /v3/api/ and /v3/ws",
 		"KAIWA_KEY=$(cat var/demo-api-key)", "kw_k",
-		"/usr/local/bin/kaiwa chat --url wss://127.0.0.1:8443/v2/ws --insecure --token BOB_TOKEN --join world",
+		"/usr/local/bin/kaiwa chat --url wss://127.0.0.1:8443/v2/ws --insecure --join world",
 		`"ttl_seconds":3600`,
 	} {
 		if !strings.Contains(out, want) {

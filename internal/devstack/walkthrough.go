@@ -64,10 +64,11 @@ The certificate is self-signed: curl needs -k and kaiwa chat --insecure.
     -H 'Content-Type: application/json' \
     -d '{"user":"bob","name":"Bob","ttl_seconds":3600,"join":["world"],"publish":["world","dm:"]}'
 
-3. Chat, in two terminals, one token each:
+3. Chat, in two terminals, one token each (pasted at the prompt, so that it
+   never shows in the process list or the shell history):
 
-  {{.Exe}} chat --url wss://{{.HTTPS}}/{{.V}}/ws --insecure --token ALICE_TOKEN --join world
-  {{.Exe}} chat --url wss://{{.HTTPS}}/{{.V}}/ws --insecure --token BOB_TOKEN --join world
+  read -rsp 'token: ' KAIWA_TOKEN && export KAIWA_TOKEN
+  {{.Exe}} chat --url wss://{{.HTTPS}}/{{.V}}/ws --insecure --join world
 
 4. Send a system message to the channel:
 

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+)
+
+// runArgs runs the program with args and the environment env.
+func runArgs(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestHelpOfEveryCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"help"}, {"-h"}, {"tenant", "-h"}, {"tenant", "--help"}, {"tenant", "help"}, {"tenant", "create", "-h"},
+		{"ua", "-h"}, {"api", "-h"}, {"logwriter", "-h"}, {"migrate", "-h"}, {"dev", "-h"}, {"chat", "-h"}, {"bench", "-h"},
+	} {
+		stdout, stderr, err := runArgs(t, nil, args...)
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("kaiwa %s: %v", strings.Join(args, " "), err)
+			continue
+		}
+		if exitCode(err) != 0 && err != nil {
+			t.Errorf("kaiwa %s exits %d", strings.Join(args, " "), exitCode(err))
+		}
+		if out := stdout + stderr; !strings.Contains(out, "usage") && !strings.Contains(out, "-") {
+			t.Errorf("kaiwa %s printed no help: %q", strings.Join(args, " "), out)
+		}
+	}
+	stdout, _, _ := runArgs(t, nil, "tenant", "-h")
+	for _, sub := range []string{"create", "list", "keys", "rotate-key", "revoke-key", "settings", "disable", "-mysql-dsn"} {
+		if !strings.Contains(stdout, sub) {
+			t.Errorf("kaiwa tenant -h does not mention %s:\n%s", sub, stdout)
+		}
+	}
+}
+
+func TestMalformedEnvironmentFailsNamingTheVariable(t *testing.T) {
+	for _, tt := range []struct {
+		env, value, want string
+		args             []string
+	}{
+		{"KAIWA_PING_INTERVAL", "25", `KAIWA_PING_INTERVAL="25" is not a duration`, []string{"ua"}},
+		{"KAIWA_UA_PER_VERSION", "two", `KAIWA_UA_PER_VERSION="two" is not an integer`, []string{"dev"}},
+		{"KAIWA_BENCH_CONNECT_RATE", "fast", `KAIWA_BENCH_CONNECT_RATE="fast" is not a number`, []string{"bench", "idle"}},
+		{"KAIWA_STREAM_REPLICAS", "three", `KAIWA_STREAM_REPLICAS="three" is not an integer`, []string{"api"}},
+		{"KAIWA_HISTORY_MAX_AGE", "72", `KAIWA_HISTORY_MAX_AGE="72" is not a duration`, []string{"logwriter"}},
+	} {
+		_, _, err := runArgs(t, map[string]string{tt.env: tt.value}, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || exitCode(err) != 2 {
+			t.Errorf("kaiwa %s with %s=%q: %v, want an error containing %q", tt.args[0], tt.env, tt.value, err, tt.want)
+		}
+	}
+}
