@@ -68,6 +68,7 @@ type session struct {
 	refused      int
 	refusedSince time.Time
 	rttSeen      time.Time
+	afterAuth    []versions.Command // ops sent in the auth frame after auth
 
 	mu       sync.Mutex
 	channels map[string]struct{} // joined channels; guarded by mu
@@ -331,10 +332,14 @@ func (ss *session) refuse(ctx context.Context, ref string, err error) {
 	ss.srv.untrack(ss)
 }
 
-// run is the rest of the session's life: the read loop, then leaving.
+// run is the rest of the session's life: the ops that came with auth,
+// the read loop, then leaving.
 func (ss *session) run(ctx context.Context) {
 	defer ss.srv.untrack(ss)
-	ss.readLoop(ctx)
+	if ss.runOps(ctx, ss.afterAuth) {
+		ss.afterAuth = nil
+		ss.readLoop(ctx)
+	}
 	ss.closeWith(websocket.StatusNormalClosure, "")
 	ss.leaveAll()
 	ss.wait()
@@ -432,9 +437,12 @@ func (ss *session) firstFrameAuth(ctx context.Context) (grant, versions.Command,
 		return grant{}, versions.Command{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
 	}
 	cmds, ref, err := ss.codec.DecodeFrame(nil, data, ss.clock)
-	if err != nil || len(cmds) != 1 || cmds[0].Op != versions.OpAuth {
+	if err != nil || len(cmds) == 0 || cmds[0].Op != versions.OpAuth {
 		return grant{}, versions.Command{Ref: ref}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "authenticate first with an auth op")
 	}
+	// The ops after auth in the same envelope (v2) run in order once the
+	// session is ready.
+	ss.afterAuth = cmds[1:]
 	rctx, cancel := context.WithTimeout(ctx, ss.srv.cfg.AuthTimeout)
 	defer cancel()
 	id, err := ss.srv.resolve(rctx, cmds[0].Token)
@@ -676,17 +684,27 @@ func (ss *session) readLoop(ctx context.Context) {
 			continue
 		}
 		ss.observeRTT(time.Now())
-		for i := range cmds {
-			if !ss.allow() {
-				if ss.closeAsked() {
-					return // nothing more is read or answered
-				}
-				ss.sendError(cmds[i].Ref, kaiwa.Errorf(kaiwa.CodeRateLimited, "too many ops, slow down"))
-				continue
-			}
-			ss.handle(ctx, &cmds[i])
+		if !ss.runOps(ctx, cmds) {
+			return
 		}
 	}
+}
+
+// runOps executes the ops of one frame in order, each within the
+// connection's rate. It reports false once the session's close has been
+// asked for (a flood): nothing more is read or answered then.
+func (ss *session) runOps(ctx context.Context, cmds []versions.Command) bool {
+	for i := range cmds {
+		if !ss.allow() {
+			if ss.closeAsked() {
+				return false
+			}
+			ss.sendError(cmds[i].Ref, kaiwa.Errorf(kaiwa.CodeRateLimited, "too many ops, slow down"))
+			continue
+		}
+		ss.handle(ctx, &cmds[i])
+	}
+	return true
 }
 
 // closeAsked reports whether the session's close has been asked for.
