@@ -34,6 +34,10 @@ type Clock struct {
 	have  bool          // peerT is set; guarded by mu
 	rtt   time.Duration // latest round-trip sample; guarded by mu
 	rttOK bool          // rtt is set; guarded by mu
+
+	sent   bool  // a frame has been stamped; guarded by mu
+	firstT int64 // the t of the first frame stamped; guarded by mu
+	lastE  int64 // the last echo taken as a measurement; guarded by mu
 }
 
 // NewClock returns a clock counting from start, the moment the connection
@@ -56,20 +60,31 @@ func clampClock(ms int64) int64 {
 	return ms
 }
 
+// MaxRTT is the largest round-trip time a [Clock] believes: an echo that
+// would make it longer is not a measurement. A session that takes this
+// long to answer is closed by the ping timeout long before.
+const MaxRTT = 10 * time.Second
+
 // Record notes a frame that arrived at now carrying the peer's clock t and,
 // when hasE, its echo e of this side's clock (t is kept within 0 and
-// [MaxClock]). With an echo the round-trip
-// time becomes this clock's reading at now minus e. An echo ahead of this
-// clock (a peer that cannot count) is not a measurement: the previous
-// round-trip time is kept.
+// [MaxClock]). With an echo the round-trip time becomes this clock's
+// reading at now minus e. An echo that cannot be right is not a
+// measurement, and the previous round-trip time is kept: one ahead of this
+// clock, one older than the first frame this side sent, one behind an
+// earlier echo (an honest echo only grows: the peer echoes the latest
+// frame it has, plus the time it held it), or one implying more than
+// [MaxRTT] (such as a constant 0 on an old connection). A peer can still
+// claim to have held a frame longer than it did; what it claims is bounded.
 func (c *Clock) Record(now time.Time, t, e int64, hasE bool) {
 	own := c.Millis(now)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.peerT, c.at, c.have = clampClock(t), now, true
-	if hasE && e <= own {
-		c.rtt, c.rttOK = time.Duration(own-e)*time.Millisecond, true
+	if !hasE || !c.sent || e > own || e < c.firstT || e < c.lastE || own-e > MaxRTT.Milliseconds() {
+		return
 	}
-	c.mu.Unlock()
+	c.rtt, c.rttOK = time.Duration(own-e)*time.Millisecond, true
+	c.lastE = e
 }
 
 // Stamp returns the clocks of a frame leaving at now: t is this clock's
@@ -80,6 +95,9 @@ func (c *Clock) Stamp(now time.Time) (t, e int64, hasE bool) {
 	t = c.Millis(now)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.sent {
+		c.sent, c.firstT = true, t
+	}
 	if !c.have {
 		return t, 0, false
 	}

@@ -57,15 +57,25 @@ func TestClockStampAndRecord(t *testing.T) {
 		t.Errorf("Stamp after the second frame: e = %d, want 95+10", e)
 	}
 	// An echo equal to our clock is a round trip of 0.
-	c.Record(t0.Add(ms(250)), 100, 250, true)
+	c.Record(t0.Add(ms(230)), 100, 230, true)
 	if rtt, ok := c.RTT(); !ok || rtt != 0 {
 		t.Errorf("RTT = %v, %v; want 0", rtt, ok)
 	}
-	// An echo from the future is no measurement: the last RTT stays.
 	c.Record(t0.Add(ms(300)), 150, 230, true)
-	c.Record(t0.Add(ms(310)), 160, 9999, true)
-	if rtt, _ := c.RTT(); rtt != ms(70) {
-		t.Errorf("RTT after an echo ahead of the clock = %v, want the previous 70ms", rtt)
+	// Echoes that cannot be right are no measurement: the last RTT stays.
+	for _, bad := range []struct {
+		at, e int64
+		why   string
+	}{
+		{310, 9999, "ahead of the clock"},
+		{310, 229, "behind an earlier echo"},
+		{310, 0, "before the first frame sent"},
+		{30000, 230, "more than MaxRTT"},
+	} {
+		c.Record(t0.Add(ms(bad.at)), 160, bad.e, true)
+		if rtt, _ := c.RTT(); rtt != ms(70) {
+			t.Errorf("RTT after an echo %s = %v, want the previous 70ms", bad.why, rtt)
+		}
 	}
 	// Stamping at a time before the last arrival holds for 0 ms.
 	if tt, e, _ := c.Stamp(t0.Add(ms(305))); tt != 305 || e != 160 {
@@ -123,6 +133,7 @@ func TestClockTwoPeers(t *testing.T) {
 // a session's reader and writer do (run with -race).
 func TestClockConcurrent(t *testing.T) {
 	c := NewClock(t0)
+	c.Stamp(t0) // the first frame this side sends, as ready is
 	const n = 2000
 	var wg sync.WaitGroup
 	wg.Go(func() {

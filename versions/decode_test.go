@@ -209,7 +209,7 @@ func TestDecodeV2Clock(t *testing.T) {
 		t.Errorf("Stamp = %d, %d, %v; want 130, 530", tt, e, ok)
 	}
 	// An op fault still records the valid envelope's clocks.
-	if _, _, err := decodeV2(nil, []byte(`{"t":700,"e":120,"ops":[{"nop":1}]}`), clk, t0.Add(ms(200))); err == nil {
+	if _, _, err := decodeV2(nil, []byte(`{"t":700,"e":130,"ops":[{"nop":1}]}`), clk, t0.Add(ms(210))); err == nil {
 		t.Fatal("a frame with a bad op was accepted")
 	}
 	if rtt, ok := clk.RTT(); !ok || rtt != ms(80) {
@@ -219,8 +219,8 @@ func TestDecodeV2Clock(t *testing.T) {
 	if _, _, err := decodeV2(nil, []byte(`{"t":900,"e":-1,"ops":[{"op":"ping"}]}`), clk, t0.Add(ms(300))); err == nil {
 		t.Fatal("a frame with a negative e was accepted")
 	}
-	if _, e, _ := clk.Stamp(t0.Add(ms(300))); e != 800 {
-		t.Errorf("echo = %d, want 700 + 100 ms held (the bad frame's t ignored)", e)
+	if _, e, _ := clk.Stamp(t0.Add(ms(300))); e != 790 {
+		t.Errorf("echo = %d, want 700 + 90 ms held (the bad frame's t ignored)", e)
 	}
 	// A nil clock is allowed.
 	if cmds, _, err := (V2{}).DecodeFrame(nil, []byte(`{"t":1,"ops":[{"op":"ping"}]}`), nil); err != nil || len(cmds) != 1 {
