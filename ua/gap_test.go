@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/kaiwa-chat/kaiwa/bus"
 	"github.com/kaiwa-chat/kaiwa/client"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
+	"github.com/kaiwa-chat/kaiwa/ua"
 	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
@@ -145,5 +147,66 @@ func TestSendInDoubtNamesItsCID(t *testing.T) {
 	hist, err := c.History(ctx5(t), "world", 10, "")
 	if err != nil || len(hist) != 1 || hist[0].ID != id1 {
 		t.Fatalf("history %+v, %v; want the one message %s", hist, err, id1)
+	}
+}
+
+// TestResumeReplayIsBounded: one resume replays at most the per-connect
+// bound over all its channels, and a user's resumes at most the
+// per-minute budget; channels past a bound get their newest messages that
+// fit and recovered false.
+func TestResumeReplayIsBounded(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	v2, _ := versions.Default().Get("v2")
+	url, _ := s.startUAWith(s.connect("ua"), v2, func(c *ua.Config) {
+		c.MaxReplayPerConnect = 30
+		c.MaxReplayPerUserMinute = 50
+		c.RecentPerChannel = -1 // every replay reads the stream
+	})
+	for _, ch := range []string{"a", "b", "c"} {
+		s.channel(ch, kaiwa.ChannelOpen)
+		for i := range 20 {
+			if _, err := s.api.Publish(context.Background(), kaiwa.Message{Tenant: s.tenant, Channel: ch, Text: fmt.Sprint(ch, i), System: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tok := s.token("alice", []string{"*"}, []string{"*"})
+	type outcome struct {
+		n         int
+		recovered bool
+	}
+	resume := func() map[string]outcome {
+		t.Helper()
+		c, err := client.Dial(ctx5(t), url, client.Options{Token: tok, Resume: map[string]uint64{"a": 0, "b": 0, "c": 0}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		got := map[string]outcome{}
+		counts := map[string]int{}
+		for len(got) < 3 {
+			select {
+			case ev := <-c.Events():
+				switch ev.Op {
+				case "msg":
+					counts[ev.Msg.Ch]++
+				case "resumed":
+					got[ev.Ch] = outcome{counts[ev.Ch], ev.Recovered}
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("resumed %v so far", got)
+			}
+		}
+		return got
+	}
+	first := resume()
+	if want := map[string]outcome{"a": {20, true}, "b": {10, false}, "c": {0, false}}; !maps.Equal(first, want) {
+		t.Errorf("first resume: %+v; want %+v", first, want)
+	}
+	// 30 of the 50 a minute are spent: 20 are left for the next.
+	second := resume()
+	if want := map[string]outcome{"a": {20, true}, "b": {0, false}, "c": {0, false}}; !maps.Equal(second, want) {
+		t.Errorf("second resume: %+v; want %+v", second, want)
 	}
 }

@@ -65,6 +65,15 @@ type Config struct {
 	ReconnectAfter time.Duration
 	// MaxReplay bounds the messages one channel's resume replays. Default 1000.
 	MaxReplay int
+	// MaxReplayPerConnect bounds the messages one resume replays over all
+	// its channels; channels past it are resumed with recovered false.
+	// Default 2000.
+	MaxReplayPerConnect int
+	// MaxReplayPerUserMinute bounds the messages this server replays to
+	// one user's resumes in a minute (a token bucket), so that reconnecting
+	// in a loop cannot turn small auth frames into large replays. Default
+	// 5000.
+	MaxReplayPerUserMinute int
 	// RecentPerChannel is how many of a channel's latest messages its room
 	// keeps for resumes (0: default 64; negative: none).
 	RecentPerChannel int
@@ -122,6 +131,12 @@ func (c *Config) setDefaults() {
 	if c.MaxReplay <= 0 {
 		c.MaxReplay = 1000
 	}
+	if c.MaxReplayPerConnect <= 0 {
+		c.MaxReplayPerConnect = 2000
+	}
+	if c.MaxReplayPerUserMinute <= 0 {
+		c.MaxReplayPerUserMinute = 5000
+	}
 	switch {
 	case c.RecentPerChannel == 0:
 		c.RecentPerChannel = 64
@@ -150,6 +165,8 @@ type Server struct {
 	codec versions.Codec
 	log   *slog.Logger
 	hub   *hub
+	// replays bounds each user's resume replays.
+	replays *replayBudget
 	met   *metrics
 
 	mu       sync.Mutex
@@ -177,6 +194,7 @@ func New(cfg Config) (*Server, error) {
 		quit:     make(chan struct{}),
 	}
 	s.hub = newHub(s)
+	s.replays = newReplayBudget(cfg.MaxReplayPerUserMinute)
 	sub, err := cfg.Bus.SubscribeTenants(s.tenantControl)
 	if err != nil {
 		return nil, err

@@ -629,6 +629,9 @@ func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
 	}
 	ss.mu.Unlock()
 	slices.Sort(chs)
+	// What this resume may replay over all its channels: the per-connect
+	// bound and what is left of the user's budget for the minute.
+	left := ss.srv.cfg.MaxReplayPerConnect
 	for _, ch := range chs {
 		after := resume[ch]
 		msgs, recovered := ss.srv.hub.recent(ss.id.Tenant, ch, after)
@@ -640,6 +643,16 @@ func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
 				msgs, recovered = nil, false
 			}
 		}
+		n := min(len(msgs), left)
+		if n > 0 {
+			n = ss.srv.replays.take(string(ss.id.Tenant), ss.id.User, n, time.Now())
+		}
+		if len(msgs) > n {
+			// Past a bound: the newest that fit, and not recovered (the
+			// client reads the rest with history if it wants it).
+			msgs, recovered = msgs[len(msgs)-n:], false
+		}
+		left -= n
 		last := after
 		for i := range msgs {
 			if !ss.enqueueWait(ss.srv.out(ss.codec.EncodeMessage(&msgs[i]))) {
