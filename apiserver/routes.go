@@ -1,7 +1,10 @@
 package apiserver
 
 import (
+	"context"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,6 +26,7 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 		recoverPanics,
 		noStore,
 		underPrefix(prefix, []string{prefix + openAPIPath},
+			deadline(cfg.RequestTimeout, map[string]time.Duration{prefix + "/ngwords": cfg.BulkTimeout}),
 			requireAPIKey(cfg.Tenants),
 			limitRate(newTenantLimits(cfg.Tenants, cfg.RateRefresh, cfg.RateTenants)),
 			limitBody(cfg.BodyLimit, map[string]int64{prefix + "/ngwords": cfg.NGBodyLimit}),
@@ -94,6 +98,35 @@ func underPrefix(prefix string, public []string, m ...echo.MiddlewareFunc) echo.
 				}
 			}
 			return guarded(c)
+		}
+	}
+}
+
+// deadline bounds the work of a call, key check included: its context
+// ends after d (or the path's own bound in perPath), so a database or bus
+// that does not answer makes the call fail with 503 unavailable in time
+// instead of hanging.
+func deadline(d time.Duration, perPath map[string]time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			d := d
+			if pd, ok := perPath[echo.GetPath(req)]; ok {
+				d = pd
+			}
+			ctx, cancel := context.WithTimeout(req.Context(), d)
+			c.SetRequest(req.WithContext(ctx))
+			defer func() {
+				// The error handler sees the call's own context, which
+				// ends only when the client goes away (even after a panic).
+				c.SetRequest(req)
+				cancel()
+			}()
+			err := next(c)
+			if err != nil && ctx.Err() == context.DeadlineExceeded && !kaiwa.IsCode(err, kaiwa.CodeUnavailable) && kaiwa.ErrorCode(err) == kaiwa.CodeInternal {
+				return fmt.Errorf("%w: %w", kaiwa.Errorf(kaiwa.CodeUnavailable, "the call took longer than %s; try again", d), err)
+			}
+			return err
 		}
 	}
 }

@@ -25,6 +25,13 @@ const (
 	DefaultMaxPageLimit = 500
 	// DefaultReadyTimeout bounds one call of [Config.Ready].
 	DefaultReadyTimeout = 2 * time.Second
+	// DefaultRequestTimeout bounds a call's work (its database and bus
+	// calls): past it the call answers 503 unavailable instead of hanging
+	// on a database that does not answer.
+	DefaultRequestTimeout = 1500 * time.Millisecond
+	// DefaultBulkTimeout is the bound of the NG-list calls, whose bodies
+	// may be large.
+	DefaultBulkTimeout = 15 * time.Second
 	// DefaultRateRefresh is how long the rate limiter uses a tenant's
 	// APIRate and APIBurst before reading its settings again.
 	DefaultRateRefresh = 5 * time.Second
@@ -83,6 +90,10 @@ type Config struct {
 	MaxPageLimit int
 	// ReadyTimeout bounds one call of Ready ([DefaultReadyTimeout]).
 	ReadyTimeout time.Duration
+	// RequestTimeout bounds each call's work ([DefaultRequestTimeout]);
+	// BulkTimeout that of the NG-list calls ([DefaultBulkTimeout]).
+	RequestTimeout time.Duration
+	BulkTimeout    time.Duration
 	// RateRefresh is how long a tenant's API rate and burst are used
 	// before its settings are read again ([DefaultRateRefresh]).
 	RateRefresh time.Duration
@@ -118,6 +129,12 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.BulkTimeout <= 0 {
+		cfg.BulkTimeout = DefaultBulkTimeout
 	}
 	if cfg.RateRefresh <= 0 {
 		cfg.RateRefresh = DefaultRateRefresh

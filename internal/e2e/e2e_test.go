@@ -276,3 +276,36 @@ func TestBadInputThroughNginx(t *testing.T) {
 		t.Errorf("bystander got %+v", msg)
 	}
 }
+
+// TestFrozenDatabaseAnswersInTime: while MySQL accepts connections but
+// answers nothing (a stopped process), API calls that need it answer 503
+// unavailable within 2 s instead of hanging; once it answers again, so do
+// they.
+func TestFrozenDatabaseAnswersInTime(t *testing.T) {
+	var proxy *testenv.Proxy
+	c := newCluster(t, clusterOpts{apiDSN: func(dsn string) string {
+		addr := strings.TrimSuffix(strings.SplitN(strings.SplitN(dsn, "tcp(", 2)[1], ")", 2)[0], ")")
+		proxy = testenv.NewProxy(t, addr)
+		return testenv.DSNVia(dsn, proxy.Addr())
+	}})
+	key := c.tenant("acme")
+	c.must(201, "PUT", "/channels/world", key, map[string]any{"kind": "open"})
+	proxy.Freeze()
+	for _, call := range []struct{ method, path string }{
+		{"GET", "/channels/world/messages"},
+		{"PUT", "/channels/guild"},
+		{"GET", "/events"},
+	} {
+		start := time.Now()
+		status, body := c.api(call.method, call.path, key, map[string]any{"kind": "open"})
+		took := time.Since(start)
+		if status != 503 || took > 2*time.Second {
+			t.Errorf("%s %s while MySQL is frozen = %d %v after %v, want 503 within 2s", call.method, call.path, status, body, took)
+		}
+	}
+	proxy.Thaw()
+	poll(t, "the API answers again", 20*time.Second, func() bool {
+		status, _ := c.api("GET", "/channels/world/messages", key, nil)
+		return status == 200
+	})
+}

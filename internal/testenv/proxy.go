@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ type Proxy struct {
 	cut    bool
 	closed bool
 	conns  map[net.Conn]struct{}
+	frozen chan struct{} // not nil while frozen: closed by Thaw
 }
 
 // NewProxy starts a proxy on 127.0.0.1 (a free port) that forwards every
@@ -60,7 +60,42 @@ func (p *Proxy) Restore() {
 	p.cut = false
 }
 
+// Freeze stops forwarding bytes, both ways, on every connection, without
+// closing any; new connections are accepted and hang too. The server seems
+// alive but answers nothing, as a process stopped with SIGSTOP does.
+// [Proxy.Thaw] lets the bytes through again.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.frozen == nil {
+		p.frozen = make(chan struct{})
+	}
+}
+
+// Thaw ends a [Proxy.Freeze].
+func (p *Proxy) Thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.frozen != nil {
+		close(p.frozen)
+		p.frozen = nil
+	}
+}
+
+// gate returns a channel closed once the proxy is not frozen.
+func (p *Proxy) gate() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.frozen == nil {
+		return closedGate
+	}
+	return p.frozen
+}
+
+var closedGate = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 func (p *Proxy) close() {
+	p.Thaw()
 	p.mu.Lock()
 	p.closed = true
 	p.closeConnsLocked()
@@ -130,7 +165,19 @@ func (p *Proxy) serve(c net.Conn) {
 	defer up.Close()
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			<-p.gate() // a frozen proxy holds what it read
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		// Close both so the other direction ends too.
 		_ = dst.Close()
 		_ = src.Close()
