@@ -17,6 +17,16 @@
 // error body; every other path answers 404 with a not_found error body.
 // Error bodies have the tenant API's shape: {"error":{"code":..,"message":..}}.
 //
+// # Failover
+//
+// No UA or API socket is ever marked down. A socket that refuses (its
+// process died or is restarting) costs one failed connect, and nginx tries
+// the version's next socket; when every socket refuses, the client gets
+// 503 unavailable at once, and the first upgrade after any UA listens
+// again reaches it. (A WebSocket request completes only when its session
+// ends, so nginx's max_fails accounting would let one upgrade through per
+// fail_timeout after a failure, for minutes.)
+//
 // # Parking
 //
 // Upgrade requests of a version share one request-rate zone. Up to

@@ -78,6 +78,11 @@ func TestRenderRoutesByVersion(t *testing.T) {
 		if !strings.Contains(ua, "zone kaiwa_ua_"+v+" ") || !strings.Contains(ua, "least_conn;") {
 			t.Errorf("UA upstream of %s does not balance by shared connection counts:\n%s", v, ua)
 		}
+		// A socket is never marked down: WebSocket requests complete only
+		// when their sessions end, so a failure would count for minutes.
+		if strings.Count(ua, "max_fails=0;") != 2 || strings.Contains(ua, "fail_timeout") {
+			t.Errorf("UA upstream of %s marks sockets down:\n%s", v, ua)
+		}
 		api := block(t, conf, "upstream kaiwa_api_"+v+" ")
 		if !strings.Contains(api, `server "unix:/srv/kaiwa/run/api-`+v+`.sock"`) || !strings.Contains(api, "keepalive") {
 			t.Errorf("API upstream of %s:\n%s", v, api)
@@ -94,6 +99,7 @@ func TestRenderRoutesByVersion(t *testing.T) {
 			"proxy_read_timeout 3600s;",
 			"proxy_send_timeout 3600s;",
 			"limit_req zone=kaiwa_upgrade_" + v + " burst=500;",
+			"proxy_next_upstream_tries 2;",
 		} {
 			if !strings.Contains(ws, want) {
 				t.Errorf("ws location of %s lacks %q:\n%s", v, want, ws)
