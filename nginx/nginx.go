@@ -15,7 +15,16 @@
 //
 // Every path of a retired version answers 410 with a version_not_allowed
 // error body; every other path answers 404 with a not_found error body.
-// Error bodies have the tenant API's shape: {"error":{"code":..,"message":..}}.
+//
+// # Errors
+//
+// Whatever nginx answers by itself has the tenant API's error shape,
+// {"error":{"code":..,"message":..}}, typed application/json, never an
+// HTML page: a malformed or unsupported request is 400 bad_request; a URI,
+// header or body over its limit is 414, 431 or 413 too_large; a refused
+// upgrade or connection is 429 rate_limited with Retry-After; a backend
+// that is down, fails or times out is 503 unavailable. Answers of the
+// backends pass through unchanged.
 //
 // # Failover
 //
@@ -66,6 +75,7 @@ var confTemplate string
 
 var tmpl = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
 	"q":       quote,
+	"errBody": errorBody,
 	"dur":     duration,
 	"re":      regexp.QuoteMeta,
 	"httpDay": func(t time.Time) string { return t.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT") },
@@ -206,6 +216,7 @@ type view struct {
 	Config
 	ErrorLog, PidFile string
 	RlimitNofile      int
+	Errors            []edgeError
 	Live              []liveVersion
 	Retired           []string
 	Known             []string
@@ -254,6 +265,7 @@ func prepare(cfg Config) (view, error) {
 		ErrorLog:     filepath.Join(cfg.Prefix, "error.log"),
 		PidFile:      filepath.Join(cfg.Prefix, "nginx.pid"),
 		RlimitNofile: 2 * cfg.WorkerConnections,
+		Errors:       edgeErrors(cfg.ClientMaxBodyBytes),
 	}
 	paths := []string{cfg.Prefix, cfg.AccessLog}
 	for _, a := range []string{cfg.HTTPListen, cfg.HTTPSListen} {

@@ -141,8 +141,33 @@ func TestRenderRoutesByVersion(t *testing.T) {
 	if !strings.Contains(retired, `return 410 '{"error":{"code":"version_not_allowed","message":"protocol version v0 is retired"}}`) {
 		t.Errorf("retired location:\n%s", retired)
 	}
-	if root := block(t, conf, "location / "); !strings.Contains(root, `return 404 '{"error":{"code":"not_found"`) {
+	if root := block(t, conf, "location / "); !strings.Contains(root, "return 404;") {
 		t.Errorf("default location:\n%s", root)
+	}
+	// Every answer of nginx's own is JSON: each status it may produce has
+	// an error page, and each page answers the API's error shape.
+	pages := regexp.MustCompile(`(?m)^\s*error_page ([\d ]+) = (\S+);`).FindAllStringSubmatch(conf, -1)
+	caught := map[string]string{}
+	for _, m := range pages {
+		for _, status := range strings.Fields(m[1]) {
+			caught[status] = m[2]
+		}
+		target := m[2]
+		if !strings.HasPrefix(target, "@") {
+			target = "= " + target
+		}
+		loc := block(t, conf, "location "+target+" ")
+		if !regexp.MustCompile(`return \d{3} '\{"error":\{"code":"[a-z_]+","message":"[^"']+"\}\}\\n';`).MatchString(loc) {
+			t.Errorf("error page %s does not answer JSON:\n%s", m[2], loc)
+		}
+		if !strings.HasPrefix(m[2], "@") && !strings.Contains(loc, "internal;") {
+			t.Errorf("error page %s is reachable from outside:\n%s", m[2], loc)
+		}
+	}
+	for _, status := range []string{"400", "404", "413", "414", "429", "494", "500", "501", "502", "503", "504", "505"} {
+		if caught[status] == "" {
+			t.Errorf("nginx answers %s with its own HTML page", status)
+		}
 	}
 	if !strings.Contains(conf, "default_type application/json;") {
 		t.Error("nginx's own answers are not typed application/json")
