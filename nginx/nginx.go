@@ -83,12 +83,16 @@ var tmpl = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
 
 // Defaults of the tunables of [Config].
 const (
-	DefaultHTTPListen          = "127.0.0.1:8080"
-	DefaultHTTPSListen         = "127.0.0.1:8443"
-	DefaultUpgradeRate         = 200
-	DefaultUpgradeBurst        = 2000
-	DefaultWorkerConnections   = 20000
-	DefaultClientMaxBodyBytes  = 1 << 20
+	DefaultHTTPListen        = "127.0.0.1:8080"
+	DefaultHTTPSListen       = "127.0.0.1:8443"
+	DefaultUpgradeRate       = 200
+	DefaultUpgradeBurst      = 2000
+	DefaultWorkerConnections = 20000
+	// DefaultClientMaxBodyBytes is the tenant API's largest request body
+	// (apiserver.DefaultNGBodyLimit, the body of an NG-list call), so that
+	// nginx never refuses what the API accepts; the API enforces its
+	// smaller limits for the other calls itself.
+	DefaultClientMaxBodyBytes  = 4 << 20
 	DefaultClientHeaderTimeout = 10 * time.Second
 	DefaultClientBodyTimeout   = 10 * time.Second
 	DefaultKeepaliveTimeout    = 65 * time.Second
@@ -139,7 +143,8 @@ type Config struct {
 	// WorkerConnections bounds each worker's connections (both sides of a
 	// proxied connection count). The open-file limit is set to twice it.
 	WorkerConnections int
-	// ClientMaxBodyBytes bounds API request bodies.
+	// ClientMaxBodyBytes bounds API request bodies; it should be the API
+	// server's largest body limit (see [DefaultClientMaxBodyBytes]).
 	ClientMaxBodyBytes int64
 	// ClientHeaderTimeout, ClientBodyTimeout, KeepaliveTimeout and
 	// SendTimeout are the client-side timeouts.

@@ -266,15 +266,22 @@ func TestNginxRoutes(t *testing.T) {
 	}
 
 	t.Run("body limit", func(t *testing.T) {
-		resp, err := s.client.Post(s.ngx.HTTPURL+"/v2/api/channels/world/messages", "application/json", strings.NewReader(strings.Repeat("x", 2<<20)))
-		if err != nil {
-			t.Fatal(err)
+		post := func(n int) (int, errorBody) {
+			resp, err := s.client.Post(s.ngx.HTTPURL+"/v2/api/ngwords", "application/json", strings.NewReader(strings.Repeat("x", n)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e errorBody
+			json.NewDecoder(resp.Body).Decode(&e)
+			return resp.StatusCode, e
 		}
-		defer resp.Body.Close()
-		var e errorBody
-		json.NewDecoder(resp.Body).Decode(&e)
-		if resp.StatusCode != http.StatusRequestEntityTooLarge || e.Error.Code != "too_large" {
-			t.Errorf("2 MiB body: %d %+v", resp.StatusCode, e)
+		// The largest body the API takes passes; one byte more is refused.
+		if status, e := post(nginx.DefaultClientMaxBodyBytes); status != http.StatusOK {
+			t.Errorf("%d-byte body: %d %+v", nginx.DefaultClientMaxBodyBytes, status, e)
+		}
+		if status, e := post(nginx.DefaultClientMaxBodyBytes + 1); status != http.StatusRequestEntityTooLarge || e.Error.Code != "too_large" {
+			t.Errorf("%d-byte body: %d %+v", nginx.DefaultClientMaxBodyBytes+1, status, e)
 		}
 	})
 

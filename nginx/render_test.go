@@ -186,7 +186,7 @@ func TestRenderRoutesByVersion(t *testing.T) {
 		"client_header_timeout 10s;",
 		"keepalive_timeout 65s;",
 		"send_timeout 30s;",
-		"client_max_body_size 1048576;",
+		"client_max_body_size 4194304;",
 		"limit_req_status 429;",
 		`pid "/srv/kaiwa/nginx/nginx.pid";`,
 		`error_log "/srv/kaiwa/nginx/error.log" warn;`,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/apiserver"
 	"github.com/kaiwa-chat/kaiwa/bus"
 	"github.com/kaiwa-chat/kaiwa/nginx"
 	"github.com/kaiwa-chat/kaiwa/tenants"
@@ -266,6 +267,8 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 		KeyFile:     *key,
 		Sockets:     nginx.DirSockets(absSockets, *perVersion),
 		User:        *user,
+		// nginx lets through every body the API accepts.
+		ClientMaxBodyBytes: apiserver.DefaultNGBodyLimit,
 	}
 	w := stdout
 	if *out != "" {
