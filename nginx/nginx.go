@@ -11,7 +11,10 @@
 //   - /v/ws is proxied, with the WebSocket upgrade, to an upstream of the
 //     version's UA sockets (least connections first);
 //   - /v/api/... is proxied, full original URI included, to the version's
-//     API socket.
+//     API socket; /v/api/healthz and /v/api/readyz go to that process's
+//     own /healthz and /readyz, which need no key.
+//
+// /healthz is nginx's own health: 200 {"status":"ok"}, no backend asked.
 //
 // Every path of a retired version answers 410 with a version_not_allowed
 // error body; every other path answers 404 with a not_found error body.

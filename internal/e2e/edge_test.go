@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -10,13 +11,33 @@ import (
 )
 
 // TestEdgeAgreesWithTheAPI checks that nginx, as rendered by default,
-// lets through what docs/api.md allows.
+// serves what docs/api.md promises: the health endpoints, and bodies up to
+// the API's largest.
 func TestEdgeAgreesWithTheAPI(t *testing.T) {
 	if nginx.DefaultClientMaxBodyBytes != apiserver.DefaultNGBodyLimit {
 		t.Errorf("nginx's body limit %d differs from the API's largest body %d", nginx.DefaultClientMaxBodyBytes, apiserver.DefaultNGBodyLimit)
 	}
 	c := newCluster(t, clusterOpts{})
 	acme := c.tenant("acme")
+
+	// Health through nginx, without a key, where docs/api.md says: nginx's
+	// own, and each version's API process's.
+	for path, want := range map[string]string{
+		"/healthz":        `{"status":"ok"}`,
+		"/v1/api/healthz": `{"status":"ok"}`,
+		"/v1/api/readyz":  `{"status":"ready"}`,
+		"/v2/api/readyz":  `{"status":"ready"}`,
+	} {
+		resp, err := c.http.Get(c.nginx.HTTPSURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != want {
+			t.Errorf("GET %s: %d %s, want 200 %s", path, resp.StatusCode, body, want)
+		}
+	}
 
 	// An NG list of nearly 4 MiB in one call, as docs/api.md allows.
 	words := make([]string, 55000)
