@@ -2,7 +2,6 @@ package nginx_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -74,48 +73,33 @@ func (u *crashableUA) crash() {
 	u.srv, u.cancel = nil, nil
 }
 
-// upgradeError is how nginx refused an upgrade.
-type upgradeError struct {
-	status int
-	body   errorBody
-	took   time.Duration
-}
-
 // reconnecter is a client that, like the SDKs, reconnects after a short
 // jittered pause until it holds a session again.
 type reconnecter struct {
 	s      *stack
 	url    string
-	mu     sync.Mutex
 	conn   *websocket.Conn
 	backAt time.Time
-	errs   []upgradeError
-	other  []error
+	// refusals are the upgrades nginx answered with an error; other are
+	// the attempts that failed otherwise.
+	refusals []upgrade
+	other    []error
 }
 
 // run reconnects until it holds a session or ctx ends; it keeps the session
 // open (a WebSocket request only completes when its session ends).
 func (r *reconnecter) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		start := time.Now()
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, resp, err := websocket.Dial(dctx, r.url, &websocket.DialOptions{HTTPClient: r.s.client})
-		cancel()
-		if err == nil {
-			r.mu.Lock()
-			r.conn, r.backAt = c, time.Now()
-			r.mu.Unlock()
+		u := dialWS(ctx, r.s.client, r.url)
+		switch {
+		case u.conn != nil:
+			r.conn, r.backAt = u.conn, time.Now()
 			return
+		case u.status != 0:
+			r.refusals = append(r.refusals, u)
+		case ctx.Err() == nil:
+			r.other = append(r.other, u.err)
 		}
-		r.mu.Lock()
-		if resp != nil {
-			e := upgradeError{status: resp.StatusCode, took: time.Since(start)}
-			decodeErrorBody(resp, &e.body)
-			r.errs = append(r.errs, e)
-		} else if ctx.Err() == nil {
-			r.other = append(r.other, err)
-		}
-		r.mu.Unlock()
 		select {
 		case <-ctx.Done():
 		case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
@@ -134,8 +118,9 @@ func TestNginxUAsBackAfterEveryUAFailed(t *testing.T) {
 	p := testenv.Nginx(t, nginx.Config{
 		Registry: versions.Default(),
 		Sockets:  nginx.DirSockets(dir, 2),
-		// Reconnects are not parked here: this test is about the sockets.
-		UpgradeRate: 100000, UpgradeBurst: 100000,
+		// Reconnects are neither parked nor limited per address (the
+		// clients share one): this test is about the sockets.
+		UpgradeRate: 100000, UpgradeBurst: 100000, PerIPUpgradeRate: -1,
 	})
 	s := &stack{ngx: p, client: &http.Client{Timeout: 10 * time.Second}}
 	url := p.WSURL + "/v1/ws"
@@ -152,7 +137,7 @@ func TestNginxUAsBackAfterEveryUAFailed(t *testing.T) {
 	wg.Wait()
 	for i, c := range clients {
 		if c.conn == nil {
-			t.Fatalf("client %d did not connect: %v %v", i, c.errs, c.other)
+			t.Fatalf("client %d did not connect: %v %v", i, c.refusals, c.other)
 		}
 	}
 
@@ -186,7 +171,7 @@ func TestNginxUAsBackAfterEveryUAFailed(t *testing.T) {
 	var slowest time.Duration
 	refused := 0
 	for i, c := range clients {
-		refused += len(c.errs)
+		refused += len(c.refusals)
 		if c.conn == nil {
 			t.Errorf("client %d not back %v after the UAs listened again", i, within+2*time.Second)
 			continue
@@ -198,9 +183,9 @@ func TestNginxUAsBackAfterEveryUAFailed(t *testing.T) {
 		}
 		// While every UA was down, each attempt was refused at once, with
 		// the JSON error shape.
-		for _, e := range c.errs {
-			if e.status != http.StatusServiceUnavailable || e.body.Error.Code != "unavailable" || e.took > time.Second {
-				t.Errorf("client %d: refused with %d %+v after %v, want a prompt 503 unavailable", i, e.status, e.body, e.took)
+		for _, u := range c.refusals {
+			if u.status != http.StatusServiceUnavailable || u.body.Error.Code != "unavailable" || u.took > time.Second {
+				t.Errorf("client %d: refused with %d %+v after %v, want a prompt 503 unavailable", i, u.status, u.body, u.took)
 				break
 			}
 		}
@@ -212,11 +197,4 @@ func TestNginxUAsBackAfterEveryUAFailed(t *testing.T) {
 		t.Errorf("the last client was back %v after the UAs listened again, want at most %v", slowest, within)
 	}
 	t.Logf("%d upgrades refused while the UAs were down; all %d clients back within %v", refused, n, slowest)
-}
-
-// decodeErrorBody reads a JSON error body into e, leaving e empty when
-// the body is not one.
-func decodeErrorBody(resp *http.Response, e *errorBody) {
-	defer resp.Body.Close()
-	_ = json.NewDecoder(resp.Body).Decode(e)
 }

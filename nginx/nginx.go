@@ -47,6 +47,17 @@
 // reconnect storm is smoothed instead of refused; beyond the queue nginx
 // answers 429 rate_limited.
 //
+// # Limits per client address
+//
+// Each client address may have [Config.PerIPConns] requests open at once
+// (a WebSocket counts for its whole session) and make
+// [Config.PerIPUpgradeRate] upgrades a second with bursts of
+// [Config.PerIPUpgradeBurst], over every version. Beyond them nginx
+// answers 429 at once: one address's excess is refused, not parked, so it
+// cannot fill a version's queue or hold everyone else's place. The limits
+// key on the address nginx sees; behind a balancer that hides client
+// addresses, raise them or turn them off.
+//
 // # Logs
 //
 // The access log is one JSON object per line (see the "kaiwa" log_format in
@@ -91,6 +102,14 @@ const (
 	DefaultUpgradeRate       = 200
 	DefaultUpgradeBurst      = 2000
 	DefaultWorkerConnections = 20000
+	// DefaultPerIPConns, DefaultPerIPUpgradeRate and
+	// DefaultPerIPUpgradeBurst suit players behind carrier-grade NAT, many
+	// to an address: 200 of them may reconnect at once and 20 a second
+	// after that, and 1000 may be connected at once, while one address
+	// takes at most a tenth of a version's default upgrade rate.
+	DefaultPerIPConns        = 1000
+	DefaultPerIPUpgradeRate  = 20
+	DefaultPerIPUpgradeBurst = 200
 	// DefaultClientMaxBodyBytes is the tenant API's largest request body
 	// (apiserver.DefaultNGBodyLimit, the body of an NG-list call), so that
 	// nginx never refuses what the API accepts; the API enforces its
@@ -141,6 +160,17 @@ type Config struct {
 	// UpgradeBurst is how many upgrades above the rate wait in the queue
 	// before nginx answers 429.
 	UpgradeBurst int
+	// PerIPConns bounds the requests one client address may have open at
+	// once, over every version; a WebSocket counts for its whole session.
+	// Beyond it nginx answers 429. Negative means no limit.
+	PerIPConns int
+	// PerIPUpgradeRate is the WebSocket upgrades per second one client
+	// address may make, over every version, and PerIPUpgradeBurst how many
+	// above the rate pass at once. The rest are refused with 429 at once,
+	// never parked, so one address cannot fill a version's queue.
+	// A negative rate means no limit.
+	PerIPUpgradeRate  int
+	PerIPUpgradeBurst int
 	// WorkerProcesses is nginx's worker count; 0 means one per core.
 	WorkerProcesses int
 	// WorkerConnections bounds each worker's connections (both sides of a
@@ -340,6 +370,15 @@ func setDefaults(c *Config) {
 	}
 	if c.UpgradeBurst <= 0 {
 		c.UpgradeBurst = DefaultUpgradeBurst
+	}
+	if c.PerIPConns == 0 {
+		c.PerIPConns = DefaultPerIPConns
+	}
+	if c.PerIPUpgradeRate == 0 {
+		c.PerIPUpgradeRate = DefaultPerIPUpgradeRate
+	}
+	if c.PerIPUpgradeBurst <= 0 {
+		c.PerIPUpgradeBurst = DefaultPerIPUpgradeBurst
 	}
 	if c.WorkerConnections <= 0 {
 		c.WorkerConnections = DefaultWorkerConnections

@@ -105,8 +105,13 @@ func TestRenderRoutesByVersion(t *testing.T) {
 				t.Errorf("ws location of %s lacks %q:\n%s", v, want, ws)
 			}
 		}
-		if strings.Contains(ws, "nodelay") || strings.Contains(ws, "delay=") {
+		// The version's zone parks upgrades; the address's refuses its
+		// excess at once.
+		if !strings.Contains(ws, "limit_req zone=kaiwa_upgrade_"+v+" burst=500;\n") || strings.Contains(ws, "delay=") {
 			t.Errorf("ws location of %s does not park upgrades:\n%s", v, ws)
+		}
+		if !strings.Contains(ws, "limit_req zone=kaiwa_upgrade_ip burst=200 nodelay;") {
+			t.Errorf("ws location of %s does not limit upgrades per address:\n%s", v, ws)
 		}
 		if !strings.Contains(conf, "limit_req_zone $kaiwa_version zone=kaiwa_upgrade_"+v+":1m rate=50r/s;") {
 			t.Errorf("no upgrade zone for %s", v)
@@ -188,6 +193,10 @@ func TestRenderRoutesByVersion(t *testing.T) {
 		"send_timeout 30s;",
 		"client_max_body_size 4194304;",
 		"limit_req_status 429;",
+		"limit_req_zone $binary_remote_addr zone=kaiwa_upgrade_ip:32m rate=20r/s;",
+		"limit_conn_zone $binary_remote_addr zone=kaiwa_conn_ip:32m;",
+		"limit_conn_status 429;",
+		"limit_conn kaiwa_conn_ip 1000;",
 		`pid "/srv/kaiwa/nginx/nginx.pid";`,
 		`error_log "/srv/kaiwa/nginx/error.log" warn;`,
 		`access_log "/srv/kaiwa/nginx/access.log" kaiwa;`,
@@ -253,6 +262,24 @@ func TestRenderPlainHTTPOnly(t *testing.T) {
 	}
 	if strings.Contains(conf, "user ") {
 		t.Error("user directive without a user")
+	}
+}
+
+func TestRenderPerIPLimits(t *testing.T) {
+	t.Parallel()
+	cfg := nginx.Config{Registry: versions.Default(), Prefix: "/p", Sockets: nginx.DirSockets("/r", 1),
+		PerIPConns: 50, PerIPUpgradeRate: 5, PerIPUpgradeBurst: 10}
+	conf := render(t, cfg)
+	for _, want := range []string{"rate=5r/s;", "limit_conn kaiwa_conn_ip 50;", "limit_req zone=kaiwa_upgrade_ip burst=10 nodelay;"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("config lacks %q", want)
+		}
+	}
+	// Negative turns them off (behind a balancer that hides addresses).
+	cfg.PerIPConns, cfg.PerIPUpgradeRate = -1, -1
+	conf = render(t, cfg)
+	if strings.Contains(conf, "kaiwa_conn_ip") || strings.Contains(conf, "kaiwa_upgrade_ip") {
+		t.Errorf("per-address limits rendered though turned off:\n%s", conf)
 	}
 }
 

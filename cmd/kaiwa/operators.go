@@ -238,6 +238,9 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 	cert := f.str("cert", "KAIWA_TLS_CERT", "", "TLS certificate (PEM)")
 	key := f.str("key", "KAIWA_TLS_KEY", "", "TLS key (PEM)")
 	user := f.str("user", "KAIWA_NGINX_USER", "", "nginx worker user (when the master runs as root)")
+	perIPConns := f.integer("per-ip-conns", "KAIWA_NGINX_PER_IP_CONNS", nginx.DefaultPerIPConns, "requests one client address may have open at once, WebSockets included (-1: no limit)")
+	perIPRate := f.integer("per-ip-upgrade-rate", "KAIWA_NGINX_PER_IP_UPGRADE_RATE", nginx.DefaultPerIPUpgradeRate, "WebSocket upgrades per second one client address may make (-1: no limit)")
+	perIPBurst := f.integer("per-ip-upgrade-burst", "KAIWA_NGINX_PER_IP_UPGRADE_BURST", nginx.DefaultPerIPUpgradeBurst, "upgrades above the rate one client address may make at once")
 	out := f.str("out", "KAIWA_NGINX_CONF", "", "write the config here instead of stdout")
 	vfile := f.versionsFile()
 	if err := f.Parse(args); err != nil {
@@ -269,6 +272,9 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 		User:        *user,
 		// nginx lets through every body the API accepts.
 		ClientMaxBodyBytes: apiserver.DefaultNGBodyLimit,
+		PerIPConns:         *perIPConns,
+		PerIPUpgradeRate:   *perIPRate,
+		PerIPUpgradeBurst:  *perIPBurst,
 	}
 	w := stdout
 	if *out != "" {
