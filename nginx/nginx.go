@@ -71,6 +71,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -78,6 +79,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/template"
 	"time"
 
@@ -174,8 +176,15 @@ type Config struct {
 	// WorkerProcesses is nginx's worker count; 0 means one per core.
 	WorkerProcesses int
 	// WorkerConnections bounds each worker's connections (both sides of a
-	// proxied connection count). The open-file limit is set to twice it.
+	// proxied connection count). The workers' open-file limit is set to
+	// twice it, within OpenFileLimit.
 	WorkerConnections int
+	// OpenFileLimit is the hard limit on open files nginx runs under. The
+	// workers' open-file limit is rendered within it and WorkerConnections
+	// lowered to it, so nginx never fails to raise its limit. Zero means
+	// this process's own hard limit: the one nginx inherits when this
+	// process, or one like it, starts it.
+	OpenFileLimit uint64
 	// ClientMaxBodyBytes bounds API request bodies; it should be the API
 	// server's largest body limit (see [DefaultClientMaxBodyBytes]).
 	ClientMaxBodyBytes int64
@@ -302,7 +311,7 @@ func prepare(cfg Config) (view, error) {
 		Config:       cfg,
 		ErrorLog:     filepath.Join(cfg.Prefix, "error.log"),
 		PidFile:      filepath.Join(cfg.Prefix, "nginx.pid"),
-		RlimitNofile: 2 * cfg.WorkerConnections,
+		RlimitNofile: int(min(2*uint64(cfg.WorkerConnections), cfg.OpenFileLimit)),
 		Errors:       edgeErrors(cfg.ClientMaxBodyBytes),
 	}
 	paths := []string{cfg.Prefix, cfg.AccessLog}
@@ -383,6 +392,10 @@ func setDefaults(c *Config) {
 	if c.WorkerConnections <= 0 {
 		c.WorkerConnections = DefaultWorkerConnections
 	}
+	if c.OpenFileLimit == 0 {
+		c.OpenFileLimit = hardOpenFileLimit()
+	}
+	c.WorkerConnections = int(min(uint64(c.WorkerConnections), c.OpenFileLimit))
 	if c.ClientMaxBodyBytes <= 0 {
 		c.ClientMaxBodyBytes = DefaultClientMaxBodyBytes
 	}
@@ -394,6 +407,16 @@ func setDefaults(c *Config) {
 	def(&c.APITimeout, DefaultAPITimeout)
 	def(&c.WSTimeout, DefaultWSTimeout)
 	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
+}
+
+// hardOpenFileLimit is this process's hard limit on open files, or
+// [math.MaxInt32] when there is none or it cannot be read.
+func hardOpenFileLimit() uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Max > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return lim.Max
 }
 
 // checkWord rejects values that could break out of a quoted nginx string

@@ -2,6 +2,7 @@ package nginx_test
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -55,16 +56,17 @@ func block(t *testing.T, conf, header string) string {
 func TestRenderRoutesByVersion(t *testing.T) {
 	t.Parallel()
 	cfg := nginx.Config{
-		Registry:     testRegistry(),
-		Prefix:       "/srv/kaiwa/nginx",
-		HTTPListen:   "127.0.0.1:8080",
-		HTTPSListen:  "127.0.0.1:8443",
-		CertFile:     "/srv/kaiwa/tls/cert.pem",
-		KeyFile:      "/srv/kaiwa/tls/key.pem",
-		Sockets:      nginx.DirSockets("/srv/kaiwa/run", 2),
-		UpgradeRate:  50,
-		UpgradeBurst: 500,
-		User:         "root",
+		Registry:      testRegistry(),
+		Prefix:        "/srv/kaiwa/nginx",
+		HTTPListen:    "127.0.0.1:8080",
+		HTTPSListen:   "127.0.0.1:8443",
+		CertFile:      "/srv/kaiwa/tls/cert.pem",
+		KeyFile:       "/srv/kaiwa/tls/key.pem",
+		Sockets:       nginx.DirSockets("/srv/kaiwa/run", 2),
+		UpgradeRate:   50,
+		UpgradeBurst:  500,
+		User:          "root",
+		OpenFileLimit: 100000,
 	}
 	conf := render(t, cfg)
 
@@ -280,6 +282,25 @@ func TestRenderPerIPLimits(t *testing.T) {
 	conf = render(t, cfg)
 	if strings.Contains(conf, "kaiwa_conn_ip") || strings.Contains(conf, "kaiwa_upgrade_ip") {
 		t.Errorf("per-address limits rendered though turned off:\n%s", conf)
+	}
+}
+
+func TestRenderWithinTheOpenFileLimit(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		limit               uint64
+		workerConns, nofile int
+	}{
+		{100000, 20000, 40000},
+		{30000, 20000, 30000},
+		{4096, 4096, 4096},
+	} {
+		conf := render(t, nginx.Config{Registry: versions.Default(), Prefix: "/p", Sockets: nginx.DirSockets("/r", 1), OpenFileLimit: c.limit})
+		for _, want := range []string{fmt.Sprintf("worker_connections %d;", c.workerConns), fmt.Sprintf("worker_rlimit_nofile %d;", c.nofile)} {
+			if !strings.Contains(conf, want) {
+				t.Errorf("hard limit %d: config lacks %q", c.limit, want)
+			}
+		}
 	}
 }
 

@@ -241,6 +241,7 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 	perIPConns := f.integer("per-ip-conns", "KAIWA_NGINX_PER_IP_CONNS", nginx.DefaultPerIPConns, "requests one client address may have open at once, WebSockets included (-1: no limit)")
 	perIPRate := f.integer("per-ip-upgrade-rate", "KAIWA_NGINX_PER_IP_UPGRADE_RATE", nginx.DefaultPerIPUpgradeRate, "WebSocket upgrades per second one client address may make (-1: no limit)")
 	perIPBurst := f.integer("per-ip-upgrade-burst", "KAIWA_NGINX_PER_IP_UPGRADE_BURST", nginx.DefaultPerIPUpgradeBurst, "upgrades above the rate one client address may make at once")
+	nofile := f.integer("open-file-limit", "KAIWA_NGINX_OPEN_FILE_LIMIT", 0, "hard open-file limit nginx runs under, e.g. systemd's LimitNOFILE (0: this process's own)")
 	out := f.str("out", "KAIWA_NGINX_CONF", "", "write the config here instead of stdout")
 	vfile := f.versionsFile()
 	if err := f.Parse(args); err != nil {
@@ -257,6 +258,9 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 	absSockets, err := filepath.Abs(*sockets)
 	if err != nil {
 		return err
+	}
+	if *nofile < 0 {
+		return usageError{"--open-file-limit must not be negative"}
 	}
 	if *httpsAddr != "" && (*cert == "" || *key == "") {
 		return usageError{"--https needs --cert and --key (or --https '')"}
@@ -275,6 +279,7 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 		PerIPConns:         *perIPConns,
 		PerIPUpgradeRate:   *perIPRate,
 		PerIPUpgradeBurst:  *perIPBurst,
+		OpenFileLimit:      uint64(*nofile),
 	}
 	w := stdout
 	if *out != "" {
