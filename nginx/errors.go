@@ -76,12 +76,15 @@ func edgeErrors(maxBody int64) []edgeError {
 // errorBody writes the JSON error body {"error":{"code":..,"message":..}}
 // as a single-quoted nginx string, newline included, for return.
 func errorBody(code, message string) (string, error) {
-	b, err := json.Marshal(map[string]map[string]string{"error": {"code": code, "message": message}})
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(map[string]map[string]string{"error": {"code": code, "message": message}}); err != nil {
 		return "", err
 	}
-	if strings.ContainsAny(string(b), `'\$`) {
+	body := strings.TrimSuffix(b.String(), "\n")
+	if strings.ContainsAny(body, `'\$`) {
 		return "", fmt.Errorf("nginx: error message %q cannot be written into the configuration", message)
 	}
-	return "'" + string(b) + `\n'`, nil
+	return "'" + body + `\n'`, nil
 }
