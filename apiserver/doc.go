@@ -16,7 +16,8 @@
 // "/{version}/api" (for example "/v1/api/tokens") and need an API key,
 // except "/{version}/api/openapi.json", the API's OpenAPI 3.0 document
 // (openapi.json, checked in and embedded); "/healthz" and "/readyz" sit at
-// the root and need none. A handler is a maker function taking only the
+// the root and need none (nginx serves them as "/{version}/api/healthz"
+// and "/{version}/api/readyz"). A handler is a maker function taking only the
 // dependencies it uses. docs/api.md describes every call.
 //
 // # Authentication and rate limit

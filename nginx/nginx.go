@@ -11,11 +11,33 @@
 //   - /v/ws is proxied, with the WebSocket upgrade, to an upstream of the
 //     version's UA sockets (least connections first);
 //   - /v/api/... is proxied, full original URI included, to the version's
-//     API socket.
+//     API socket; /v/api/healthz and /v/api/readyz go to that process's
+//     own /healthz and /readyz, which need no key.
+//
+// /healthz is nginx's own health: 200 {"status":"ok"}, no backend asked.
 //
 // Every path of a retired version answers 410 with a version_not_allowed
 // error body; every other path answers 404 with a not_found error body.
-// Error bodies have the tenant API's shape: {"error":{"code":..,"message":..}}.
+//
+// # Errors
+//
+// Whatever nginx answers by itself has the tenant API's error shape,
+// {"error":{"code":..,"message":..}}, typed application/json, never an
+// HTML page: a malformed or unsupported request is 400 bad_request; a URI,
+// header or body over its limit is 414, 431 or 413 too_large; a refused
+// upgrade or connection is 429 rate_limited with Retry-After; a backend
+// that is down, fails or times out is 503 unavailable. Answers of the
+// backends pass through unchanged.
+//
+// # Failover
+//
+// No UA or API socket is ever marked down. A socket that refuses (its
+// process died or is restarting) costs one failed connect, and nginx tries
+// the version's next socket; when every socket refuses, the client gets
+// 503 unavailable at once, and the first upgrade after any UA listens
+// again reaches it. (A WebSocket request completes only when its session
+// ends, so nginx's max_fails accounting would let one upgrade through per
+// fail_timeout after a failure, for minutes.)
 //
 // # Parking
 //
@@ -24,6 +46,17 @@
 // queue (no nodelay) and reach the UA servers at the configured rate, so a
 // reconnect storm is smoothed instead of refused; beyond the queue nginx
 // answers 429 rate_limited.
+//
+// # Limits per client address
+//
+// Each client address may have [Config.PerIPConns] requests open at once
+// (a WebSocket counts for its whole session) and make
+// [Config.PerIPUpgradeRate] upgrades a second with bursts of
+// [Config.PerIPUpgradeBurst], over every version. Beyond them nginx
+// answers 429 at once: one address's excess is refused, not parked, so it
+// cannot fill a version's queue or hold everyone else's place. The limits
+// key on the address nginx sees; behind a balancer that hides client
+// addresses, raise them or turn them off.
 //
 // # Logs
 //
@@ -38,6 +71,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -45,6 +79,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/template"
 	"time"
 
@@ -56,6 +91,7 @@ var confTemplate string
 
 var tmpl = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
 	"q":       quote,
+	"errBody": errorBody,
 	"dur":     duration,
 	"re":      regexp.QuoteMeta,
 	"httpDay": func(t time.Time) string { return t.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT") },
@@ -63,12 +99,24 @@ var tmpl = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
 
 // Defaults of the tunables of [Config].
 const (
-	DefaultHTTPListen          = "127.0.0.1:8080"
-	DefaultHTTPSListen         = "127.0.0.1:8443"
-	DefaultUpgradeRate         = 200
-	DefaultUpgradeBurst        = 2000
-	DefaultWorkerConnections   = 20000
-	DefaultClientMaxBodyBytes  = 1 << 20
+	DefaultHTTPListen        = "127.0.0.1:8080"
+	DefaultHTTPSListen       = "127.0.0.1:8443"
+	DefaultUpgradeRate       = 200
+	DefaultUpgradeBurst      = 2000
+	DefaultWorkerConnections = 20000
+	// DefaultPerIPConns, DefaultPerIPUpgradeRate and
+	// DefaultPerIPUpgradeBurst suit players behind carrier-grade NAT, many
+	// to an address: 200 of them may reconnect at once and 20 a second
+	// after that, and 1000 may be connected at once, while one address
+	// takes at most a tenth of a version's default upgrade rate.
+	DefaultPerIPConns        = 1000
+	DefaultPerIPUpgradeRate  = 20
+	DefaultPerIPUpgradeBurst = 200
+	// DefaultClientMaxBodyBytes is the tenant API's largest request body
+	// (apiserver.DefaultNGBodyLimit, the body of an NG-list call), so that
+	// nginx never refuses what the API accepts; the API enforces its
+	// smaller limits for the other calls itself.
+	DefaultClientMaxBodyBytes  = 4 << 20
 	DefaultClientHeaderTimeout = 10 * time.Second
 	DefaultClientBodyTimeout   = 10 * time.Second
 	DefaultKeepaliveTimeout    = 65 * time.Second
@@ -114,12 +162,31 @@ type Config struct {
 	// UpgradeBurst is how many upgrades above the rate wait in the queue
 	// before nginx answers 429.
 	UpgradeBurst int
+	// PerIPConns bounds the requests one client address may have open at
+	// once, over every version; a WebSocket counts for its whole session.
+	// Beyond it nginx answers 429. Negative means no limit.
+	PerIPConns int
+	// PerIPUpgradeRate is the WebSocket upgrades per second one client
+	// address may make, over every version, and PerIPUpgradeBurst how many
+	// above the rate pass at once. The rest are refused with 429 at once,
+	// never parked, so one address cannot fill a version's queue.
+	// A negative rate means no limit.
+	PerIPUpgradeRate  int
+	PerIPUpgradeBurst int
 	// WorkerProcesses is nginx's worker count; 0 means one per core.
 	WorkerProcesses int
 	// WorkerConnections bounds each worker's connections (both sides of a
-	// proxied connection count). The open-file limit is set to twice it.
+	// proxied connection count). The workers' open-file limit is set to
+	// twice it, within OpenFileLimit.
 	WorkerConnections int
-	// ClientMaxBodyBytes bounds API request bodies.
+	// OpenFileLimit is the hard limit on open files nginx runs under. The
+	// workers' open-file limit is rendered within it and WorkerConnections
+	// lowered to it, so nginx never fails to raise its limit. Zero means
+	// this process's own hard limit: the one nginx inherits when this
+	// process, or one like it, starts it.
+	OpenFileLimit uint64
+	// ClientMaxBodyBytes bounds API request bodies; it should be the API
+	// server's largest body limit (see [DefaultClientMaxBodyBytes]).
 	ClientMaxBodyBytes int64
 	// ClientHeaderTimeout, ClientBodyTimeout, KeepaliveTimeout and
 	// SendTimeout are the client-side timeouts.
@@ -196,6 +263,7 @@ type view struct {
 	Config
 	ErrorLog, PidFile string
 	RlimitNofile      int
+	Errors            []edgeError
 	Live              []liveVersion
 	Retired           []string
 	Known             []string
@@ -243,7 +311,8 @@ func prepare(cfg Config) (view, error) {
 		Config:       cfg,
 		ErrorLog:     filepath.Join(cfg.Prefix, "error.log"),
 		PidFile:      filepath.Join(cfg.Prefix, "nginx.pid"),
-		RlimitNofile: 2 * cfg.WorkerConnections,
+		RlimitNofile: int(min(2*uint64(cfg.WorkerConnections), cfg.OpenFileLimit)),
+		Errors:       edgeErrors(cfg.ClientMaxBodyBytes),
 	}
 	paths := []string{cfg.Prefix, cfg.AccessLog}
 	for _, a := range []string{cfg.HTTPListen, cfg.HTTPSListen} {
@@ -311,9 +380,22 @@ func setDefaults(c *Config) {
 	if c.UpgradeBurst <= 0 {
 		c.UpgradeBurst = DefaultUpgradeBurst
 	}
+	if c.PerIPConns == 0 {
+		c.PerIPConns = DefaultPerIPConns
+	}
+	if c.PerIPUpgradeRate == 0 {
+		c.PerIPUpgradeRate = DefaultPerIPUpgradeRate
+	}
+	if c.PerIPUpgradeBurst <= 0 {
+		c.PerIPUpgradeBurst = DefaultPerIPUpgradeBurst
+	}
 	if c.WorkerConnections <= 0 {
 		c.WorkerConnections = DefaultWorkerConnections
 	}
+	if c.OpenFileLimit == 0 {
+		c.OpenFileLimit = hardOpenFileLimit()
+	}
+	c.WorkerConnections = int(min(uint64(c.WorkerConnections), c.OpenFileLimit))
 	if c.ClientMaxBodyBytes <= 0 {
 		c.ClientMaxBodyBytes = DefaultClientMaxBodyBytes
 	}
@@ -325,6 +407,16 @@ func setDefaults(c *Config) {
 	def(&c.APITimeout, DefaultAPITimeout)
 	def(&c.WSTimeout, DefaultWSTimeout)
 	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
+}
+
+// hardOpenFileLimit is this process's hard limit on open files, or
+// [math.MaxInt32] when there is none or it cannot be read.
+func hardOpenFileLimit() uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Max > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return lim.Max
 }
 
 // checkWord rejects values that could break out of a quoted nginx string

@@ -256,7 +256,7 @@ func TestNginxRoutes(t *testing.T) {
 			}
 
 			// Anything else is 404 JSON.
-			for _, p := range []string{"/", "/v9/ws", "/v9/api/tokens", "/v1/", "/v1/wsx", "/healthz"} {
+			for _, p := range []string{"/", "/v9/ws", "/v9/api/tokens", "/v1/", "/v1/wsx", "/readyz", "/v1/healthz", "/v1/ws/readyz"} {
 				code, e := s.getError(t, httpBase+p)
 				if code != http.StatusNotFound || e.Error.Code != "not_found" {
 					t.Errorf("GET %s: %d %+v", p, code, e)
@@ -266,15 +266,22 @@ func TestNginxRoutes(t *testing.T) {
 	}
 
 	t.Run("body limit", func(t *testing.T) {
-		resp, err := s.client.Post(s.ngx.HTTPURL+"/v2/api/channels/world/messages", "application/json", strings.NewReader(strings.Repeat("x", 2<<20)))
-		if err != nil {
-			t.Fatal(err)
+		post := func(n int) (int, errorBody) {
+			resp, err := s.client.Post(s.ngx.HTTPURL+"/v2/api/ngwords", "application/json", strings.NewReader(strings.Repeat("x", n)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e errorBody
+			json.NewDecoder(resp.Body).Decode(&e)
+			return resp.StatusCode, e
 		}
-		defer resp.Body.Close()
-		var e errorBody
-		json.NewDecoder(resp.Body).Decode(&e)
-		if resp.StatusCode != http.StatusRequestEntityTooLarge || e.Error.Code != "too_large" {
-			t.Errorf("2 MiB body: %d %+v", resp.StatusCode, e)
+		// The largest body the API takes passes; one byte more is refused.
+		if status, e := post(nginx.DefaultClientMaxBodyBytes); status != http.StatusOK {
+			t.Errorf("%d-byte body: %d %+v", nginx.DefaultClientMaxBodyBytes, status, e)
+		}
+		if status, e := post(nginx.DefaultClientMaxBodyBytes + 1); status != http.StatusRequestEntityTooLarge || e.Error.Code != "too_large" {
+			t.Errorf("%d-byte body: %d %+v", nginx.DefaultClientMaxBodyBytes+1, status, e)
 		}
 	})
 
@@ -334,6 +341,37 @@ func TestNginxRoutes(t *testing.T) {
 	})
 }
 
+func TestNginxHealth(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, twoVersions(), 1, nil)
+	get := func(path string) (int, []byte) {
+		resp, err := s.client.Get(s.ngx.HTTPURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	// nginx answers its own health.
+	if status, body := get("/healthz"); status != http.StatusOK || string(body) != `{"status":"ok"}`+"\n" {
+		t.Errorf("GET /healthz: %d %s", status, body)
+	}
+	// A version's API health and readiness are the API process's own.
+	for _, v := range []string{"v1", "v2"} {
+		for _, probe := range []string{"healthz", "readyz"} {
+			status, body := get("/" + v + "/api/" + probe + "?verbose=1")
+			var got seen
+			if err := json.Unmarshal(body, &got); err != nil || status != http.StatusOK {
+				t.Fatalf("GET /%s/api/%s: %d %s", v, probe, status, body)
+			}
+			if got.Backend != "api-"+v || got.URI != "/"+probe+"?verbose=1" {
+				t.Errorf("GET /%s/api/%s reached %s as %s", v, probe, got.Backend, got.URI)
+			}
+		}
+	}
+}
+
 func TestNginxBalancesUASockets(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, versions.Default(), 2, nil)
@@ -366,6 +404,17 @@ func TestNginxBackendDown(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&e)
 	if resp.StatusCode != http.StatusServiceUnavailable || e.Error.Code != "unavailable" {
 		t.Errorf("API with no backend: %d %+v", resp.StatusCode, e)
+	}
+	// nginx itself is healthy all the same; the API's readiness is not.
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/v1/api/readyz": http.StatusServiceUnavailable} {
+		resp, err := http.Get(p.HTTPURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s with no backend: %d, want %d", path, resp.StatusCode, want)
+		}
 	}
 }
 

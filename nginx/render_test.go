@@ -2,6 +2,7 @@ package nginx_test
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -55,16 +56,17 @@ func block(t *testing.T, conf, header string) string {
 func TestRenderRoutesByVersion(t *testing.T) {
 	t.Parallel()
 	cfg := nginx.Config{
-		Registry:     testRegistry(),
-		Prefix:       "/srv/kaiwa/nginx",
-		HTTPListen:   "127.0.0.1:8080",
-		HTTPSListen:  "127.0.0.1:8443",
-		CertFile:     "/srv/kaiwa/tls/cert.pem",
-		KeyFile:      "/srv/kaiwa/tls/key.pem",
-		Sockets:      nginx.DirSockets("/srv/kaiwa/run", 2),
-		UpgradeRate:  50,
-		UpgradeBurst: 500,
-		User:         "root",
+		Registry:      testRegistry(),
+		Prefix:        "/srv/kaiwa/nginx",
+		HTTPListen:    "127.0.0.1:8080",
+		HTTPSListen:   "127.0.0.1:8443",
+		CertFile:      "/srv/kaiwa/tls/cert.pem",
+		KeyFile:       "/srv/kaiwa/tls/key.pem",
+		Sockets:       nginx.DirSockets("/srv/kaiwa/run", 2),
+		UpgradeRate:   50,
+		UpgradeBurst:  500,
+		User:          "root",
+		OpenFileLimit: 100000,
 	}
 	conf := render(t, cfg)
 
@@ -77,6 +79,11 @@ func TestRenderRoutesByVersion(t *testing.T) {
 		}
 		if !strings.Contains(ua, "zone kaiwa_ua_"+v+" ") || !strings.Contains(ua, "least_conn;") {
 			t.Errorf("UA upstream of %s does not balance by shared connection counts:\n%s", v, ua)
+		}
+		// A socket is never marked down: WebSocket requests complete only
+		// when their sessions end, so a failure would count for minutes.
+		if strings.Count(ua, "max_fails=0;") != 2 || strings.Contains(ua, "fail_timeout") {
+			t.Errorf("UA upstream of %s marks sockets down:\n%s", v, ua)
 		}
 		api := block(t, conf, "upstream kaiwa_api_"+v+" ")
 		if !strings.Contains(api, `server "unix:/srv/kaiwa/run/api-`+v+`.sock"`) || !strings.Contains(api, "keepalive") {
@@ -94,13 +101,19 @@ func TestRenderRoutesByVersion(t *testing.T) {
 			"proxy_read_timeout 3600s;",
 			"proxy_send_timeout 3600s;",
 			"limit_req zone=kaiwa_upgrade_" + v + " burst=500;",
+			"proxy_next_upstream_tries 2;",
 		} {
 			if !strings.Contains(ws, want) {
 				t.Errorf("ws location of %s lacks %q:\n%s", v, want, ws)
 			}
 		}
-		if strings.Contains(ws, "nodelay") || strings.Contains(ws, "delay=") {
+		// The version's zone parks upgrades; the address's refuses its
+		// excess at once.
+		if !strings.Contains(ws, "limit_req zone=kaiwa_upgrade_"+v+" burst=500;\n") || strings.Contains(ws, "delay=") {
 			t.Errorf("ws location of %s does not park upgrades:\n%s", v, ws)
+		}
+		if !strings.Contains(ws, "limit_req zone=kaiwa_upgrade_ip burst=200 nodelay;") {
+			t.Errorf("ws location of %s does not limit upgrades per address:\n%s", v, ws)
 		}
 		if !strings.Contains(conf, "limit_req_zone $kaiwa_version zone=kaiwa_upgrade_"+v+":1m rate=50r/s;") {
 			t.Errorf("no upgrade zone for %s", v)
@@ -135,8 +148,33 @@ func TestRenderRoutesByVersion(t *testing.T) {
 	if !strings.Contains(retired, `return 410 '{"error":{"code":"version_not_allowed","message":"protocol version v0 is retired"}}`) {
 		t.Errorf("retired location:\n%s", retired)
 	}
-	if root := block(t, conf, "location / "); !strings.Contains(root, `return 404 '{"error":{"code":"not_found"`) {
+	if root := block(t, conf, "location / "); !strings.Contains(root, "return 404;") {
 		t.Errorf("default location:\n%s", root)
+	}
+	// Every answer of nginx's own is JSON: each status it may produce has
+	// an error page, and each page answers the API's error shape.
+	pages := regexp.MustCompile(`(?m)^\s*error_page ([\d ]+) = (\S+);`).FindAllStringSubmatch(conf, -1)
+	caught := map[string]string{}
+	for _, m := range pages {
+		for _, status := range strings.Fields(m[1]) {
+			caught[status] = m[2]
+		}
+		target := m[2]
+		if !strings.HasPrefix(target, "@") {
+			target = "= " + target
+		}
+		loc := block(t, conf, "location "+target+" ")
+		if !regexp.MustCompile(`return \d{3} '\{"error":\{"code":"[a-z_]+","message":"[^"']+"\}\}\\n';`).MatchString(loc) {
+			t.Errorf("error page %s does not answer JSON:\n%s", m[2], loc)
+		}
+		if !strings.HasPrefix(m[2], "@") && !strings.Contains(loc, "internal;") {
+			t.Errorf("error page %s is reachable from outside:\n%s", m[2], loc)
+		}
+	}
+	for _, status := range []string{"400", "404", "413", "414", "429", "494", "500", "501", "502", "503", "504", "505"} {
+		if caught[status] == "" {
+			t.Errorf("nginx answers %s with its own HTML page", status)
+		}
 	}
 	if !strings.Contains(conf, "default_type application/json;") {
 		t.Error("nginx's own answers are not typed application/json")
@@ -155,8 +193,12 @@ func TestRenderRoutesByVersion(t *testing.T) {
 		"client_header_timeout 10s;",
 		"keepalive_timeout 65s;",
 		"send_timeout 30s;",
-		"client_max_body_size 1048576;",
+		"client_max_body_size 4194304;",
 		"limit_req_status 429;",
+		"limit_req_zone $binary_remote_addr zone=kaiwa_upgrade_ip:32m rate=20r/s;",
+		"limit_conn_zone $binary_remote_addr zone=kaiwa_conn_ip:32m;",
+		"limit_conn_status 429;",
+		"limit_conn kaiwa_conn_ip 1000;",
 		`pid "/srv/kaiwa/nginx/nginx.pid";`,
 		`error_log "/srv/kaiwa/nginx/error.log" warn;`,
 		`access_log "/srv/kaiwa/nginx/access.log" kaiwa;`,
@@ -222,6 +264,43 @@ func TestRenderPlainHTTPOnly(t *testing.T) {
 	}
 	if strings.Contains(conf, "user ") {
 		t.Error("user directive without a user")
+	}
+}
+
+func TestRenderPerIPLimits(t *testing.T) {
+	t.Parallel()
+	cfg := nginx.Config{Registry: versions.Default(), Prefix: "/p", Sockets: nginx.DirSockets("/r", 1),
+		PerIPConns: 50, PerIPUpgradeRate: 5, PerIPUpgradeBurst: 10}
+	conf := render(t, cfg)
+	for _, want := range []string{"rate=5r/s;", "limit_conn kaiwa_conn_ip 50;", "limit_req zone=kaiwa_upgrade_ip burst=10 nodelay;"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("config lacks %q", want)
+		}
+	}
+	// Negative turns them off (behind a balancer that hides addresses).
+	cfg.PerIPConns, cfg.PerIPUpgradeRate = -1, -1
+	conf = render(t, cfg)
+	if strings.Contains(conf, "kaiwa_conn_ip") || strings.Contains(conf, "kaiwa_upgrade_ip") {
+		t.Errorf("per-address limits rendered though turned off:\n%s", conf)
+	}
+}
+
+func TestRenderWithinTheOpenFileLimit(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		limit               uint64
+		workerConns, nofile int
+	}{
+		{100000, 20000, 40000},
+		{30000, 20000, 30000},
+		{4096, 4096, 4096},
+	} {
+		conf := render(t, nginx.Config{Registry: versions.Default(), Prefix: "/p", Sockets: nginx.DirSockets("/r", 1), OpenFileLimit: c.limit})
+		for _, want := range []string{fmt.Sprintf("worker_connections %d;", c.workerConns), fmt.Sprintf("worker_rlimit_nofile %d;", c.nofile)} {
+			if !strings.Contains(conf, want) {
+				t.Errorf("hard limit %d: config lacks %q", c.limit, want)
+			}
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/apiserver"
 	"github.com/kaiwa-chat/kaiwa/bus"
 	"github.com/kaiwa-chat/kaiwa/nginx"
 	"github.com/kaiwa-chat/kaiwa/tenants"
@@ -265,6 +266,10 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 	cert := f.str("cert", "KAIWA_TLS_CERT", "", "TLS certificate (PEM)")
 	key := f.str("key", "KAIWA_TLS_KEY", "", "TLS key (PEM)")
 	user := f.str("user", "KAIWA_NGINX_USER", "", "nginx worker user (when the master runs as root)")
+	perIPConns := f.integer("per-ip-conns", "KAIWA_NGINX_PER_IP_CONNS", nginx.DefaultPerIPConns, "requests one client address may have open at once, WebSockets included (-1: no limit)")
+	perIPRate := f.integer("per-ip-upgrade-rate", "KAIWA_NGINX_PER_IP_UPGRADE_RATE", nginx.DefaultPerIPUpgradeRate, "WebSocket upgrades per second one client address may make (-1: no limit)")
+	perIPBurst := f.integer("per-ip-upgrade-burst", "KAIWA_NGINX_PER_IP_UPGRADE_BURST", nginx.DefaultPerIPUpgradeBurst, "upgrades above the rate one client address may make at once")
+	nofile := f.integer("open-file-limit", "KAIWA_NGINX_OPEN_FILE_LIMIT", 0, "hard open-file limit nginx runs under, e.g. systemd's LimitNOFILE (0: this process's own)")
 	out := f.str("out", "KAIWA_NGINX_CONF", "", "write the config here instead of stdout")
 	vfile := f.versionsFile()
 	if err := f.Parse(args); err != nil {
@@ -282,6 +287,9 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
+	if *nofile < 0 {
+		return usageError{"--open-file-limit must not be negative"}
+	}
 	if *httpsAddr != "" && (*cert == "" || *key == "") {
 		return usageError{"--https needs --cert and --key (or --https '')"}
 	}
@@ -294,6 +302,12 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 		KeyFile:     *key,
 		Sockets:     nginx.DirSockets(absSockets, *perVersion),
 		User:        *user,
+		// nginx lets through every body the API accepts.
+		ClientMaxBodyBytes: apiserver.DefaultNGBodyLimit,
+		PerIPConns:         *perIPConns,
+		PerIPUpgradeRate:   *perIPRate,
+		PerIPUpgradeBurst:  *perIPBurst,
+		OpenFileLimit:      uint64(*nofile),
 	}
 	w := stdout
 	if *out != "" {

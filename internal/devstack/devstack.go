@@ -350,6 +350,10 @@ func nginxChild(cfg Config, varDir, runDir string) (Child, error) {
 		Sockets:     nginx.DirSockets(runDir, cfg.UAPerVersion),
 		// Ctrl-C should not wait long for WebSockets to close.
 		ShutdownTimeout: 3 * time.Second,
+		// The dev stack is what kaiwa bench measures through nginx, with
+		// up to 10,000 clients on one loopback source address.
+		PerIPConns:       -1,
+		PerIPUpgradeRate: -1,
 	}
 	if os.Geteuid() == 0 {
 		ncfg.User = "root"

@@ -14,7 +14,9 @@
 //     processes on unix sockets in VarDir/run, supervised by a [Supervisor]
 //     (restart with backoff, output prefixed with the child's name);
 //   - nginx with a configuration rendered by package nginx into
-//     VarDir/nginx and a self-signed certificate in VarDir/tls.
+//     VarDir/nginx and a self-signed certificate in VarDir/tls, without
+//     limits per client address (it is what "kaiwa bench" measures
+//     through nginx, with thousands of clients on one address).
 //
 // When every child answers, it makes sure a "demo" tenant exists, keeps its
 // API key in VarDir/demo-api-key, and prints the URLs and a copy-paste

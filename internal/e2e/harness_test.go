@@ -190,6 +190,10 @@ func newCluster(t *testing.T, o clusterOpts) *cluster {
 		Registry:        reg,
 		Sockets:         nginx.DirSockets(c.socket, perVersion),
 		WorkerProcesses: 1, // round-robin over the UAs is then strict
+		// Every test client comes from 127.0.0.1, hundreds at once.
+		PerIPConns:        10000,
+		PerIPUpgradeRate:  1000,
+		PerIPUpgradeBurst: 1000,
 	})
 	pem, err := os.ReadFile(c.nginx.CertFile)
 	if err != nil {
