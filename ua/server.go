@@ -167,7 +167,7 @@ type Server struct {
 	hub   *hub
 	// replays bounds each user's resume replays.
 	replays *replayBudget
-	met   *metrics
+	met     *metrics
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}

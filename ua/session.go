@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -673,6 +676,7 @@ func (ss *session) readLoop(ctx context.Context) {
 		// read. Closing the connection ends the read.
 		typ, data, err := ss.conn.Read(context.Background())
 		if err != nil {
+			ss.readFailed(err)
 			return
 		}
 		var ref string
@@ -718,6 +722,20 @@ func (ss *session) runOps(ctx context.Context, cmds []versions.Command) bool {
 		ss.handle(ctx, &cmds[i])
 	}
 	return true
+}
+
+// readFailed closes the session after a read that failed for a reason of
+// the client's making that the WebSocket library did not answer with a
+// close of its own (an unmasked frame): 1002, protocol error. A connection
+// that ended (EOF, closed, the peer's close) is closed as usual.
+func (ss *session) readFailed(err error) {
+	if websocket.CloseStatus(err) != -1 || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) || ss.closeAsked() {
+		return
+	}
+	if strings.Contains(err.Error(), "unmasked frame") {
+		ss.closeWith(websocket.StatusProtocolError, "protocol error")
+	}
 }
 
 // closeAsked reports whether the session's close has been asked for.
