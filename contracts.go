@@ -281,5 +281,9 @@ type Bus interface {
 	SubscribeUser(tenant TenantID, user string, h Handler) (Subscription, error)
 	// SubscribeTenants delivers tenant-wide controls of every tenant.
 	SubscribeTenants(h Handler) (Subscription, error)
+	// OnReconnect registers f, called each time the bus connection is
+	// back after a loss (with the subscriptions restored): deliveries may
+	// have been missed meanwhile.
+	OnReconnect(f func())
 	Recorder
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,6 +122,9 @@ type Bus struct {
 	flushMu      sync.Mutex
 	flushWaiting []chan error
 	flushing     bool
+
+	watchMu  sync.Mutex
+	onReconn []func() // guarded by watchMu
 }
 
 var _ kaiwa.Bus = (*Bus)(nil)
@@ -150,7 +154,10 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 				b.log.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { b.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+			b.reconnected()
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connect nats: %w", err)
@@ -224,6 +231,35 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 	}
 	b.evEpoch = strconv.FormatInt(est.CachedInfo().Created.Unix(), 36)
 	return nil
+}
+
+// OnReconnect implements [kaiwa.Bus]: f runs, on a goroutine of its own,
+// each time the connection comes back after a loss, once the server has
+// the restored subscriptions.
+func (b *Bus) OnReconnect(f func()) {
+	b.watchMu.Lock()
+	defer b.watchMu.Unlock()
+	b.onReconn = append(b.onReconn, f)
+}
+
+// reconnected runs the OnReconnect callbacks once the restored
+// subscriptions are confirmed (what is published after that is delivered
+// live; what was published before can be read from the stream).
+func (b *Bus) reconnected() {
+	b.watchMu.Lock()
+	fs := slices.Clone(b.onReconn)
+	b.watchMu.Unlock()
+	if len(fs) == 0 {
+		return
+	}
+	go func() {
+		if err := b.nc.FlushTimeout(b.cfg.Timeout); err != nil {
+			b.log.Warn("confirm restored subscriptions", "err", err)
+		}
+		for _, f := range fs {
+			f()
+		}
+	}()
 }
 
 // Conn returns the underlying NATS connection.

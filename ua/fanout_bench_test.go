@@ -26,6 +26,7 @@ func fanoutRoom(tb testing.TB, n, queue int, v versions.Version) (*Server, *room
 	srv := &Server{cfg: cfg, codec: v.Codec, log: cfg.Logger, met: newMetrics(v.Name)}
 	srv.hub = newHub(srv)
 	r := &room{key: roomKey{tenant: "acme", name: "world"}, members: make(map[*session]struct{})}
+	r.deliver = srv.hub.channelDeliver(r)
 	var wires []*wire
 	if v.Codec.MaxBatch() == 1 {
 		wires = loopbackWires(tb, n)
@@ -96,6 +97,7 @@ func benchFanout(b *testing.B, n int, v versions.Version) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
+		m.Prev, m.Seq = m.Seq, m.Seq+1 // the channel's next message
 		h(kaiwa.Delivery{Message: &m})
 		if i++; i%32 == 0 {
 			b.StopTimer()
@@ -123,6 +125,7 @@ func TestFanoutAllocatesNothingPerRecipient(t *testing.T) {
 		h := srv.hub.channelHandler(r)
 		m := benchMsg
 		return testing.AllocsPerRun(100, func() {
+			m.Prev, m.Seq = m.Seq, m.Seq+1
 			h(kaiwa.Delivery{Message: &m})
 			drain(sessions)
 		})

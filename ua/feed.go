@@ -70,6 +70,24 @@ func (f *feed) hold(m *kaiwa.Message) {
 	}
 }
 
+// recheck asks the feed to read the stream on from its last delivery
+// (the bus connection was lost: messages may have been missed with no
+// later one to show the gap). It reports whether the caller must run the
+// repair; a repair already running reads on by itself.
+func (f *feed) recheck() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed || f.last == 0 {
+		return false
+	}
+	f.overflow = true // read to the newest
+	if f.repairing {
+		return false
+	}
+	f.repairing = true
+	return true
+}
+
 // close stops the feed's repair, if one runs.
 func (f *feed) close() {
 	f.mu.Lock()
@@ -145,7 +163,7 @@ type repairer struct {
 // backoff until it succeeds or the feed is closed. A gap of more than
 // most messages delivers the first most and skips the rest, calling
 // skipped once.
-func (f *feed) repair(rp repairer) {
+func (rp repairer) run(f *feed) {
 	wait := rp.backoff
 	replayed := 0
 	for {

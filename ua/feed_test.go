@@ -82,10 +82,10 @@ func (r *feedRun) live(m kaiwa.Message) {
 			most = 1000
 		}
 		r.wg.Go(func() {
-			r.f.repair(repairer{
+			repairer{
 				read: r.stream.read, deliver: r.deliver, batch: 2, most: most, backoff: time.Millisecond,
 				replayed: func(int) {}, failed: func(error) {}, skipped: func() { r.skips++ },
-			})
+			}.run(&r.f)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package ua
 import (
 	"context"
 	"hash/maphash"
+	"maps"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -89,6 +90,7 @@ type room struct {
 	feed    feed
 	feedsMu sync.Mutex
 	feeds   map[string]*feed
+	deliver func(*kaiwa.Message) // the room's delivery to its sessions; set before it subscribes
 
 	recentMu sync.Mutex
 	recent   []kaiwa.Message // contiguous by prev, oldest first
@@ -214,8 +216,10 @@ func (h *hub) enter(ss *session, k roomKey, check func(n int) error) (bool, int,
 		r = &room{key: k, members: make(map[*session]struct{})}
 		var err error
 		if k.user {
+			r.deliver = h.userDeliver(r)
 			r.sub, err = h.srv.cfg.Bus.SubscribeUser(k.tenant, k.name, h.userHandler(r))
 		} else {
+			r.deliver = h.channelDeliver(r)
 			r.sub, err = h.srv.cfg.Bus.SubscribeChannel(k.tenant, k.name, h.channelHandler(r))
 		}
 		if err != nil {
@@ -317,13 +321,59 @@ func (h *hub) admit(f *feed, r *room, m *kaiwa.Message, deliver func(*kaiwa.Mess
 	if now {
 		deliver(m)
 	}
-	if !repair {
-		return
+	if repair {
+		h.srv.met.gaps.Inc()
+		h.repair(f, r.key.tenant, m.Channel, deliver)
 	}
-	h.srv.met.gaps.Inc()
-	t, ch := r.key.tenant, m.Channel
+}
+
+// recheck makes every feed read what it may have missed while the bus
+// connection was down: a channel that stays quiet afterwards shows no gap
+// by itself. The feeds are read one after another, so a server with many
+// rooms does not ask the stream for all of them at once.
+func (h *hub) recheck() {
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		rooms := make([]*room, 0, len(sh.rooms))
+		for _, r := range sh.rooms {
+			rooms = append(rooms, r)
+		}
+		sh.mu.Unlock()
+		for _, r := range rooms {
+			if r.deliver == nil {
+				continue
+			}
+			if !r.key.user {
+				h.recheckFeed(&r.feed, r.key.tenant, r.key.name, r.deliver)
+				continue
+			}
+			r.feedsMu.Lock()
+			feeds := maps.Clone(r.feeds)
+			r.feedsMu.Unlock()
+			for ch, f := range feeds {
+				h.recheckFeed(f, r.key.tenant, ch, r.deliver)
+			}
+		}
+	}
+}
+
+// recheckFeed reads what f may have missed, on this goroutine.
+func (h *hub) recheckFeed(f *feed, t kaiwa.TenantID, ch string, deliver func(*kaiwa.Message)) {
+	if f.recheck() {
+		h.repairer(t, ch, deliver).run(f)
+	}
+}
+
+// repair starts f's repair on a goroutine of its own.
+func (h *hub) repair(f *feed, t kaiwa.TenantID, ch string, deliver func(*kaiwa.Message)) {
+	go h.repairer(t, ch, deliver).run(f)
+}
+
+// repairer reads channel ch of tenant t from the stream for a feed.
+func (h *hub) repairer(t kaiwa.TenantID, ch string, deliver func(*kaiwa.Message)) repairer {
 	log := h.srv.log.With("tenant", t, "ch", ch)
-	go f.repair(repairer{
+	return repairer{
 		read: func(ctx context.Context, after, before uint64, max int) ([]kaiwa.Message, bool, error) {
 			return h.srv.cfg.Bus.Missed(ctx, t, ch, after, before, max)
 		},
@@ -337,24 +387,30 @@ func (h *hub) admit(f *feed, r *room, m *kaiwa.Message, deliver func(*kaiwa.Mess
 			h.srv.met.unrepaired.Inc()
 			log.Warn("gap repair: gap too large, the rest skipped", "max", h.srv.cfg.RepairMax)
 		},
-	})
+	}
 }
 
-// channelHandler fans a channel's deliveries out to its local sessions.
-func (h *hub) channelHandler(r *room) kaiwa.Handler {
+// channelDeliver returns a channel room's delivery of a message to its
+// local sessions: encoded once, the same bytes to each.
+func (h *hub) channelDeliver(r *room) func(*kaiwa.Message) {
 	codec := h.srv.codec
 	keep := h.srv.cfg.RecentPerChannel
-	deliver := func(m *kaiwa.Message) {
+	return func(m *kaiwa.Message) {
 		r.remember(m, keep)
 		b := h.srv.out(codec.EncodeMessage(m))
 		sessions := r.sessions()
 		h.fanOut(sessions, func(ss *session) { ss.deliver(m, b) })
 		h.srv.met.delivered.Add(float64(len(sessions)))
 	}
+}
+
+// channelHandler fans a channel's deliveries out to its local sessions.
+func (h *hub) channelHandler(r *room) kaiwa.Handler {
+	codec := h.srv.codec
 	return func(d kaiwa.Delivery) {
 		switch {
 		case d.Message != nil:
-			h.admit(&r.feed, r, d.Message, deliver)
+			h.admit(&r.feed, r, d.Message, r.deliver)
 		case d.Presence != nil:
 			sessions := r.sessions()
 			if len(sessions) == 0 || len(sessions) > sessions[0].settings().PresenceLimit {
@@ -390,20 +446,25 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 	}
 }
 
-// userHandler delivers a user's direct messages and applies live changes
+// userDeliver returns a user room's delivery of a direct or inbox message
 // to the user's local sessions.
-func (h *hub) userHandler(r *room) kaiwa.Handler {
+func (h *hub) userDeliver(r *room) func(*kaiwa.Message) {
 	codec := h.srv.codec
-	deliver := func(m *kaiwa.Message) {
+	return func(m *kaiwa.Message) {
 		b := h.srv.out(codec.EncodeMessage(m))
 		for _, ss := range r.sessions() {
 			ss.deliver(m, b)
 		}
 	}
+}
+
+// userHandler delivers a user's direct messages and applies live changes
+// to the user's local sessions.
+func (h *hub) userHandler(r *room) kaiwa.Handler {
 	return func(d kaiwa.Delivery) {
 		switch {
 		case d.Message != nil:
-			h.admit(r.userFeed(d.Message.Channel), r, d.Message, deliver)
+			h.admit(r.userFeed(d.Message.Channel), r, d.Message, r.deliver)
 		case d.Control != nil:
 			c := *d.Control
 			for _, ss := range r.sessions() {

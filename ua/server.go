@@ -200,8 +200,27 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.ctl = sub
+	cfg.Bus.OnReconnect(s.reconnected)
 	go s.pinger()
 	return s, nil
+}
+
+// reconnected catches up with what the bus may have carried while its
+// connection was down: the tenants' settings and NG lists are loaded
+// again (a change may have been missed), and every channel reads the
+// messages it may have missed from the stream.
+func (s *Server) reconnected() {
+	s.tmu.Lock()
+	states := make([]*tenantState, 0, len(s.tenants))
+	for _, ts := range s.tenants {
+		states = append(states, ts)
+	}
+	s.tmu.Unlock()
+	for _, ts := range states {
+		go ts.reloadSettings()
+		go ts.reloadNG()
+	}
+	s.hub.recheck()
 }
 
 // ServeHTTP implements http.Handler.
