@@ -15,6 +15,31 @@
 //	defer c.Close()
 //	fmt.Println("joined", c.Ready().Channels)
 //
+// # Sessions that reconnect
+//
+// A game client wants [Connect] instead: a [Session] reconnects by itself
+// when its connection is lost or the server asks it to (backoff with full
+// jitter, or the server's delay), resumes every channel from the last
+// sequence number it saw (v2) so that each missed message arrives once and
+// in order, joins again the channels it had joined, and resends a say or
+// dm that was in flight with the same client message id, so it is never
+// delivered twice. A refused token can be replaced on the way
+// ([SessionOptions.GetToken]). Its events add "state" and "gap":
+//
+//	s, err := client.Connect(ctx, "wss://chat.example.com/v2/ws", client.SessionOptions{
+//		Options: client.Options{Token: token},
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	defer s.Close()
+//	if err := s.Join(ctx, "guild.42"); err != nil {
+//		return err
+//	}
+//	id, seq, err := s.Say(ctx, "guild.42", "gg", nil)
+//
+// The TypeScript and Unity SDKs behave the same way.
+//
 // # Requests and events
 //
 // [Conn.Join], [Conn.Leave], [Conn.Say], [Conn.DM], [Conn.History] and

@@ -88,6 +88,8 @@ type Closing struct {
 //     after that many milliseconds (drain, upgrade): dial again with
 //     [Options.Resume] set from [Conn.LastSeqs], then close this Conn
 //   - "error": Err (an error that answers no pending request)
+//   - "state" (a [Session] only): State
+//   - "gap" (a [Session] only, v2): Ch and Gap
 //   - any other op (a newer server's extension, or a reply nobody waits
 //     for, such as the answer to a frame sent with [Conn.SendRaw]): Raw,
 //     and Ref when the op carried one
@@ -105,7 +107,11 @@ type Event struct {
 	Recovered bool
 	// AfterMS is set by "reconnect": the delay the server asks for.
 	AfterMS int
-	Raw     json.RawMessage
+	// State is set by "state" (a [Session]'s): where it stands now.
+	State State
+	// Gap is set by "gap" (a [Session]'s, v2): messages of Ch it missed.
+	Gap *Gap
+	Raw json.RawMessage
 }
 
 // Reply is the server's answer to a request: an "ok", "history" or
