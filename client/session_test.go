@@ -208,5 +208,3 @@ func TestSessionGetsANewTokenWhenRevoked(t *testing.T) {
 		t.Errorf("bob's session ended with %v, want the 4001 close", err)
 	}
 }
-
-
