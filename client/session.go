@@ -360,13 +360,29 @@ func (s *Session) end(err error) {
 	}
 	s.mu.Unlock()
 	if err != nil {
-		var ke *kaiwa.Error
-		if !errors.As(err, &ke) {
-			ke = &kaiwa.Error{Code: kaiwa.CodeUnavailable, Message: err.Error()}
-		}
-		s.emit(Event{Op: "error", Err: ke})
+		s.emit(Event{Op: "error", Err: endError(err)})
 	}
 	s.emit(Event{Op: "state", State: StateClosed})
+}
+
+// endError is the error event of a session that ended with err: the
+// server's refusal, a close that says why (4001: unauthorized, 4003:
+// forbidden), or unavailable.
+func endError(err error) *kaiwa.Error {
+	var ke *kaiwa.Error
+	if errors.As(err, &ke) {
+		return ke
+	}
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case 4001:
+			return &kaiwa.Error{Code: kaiwa.CodeUnauthorized, Message: ce.Reason}
+		case 4003:
+			return &kaiwa.Error{Code: kaiwa.CodeForbidden, Message: ce.Reason}
+		}
+	}
+	return &kaiwa.Error{Code: kaiwa.CodeUnavailable, Message: err.Error()}
 }
 
 // emit passes an event to the caller. It waits while the caller is
@@ -471,7 +487,13 @@ func (s *Session) Leave(ctx context.Context, ch string) error {
 // disconnect is sent again on the next connection with the same id, so
 // it is delivered once; ctx bounds the whole wait.
 func (s *Session) Say(ctx context.Context, ch, text string, data []byte) (id string, seq uint64, err error) {
-	cid := NewCID()
+	return s.SayCID(ctx, ch, text, data, NewCID())
+}
+
+// SayCID is [Session.Say] with a client message id of the caller's: a
+// send with the id of one the server already has (within two minutes)
+// answers with that message's id and seq and delivers nothing again.
+func (s *Session) SayCID(ctx context.Context, ch, text string, data []byte, cid string) (id string, seq uint64, err error) {
 	err = s.do(ctx, func(c *Conn) error {
 		id, seq, err = c.SayCID(ctx, ch, text, data, cid)
 		return err
