@@ -12,71 +12,17 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa/client"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"github.com/kaiwa-chat/kaiwa/nginx"
 )
-
-// delayProxy forwards TCP connections to target, holding every chunk for
-// delay in each direction (a long network path).
-func delayProxy(t *testing.T, target string, delay time.Duration) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			go pipeDelayed(in, out, delay)
-			go pipeDelayed(out, in, delay)
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// pipeDelayed copies src to dst, each chunk delivered delay after it was
-// read, in order.
-func pipeDelayed(src, dst net.Conn, delay time.Duration) {
-	type chunk struct {
-		at time.Time
-		b  []byte
-	}
-	q := make(chan chunk, 1024)
-	go func() {
-		defer dst.Close()
-		for c := range q {
-			time.Sleep(time.Until(c.at))
-			if _, err := dst.Write(c.b); err != nil {
-				return
-			}
-		}
-	}()
-	defer close(q)
-	for {
-		buf := make([]byte, 32<<10)
-		n, err := src.Read(buf)
-		if n > 0 {
-			q <- chunk{time.Now().Add(delay), buf[:n]}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
 
 func TestRTTReflectsTheDelay(t *testing.T) {
 	c := newCluster(t, clusterOpts{})
 	acme := c.tenant("acme")
 	const delay = 60 * time.Millisecond // each way
-	proxy := delayProxy(t, strings.TrimPrefix(c.nginx.HTTPSURL, "https://"), delay)
+	p := testenv.NewProxy(t, strings.TrimPrefix(c.nginx.HTTPSURL, "https://"))
+	p.SetDelay(delay)
+	proxy := p.Addr()
 	ctx := ctxT(t, 30*time.Second)
 	conn, err := client.Dial(ctx, "wss://"+proxy+"/v2/ws", client.Options{
 		Token: c.token(acme, "far", nil, nil), TLSConfig: c.tls,

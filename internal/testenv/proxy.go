@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -24,6 +25,7 @@ type Proxy struct {
 	closed bool
 	conns  map[net.Conn]struct{}
 	frozen chan struct{} // not nil while frozen: closed by Thaw
+	delay  atomic.Int64  // ns each chunk waits, each way
 }
 
 // NewProxy starts a proxy on 127.0.0.1 (a free port) that forwards every
@@ -59,6 +61,10 @@ func (p *Proxy) Restore() {
 	defer p.mu.Unlock()
 	p.cut = false
 }
+
+// SetDelay makes every byte wait d in each direction from now on, as a
+// long network path would (0: none).
+func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 // Freeze stops forwarding bytes, both ways, on every connection, without
 // closing any; new connections are accepted and hang too. The server seems
@@ -165,22 +171,38 @@ func (p *Proxy) serve(c net.Conn) {
 	defer up.Close()
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := src.Read(buf)
-			<-p.gate() // a frozen proxy holds what it read
-			if n > 0 {
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					break
+		// The reader stamps each chunk; the writer holds it until its
+		// delay has passed, so a delay adds latency, not slowness.
+		type chunk struct {
+			b   []byte
+			due time.Time
+		}
+		chunks := make(chan chunk, 256)
+		go func() {
+			defer close(chunks)
+			for {
+				buf := make([]byte, 32<<10)
+				n, err := src.Read(buf)
+				if n > 0 {
+					chunks <- chunk{buf[:n], time.Now().Add(time.Duration(p.delay.Load()))}
+				}
+				if err != nil {
+					return
 				}
 			}
-			if err != nil {
+		}()
+		for c := range chunks {
+			<-p.gate() // a frozen proxy holds what it read
+			time.Sleep(time.Until(c.due))
+			if _, err := dst.Write(c.b); err != nil {
 				break
 			}
 		}
 		// Close both so the other direction ends too.
 		_ = dst.Close()
 		_ = src.Close()
+		for range chunks { // let the reader end
+		}
 		done <- struct{}{}
 	}
 	go pipe(up, c)
