@@ -64,7 +64,7 @@ func TestErrorCodesOverHTTP(t *testing.T) {
 			t.Parallel()
 			e := newTestEnv(t)
 			e.putChannel(e.keyA, "lobby", "open")
-			e.channels.Fail = kaiwa.Errorf(code, "detail of %s", code)
+			e.store.fail(failChannels, kaiwa.Errorf(code, "detail of %s", code))
 			rec := e.do("GET", "/v1/api/channels/lobby/members", e.keyA, "")
 			msg := wantError(t, rec, wantStatuses[code], code)
 			logged := e.logs.String()
@@ -91,7 +91,7 @@ func TestInternalErrorIsLoggedWithoutSecrets(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.putChannel(e.keyA, "lobby", "open")
-	e.channels.Fail = errors.New("dial tcp 10.0.0.7:3306: connection refused")
+	e.store.fail(failChannels, errors.New("dial tcp 10.0.0.7:3306: connection refused"))
 	rec := e.do("GET", "/v1/api/channels/lobby/members?x=1", e.keyA, "")
 	msg := wantError(t, rec, http.StatusInternalServerError, kaiwa.CodeInternal)
 	if strings.Contains(msg, "10.0.0.7") {
@@ -112,7 +112,7 @@ func TestPanicIsAnInternalError(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.putChannel(e.keyA, "lobby", "open")
-	e.channels.Panic = "store exploded"
+	e.store.panicInMembers("store exploded")
 	rec := e.do("GET", "/v1/api/channels/lobby/members", e.keyA, "")
 	wantError(t, rec, http.StatusInternalServerError, kaiwa.CodeInternal)
 	if !strings.Contains(e.logs.String(), "store exploded") {
@@ -199,7 +199,7 @@ func TestGoneClientIsNotLogged(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.putChannel(e.keyA, "lobby", "open")
-	e.channels.Fail = fmt.Errorf("query members: %w", context.Canceled)
+	e.store.fail(failChannels, fmt.Errorf("query members: %w", context.Canceled))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	req := httptest.NewRequestWithContext(ctx, "GET", "/v1/api/channels/lobby/members", nil)
