@@ -172,20 +172,20 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	return e
 }
 
-// config returns a Config of the environment's dependencies, the real
-// [kaiwa.Moderator] among them.
+// config returns a Config of the environment's dependencies, the core
+// among them.
 func (e *testEnv) config() Config {
 	return Config{
-		Tenants:    e.store,
-		Tokens:     e.store,
-		Channels:   e.store,
-		Log:        e.store,
-		Bus:        e.bus,
-		NG:         e.store,
-		Moderation: kaiwa.Moderator{Store: e.store, Bus: e.bus, Events: e.events},
-		Sanctions:  e.store,
-		Events:     e.store,
-		Recorder:   e.events,
+		Core: &kaiwa.Core{
+			Tenants: e.store, Tokens: e.store, Channels: e.store, Log: e.store, NG: e.store,
+			Sanctions: e.store, Bus: e.bus, Events: e.events,
+		},
+		Tenants:   e.store,
+		Channels:  e.store,
+		Log:       e.store,
+		NG:        e.store,
+		Sanctions: e.store,
+		Events:    e.store,
 	}
 }
 

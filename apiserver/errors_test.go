@@ -168,17 +168,24 @@ func TestNewServerRefusesMissingDependencies(t *testing.T) {
 	e := newTestEnv(t)
 	full := e.config()
 	breakers := map[string]func(*Config){
-		"Tenants":    func(c *Config) { c.Tenants = nil },
-		"Tokens":     func(c *Config) { c.Tokens = nil },
-		"Channels":   func(c *Config) { c.Channels = nil },
-		"Log":        func(c *Config) { c.Log = nil },
-		"Bus":        func(c *Config) { c.Bus = nil },
-		"NG":         func(c *Config) { c.NG = nil },
-		"Moderation": func(c *Config) { c.Moderation = nil },
-		"Sanctions":  func(c *Config) { c.Sanctions = nil },
-		"Events":     func(c *Config) { c.Events = nil },
-		"Recorder":   func(c *Config) { c.Recorder = nil },
-		"Version":    func(c *Config) { c.Version = "v1/x" },
+		"Core":      func(c *Config) { c.Core = nil },
+		"Tenants":   func(c *Config) { c.Tenants = nil },
+		"Channels":  func(c *Config) { c.Channels = nil },
+		"Log":       func(c *Config) { c.Log = nil },
+		"NG":        func(c *Config) { c.NG = nil },
+		"Sanctions": func(c *Config) { c.Sanctions = nil },
+		"Events":    func(c *Config) { c.Events = nil },
+		"Version":   func(c *Config) { c.Version = "v1/x" },
+		"Core.Bus": func(c *Config) {
+			core := *c.Core
+			core.Bus = nil
+			c.Core = &core
+		},
+		"Core.Events": func(c *Config) {
+			core := *c.Core
+			core.Events = nil
+			c.Core = &core
+		},
 	}
 	for name, breakIt := range breakers {
 		cfg := full

@@ -107,7 +107,7 @@ func TestListEventsRefusesBadParameters(t *testing.T) {
 }
 
 // TestAPIRecordsWhatItChanges checks the events of the calls that change
-// channels, members and tokens.
+// channels, members, tokens and keys: each names the API as its actor.
 func TestAPIRecordsWhatItChanges(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
@@ -121,18 +121,23 @@ func TestAPIRecordsWhatItChanges(t *testing.T) {
 	e.do("DELETE", "/v1/api/users/bob/tokens", e.keyA, "")
 	e.do("DELETE", "/v1/api/channels/lobby", e.keyA, "")
 	e.do("DELETE", "/v1/api/channels/lobby", e.keyA, "")
+	wantStatus(t, e.do("POST", "/v1/api/keys", e.keyA, ""), http.StatusCreated)
+	keys := e.keys(e.keyA)
+	wantStatus(t, e.do("DELETE", fmt.Sprintf("/v1/api/keys/%d", keys[0].ID), e.keyA, ""), http.StatusNoContent)
 
 	var got []string
 	for _, ev := range e.events.ofTenant(e.tenantA) {
 		got = append(got, ev.Type+"|"+ev.User+"|"+ev.Channel+"|"+string(ev.Detail))
 	}
 	want := []string{
-		`channel_put||lobby|{"created":true,"kind":"open"}`,
-		`channel_put||lobby|{"created":false,"kind":"closed"}`,
-		`member_added|alice|lobby|`,
-		`member_removed|alice|lobby|`,
-		`token_revoked|bob||{"tokens":1}`,
-		`channel_deleted||lobby|`,
+		`channel_put||lobby|{"actor":"api","created":true,"kind":"open"}`,
+		`channel_put||lobby|{"actor":"api","created":false,"kind":"closed"}`,
+		`member_added|alice|lobby|{"actor":"api"}`,
+		`member_removed|alice|lobby|{"actor":"api"}`,
+		`token_revoked|bob||{"actor":"api","tokens":1}`,
+		`channel_deleted||lobby|{"actor":"api"}`,
+		`key_added|||{"actor":"api"}`,
+		fmt.Sprintf(`key_revoked|||{"actor":"api","id":%d}`, keys[0].ID),
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -500,7 +500,7 @@ func TestDeleteMessage(t *testing.T) {
 	}
 	ev := e.events.ofTenant(e.tenantA)
 	if len(ev) != 1 || ev[0].Type != kaiwa.EventMsgDeleted || ev[0].Channel != "lobby" ||
-		string(ev[0].Detail) != `{"id":"`+m.ID+`"}` {
+		string(ev[0].Detail) != `{"actor":"api","id":"`+m.ID+`"}` {
 		t.Errorf("events %+v", ev)
 	}
 

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/kaiwa-chat/kaiwa"
 )
@@ -26,24 +24,10 @@ var ngInsert = bulkInsert{
 	op:      "add ng words",
 }
 
-// checkNGEntry validates one NG-list entry: 1 to [kaiwa.MaxNGWordLen]
-// characters of valid UTF-8, no control characters, not only white space.
+// checkNGEntry validates one NG-list entry ([kaiwa.CheckNGWord]).
 func checkNGEntry(w string) error {
-	if !utf8.ValidString(w) {
-		return kaiwa.Errorf(kaiwa.CodeBadRequest, "NG-list entry %q is not valid UTF-8", w)
-	}
-	if n := utf8.RuneCountInString(w); n == 0 || n > kaiwa.MaxNGWordLen {
-		return kaiwa.Errorf(kaiwa.CodeBadRequest, "NG-list entries must have 1 to %d characters", kaiwa.MaxNGWordLen)
-	}
-	blank := true
-	for _, r := range w {
-		if unicode.IsControl(r) {
-			return kaiwa.Errorf(kaiwa.CodeBadRequest, "NG-list entry %q holds a control character", w)
-		}
-		blank = blank && unicode.IsSpace(r)
-	}
-	if blank {
-		return kaiwa.Errorf(kaiwa.CodeBadRequest, "NG-list entries must not be only white space")
+	if err := kaiwa.CheckNGWord(w); err != nil {
+		return kaiwa.Errorf(kaiwa.CodeBadRequest, "NG-list entry %q: %s", w, kaiwa.ErrorMessage(err))
 	}
 	return nil
 }
