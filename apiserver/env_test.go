@@ -32,6 +32,7 @@ import (
 
 // shared is what every test of the package uses.
 var shared struct {
+	dsn   string
 	nats  string
 	store *tenants.Store
 	bus   *bus.Bus
@@ -54,7 +55,7 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer b.Close()
-		shared.nats, shared.store, shared.bus = s.NATS, store, b
+		shared.dsn, shared.nats, shared.store, shared.bus = s.MySQL, s.NATS, store, b
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
@@ -84,7 +85,27 @@ type testEnv struct {
 	keyB     string
 	logs     *syncBuffer
 	ownBus   bool
+	clock    *testClock
 	settings func(*Config)
+}
+
+// testClock is a clock a test sets and moves.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// set makes the clock show t.
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes, for the logger.
@@ -118,6 +139,11 @@ func withConfig(f func(*Config)) envOption {
 // writes it there, so the test decides when the log writer "catches up".
 func withOwnStream() envOption { return func(e *testEnv) { e.ownBus = true } }
 
+// withClock gives the environment a store and a core of its own whose
+// clock is c, so that a test can move time without waiting and without
+// moving it for the other tests.
+func withClock(c *testClock) envOption { return func(e *testEnv) { e.clock = c } }
+
 // uniqueID returns prefix followed by random hex, for names the tests of
 // the package must not share.
 func uniqueID(prefix string) string {
@@ -138,6 +164,15 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	}
 	for _, o := range opts {
 		o(e)
+	}
+	if e.clock != nil {
+		own, err := tenants.Open(t.Context(), shared.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = own.Close() })
+		own.SetClock(e.clock.Now)
+		e.store.Store = own
 	}
 	b := shared.bus
 	if e.ownBus {
@@ -163,6 +198,9 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 		t.Fatal(err)
 	}
 	cfg := e.config()
+	if e.clock != nil {
+		cfg.Core.Now = e.clock.Now
+	}
 	cfg.Version = "v1"
 	cfg.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
 	if e.settings != nil {

@@ -174,3 +174,28 @@ func TestSanctionsRefuseBadRequests(t *testing.T) {
 	wantError(t, e.do("DELETE", "/v1/api/users/alice/ban", e.keyA, ""), 503, kaiwa.CodeUnavailable)
 	wantError(t, e.do("GET", "/v1/api/users/alice/sanctions", e.keyA, ""), 503, kaiwa.CodeUnavailable)
 }
+
+// TestSanctionsRunOut moves the clock past a mute's end instead of waiting
+// for it: the mute is no longer listed, and lifting it is not_found.
+func TestSanctionsRunOut(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	e := newTestEnv(t, withClock(clock))
+	until := clock.Now().Add(time.Hour)
+	wantStatus(t, e.do("PUT", "/v1/api/users/alice/mute", e.keyA, `{"until":"`+until.Format(time.RFC3339)+`"}`), http.StatusOK)
+	list := func() string {
+		t.Helper()
+		rec := e.do("GET", "/v1/api/users/alice/sanctions", e.keyA, "")
+		wantStatus(t, rec, http.StatusOK)
+		return rec.Body.String()
+	}
+	if got := list(); !strings.Contains(got, `"kind":"mute"`) || !strings.Contains(got, `"created_at":"2030-01-02T03:04:05Z"`) {
+		t.Errorf("sanctions in force: %s", got)
+	}
+	clock.set(until)
+	if got := list(); got != "{\"sanctions\":[]}\n" {
+		t.Errorf("sanctions after the mute ran out: %s", got)
+	}
+	// A mute that ends in the past of the clock is refused.
+	wantError(t, e.do("PUT", "/v1/api/users/alice/mute", e.keyA, `{"until":"`+until.Add(-time.Minute).Format(time.RFC3339)+`"}`), 400, kaiwa.CodeBadRequest)
+}

@@ -148,3 +148,26 @@ func TestRevokeTokens(t *testing.T) {
 		t.Errorf("controls after retry %+v", got)
 	}
 }
+
+// TestIssuedTokenExpires moves the store's clock, instead of waiting, to
+// check that a token works until its expires_at and is expired from then.
+func TestIssuedTokenExpires(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	e := newTestEnv(t, withClock(clock))
+	rec := e.do("POST", "/v1/api/tokens", e.keyA, `{"user":"alice","ttl_seconds":60}`)
+	wantStatus(t, rec, http.StatusCreated)
+	var got tokenResponse
+	decode(t, rec, &got)
+	if want := "2030-01-02T03:05:05Z"; got.ExpiresAt != want {
+		t.Fatalf("expires_at %s, want %s", got.ExpiresAt, want)
+	}
+	clock.set(clock.Now().Add(59 * time.Second))
+	if _, err := e.store.ResolveToken(t.Context(), got.Token); err != nil {
+		t.Errorf("a second before expiry: %v", err)
+	}
+	clock.set(clock.Now().Add(time.Second))
+	if _, err := e.store.ResolveToken(t.Context(), got.Token); !kaiwa.IsCode(err, kaiwa.CodeTokenExpired) {
+		t.Errorf("at expiry: %v, want token_expired", err)
+	}
+}
