@@ -166,8 +166,9 @@ type SessionResolver interface {
 }
 
 // Moderation applies sanctions live: it stores them, tells every UA, and
-// records the event. The tenant API and the UA (escalation of repeated NG
-// words) share one implementation, [Moderator].
+// records the event. It is what a UA asks of the API tier (the escalation
+// of repeated NG words); the rules are the [Core]'s, which
+// [Core.Moderation] (and [Moderator]) present this way.
 type Moderation interface {
 	// Sanction bans or mutes a user until s.Until.
 	Sanction(ctx context.Context, s Sanction) error

@@ -18,6 +18,19 @@
 //
 // cmd/kaiwa wires them together.
 //
+// # The core
+//
+// Every rule that changes a tenant's state lives once, in a method of
+// [Core] (the files core_*.go): it checks the change, stores it, publishes
+// the live change the UAs apply, and records the event with the actor who
+// made it. The tenant API, the kaiwa command and the directory (serving
+// the UAs' moderation requests) call these methods and hold no rule of
+// their own; only the UAs record events themselves, those of their
+// sessions (connect, join, say's NG hits, ...). The core stays in this
+// package because it needs nothing but the standard library and the
+// contracts defined here: a package of its own would import this one for
+// every type it touches and add nothing.
+//
 // # Errors
 //
 // Errors that cross package boundaries are [*Error] values with a [Code]. The

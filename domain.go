@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -255,8 +256,8 @@ func (c Channel) Check() error {
 	if err := CheckChannel(c.Name); err != nil {
 		return err
 	}
-	if IsDM(c.Name) || IsInbox(c.Name) {
-		return Errorf(CodeBadRequest, "direct and inbox channels exist implicitly")
+	if err := CheckManaged(c.Name); err != nil {
+		return err
 	}
 	if c.Kind != ChannelOpen && c.Kind != ChannelClosed {
 		return Errorf(CodeBadRequest, "kind must be %q or %q", ChannelOpen, ChannelClosed)
@@ -350,26 +351,31 @@ func CheckContent(text string, data []byte, s Settings) error {
 
 // Event types of the event log.
 const (
-	EventConnect      = "connect"
-	EventDisconnect   = "disconnect"
-	EventJoin         = "join"
-	EventLeave        = "leave"
-	EventSay          = "say"
-	EventSystem       = "system"
-	EventTokenRevoked = "token_revoked"
-	EventMemberAdd    = "member_added"
-	EventMemberRemove = "member_removed"
-	EventChannelPut   = "channel_put"
-	EventChannelDel   = "channel_deleted"
-	EventNGBlocked    = "ng_blocked"
-	EventNGMasked     = "ng_masked"
-	EventKick         = "kick"
-	EventBan          = "ban"
-	EventUnban        = "unban"
-	EventMute         = "mute"
-	EventUnmute       = "unmute"
-	EventMsgDeleted   = "message_deleted"
-	EventNGChanged    = "ng_list_changed"
+	EventConnect         = "connect"
+	EventDisconnect      = "disconnect"
+	EventJoin            = "join"
+	EventLeave           = "leave"
+	EventSay             = "say"
+	EventSystem          = "system"
+	EventTokenRevoked    = "token_revoked"
+	EventMemberAdd       = "member_added"
+	EventMemberRemove    = "member_removed"
+	EventChannelPut      = "channel_put"
+	EventChannelDel      = "channel_deleted"
+	EventNGBlocked       = "ng_blocked"
+	EventNGMasked        = "ng_masked"
+	EventKick            = "kick"
+	EventBan             = "ban"
+	EventUnban           = "unban"
+	EventMute            = "mute"
+	EventUnmute          = "unmute"
+	EventMsgDeleted      = "message_deleted"
+	EventNGChanged       = "ng_list_changed"
+	EventSettingsChanged = "settings_changed"
+	EventKeyAdded        = "key_added"
+	EventKeyRevoked      = "key_revoked"
+	EventTenantCreated   = "tenant_created"
+	EventTenantDisabled  = "tenant_disabled"
 )
 
 // NGList is a tenant's NG-word list: the words to catch, the allow-list of
@@ -388,6 +394,46 @@ const (
 	MaxNGWords   = 100000
 	MaxNGWordLen = 64
 )
+
+// Check validates a list given to change a tenant's: its policy (empty,
+// [NGReject] or [NGMask]), its size (at most [MaxNGWords] entries) and
+// every entry ([CheckNGWord]).
+func (l NGList) Check() error {
+	if l.Policy != "" && l.Policy != NGReject && l.Policy != NGMask {
+		return Errorf(CodeBadRequest, "policy must be %q or %q", NGReject, NGMask)
+	}
+	if n := len(l.Words) + len(l.Allow); n > MaxNGWords {
+		return Errorf(CodeTooLarge, "%d entries, the limit is %d", n, MaxNGWords)
+	}
+	for _, list := range []struct {
+		name    string
+		entries []string
+	}{{"words", l.Words}, {"allow", l.Allow}} {
+		for i, w := range list.entries {
+			if err := CheckNGWord(w); err != nil {
+				return Errorf(CodeBadRequest, "%s[%d]: %s", list.name, i, ErrorMessage(err))
+			}
+		}
+	}
+	return nil
+}
+
+// CheckNGWord validates one entry of an NG list or its allow-list: valid
+// UTF-8, not blank, no control characters, at most [MaxNGWordLen]
+// characters.
+func CheckNGWord(w string) error {
+	switch {
+	case !utf8.ValidString(w):
+		return Errorf(CodeBadRequest, "not valid UTF-8")
+	case strings.TrimSpace(w) == "":
+		return Errorf(CodeBadRequest, "an entry must not be blank")
+	case utf8.RuneCountInString(w) > MaxNGWordLen:
+		return Errorf(CodeBadRequest, "an entry is at most %d characters", MaxNGWordLen)
+	case strings.IndexFunc(w, unicode.IsControl) >= 0:
+		return Errorf(CodeBadRequest, "an entry must not hold control characters")
+	}
+	return nil
+}
 
 // SanctionKind is a kind of moderation that lasts.
 type SanctionKind string

@@ -103,6 +103,19 @@ func InboxUser(ch string) (string, bool) {
 // IsDM reports whether ch is in the reserved direct-message namespace.
 func IsDM(ch string) bool { return strings.HasPrefix(ch, DMPrefix) }
 
+// CheckManaged returns a [CodeBadRequest] error when ch is a direct or an
+// inbox channel: those exist implicitly, with their users as members, and
+// cannot be created, deleted or given members.
+func CheckManaged(ch string) error {
+	if IsDM(ch) {
+		return Errorf(CodeBadRequest, "direct channels (dm:) exist implicitly and cannot be managed")
+	}
+	if strings.HasPrefix(ch, InboxPrefix) {
+		return Errorf(CodeBadRequest, "inbox channels (@user) exist implicitly and cannot be managed")
+	}
+	return nil
+}
+
 // DMChannel returns the direct channel of users a and b: "dm:" followed by
 // the two ids sorted and joined by ":".
 func DMChannel(a, b string) string {

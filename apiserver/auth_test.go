@@ -13,11 +13,12 @@ func TestAuth(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.putChannel(e.keyA, "lobby", "open")
-	disabledKey, err := e.tenants.CreateTenant(t.Context(), "gone", "Gone")
+	gone := kaiwa.TenantID(uniqueID("gone-"))
+	disabledKey, err := shared.store.CreateTenant(t.Context(), gone, "Gone")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.tenants.DisableTenant(t.Context(), "gone"); err != nil {
+	if err := shared.store.DisableTenant(t.Context(), gone); err != nil {
 		t.Fatal(err)
 	}
 	refused := map[string]string{
@@ -26,8 +27,8 @@ func TestAuth(t *testing.T) {
 		"basic scheme":     "Basic dXNlcjpwYXNz",
 		"no scheme":        e.keyA,
 		"malformed key":    "Bearer not-a-key",
-		"unknown key":      "Bearer " + kaiwa.NewCredential("tenantA"),
-		"other tenant's":   "Bearer " + kaiwa.NewCredential("tenantB"),
+		"unknown key":      "Bearer " + kaiwa.NewCredential(e.tenantA),
+		"other tenant's":   "Bearer " + kaiwa.NewCredential(e.tenantB),
 		"disabled tenant":  "Bearer " + disabledKey,
 		"key with garbage": "Bearer " + e.keyA + "x",
 	}
@@ -60,10 +61,10 @@ func TestAuth(t *testing.T) {
 func TestAuthStoreFailure(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	e.tenants.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	e.store.fail(failTenants, kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable"))
 	wantError(t, e.do("GET", "/v1/api/channels/lobby/members", e.keyA, ""), 503, kaiwa.CodeUnavailable)
 
-	e.tenants.Fail = errors.New("driver: bad connection")
+	e.store.fail(failTenants, errors.New("driver: bad connection"))
 	wantError(t, e.do("GET", "/v1/api/channels/lobby/members", e.keyA, ""), 500, kaiwa.CodeInternal)
 }
 
@@ -101,7 +102,7 @@ func TestTenantConfinement(t *testing.T) {
 	wantStatus(t, rec, http.StatusCreated)
 
 	// A's data is untouched.
-	chA, err := e.channels.Channel(t.Context(), "tenantA", "lobby")
+	chA, err := shared.store.Channel(t.Context(), e.tenantA, "lobby")
 	if err != nil || chA.Kind != kaiwa.ChannelClosed || chA.Title != "T" {
 		t.Errorf("tenant A's channel changed: %+v %v", chA, err)
 	}
@@ -112,16 +113,16 @@ func TestTenantConfinement(t *testing.T) {
 	if len(members.Members) != 1 || members.Members[0] != "alice" {
 		t.Errorf("tenant A's members %v, want [alice]", members.Members)
 	}
-	if id, err := e.tokens.ResolveToken(t.Context(), tokA.Token); err != nil || id.Tenant != "tenantA" {
+	if id, err := shared.store.ResolveToken(t.Context(), tokA.Token); err != nil || id.Tenant != e.tenantA {
 		t.Errorf("tenant A's token after B revoked alice: %+v %v", id, err)
 	}
 	for _, c := range e.bus.Controls() {
-		if c.User == "alice" && c.Kind == kaiwa.ControlTokensRevoked && c.Tenant != "tenantB" {
+		if c.User == "alice" && c.Kind == kaiwa.ControlTokensRevoked && c.Tenant != e.tenantB {
 			t.Errorf("B's revocation addressed tenant %s", c.Tenant)
 		}
 	}
 	for _, m := range e.bus.Messages() {
-		if m.Tenant != "tenantA" {
+		if m.Tenant != e.tenantA {
 			t.Errorf("message published for %s", m.Tenant)
 		}
 	}

@@ -41,7 +41,7 @@ func TestPutChannel(t *testing.T) {
 		t.Fatalf("controls before any channel closed: %+v", got)
 	}
 	wantStatus(t, e.do("PUT", "/v1/api/channels/guild.42", e.keyA, `{"kind":"closed"}`), http.StatusOK)
-	want := kaiwa.Control{Kind: kaiwa.ControlChannelClosed, Tenant: "tenantA", Channel: "guild.42"}
+	want := kaiwa.Control{Kind: kaiwa.ControlChannelClosed, Tenant: e.tenantA, Channel: "guild.42"}
 	if got := e.bus.Controls(); len(got) != 1 || got[0] != want {
 		t.Errorf("controls %+v, want [%+v]", got, want)
 	}
@@ -71,7 +71,7 @@ func TestPutChannelRefusesBadRequests(t *testing.T) {
 			wantError(t, rec, 400, kaiwa.CodeBadRequest)
 		})
 	}
-	if n := len(e.channels.channels["tenantA"]); n != 0 {
+	if n := len(e.channels(e.tenantA)); n != 0 {
 		t.Errorf("%d channels made from bad requests", n)
 	}
 }
@@ -95,7 +95,7 @@ func TestChannelNamesWithColons(t *testing.T) {
 	wantStatus(t, e.do("PUT", "/v1/api/channels/te%61m:red", e.keyA, `{"kind":"open"}`), http.StatusOK)
 	// A literal '%' is not part of any valid name, however it arrives.
 	wantError(t, e.do("PUT", "/v1/api/channels/team%253Ared", e.keyA, `{"kind":"open"}`), 400, kaiwa.CodeBadRequest)
-	if n := len(e.channels.channels["tenantA"]); n != 1 {
+	if n := len(e.channels(e.tenantA)); n != 1 {
 		t.Errorf("%d channels, want 1", n)
 	}
 }
@@ -106,10 +106,10 @@ func TestDeleteChannel(t *testing.T) {
 	e.putChannel(e.keyA, "zone:1", "open")
 	rec := e.do("DELETE", "/v1/api/channels/zone%3A1", e.keyA, "")
 	wantStatus(t, rec, http.StatusNoContent)
-	if _, err := e.channels.Channel(t.Context(), "tenantA", "zone:1"); !kaiwa.IsCode(err, kaiwa.CodeNotFound) {
+	if _, err := shared.store.Channel(t.Context(), e.tenantA, "zone:1"); !kaiwa.IsCode(err, kaiwa.CodeNotFound) {
 		t.Errorf("deleted channel still there: %v", err)
 	}
-	want := kaiwa.Control{Kind: kaiwa.ControlChannelDeleted, Tenant: "tenantA", Channel: "zone:1"}
+	want := kaiwa.Control{Kind: kaiwa.ControlChannelDeleted, Tenant: e.tenantA, Channel: "zone:1"}
 	if got := e.bus.Controls(); len(got) != 1 || got[0] != want {
 		t.Errorf("controls %+v, want [%+v]", got, want)
 	}
@@ -125,9 +125,9 @@ func TestDeleteChannel(t *testing.T) {
 	wantError(t, e.do("DELETE", "/v1/api/channels/bad%20name", e.keyA, ""), 400, kaiwa.CodeBadRequest)
 
 	e.putChannel(e.keyA, "zone:2", "open")
-	e.bus.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "bus down")
+	e.bus.fail(kaiwa.Errorf(kaiwa.CodeUnavailable, "bus down"))
 	wantError(t, e.do("DELETE", "/v1/api/channels/zone:2", e.keyA, ""), 503, kaiwa.CodeUnavailable)
-	e.bus.Fail = nil
+	e.bus.fail(nil)
 	wantError(t, e.do("DELETE", "/v1/api/channels/zone:2", e.keyA, ""), 404, kaiwa.CodeNotFound)
 	if got := e.bus.Controls(); got[len(got)-1].Channel != "zone:2" {
 		t.Errorf("retry did not publish: %+v", got)

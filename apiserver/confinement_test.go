@@ -1,16 +1,18 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 )
 
 // confinedCall is what tenant B sends on one route, naming tenant A's
@@ -92,7 +94,7 @@ func TestEveryRouteIsConfinedToItsTenant(t *testing.T) {
 			t.Parallel()
 			e := newTestEnv(t)
 			a := seedTenantA(e)
-			before := e.stateOf("tenantA")
+			before := e.stateOf(e.tenantA, a)
 			controls, messages := len(e.bus.Controls()), len(e.bus.Messages())
 			c := call(a)
 
@@ -110,16 +112,16 @@ func TestEveryRouteIsConfinedToItsTenant(t *testing.T) {
 					t.Errorf("tenant B saw %q of tenant A: %s", secret, body)
 				}
 			}
-			if after := e.stateOf("tenantA"); after != before {
+			if after := e.stateOf(e.tenantA, a); after != before {
 				t.Errorf("tenant A's data changed\nbefore %s\nafter  %s", before, after)
 			}
 			for _, ctl := range e.bus.Controls()[controls:] {
-				if ctl.Tenant != "tenantB" {
+				if ctl.Tenant != e.tenantB {
 					t.Errorf("B's call published a control for %s: %+v", ctl.Tenant, ctl)
 				}
 			}
 			for _, m := range e.bus.Messages()[messages:] {
-				if m.Tenant != "tenantB" {
+				if m.Tenant != e.tenantB {
 					t.Errorf("B's call published a message for %s: %+v", m.Tenant, m)
 				}
 			}
@@ -145,16 +147,18 @@ func TestEveryRouteIsConfinedToItsTenant(t *testing.T) {
 type seededTenant struct {
 	messageID string // a message of channel alobby
 	keyID     string // an active API key
+	token     string // amember's token
 }
 
 // seedTenantA gives tenant A, through the API, a closed channel alobby
 // with a member and messages, an open channel, a user token, an NG list, a
 // ban and a mute, a second API key and its own settings. Every text of it
-// holds "secretA".
+// holds "secretA". It returns once the log writer has written A's
+// messages.
 func seedTenantA(e *testEnv) seededTenant {
 	e.t.Helper()
 	a := e.keyA
-	e.tenants.setSettings("tenantA", kaiwa.Settings{MaxTextLen: 4321})
+	e.setSettings(e.tenantA, kaiwa.Settings{MaxTextLen: 4321})
 	must := func(method, target, body string, status int) *jsonRecorder {
 		e.t.Helper()
 		rec := e.do(method, "/v1/api"+target, a, body)
@@ -164,19 +168,22 @@ func seedTenantA(e *testEnv) seededTenant {
 	must("PUT", "/channels/alobby", `{"kind":"closed","title":"secretA-title"}`, 201)
 	must("PUT", "/channels/aopen", `{"kind":"open","title":"secretA-open"}`, 201)
 	must("PUT", "/channels/alobby/members/amember", "", 201)
-	must("POST", "/tokens", `{"user":"amember","name":"secretA-name","ttl_seconds":600,"join":["*"]}`, 201)
-	var posted postedResponse
+	var tok tokenResponse
+	must("POST", "/tokens", `{"user":"amember","name":"secretA-name","ttl_seconds":600,"join":["*"]}`, 201).into(e.t, &tok)
+	var posted, inbox postedResponse
 	must("POST", "/channels/alobby/messages", `{"text":"secretA-text","data":{"k":"secretA-data"}}`, 201).into(e.t, &posted)
-	e.bus.logMessage("tenantA", "alobby", "amember", "secretA-chat", kaiwa.Now())
-	must("POST", "/users/amember/messages", `{"text":"secretA-inbox"}`, 201)
+	e.logMessage(e.tenantA, "alobby", "amember", "secretA-chat", kaiwa.Now())
+	must("POST", "/users/amember/messages", `{"text":"secretA-inbox"}`, 201).into(e.t, &inbox)
 	must("PUT", "/ngwords", `{"words":["secretA-ng"],"allow":["secretA-allow"],"policy":"mask"}`, 200)
 	must("PUT", "/users/amember/ban", `{"reason":"secretA-reason"}`, 200)
 	must("PUT", "/users/amember/mute", `{"reason":"secretA-mute"}`, 200)
 	must("POST", "/keys", "", 201)
 	var keys keysResponse
 	must("GET", "/keys", "", 200).into(e.t, &keys)
+	e.waitLogged(e.tenantA, posted.ID)
+	e.waitLogged(e.tenantA, inbox.ID)
 	// The second key, so that revoking it leaves A's key of the tests.
-	return seededTenant{messageID: posted.ID, keyID: strconv.FormatInt(keys.Keys[1].ID, 10)}
+	return seededTenant{messageID: posted.ID, keyID: strconv.FormatInt(keys.Keys[1].ID, 10), token: tok.Token}
 }
 
 // jsonRecorder holds a response body to decode.
@@ -189,80 +196,70 @@ func (r *jsonRecorder) into(t testing.TB, v any) {
 	}
 }
 
-// stateOf returns everything the fakes keep for tenant, as JSON, to
-// compare before and after a call.
-func (e *testEnv) stateOf(tenant kaiwa.TenantID) string {
+// stateOf returns everything the store and the stream keep for tenant,
+// seeded as a, and the events recorded for it, as JSON, to compare
+// before and after a call.
+func (e *testEnv) stateOf(tenant kaiwa.TenantID, a seededTenant) string {
 	e.t.Helper()
+	ctx := context.Background()
 	type channel struct {
 		Channel kaiwa.Channel
 		Members []string
+		Stream  []string
 	}
 	var state struct {
 		Channels  []channel
-		Tokens    []kaiwa.Identity
+		Inbox     []string
+		Token     any
 		Log       []kaiwa.Message
-		Stream    []string
-		NG        any
-		Sanctions any
+		NG        kaiwa.NGList
+		Sanctions []kaiwa.Sanction
 		Keys      []kaiwa.APIKey
 		Settings  kaiwa.Settings
 		Events    []kaiwa.Event
 	}
-
-	e.channels.mu.Lock()
-	for _, c := range e.channels.channels[tenant] {
-		var members []string
-		for u := range c.members {
-			members = append(members, u)
-		}
-		sort.Strings(members)
-		state.Channels = append(state.Channels, channel{c.ch, members})
-	}
-	e.channels.mu.Unlock()
-	sort.Slice(state.Channels, func(i, j int) bool { return state.Channels[i].Channel.Name < state.Channels[j].Channel.Name })
-
-	e.tokens.mu.Lock()
-	for _, id := range e.tokens.tokens {
-		if id.Tenant == tenant {
-			state.Tokens = append(state.Tokens, id)
+	check := func(err error) {
+		e.t.Helper()
+		if err != nil {
+			e.t.Fatal(err)
 		}
 	}
-	e.tokens.mu.Unlock()
-	sort.Slice(state.Tokens, func(i, j int) bool { return state.Tokens[i].ExpiresAt.Before(state.Tokens[j].ExpiresAt) })
-
-	state.Log = e.log.snapshot(tenant)
-	e.bus.mu.Lock()
-	for k := range e.bus.stream {
-		if k.tenant == tenant {
-			state.Stream = append(state.Stream, k.ch+"/"+k.id)
+	stream := func(ch string) []string {
+		e.t.Helper()
+		msgs, err := e.bus.b.History(ctx, tenant, ch, "", 100)
+		check(err)
+		var ids []string
+		for _, m := range msgs {
+			ids = append(ids, m.ID)
 		}
+		return ids
 	}
-	e.bus.mu.Unlock()
-	sort.Strings(state.Stream)
-
-	e.ng.mu.Lock()
-	state.NG = e.ng.lists[tenant]
-	e.ng.mu.Unlock()
-	e.sanctions.mu.Lock()
-	state.Sanctions = e.sanctions.sanctions[tenant]
-	e.sanctions.mu.Unlock()
-
-	e.tenants.mu.Lock()
-	for _, k := range e.tenants.keys {
-		if k.tenant == tenant {
-			state.Keys = append(state.Keys, k.info)
-		}
+	chs, err := shared.store.Channels(ctx, tenant, "")
+	check(err)
+	for _, c := range chs {
+		members, err := shared.store.Members(ctx, tenant, c.Name)
+		check(err)
+		state.Channels = append(state.Channels, channel{c, members, stream(c.Name)})
 	}
-	state.Settings = e.tenants.tenants[tenant].Settings
-	e.tenants.mu.Unlock()
-	sort.Slice(state.Keys, func(i, j int) bool { return state.Keys[i].ID < state.Keys[j].ID })
-
+	state.Inbox = stream(kaiwa.Inbox("amember"))
+	if id, err := shared.store.ResolveToken(ctx, a.token); err != nil {
+		state.Token = err.Error()
+	} else {
+		state.Token = id
+	}
+	state.Log = e.logged(tenant)
+	state.NG, err = shared.store.NGList(ctx, tenant)
+	check(err)
+	state.Sanctions, err = shared.store.Sanctions(ctx, tenant, "amember")
+	check(err)
+	state.Keys, err = shared.store.APIKeys(ctx, tenant)
+	check(err)
+	state.Settings, err = shared.store.TenantSettings(ctx, tenant)
+	check(err)
 	state.Events = e.events.ofTenant(tenant)
 
 	out, err := json.Marshal(state)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	check(err)
 	return string(out)
 }
 
@@ -285,11 +282,12 @@ func TestConfinementTableSeesTenantA(t *testing.T) {
 	} {
 		wantStatus(t, e.do(c.method, c.target, e.keyA, ""), c.status)
 	}
+	// Events reach the log through the log writer: wait for them.
 	for _, target := range []string{"/v1/api/messages?user=amember", "/v1/api/events?user=amember", "/v1/api/settings"} {
-		rec := e.do("GET", target, e.keyA, "")
-		wantStatus(t, rec, http.StatusOK)
-		if !strings.Contains(rec.Body.String(), "secretA") && !strings.Contains(rec.Body.String(), "4321") {
-			t.Errorf("%s: tenant A does not see its own data: %s", target, rec.Body)
-		}
+		testenv.Eventually(t, target+" shows tenant A its own data", 5*time.Second, func() bool {
+			rec := e.do("GET", target, e.keyA, "")
+			wantStatus(t, rec, http.StatusOK)
+			return strings.Contains(rec.Body.String(), "secretA") || strings.Contains(rec.Body.String(), "4321")
+		})
 	}
 }

@@ -190,18 +190,6 @@ func messageIDParam(c echo.Context) (string, error) {
 	return id, nil
 }
 
-// notImplicit refuses direct and inbox channels on calls that manage
-// channels: they exist implicitly, with their users as members.
-func notImplicit(ch string) error {
-	if kaiwa.IsDM(ch) {
-		return kaiwa.Errorf(kaiwa.CodeBadRequest, "direct channels (dm:) exist implicitly and cannot be managed")
-	}
-	if kaiwa.IsInbox(ch) {
-		return kaiwa.Errorf(kaiwa.CodeBadRequest, "inbox channels (@user) exist implicitly and cannot be managed")
-	}
-	return nil
-}
-
 // timeValue is a time in a request body (the until of a sanction, whose
 // name its errors use): an RFC 3339 string or a number of milliseconds
 // since the epoch. null or absent is the zero time.

@@ -334,9 +334,9 @@ func FuzzRequestTarget(f *testing.F) {
 			return // not a request a client can send
 		}
 		e := newTestEnv(t)
-		e.tenants.setSettings("tenantA", kaiwa.Settings{APIRate: 1e9, APIBurst: 1e9})
+		e.setSettings(e.tenantA, kaiwa.Settings{APIRate: 1e9, APIBurst: 1e9})
 		e.putChannel(e.keyA, "lobby", "open")
-		e.bus.logMessage("tenantA", "lobby", "alice", "hello", kaiwa.Now())
+		e.logMessage(e.tenantA, "lobby", "alice", "hello", kaiwa.Now())
 		req.Header.Set("Authorization", "Bearer "+e.keyA)
 		rec := httptest.NewRecorder()
 		e.handler.ServeHTTP(rec, req)

@@ -3,11 +3,12 @@
 // membership, push system messages (to a channel, to one user, to every
 // open channel), delete messages, manage its NG-word list, kick, ban and
 // mute users, read the message and event logs, and manage its API keys. It
-// is built on Echo v4 and consumes only the contracts of the root package
-// ([kaiwa.TenantStore], [kaiwa.TokenStore], [kaiwa.ChannelStore],
-// [kaiwa.MessageLog], [kaiwa.Publisher], [kaiwa.NGStore],
-// [kaiwa.Moderation], [kaiwa.ModerationStore], [kaiwa.EventLog],
-// [kaiwa.Recorder]); cmd/kaiwa wires the MySQL and NATS adapters in.
+// is built on Echo v4 and consumes only the root package: every call that
+// changes something calls one method of [kaiwa.Core], where the rule
+// lives, and the calls that read use the store contracts
+// ([kaiwa.TenantStore], [kaiwa.ChannelStore], [kaiwa.MessageLog],
+// [kaiwa.NGStore], [kaiwa.ModerationStore], [kaiwa.EventLog]); cmd/kaiwa
+// wires the MySQL and NATS adapters in.
 //
 // # Routes
 //
@@ -47,15 +48,14 @@
 //
 // # Live changes and events
 //
-// A call that changes what live sessions see publishes a [kaiwa.Control]
-// after the store has the change (membership, channel deletion, token
-// revocation, NG list, message deletion; the [kaiwa.Moderation] does so for
-// kicks, bans and mutes). Such a call also publishes when its store change
-// was already made, so that a retry after a failed publish reaches the
-// sessions. The API records the events it causes with [Config.Recorder]:
-// system, message_deleted, token_revoked, ng_list_changed, channel_put,
-// channel_deleted, member_added and member_removed. An event about a
-// user's inbox ("@user") names the user, with the inbox in its detail.
+// A handler decodes the request, calls one [kaiwa.Core] method with the
+// actor [kaiwa.ActorAPI], and encodes the answer. The core stores the
+// change, publishes the [kaiwa.Control] that live sessions apply
+// (membership, channel closing and deletion, token revocation, NG list,
+// message deletion, kicks, bans and mutes) and records the event, whose
+// detail names the actor. A change the store had already made is
+// published again, so that a retry after a failed publish reaches the
+// sessions.
 //
 // # Request bodies
 //

@@ -2,34 +2,110 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/bus"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
+	"github.com/kaiwa-chat/kaiwa/tenants"
 )
 
-// testEnv is an API server over in-memory stores holding two tenants, A
-// and B.
+// The tests run the API over the real store (MySQL) and the real bus
+// (in-process NATS with JetStream), one of each for the whole package, with
+// a log writer draining the bus into the store as in production. Every test
+// makes its own tenants, so the tests run in parallel without seeing each
+// other. Small wrappers around the store and the bus ([faultyStore],
+// [spyBus], [spyRecorder]) let a test make a call fail and see what the API
+// published and recorded.
+
+// shared is what every test of the package uses.
+var shared struct {
+	dsn   string
+	nats  string
+	store *tenants.Store
+	bus   *bus.Bus
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.RunShared(func(s testenv.Shared) int {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		quiet := slog.New(slog.DiscardHandler)
+		store, err := tenants.Open(ctx, s.MySQL)
+		if err != nil {
+			slog.Error("open store", "err", err)
+			return 1
+		}
+		defer store.Close()
+		b, err := bus.Connect(ctx, bus.Config{URL: s.NATS, Name: "apiserver-tests", Logger: quiet})
+		if err != nil {
+			slog.Error("connect bus", "err", err)
+			return 1
+		}
+		defer b.Close()
+		shared.dsn, shared.nats, shared.store, shared.bus = s.MySQL, s.NATS, store, b
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &bus.LogWriter{Bus: b, Log: store, Events: store, MaxWait: 20 * time.Millisecond, Logger: quiet}
+			if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+				slog.Error("log writer", "err", err)
+			}
+		}()
+		defer wg.Wait()
+		defer cancel()
+		return m.Run()
+	}))
+}
+
+// testEnv is an API server over the shared store and bus, with two
+// tenants of its own, A and B.
 type testEnv struct {
-	t         testing.TB
-	handler   http.Handler
-	tenants   *fakeTenants
-	tokens    *fakeTokens
-	channels  *fakeChannels
-	log       *fakeLog
-	bus       *fakeBus
-	ng        *fakeNG
-	sanctions *fakeSanctions
-	events    *fakeEvents
-	keyA      string
-	keyB      string
-	logs      *syncBuffer
+	t        testing.TB
+	handler  http.Handler
+	store    *faultyStore
+	bus      *spyBus
+	events   *spyRecorder
+	tenantA  kaiwa.TenantID
+	tenantB  kaiwa.TenantID
+	keyA     string
+	keyB     string
+	logs     *syncBuffer
+	ownBus   bool
+	clock    *testClock
+	settings func(*Config)
+}
+
+// testClock is a clock a test sets and moves.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// set makes the clock show t.
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes, for the logger.
@@ -50,52 +126,104 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// newTestEnv builds a server; configure, when given, adjusts its Config.
-func newTestEnv(t testing.TB, configure ...func(*Config)) *testEnv {
+// envOption adjusts a [testEnv] before its server is made.
+type envOption func(*testEnv)
+
+// withConfig adjusts the server's Config.
+func withConfig(f func(*Config)) envOption {
+	return func(e *testEnv) { e.settings = f }
+}
+
+// withOwnStream gives the environment a bus of its own, on streams no log
+// writer drains: what it publishes reaches the log only when the test
+// writes it there, so the test decides when the log writer "catches up".
+func withOwnStream() envOption { return func(e *testEnv) { e.ownBus = true } }
+
+// withClock gives the environment a store and a core of its own whose
+// clock is c, so that a test can move time without waiting and without
+// moving it for the other tests.
+func withClock(c *testClock) envOption { return func(e *testEnv) { e.clock = c } }
+
+// uniqueID returns prefix followed by random hex, for names the tests of
+// the package must not share.
+func uniqueID(prefix string) string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// newTestEnv builds a server with two fresh tenants.
+func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	t.Helper()
 	e := &testEnv{
-		t:         t,
-		tenants:   newFakeTenants(),
-		tokens:    newFakeTokens(),
-		channels:  newFakeChannels(),
-		log:       &fakeLog{},
-		sanctions: newFakeSanctions(),
-		events:    &fakeEvents{},
-		logs:      &syncBuffer{},
+		t:       t,
+		store:   &faultyStore{Store: shared.store},
+		tenantA: kaiwa.TenantID(uniqueID("tenantA-")),
+		tenantB: kaiwa.TenantID(uniqueID("tenantB-")),
+		logs:    &syncBuffer{},
 	}
-	e.bus = &fakeBus{log: e.log}
-	e.ng = newFakeNG(e.tenants)
+	for _, o := range opts {
+		o(e)
+	}
+	if e.clock != nil {
+		own, err := tenants.Open(t.Context(), shared.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = own.Close() })
+		own.SetClock(e.clock.Now)
+		e.store.Store = own
+	}
+	b := shared.bus
+	if e.ownBus {
+		p := uniqueID("t")
+		own, err := bus.Connect(t.Context(), bus.Config{
+			URL: shared.nats, Name: "apiserver-test-" + p, Prefix: p,
+			Stream: strings.ToUpper(p) + "_MSGS", EventStream: strings.ToUpper(p) + "_EVENTS",
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = own.Close() })
+		b = own
+	}
+	e.bus = &spyBus{b: b}
+	e.events = &spyRecorder{to: b}
 	var err error
-	if e.keyA, err = e.tenants.CreateTenant(t.Context(), "tenantA", "Game A"); err != nil {
+	if e.keyA, err = shared.store.CreateTenant(t.Context(), e.tenantA, "Game A"); err != nil {
 		t.Fatal(err)
 	}
-	if e.keyB, err = e.tenants.CreateTenant(t.Context(), "tenantB", "Game B"); err != nil {
+	if e.keyB, err = shared.store.CreateTenant(t.Context(), e.tenantB, "Game B"); err != nil {
 		t.Fatal(err)
 	}
 	cfg := e.config()
+	if e.clock != nil {
+		cfg.Core.Now = e.clock.Now
+	}
 	cfg.Version = "v1"
 	cfg.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
-	for _, f := range configure {
-		f(&cfg)
+	if e.settings != nil {
+		e.settings(&cfg)
 	}
 	e.handler = NewServer(cfg)
 	return e
 }
 
-// config returns a Config of the environment's dependencies, the real
-// [kaiwa.Moderator] among them.
+// config returns a Config of the environment's dependencies, the core
+// among them.
 func (e *testEnv) config() Config {
 	return Config{
-		Tenants:    e.tenants,
-		Tokens:     e.tokens,
-		Channels:   e.channels,
-		Log:        e.log,
-		Bus:        e.bus,
-		NG:         e.ng,
-		Moderation: kaiwa.Moderator{Store: e.sanctions, Bus: e.bus, Events: e.events},
-		Sanctions:  e.sanctions,
-		Events:     e.events,
-		Recorder:   e.events,
+		Core: &kaiwa.Core{
+			Tenants: e.store, Tokens: e.store, Channels: e.store, Log: e.store, NG: e.store,
+			Sanctions: e.store, Bus: e.bus, Events: e.events,
+		},
+		Tenants:   e.store,
+		Channels:  e.store,
+		Log:       e.store,
+		NG:        e.store,
+		Sanctions: e.store,
+		Events:    e.store,
 	}
 }
 
@@ -168,4 +296,97 @@ func (e *testEnv) putChannel(key, ch, kind string) {
 	if rec.Code != http.StatusCreated && rec.Code != http.StatusOK {
 		e.t.Fatalf("put channel %s: %d %s", ch, rec.Code, rec.Body)
 	}
+}
+
+// setSettings replaces a tenant's settings in the store.
+func (e *testEnv) setSettings(tenant kaiwa.TenantID, s kaiwa.Settings) {
+	e.t.Helper()
+	if err := shared.store.SetTenantSettings(context.Background(), tenant, s); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// channels returns the names of a tenant's channels in the store.
+func (e *testEnv) channels(tenant kaiwa.TenantID) []string {
+	e.t.Helper()
+	list, err := shared.store.Channels(context.Background(), tenant, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var names []string
+	for _, c := range list {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// logMessage publishes a user's chat message as a UA would, and writes it
+// to the log as the log writer would (a writer that gets to it later
+// skips it). The message keeps ts, so tests can query by time.
+func (e *testEnv) logMessage(tenant kaiwa.TenantID, ch, from, text string, ts int64) kaiwa.Message {
+	e.t.Helper()
+	m := e.streamOnly(tenant, ch, from, text, ts)
+	if err := shared.store.AppendMessages(context.Background(), []kaiwa.Message{m}); err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+// streamOnly publishes a user's chat message that the log writer has not
+// written yet. In an environment [withOwnStream], it never does.
+func (e *testEnv) streamOnly(tenant kaiwa.TenantID, ch, from, text string, ts int64) kaiwa.Message {
+	e.t.Helper()
+	m, err := e.bus.b.Publish(context.Background(), kaiwa.Message{
+		Tenant: tenant, Channel: ch, From: from, Name: strings.ToUpper(from), Text: text, TS: ts,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+// dropFromStream removes a message from the stream, as its age limit would.
+func (e *testEnv) dropFromStream(m kaiwa.Message) {
+	e.t.Helper()
+	if err := e.bus.b.DeleteMessage(context.Background(), m.Tenant, m.Channel, m.ID); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// inStream reports whether the stream holds the message.
+func (e *testEnv) inStream(m kaiwa.Message) bool {
+	e.t.Helper()
+	msgs, err := e.bus.b.History(context.Background(), m.Tenant, m.Channel, "", 100)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, h := range msgs {
+		if h.ID == m.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// logged returns the tenant's messages in the log, oldest first.
+func (e *testEnv) logged(tenant kaiwa.TenantID) []kaiwa.Message {
+	e.t.Helper()
+	page, err := shared.store.Messages(context.Background(), tenant, kaiwa.MessageQuery{Limit: 500})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return page.Messages
+}
+
+// waitLogged waits until the log writer has written the message of id.
+func (e *testEnv) waitLogged(tenant kaiwa.TenantID, id string) {
+	e.t.Helper()
+	testenv.Eventually(e.t, "message "+id+" is in the log", 5*time.Second, func() bool {
+		for _, m := range e.logged(tenant) {
+			if m.ID == id {
+				return true
+			}
+		}
+		return false
+	})
 }

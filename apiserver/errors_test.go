@@ -64,7 +64,7 @@ func TestErrorCodesOverHTTP(t *testing.T) {
 			t.Parallel()
 			e := newTestEnv(t)
 			e.putChannel(e.keyA, "lobby", "open")
-			e.channels.Fail = kaiwa.Errorf(code, "detail of %s", code)
+			e.store.fail(failChannels, kaiwa.Errorf(code, "detail of %s", code))
 			rec := e.do("GET", "/v1/api/channels/lobby/members", e.keyA, "")
 			msg := wantError(t, rec, wantStatuses[code], code)
 			logged := e.logs.String()
@@ -91,7 +91,7 @@ func TestInternalErrorIsLoggedWithoutSecrets(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.putChannel(e.keyA, "lobby", "open")
-	e.channels.Fail = errors.New("dial tcp 10.0.0.7:3306: connection refused")
+	e.store.fail(failChannels, errors.New("dial tcp 10.0.0.7:3306: connection refused"))
 	rec := e.do("GET", "/v1/api/channels/lobby/members?x=1", e.keyA, "")
 	msg := wantError(t, rec, http.StatusInternalServerError, kaiwa.CodeInternal)
 	if strings.Contains(msg, "10.0.0.7") {
@@ -112,7 +112,7 @@ func TestPanicIsAnInternalError(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.putChannel(e.keyA, "lobby", "open")
-	e.channels.Panic = "store exploded"
+	e.store.panicInMembers("store exploded")
 	rec := e.do("GET", "/v1/api/channels/lobby/members", e.keyA, "")
 	wantError(t, rec, http.StatusInternalServerError, kaiwa.CodeInternal)
 	if !strings.Contains(e.logs.String(), "store exploded") {
@@ -168,17 +168,24 @@ func TestNewServerRefusesMissingDependencies(t *testing.T) {
 	e := newTestEnv(t)
 	full := e.config()
 	breakers := map[string]func(*Config){
-		"Tenants":    func(c *Config) { c.Tenants = nil },
-		"Tokens":     func(c *Config) { c.Tokens = nil },
-		"Channels":   func(c *Config) { c.Channels = nil },
-		"Log":        func(c *Config) { c.Log = nil },
-		"Bus":        func(c *Config) { c.Bus = nil },
-		"NG":         func(c *Config) { c.NG = nil },
-		"Moderation": func(c *Config) { c.Moderation = nil },
-		"Sanctions":  func(c *Config) { c.Sanctions = nil },
-		"Events":     func(c *Config) { c.Events = nil },
-		"Recorder":   func(c *Config) { c.Recorder = nil },
-		"Version":    func(c *Config) { c.Version = "v1/x" },
+		"Core":      func(c *Config) { c.Core = nil },
+		"Tenants":   func(c *Config) { c.Tenants = nil },
+		"Channels":  func(c *Config) { c.Channels = nil },
+		"Log":       func(c *Config) { c.Log = nil },
+		"NG":        func(c *Config) { c.NG = nil },
+		"Sanctions": func(c *Config) { c.Sanctions = nil },
+		"Events":    func(c *Config) { c.Events = nil },
+		"Version":   func(c *Config) { c.Version = "v1/x" },
+		"Core.Bus": func(c *Config) {
+			core := *c.Core
+			core.Bus = nil
+			c.Core = &core
+		},
+		"Core.Events": func(c *Config) {
+			core := *c.Core
+			core.Events = nil
+			c.Core = &core
+		},
 	}
 	for name, breakIt := range breakers {
 		cfg := full
@@ -199,7 +206,7 @@ func TestGoneClientIsNotLogged(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.putChannel(e.keyA, "lobby", "open")
-	e.channels.Fail = fmt.Errorf("query members: %w", context.Canceled)
+	e.store.fail(failChannels, fmt.Errorf("query members: %w", context.Canceled))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	req := httptest.NewRequestWithContext(ctx, "GET", "/v1/api/channels/lobby/members", nil)

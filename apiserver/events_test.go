@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,24 +9,33 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 )
 
 func TestListEvents(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC).UnixMilli()
-	add := func(tenant kaiwa.TenantID, typ, user, ch string, ts int64) {
-		e.events.Record(kaiwa.Event{Tenant: tenant, Type: typ, User: user, Channel: ch, TS: ts})
+	// Recorded through the bus, written to the log by the log writer.
+	add := func(tenant kaiwa.TenantID, typ, user, ch string, ts int64, detail string) {
+		ev := kaiwa.Event{Tenant: tenant, Type: typ, User: user, Channel: ch, TS: ts}
+		if detail != "" {
+			ev.Detail = json.RawMessage(detail)
+		}
+		shared.bus.Record(ev)
 	}
-	add("tenantA", kaiwa.EventConnect, "alice", "", base)
-	add("tenantA", kaiwa.EventJoin, "alice", "lobby", base+1000)
-	add("tenantA", kaiwa.EventNGBlocked, "alice", "lobby", base+2000)
-	add("tenantA", kaiwa.EventJoin, "bob", "guild:1", base+3000)
-	add("tenantA", kaiwa.EventKick, "bob", "", base+4000)
-	add("tenantB", kaiwa.EventJoin, "alice", "lobby", base+1500)
-	e.events.mu.Lock()
-	e.events.events[1].Detail = []byte(`{"version":"v2"}`)
-	e.events.mu.Unlock()
+	add(e.tenantA, kaiwa.EventConnect, "alice", "", base, "")
+	add(e.tenantA, kaiwa.EventJoin, "alice", "lobby", base+1000, `{"version":"v2"}`)
+	add(e.tenantA, kaiwa.EventNGBlocked, "alice", "lobby", base+2000, "")
+	add(e.tenantA, kaiwa.EventJoin, "bob", "guild:1", base+3000, "")
+	add(e.tenantA, kaiwa.EventKick, "bob", "", base+4000, "")
+	add(e.tenantB, kaiwa.EventJoin, "alice", "lobby", base+1500, "")
+	for tenant, n := range map[kaiwa.TenantID]int{e.tenantA: 5, e.tenantB: 1} {
+		testenv.Eventually(t, "the events are in the log", 5*time.Second, func() bool {
+			page, err := shared.store.Events(t.Context(), tenant, kaiwa.EventQuery{Limit: 10})
+			return err == nil && len(page.Events) == n
+		})
+	}
 
 	list := func(query string) (string, eventsResponse) {
 		t.Helper()
@@ -69,7 +79,7 @@ func TestListEvents(t *testing.T) {
 	if got, p = list("?limit=2&before=" + p.Next); got != "connect:alice:" || p.Next != "" {
 		t.Errorf("page 3: %s next %q", got, p.Next)
 	}
-	if q := e.events.Last; q.Limit != 2 || q.Before == "" {
+	if q := e.store.lastEventQuery(); q.Limit != 2 || q.Before == "" {
 		t.Errorf("query reached the log as %+v", q)
 	}
 
@@ -92,12 +102,12 @@ func TestListEventsRefusesBadParameters(t *testing.T) {
 			wantError(t, e.do("GET", "/v1/api/events?"+q, e.keyA, ""), 400, kaiwa.CodeBadRequest)
 		})
 	}
-	e.events.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	e.store.fail(failEvents, kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable"))
 	wantError(t, e.do("GET", "/v1/api/events", e.keyA, ""), 503, kaiwa.CodeUnavailable)
 }
 
 // TestAPIRecordsWhatItChanges checks the events of the calls that change
-// channels, members and tokens.
+// channels, members, tokens and keys: each names the API as its actor.
 func TestAPIRecordsWhatItChanges(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
@@ -111,18 +121,23 @@ func TestAPIRecordsWhatItChanges(t *testing.T) {
 	e.do("DELETE", "/v1/api/users/bob/tokens", e.keyA, "")
 	e.do("DELETE", "/v1/api/channels/lobby", e.keyA, "")
 	e.do("DELETE", "/v1/api/channels/lobby", e.keyA, "")
+	wantStatus(t, e.do("POST", "/v1/api/keys", e.keyA, ""), http.StatusCreated)
+	keys := e.keys(e.keyA)
+	wantStatus(t, e.do("DELETE", fmt.Sprintf("/v1/api/keys/%d", keys[0].ID), e.keyA, ""), http.StatusNoContent)
 
 	var got []string
-	for _, ev := range e.events.ofTenant("tenantA") {
+	for _, ev := range e.events.ofTenant(e.tenantA) {
 		got = append(got, ev.Type+"|"+ev.User+"|"+ev.Channel+"|"+string(ev.Detail))
 	}
 	want := []string{
-		`channel_put||lobby|{"created":true,"kind":"open"}`,
-		`channel_put||lobby|{"created":false,"kind":"closed"}`,
-		`member_added|alice|lobby|`,
-		`member_removed|alice|lobby|`,
-		`token_revoked|bob||{"tokens":1}`,
-		`channel_deleted||lobby|`,
+		`channel_put||lobby|{"actor":"api","created":true,"kind":"open"}`,
+		`channel_put||lobby|{"actor":"api","created":false,"kind":"closed"}`,
+		`member_added|alice|lobby|{"actor":"api"}`,
+		`member_removed|alice|lobby|{"actor":"api"}`,
+		`token_revoked|bob||{"actor":"api","tokens":1}`,
+		`channel_deleted||lobby|{"actor":"api"}`,
+		`key_added|||{"actor":"api"}`,
+		fmt.Sprintf(`key_revoked|||{"actor":"api","id":%d}`, keys[0].ID),
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -13,9 +13,9 @@ import (
 
 func TestHealthz(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, func(c *Config) {
+	e := newTestEnv(t, withConfig(func(c *Config) {
 		c.Ready = func(context.Context) error { return errors.New("mysql down") }
-	})
+	}))
 	rec := e.do("GET", "/healthz", "", "")
 	wantStatus(t, rec, http.StatusOK)
 	if rec.Body.String() != "{\"status\":\"ok\"}\n" {
@@ -30,13 +30,13 @@ func TestReadyz(t *testing.T) {
 	t.Parallel()
 	var readyErr error
 	var gotDeadline bool
-	e := newTestEnv(t, func(c *Config) {
+	e := newTestEnv(t, withConfig(func(c *Config) {
 		c.ReadyTimeout = time.Second
 		c.Ready = func(ctx context.Context) error {
 			_, gotDeadline = ctx.Deadline()
 			return readyErr
 		}
-	})
+	}))
 	rec := e.do("GET", "/readyz", "", "")
 	wantStatus(t, rec, http.StatusOK)
 	if !gotDeadline {

@@ -51,12 +51,11 @@ func handleListKeys(tenants kaiwa.TenantStore) echo.HandlerFunc {
 	}
 }
 
-// handleAddKey makes another API key for the tenant and returns it, once:
-// POST /keys. Existing keys stay valid until revoked, so a game server can
-// switch keys without downtime.
-func handleAddKey(tenants kaiwa.TenantStore) echo.HandlerFunc {
+// handleAddKey makes another API key for the tenant and returns it, once
+// ([kaiwa.Core.AddKey]): POST /keys.
+func handleAddKey(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		key, err := tenants.RotateKey(c.Request().Context(), tenantOf(c))
+		key, err := core.AddKey(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c))
 		if err != nil {
 			return err
 		}
@@ -64,20 +63,19 @@ func handleAddKey(tenants kaiwa.TenantStore) echo.HandlerFunc {
 	}
 }
 
-// handleRevokeKey revokes one of the tenant's API keys: DELETE /keys/{id}.
-// The key making the call may revoke itself; the last active key may not
-// be revoked.
-func handleRevokeKey(tenants kaiwa.TenantStore) echo.HandlerFunc {
+// handleRevokeKey revokes one of the tenant's API keys
+// ([kaiwa.Core.RevokeKey]): DELETE /keys/{id}.
+func handleRevokeKey(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		s, err := pathParam(c, "id")
 		if err != nil {
 			return err
 		}
 		id, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || id < 1 {
+		if err != nil {
 			return kaiwa.Errorf(kaiwa.CodeBadRequest, "a key id is a positive integer")
 		}
-		if err := tenants.RevokeKey(c.Request().Context(), tenantOf(c), id); err != nil {
+		if err := core.RevokeKey(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), id); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)

@@ -38,7 +38,7 @@ func TestKeys(t *testing.T) {
 	wantStatus(t, rec, http.StatusCreated)
 	var made newKeyResponse
 	decode(t, rec, &made)
-	if tenant, ok := kaiwa.CredentialTenant(made.Key); !ok || tenant != "tenantA" {
+	if tenant, ok := kaiwa.CredentialTenant(made.Key); !ok || tenant != e.tenantA {
 		t.Fatalf("new key %q", made.Key)
 	}
 	keys = e.keys(made.Key)
@@ -72,6 +72,6 @@ func TestKeys(t *testing.T) {
 	}
 	wantError(t, e.do("DELETE", "/v1/api/keys/12345", third.Key, ""), 404, kaiwa.CodeNotFound)
 
-	e.tenants.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	e.store.fail(failTenants, kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable"))
 	wantError(t, e.do("GET", "/v1/api/keys", third.Key, ""), 503, kaiwa.CodeUnavailable)
 }

@@ -20,12 +20,9 @@ type membersResponse struct {
 }
 
 // memberParams returns the validated channel and user of a membership
-// route. Direct channels have implicit members and are refused.
+// route.
 func memberParams(c echo.Context) (ch, user string, err error) {
 	if ch, err = channelParam(c); err != nil {
-		return "", "", err
-	}
-	if err = notImplicit(ch); err != nil {
 		return "", "", err
 	}
 	if user, err = userParam(c); err != nil {
@@ -34,26 +31,16 @@ func memberParams(c echo.Context) (ch, user string, err error) {
 	return ch, user, nil
 }
 
-// handleAddMember makes a user a member of a channel, and the user's live
-// sessions join it: PUT /channels/{ch}/members/{user}. It answers 201 when
-// the user was added and 200 when already a member.
-func handleAddMember(channels kaiwa.ChannelStore, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
+// handleAddMember makes a user a member of a channel, live
+// ([kaiwa.Core.AddMember]): PUT /channels/{ch}/members/{user}. It answers
+// 201 when the user was added and 200 when already a member.
+func handleAddMember(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ch, user, err := memberParams(c)
 		if err != nil {
 			return err
 		}
-		ctx, tenant := c.Request().Context(), tenantOf(c)
-		added, err := channels.AddMember(ctx, tenant, ch, user)
-		if err != nil {
-			return err
-		}
-		if added {
-			record(rec, tenant, kaiwa.EventMemberAdd, user, ch, nil)
-		}
-		// Published also when already a member, so that a retry after a
-		// failed publish still reaches the live sessions.
-		err = bus.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMemberAdded, Tenant: tenant, Channel: ch, User: user})
+		added, err := core.AddMember(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), ch, user)
 		if err != nil {
 			return err
 		}
@@ -65,44 +52,31 @@ func handleAddMember(channels kaiwa.ChannelStore, bus kaiwa.Publisher, rec kaiwa
 	}
 }
 
-// handleRemoveMember removes a user from a channel, and the user's live
-// sessions leave it: DELETE /channels/{ch}/members/{user}.
-func handleRemoveMember(channels kaiwa.ChannelStore, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
+// handleRemoveMember removes a user from a channel, live
+// ([kaiwa.Core.RemoveMember]): DELETE /channels/{ch}/members/{user}.
+func handleRemoveMember(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ch, user, err := memberParams(c)
 		if err != nil {
 			return err
 		}
-		ctx, tenant := c.Request().Context(), tenantOf(c)
-		rmErr := channels.RemoveMember(ctx, tenant, ch, user)
-		if rmErr != nil && !kaiwa.IsCode(rmErr, kaiwa.CodeNotFound) {
-			return rmErr
-		}
-		if rmErr == nil {
-			record(rec, tenant, kaiwa.EventMemberRemove, user, ch, nil)
-		}
-		// Published also when not a member (any more), so that a retry
-		// after a failed publish still reaches the live sessions.
-		err = bus.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMemberRemoved, Tenant: tenant, Channel: ch, User: user})
-		if err != nil {
+		if err := core.RemoveMember(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), ch, user); err != nil {
 			return err
-		}
-		if rmErr != nil {
-			return rmErr
 		}
 		return c.NoContent(http.StatusNoContent)
 	}
 }
 
 // handleListMembers lists a channel's members in id order:
-// GET /channels/{ch}/members.
+// GET /channels/{ch}/members. Direct and inbox channels have no members
+// to list.
 func handleListMembers(channels kaiwa.ChannelStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ch, err := channelParam(c)
 		if err != nil {
 			return err
 		}
-		if err := notImplicit(ch); err != nil {
+		if err := kaiwa.CheckManaged(ch); err != nil {
 			return err
 		}
 		members, err := channels.Members(c.Request().Context(), tenantOf(c), ch)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
 )
@@ -35,8 +36,8 @@ func TestMembers(t *testing.T) {
 	wantStatus(t, e.do("DELETE", "/v1/api/channels/guild:7/members/carol", e.keyA, ""), http.StatusNoContent)
 	wantError(t, e.do("DELETE", "/v1/api/channels/guild:7/members/carol", e.keyA, ""), 404, kaiwa.CodeNotFound)
 
-	added := kaiwa.Control{Kind: kaiwa.ControlMemberAdded, Tenant: "tenantA", Channel: "guild:7"}
-	removed := kaiwa.Control{Kind: kaiwa.ControlMemberRemoved, Tenant: "tenantA", Channel: "guild:7", User: "carol"}
+	added := kaiwa.Control{Kind: kaiwa.ControlMemberAdded, Tenant: e.tenantA, Channel: "guild:7"}
+	removed := kaiwa.Control{Kind: kaiwa.ControlMemberRemoved, Tenant: e.tenantA, Channel: "guild:7", User: "carol"}
 	var want []kaiwa.Control
 	for _, u := range []string{"carol", "alice", "alice", "b.o_b-1"} {
 		c := added
@@ -94,12 +95,44 @@ func TestMembersRefusesBadRequests(t *testing.T) {
 		})
 	}
 
-	e.bus.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "bus down")
+	e.bus.fail(kaiwa.Errorf(kaiwa.CodeUnavailable, "bus down"))
 	wantError(t, e.do("PUT", "/v1/api/channels/guild/members/alice", e.keyA, ""), 503, kaiwa.CodeUnavailable)
-	e.bus.Fail = nil
+	e.bus.fail(nil)
 	// The retry finds alice already a member and still tells the UAs.
 	wantStatus(t, e.do("PUT", "/v1/api/channels/guild/members/alice", e.keyA, ""), http.StatusOK)
 	if got := e.bus.Controls(); len(got) == 0 || got[len(got)-1].User != "alice" {
 		t.Errorf("retry did not publish: %+v", got)
+	}
+}
+
+// TestMembershipReachesTheBus checks, on the bus itself rather than
+// through the spy, that a membership change reaches a UA holding the
+// user's sessions.
+func TestMembershipReachesTheBus(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.putChannel(e.keyA, "guild", "closed")
+	got := make(chan kaiwa.Control, 4)
+	sub, err := shared.bus.SubscribeUser(e.tenantA, "alice", func(d kaiwa.Delivery) {
+		if d.Control != nil {
+			got <- *d.Control
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+
+	wantStatus(t, e.do("PUT", "/v1/api/channels/guild/members/alice", e.keyA, ""), http.StatusCreated)
+	wantStatus(t, e.do("DELETE", "/v1/api/channels/guild/members/alice", e.keyA, ""), http.StatusNoContent)
+	for _, kind := range []kaiwa.ControlKind{kaiwa.ControlMemberAdded, kaiwa.ControlMemberRemoved} {
+		select {
+		case c := <-got:
+			if want := (kaiwa.Control{Kind: kind, Tenant: e.tenantA, Channel: "guild", User: "alice"}); c != want {
+				t.Errorf("control %+v, want %+v", c, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s control on the bus", kind)
+		}
 	}
 }

@@ -1,20 +1,13 @@
 package apiserver
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/kaiwa-chat/kaiwa"
 )
-
-// broadcastWorkers bounds the publishes of one POST /messages in flight.
-const broadcastWorkers = 8
 
 // messageRequest is the body of the calls that post system messages.
 type messageRequest struct {
@@ -30,181 +23,76 @@ type postedResponse struct {
 	Channel string `json:"ch"`
 }
 
+func posted(m kaiwa.Message) postedResponse {
+	return postedResponse{ID: m.ID, Seq: m.Seq, Channel: m.Channel}
+}
+
 // broadcastResponse answers POST /messages.
 type broadcastResponse struct {
 	Count    int              `json:"count"`
 	Messages []postedResponse `json:"messages"`
 }
 
-// systemMessage reads the body of a system message call and checks it
-// against the tenant's limits. It returns the message for channel ch.
-func systemMessage(c echo.Context, tenants kaiwa.TenantStore, ch string) (kaiwa.Message, error) {
-	var body messageRequest
-	if err := bind(c, &body); err != nil {
-		return kaiwa.Message{}, err
-	}
-	data := []byte(body.Data)
-	if bytes.Equal(data, []byte("null")) {
-		data = nil
-	}
-	ctx, tenant := c.Request().Context(), tenantOf(c)
-	settings, err := tenants.TenantSettings(ctx, tenant)
-	if err != nil {
-		return kaiwa.Message{}, err
-	}
-	if err := kaiwa.CheckContent(body.Text, data, settings); err != nil {
-		return kaiwa.Message{}, err
-	}
-	return kaiwa.Message{
-		Tenant:  tenant,
-		Channel: ch,
-		Text:    body.Text,
-		Data:    data,
-		TS:      kaiwa.Now(),
-		System:  true,
-	}, nil
-}
-
-// recordSystem records the event of a system message published to one
-// channel or inbox.
-func recordSystem(rec kaiwa.Recorder, m kaiwa.Message) {
-	record(rec, m.Tenant, kaiwa.EventSystem, "", m.Channel, map[string]any{"id": m.ID, "seq": m.Seq})
-}
-
-// handlePostMessage publishes a system message to a channel:
-// POST /channels/{ch}/messages. Direct and inbox channels are allowed.
-func handlePostMessage(channels kaiwa.ChannelStore, tenants kaiwa.TenantStore, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
+// handlePostMessage publishes a system message to a channel, a direct
+// channel or an inbox ([kaiwa.Core.PostMessage]):
+// POST /channels/{ch}/messages.
+func handlePostMessage(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ch, err := channelParam(c)
 		if err != nil {
 			return err
 		}
-		m, err := systemMessage(c, tenants, ch)
+		var body messageRequest
+		if err := bind(c, &body); err != nil {
+			return err
+		}
+		m, err := core.PostMessage(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), ch, body.Text, body.Data)
 		if err != nil {
 			return err
 		}
-		ctx := c.Request().Context()
-		// An inbox exists for every user id; every other channel must.
-		if !kaiwa.IsInbox(ch) {
-			if _, err := channels.Channel(ctx, m.Tenant, ch); err != nil {
-				return err
-			}
-		}
-		if m, err = bus.Publish(ctx, m); err != nil {
-			return err
-		}
-		recordSystem(rec, m)
-		return c.JSON(http.StatusCreated, postedResponse{ID: m.ID, Seq: m.Seq, Channel: m.Channel})
+		return c.JSON(http.StatusCreated, posted(m))
 	}
 }
 
 // handlePostUserMessage publishes a system message to the inbox of one
-// user, which every session of that user receives:
-// POST /users/{user}/messages.
-func handlePostUserMessage(tenants kaiwa.TenantStore, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
+// user, which every session of that user receives
+// ([kaiwa.Core.PostUserMessage]): POST /users/{user}/messages.
+func handlePostUserMessage(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		user, err := userParam(c)
 		if err != nil {
 			return err
 		}
-		m, err := systemMessage(c, tenants, kaiwa.Inbox(user))
+		var body messageRequest
+		if err := bind(c, &body); err != nil {
+			return err
+		}
+		m, err := core.PostUserMessage(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), user, body.Text, body.Data)
 		if err != nil {
 			return err
 		}
-		if m, err = bus.Publish(c.Request().Context(), m); err != nil {
-			return err
-		}
-		recordSystem(rec, m)
-		return c.JSON(http.StatusCreated, postedResponse{ID: m.ID, Seq: m.Seq, Channel: m.Channel})
+		return c.JSON(http.StatusCreated, posted(m))
 	}
 }
 
 // handleBroadcast publishes a system message to every open channel of the
-// tenant, one message per channel: POST /messages.
-func handleBroadcast(channels kaiwa.ChannelStore, tenants kaiwa.TenantStore, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
+// tenant, one message per channel ([kaiwa.Core.Broadcast]): POST /messages.
+func handleBroadcast(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		m, err := systemMessage(c, tenants, "")
-		if err != nil {
+		var body messageRequest
+		if err := bind(c, &body); err != nil {
 			return err
 		}
-		ctx, tenant := c.Request().Context(), tenantOf(c)
-		open, err := channels.Channels(ctx, tenant, kaiwa.ChannelOpen)
-		if err != nil {
-			return err
-		}
-		msgs := make([]kaiwa.Message, len(open))
-		for i, ch := range open {
-			msgs[i] = m
-			msgs[i].Channel = ch.Name
-		}
-		sent, err := publishAll(ctx, bus, msgs, broadcastWorkers)
+		sent, err := core.Broadcast(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), body.Text, body.Data)
 		if err != nil {
 			return err
 		}
 		out := broadcastResponse{Count: len(sent), Messages: make([]postedResponse, len(sent))}
 		for i, m := range sent {
-			out.Messages[i] = postedResponse{ID: m.ID, Seq: m.Seq, Channel: m.Channel}
+			out.Messages[i] = posted(m)
 		}
-		record(rec, tenant, kaiwa.EventSystem, "", "", map[string]any{"broadcast": true, "channels": len(sent)})
 		return c.JSON(http.StatusCreated, out)
 	}
-}
-
-// publishAll publishes msgs with at most workers publishes in flight and
-// returns them as published, in order. It stops at the first failure, whose
-// error says how many were published before it.
-func publishAll(ctx context.Context, bus kaiwa.Publisher, msgs []kaiwa.Message, workers int) ([]kaiwa.Message, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	out := make([]kaiwa.Message, len(msgs))
-	next := make(chan int)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		sent     int
-	)
-	for range min(workers, len(msgs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				m, err := bus.Publish(ctx, msgs[i])
-				mu.Lock()
-				if err != nil {
-					if firstErr == nil {
-						firstErr = err
-						cancel()
-					}
-				} else {
-					out[i] = m
-					sent++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-feed:
-	for i := range msgs {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
-	}
-	if firstErr != nil {
-		what := fmt.Sprintf("published to %d of %d open channels", sent, len(msgs))
-		if code := kaiwa.ErrorCode(firstErr); code != kaiwa.CodeInternal {
-			return nil, kaiwa.Errorf(code, "%s, then: %s", what, kaiwa.ErrorMessage(firstErr))
-		}
-		return nil, fmt.Errorf("broadcast: %s: %w", what, firstErr)
-	}
-	return out, nil
 }
 
 // messageJSON is one message of a log page.
@@ -272,9 +160,9 @@ func listMessages(c echo.Context, log kaiwa.MessageLog, q kaiwa.MessageQuery) er
 }
 
 // handleDeleteMessage removes a message from the log and the stream's
-// history, and tells the clients that show it to drop it:
-// DELETE /channels/{ch}/messages/{id}.
-func handleDeleteMessage(log kaiwa.MessageLog, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
+// history, and tells the clients that show it to drop it
+// ([kaiwa.Core.DeleteMessage]): DELETE /channels/{ch}/messages/{id}.
+func handleDeleteMessage(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ch, err := channelParam(c)
 		if err != nil {
@@ -284,34 +172,8 @@ func handleDeleteMessage(log kaiwa.MessageLog, bus kaiwa.Publisher, rec kaiwa.Re
 		if err != nil {
 			return err
 		}
-		ctx, tenant := c.Request().Context(), tenantOf(c)
-		// The stream first: a message it holds exists, so the log keeps a
-		// tombstone for it even if the log writer has not written it yet
-		// (it stays deleted when it arrives). An id neither holds leaves
-		// nothing behind: a later message with that id is not suppressed.
-		inStream := true
-		if err := bus.DeleteMessage(ctx, tenant, ch, id); err != nil {
-			if !kaiwa.IsCode(err, kaiwa.CodeNotFound) {
-				return err
-			}
-			inStream = false
-		}
-		inLog, err := log.DeleteMessage(ctx, tenant, ch, id, inStream)
-		if err != nil {
+		if err := core.DeleteMessage(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), ch, id); err != nil {
 			return err
-		}
-		found := inLog || inStream
-		if found {
-			record(rec, tenant, kaiwa.EventMsgDeleted, "", ch, map[string]any{"id": id})
-		}
-		// Published also when the message was already gone, so that a
-		// retry after a failed publish still reaches the clients.
-		err = bus.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMessageDeleted, Tenant: tenant, Channel: ch, ID: id})
-		if err != nil {
-			return err
-		}
-		if !found {
-			return kaiwa.Errorf(kaiwa.CodeNotFound, "no message %s in channel %s", id, ch)
 		}
 		return c.NoContent(http.StatusNoContent)
 	}

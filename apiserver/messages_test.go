@@ -32,7 +32,7 @@ func TestPostMessage(t *testing.T) {
 		t.Fatalf("published %d messages", len(msgs))
 	}
 	m := msgs[0]
-	if m.Tenant != "tenantA" || m.Channel != "world" || m.Text != "Server restarts in 5 min" || !m.System ||
+	if m.Tenant != e.tenantA || m.Channel != "world" || m.Text != "Server restarts in 5 min" || !m.System ||
 		m.From != "" || m.ID != got.ID || m.Seq != got.Seq {
 		t.Errorf("published %+v", m)
 	}
@@ -56,7 +56,7 @@ func TestPostMessage(t *testing.T) {
 	}
 
 	// Each message is in the event log, its id in the detail.
-	events := e.events.ofTenant("tenantA")
+	events := e.events.ofTenant(e.tenantA)
 	var system []kaiwa.Event
 	for _, ev := range events {
 		if ev.Type == kaiwa.EventSystem {
@@ -73,7 +73,7 @@ func TestPostMessageRefusesBadRequests(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.putChannel(e.keyA, "world", "open")
-	e.tenants.setSettings("tenantA", kaiwa.Settings{MaxTextLen: 5, MaxDataBytes: 16})
+	e.setSettings(e.tenantA, kaiwa.Settings{MaxTextLen: 5, MaxDataBytes: 16})
 	tests := []struct {
 		name, target, body string
 		status             int
@@ -104,7 +104,7 @@ func TestPostMessageRefusesBadRequests(t *testing.T) {
 	// Within the limits, the same tenant's message goes through.
 	wantStatus(t, e.do("POST", "/v1/api/channels/world/messages", e.keyA, `{"text":"ありがとう"}`), http.StatusCreated)
 
-	e.bus.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "stream unavailable")
+	e.bus.fail(kaiwa.Errorf(kaiwa.CodeUnavailable, "stream unavailable"))
 	wantError(t, e.do("POST", "/v1/api/channels/world/messages", e.keyA, `{"text":"x"}`), 503, kaiwa.CodeUnavailable)
 }
 
@@ -113,9 +113,9 @@ func TestPostMessageRefusesBadRequests(t *testing.T) {
 func TestBodyLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 1024
-	e := newTestEnv(t, func(c *Config) { c.BodyLimit = limit })
+	e := newTestEnv(t, withConfig(func(c *Config) { c.BodyLimit = limit }))
 	e.putChannel(e.keyA, "world", "open")
-	e.tenants.setSettings("tenantA", kaiwa.Settings{MaxTextLen: 2 * limit})
+	e.setSettings(e.tenantA, kaiwa.Settings{MaxTextLen: 2 * limit})
 	body := func(n int) string { // a message body of exactly n bytes
 		return `{"text":"` + strings.Repeat("a", n-len(`{"text":""}`)) + `"}`
 	}
@@ -158,12 +158,15 @@ func TestListMessages(t *testing.T) {
 	var all []kaiwa.Message
 	for i := range 7 {
 		from := []string{"alice", "bob"}[i%2]
-		all = append(all, e.bus.logMessage("tenantA", "guild:1", from, fmt.Sprintf("m%d", i), base+int64(i)*1000))
+		all = append(all, e.logMessage(e.tenantA, "guild:1", from, fmt.Sprintf("m%d", i), base+int64(i)*1000))
 	}
-	e.bus.logMessage("tenantA", "other", "alice", "elsewhere", base)
-	e.bus.logMessage("tenantB", "guild:1", "alice", "tenant B", base)
+	e.logMessage(e.tenantA, "other", "alice", "elsewhere", base)
+	e.logMessage(e.tenantB, "guild:1", "alice", "tenant B", base)
 	sys := e.do("POST", "/v1/api/channels/dm:alice:bob/messages", e.keyA, `{"text":"sys","data":{"k":1}}`)
 	wantStatus(t, sys, http.StatusCreated)
+	var posted postedResponse
+	decode(t, sys, &posted)
+	e.waitLogged(e.tenantA, posted.ID)
 
 	list := func(target string) pageResponse {
 		t.Helper()
@@ -244,7 +247,7 @@ func TestListMessages(t *testing.T) {
 
 	// The query reached the log as asked, with the default limit.
 	list("/v1/api/channels/guild:1/messages")
-	if got := e.log.Last; got.Limit != DefaultPageLimit || got.Channel != "guild:1" || got.Desc {
+	if got := e.store.lastMessageQuery(); got.Limit != DefaultPageLimit || got.Channel != "guild:1" || got.Desc {
 		t.Errorf("default query %+v", got)
 	}
 
@@ -258,7 +261,7 @@ func TestListMessages(t *testing.T) {
 
 func TestListMessagesRefusesBadParameters(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, func(c *Config) { c.MaxPageLimit = 200 })
+	e := newTestEnv(t, withConfig(func(c *Config) { c.MaxPageLimit = 200 }))
 	bad := []string{
 		"limit=0", "limit=-1", "limit=201", "limit=ten", "limit=1.5", "limit=99999999999999999999",
 		"since=yesterday", "since=2025-13-01T00:00:00Z", "until=2025-01-01", "since=-5",
@@ -276,7 +279,7 @@ func TestListMessagesRefusesBadParameters(t *testing.T) {
 	wantStatus(t, e.do("GET", "/v1/api/channels/lobby/messages?limit=200", e.keyA, ""), http.StatusOK)
 	wantError(t, e.do("GET", "/v1/api/channels/bad%2F/messages", e.keyA, ""), 400, kaiwa.CodeBadRequest)
 
-	e.log.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	e.store.fail(failLog, kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable"))
 	wantError(t, e.do("GET", "/v1/api/channels/lobby/messages", e.keyA, ""), 503, kaiwa.CodeUnavailable)
 }
 
@@ -295,17 +298,18 @@ func TestPostUserMessage(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("published %d messages", len(msgs))
 	}
-	if m := msgs[0]; m.Tenant != "tenantA" || m.Channel != kaiwa.Inbox("alice") || !m.System || m.From != "" ||
+	if m := msgs[0]; m.Tenant != e.tenantA || m.Channel != kaiwa.Inbox("alice") || !m.System || m.From != "" ||
 		m.Text != "You won!" || string(m.Data) != data || m.ID != got.ID {
 		t.Errorf("published %+v", m)
 	}
 	// Recorded for the user; an inbox is not a channel of the event log.
-	ev := e.events.ofTenant("tenantA")
+	ev := e.events.ofTenant(e.tenantA)
 	if len(ev) != 1 || ev[0].Type != kaiwa.EventSystem || ev[0].User != "alice" || ev[0].Channel != "" ||
 		!strings.Contains(string(ev[0].Detail), `"ch":"@alice"`) {
 		t.Errorf("events %+v", ev)
 	}
 	// The inbox's log reads like a channel's.
+	e.waitLogged(e.tenantA, got.ID)
 	rec = e.do("GET", "/v1/api/channels/@alice/messages", e.keyA, "")
 	wantStatus(t, rec, http.StatusOK)
 	var page pageResponse
@@ -317,7 +321,7 @@ func TestPostUserMessage(t *testing.T) {
 	rec = e.do("POST", "/v1/api/channels/%40alice/messages", e.keyA, `{"text":"again"}`)
 	wantStatus(t, rec, http.StatusCreated)
 
-	e.tenants.setSettings("tenantA", kaiwa.Settings{MaxTextLen: 3})
+	e.setSettings(e.tenantA, kaiwa.Settings{MaxTextLen: 3})
 	tests := []struct {
 		name, target, body string
 		status             int
@@ -339,9 +343,9 @@ func TestPostUserMessage(t *testing.T) {
 	if n := len(e.bus.Messages()); n != 2 {
 		t.Errorf("%d messages published, want 2", n)
 	}
-	e.bus.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "stream unavailable")
+	e.bus.fail(kaiwa.Errorf(kaiwa.CodeUnavailable, "stream unavailable"))
 	wantError(t, e.do("POST", "/v1/api/users/alice/messages", e.keyA, `{"text":"x"}`), 503, kaiwa.CodeUnavailable)
-	if n := len(e.events.ofTenant("tenantA")); n != 2 {
+	if n := len(e.events.ofTenant(e.tenantA)); n != 2 {
 		t.Errorf("%d events, want 2: a failed post is not recorded", n)
 	}
 }
@@ -375,14 +379,14 @@ func TestBroadcast(t *testing.T) {
 	published := map[string]kaiwa.Message{}
 	for _, m := range e.bus.Messages() {
 		published[m.Channel] = m
-		if m.Tenant != "tenantA" || !m.System || m.Text != "Maintenance at 15:00" || string(m.Data) != `{"kind":"maintenance"}` {
+		if m.Tenant != e.tenantA || !m.System || m.Text != "Maintenance at 15:00" || string(m.Data) != `{"kind":"maintenance"}` {
 			t.Errorf("published %+v", m)
 		}
 	}
 	if len(published) != 30 || published["guild"].Channel != "" || published["b-world"].Channel != "" {
 		t.Errorf("published to %d channels, closed and other tenants' included: %v", len(published), published)
 	}
-	ev := e.events.ofTenant("tenantA")
+	ev := e.events.ofTenant(e.tenantA)
 	if last := ev[len(ev)-1]; last.Type != kaiwa.EventSystem || !strings.Contains(string(last.Detail), `"channels":30`) {
 		t.Errorf("broadcast event %+v", last)
 	}
@@ -397,9 +401,9 @@ func TestBroadcast(t *testing.T) {
 
 	wantError(t, e.do("POST", "/v1/api/messages", e.keyA, `{"text":""}`), 400, kaiwa.CodeBadRequest)
 	wantError(t, e.do("POST", "/v1/api/messages", e.keyA, `{"text":"`+strings.Repeat("x", 1001)+`"}`), 413, kaiwa.CodeTooLarge)
-	e.channels.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	e.store.fail(failChannels, kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable"))
 	wantError(t, e.do("POST", "/v1/api/messages", e.keyA, `{"text":"x"}`), 503, kaiwa.CodeUnavailable)
-	e.channels.Fail = nil
+	e.store.fail(failChannels, nil)
 	if n := len(e.bus.Messages()); n != 30 {
 		t.Errorf("%d messages after refused broadcasts, want 30", n)
 	}
@@ -410,8 +414,7 @@ func TestBroadcastFailsPartWay(t *testing.T) {
 	e := newTestEnv(t)
 	e.putChannel(e.keyA, "a", "open")
 	e.putChannel(e.keyA, "b", "open")
-	e.bus.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "stream unavailable")
-	e.bus.FailAfter = 1
+	e.bus.failAfterN(1, kaiwa.Errorf(kaiwa.CodeUnavailable, "stream unavailable"))
 	msg := wantError(t, e.do("POST", "/v1/api/messages", e.keyA, `{"text":"x"}`), 503, kaiwa.CodeUnavailable)
 	if !strings.Contains(msg, "published to 1 of 2 open channels") || !strings.Contains(msg, "stream unavailable") {
 		t.Errorf("message %q does not say how far it got", msg)
@@ -420,7 +423,7 @@ func TestBroadcastFailsPartWay(t *testing.T) {
 		t.Errorf("%d published", n)
 	}
 
-	e.bus.Fail = errors.New("nats: connection closed")
+	e.bus.fail(errors.New("nats: connection closed"))
 	msg = wantError(t, e.do("POST", "/v1/api/messages", e.keyA, `{"text":"x"}`), 500, kaiwa.CodeInternal)
 	if msg != "internal error" || !strings.Contains(e.logs.String(), "published to 0 of 2") {
 		t.Errorf("internal failure: message %q, log %q", msg, e.logs.String())
@@ -434,9 +437,9 @@ func TestListAllMessages(t *testing.T) {
 	for i := range 6 {
 		ch := []string{"a", "b", "dm:alice:bob"}[i%3]
 		from := []string{"alice", "bob"}[i%2]
-		e.bus.logMessage("tenantA", ch, from, fmt.Sprintf("m%d", i), base+int64(i)*1000)
+		e.logMessage(e.tenantA, ch, from, fmt.Sprintf("m%d", i), base+int64(i)*1000)
 	}
-	e.bus.logMessage("tenantB", "a", "alice", "tenant B", base)
+	e.logMessage(e.tenantB, "a", "alice", "tenant B", base)
 
 	list := func(query string) (string, string) {
 		t.Helper()
@@ -453,8 +456,8 @@ func TestListAllMessages(t *testing.T) {
 	if got, next := list(""); got != "a/m0,b/m1,dm:alice:bob/m2,a/m3,b/m4,dm:alice:bob/m5" || next != "" {
 		t.Errorf("all: %s next %q", got, next)
 	}
-	if e.log.Last.Channel != "" || e.log.Last.Limit != DefaultPageLimit {
-		t.Errorf("query %+v", e.log.Last)
+	if e.store.lastMessageQuery().Channel != "" || e.store.lastMessageQuery().Limit != DefaultPageLimit {
+		t.Errorf("query %+v", e.store.lastMessageQuery())
 	}
 	got, next := list("?order=desc&limit=4")
 	if got != "dm:alice:bob/m5,b/m4,a/m3,dm:alice:bob/m2" || next == "" {
@@ -472,31 +475,32 @@ func TestListAllMessages(t *testing.T) {
 	for _, q := range []string{"order=up", "limit=0", "since=x", "user=a%20b", "after=a%20b"} {
 		wantError(t, e.do("GET", "/v1/api/messages?"+q, e.keyA, ""), 400, kaiwa.CodeBadRequest)
 	}
-	e.log.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	e.store.fail(failLog, kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable"))
 	wantError(t, e.do("GET", "/v1/api/messages", e.keyA, ""), 503, kaiwa.CodeUnavailable)
 }
 
 func TestDeleteMessage(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	m := e.bus.logMessage("tenantA", "lobby", "alice", "rude", kaiwa.Now())
-	keep := e.bus.logMessage("tenantA", "lobby", "bob", "nice", kaiwa.Now())
+	// The test decides when the log writer gets to a message.
+	e := newTestEnv(t, withOwnStream())
+	m := e.logMessage(e.tenantA, "lobby", "alice", "rude", kaiwa.Now())
+	keep := e.logMessage(e.tenantA, "lobby", "bob", "nice", kaiwa.Now())
 	target := "/v1/api/channels/lobby/messages/" + m.ID
 
 	wantStatus(t, e.do("DELETE", target, e.keyA, ""), http.StatusNoContent)
-	if got := e.log.snapshot("tenantA"); len(got) != 1 || got[0].ID != keep.ID {
+	if got := e.logged(e.tenantA); len(got) != 1 || got[0].ID != keep.ID {
 		t.Errorf("log after delete: %+v", got)
 	}
-	if e.bus.inStream(m) || !e.bus.inStream(keep) {
+	if e.inStream(m) || !e.inStream(keep) {
 		t.Error("the stream still holds the deleted message, or lost the other")
 	}
-	want := kaiwa.Control{Kind: kaiwa.ControlMessageDeleted, Tenant: "tenantA", Channel: "lobby", ID: m.ID}
+	want := kaiwa.Control{Kind: kaiwa.ControlMessageDeleted, Tenant: e.tenantA, Channel: "lobby", ID: m.ID}
 	if got := e.bus.Controls(); len(got) != 1 || got[0] != want {
 		t.Errorf("controls %+v, want [%+v]", got, want)
 	}
-	ev := e.events.ofTenant("tenantA")
+	ev := e.events.ofTenant(e.tenantA)
 	if len(ev) != 1 || ev[0].Type != kaiwa.EventMsgDeleted || ev[0].Channel != "lobby" ||
-		string(ev[0].Detail) != `{"id":"`+m.ID+`"}` {
+		string(ev[0].Detail) != `{"actor":"api","id":"`+m.ID+`"}` {
 		t.Errorf("events %+v", ev)
 	}
 
@@ -506,28 +510,28 @@ func TestDeleteMessage(t *testing.T) {
 	if got := e.bus.Controls(); len(got) != 2 || got[1] != want {
 		t.Errorf("controls %+v", got)
 	}
-	if n := len(e.events.ofTenant("tenantA")); n != 1 {
+	if n := len(e.events.ofTenant(e.tenantA)); n != 1 {
 		t.Errorf("%d events, want 1", n)
 	}
 
 	// In the log only (aged out of the stream), and in the stream only (on
 	// its way to the log, where it stays deleted when it arrives).
-	old := e.bus.logMessage("tenantA", "lobby", "alice", "old", kaiwa.Now())
-	e.bus.drop(old)
+	old := e.logMessage(e.tenantA, "lobby", "alice", "old", kaiwa.Now())
+	e.dropFromStream(old)
 	wantStatus(t, e.do("DELETE", "/v1/api/channels/lobby/messages/"+old.ID, e.keyA, ""), http.StatusNoContent)
-	fresh := e.bus.streamOnly("tenantA", "lobby", "alice", "fresh")
+	fresh := e.streamOnly(e.tenantA, "lobby", "alice", "fresh", kaiwa.Now())
 	wantStatus(t, e.do("DELETE", "/v1/api/channels/lobby%3A/messages/"+fresh.ID, e.keyA, ""), http.StatusNotFound)
 	wantStatus(t, e.do("DELETE", "/v1/api/channels/lobby/messages/"+fresh.ID, e.keyA, ""), http.StatusNoContent)
-	if err := e.log.AppendMessages(t.Context(), []kaiwa.Message{fresh}); err != nil {
+	if err := shared.store.AppendMessages(t.Context(), []kaiwa.Message{fresh}); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.log.snapshot("tenantA"); len(got) != 1 || got[0].ID != keep.ID {
+	if got := e.logged(e.tenantA); len(got) != 1 || got[0].ID != keep.ID {
 		t.Errorf("log after late append: %+v", got)
 	}
 
 	// The id must be the message's in that channel.
 	wantError(t, e.do("DELETE", "/v1/api/channels/other/messages/"+keep.ID, e.keyA, ""), 404, kaiwa.CodeNotFound)
-	if !e.bus.inStream(keep) || len(e.log.snapshot("tenantA")) != 1 {
+	if !e.inStream(keep) || len(e.logged(e.tenantA)) != 1 {
 		t.Error("a delete in another channel removed the message")
 	}
 
@@ -536,7 +540,7 @@ func TestDeleteMessage(t *testing.T) {
 	var sys postedResponse
 	decode(t, rec, &sys)
 	wantStatus(t, e.do("DELETE", "/v1/api/channels/@bob/messages/"+sys.ID, e.keyA, ""), http.StatusNoContent)
-	ev = e.events.ofTenant("tenantA")
+	ev = e.events.ofTenant(e.tenantA)
 	if last := ev[len(ev)-1]; last.Type != kaiwa.EventMsgDeleted || last.User != "bob" || last.Channel != "" {
 		t.Errorf("inbox deletion event %+v", last)
 	}
@@ -553,17 +557,17 @@ func TestDeleteMessage(t *testing.T) {
 	}
 
 	// Failures: the log, the stream, the control.
-	m = e.bus.logMessage("tenantA", "lobby", "alice", "again", kaiwa.Now())
+	m = e.logMessage(e.tenantA, "lobby", "alice", "again", kaiwa.Now())
 	target = "/v1/api/channels/lobby/messages/" + m.ID
-	e.log.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	e.store.fail(failLog, kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable"))
 	wantError(t, e.do("DELETE", target, e.keyA, ""), 503, kaiwa.CodeUnavailable)
-	e.log.Fail = nil
-	e.bus.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "stream unavailable")
+	e.store.fail(failLog, nil)
+	e.bus.fail(kaiwa.Errorf(kaiwa.CodeUnavailable, "stream unavailable"))
 	wantError(t, e.do("DELETE", target, e.keyA, ""), 503, kaiwa.CodeUnavailable)
-	e.bus.Fail = nil
-	e.bus.ControlFail = kaiwa.Errorf(kaiwa.CodeUnavailable, "bus unavailable")
+	e.bus.fail(nil)
+	e.bus.failControls(kaiwa.Errorf(kaiwa.CodeUnavailable, "bus unavailable"))
 	wantError(t, e.do("DELETE", target, e.keyA, ""), 503, kaiwa.CodeUnavailable)
-	e.bus.ControlFail = nil
+	e.bus.failControls(nil)
 	wantError(t, e.do("DELETE", target, e.keyA, ""), 404, kaiwa.CodeNotFound)
 	if got := e.bus.Controls(); got[len(got)-1].ID != m.ID {
 		t.Errorf("the retry did not tell the clients: %+v", got[len(got)-1])

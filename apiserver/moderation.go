@@ -46,9 +46,9 @@ func toSanctionJSON(s kaiwa.Sanction) sanctionJSON {
 // rfc3339 formats a time of a response: RFC 3339 in UTC, to the second.
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// handleKick closes a user's live sessions (close code 4003, with the
-// reason); the user may reconnect: POST /users/{user}/kick.
-func handleKick(mod kaiwa.Moderation) echo.HandlerFunc {
+// handleKick closes a user's live sessions ([kaiwa.Core.Kick]):
+// POST /users/{user}/kick.
+func handleKick(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		user, err := userParam(c)
 		if err != nil {
@@ -58,7 +58,7 @@ func handleKick(mod kaiwa.Moderation) echo.HandlerFunc {
 		if err := bindOptional(c, &body); err != nil {
 			return err
 		}
-		if err := mod.Kick(c.Request().Context(), tenantOf(c), user, body.Reason); err != nil {
+		if err := core.Kick(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), user, body.Reason); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)
@@ -66,9 +66,9 @@ func handleKick(mod kaiwa.Moderation) echo.HandlerFunc {
 }
 
 // handleSanction bans or mutes a user until a time, replacing a sanction
-// of the same kind: PUT /users/{user}/ban and PUT /users/{user}/mute. It
-// answers with the sanction as stored.
-func handleSanction(mod kaiwa.Moderation, store kaiwa.ModerationStore, kind kaiwa.SanctionKind) echo.HandlerFunc {
+// of the same kind ([kaiwa.Core.Sanction]): PUT /users/{user}/ban and
+// PUT /users/{user}/mute. It answers with the sanction as stored.
+func handleSanction(core *kaiwa.Core, kind kaiwa.SanctionKind) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		user, err := userParam(c)
 		if err != nil {
@@ -78,38 +78,23 @@ func handleSanction(mod kaiwa.Moderation, store kaiwa.ModerationStore, kind kaiw
 		if err := bindOptional(c, &body); err != nil {
 			return err
 		}
-		ctx, tenant := c.Request().Context(), tenantOf(c)
-		s := kaiwa.Sanction{Tenant: tenant, User: user, Kind: kind, Until: body.Until.Time, Reason: body.Reason}
-		if err := mod.Sanction(ctx, s); err != nil {
+		s := kaiwa.Sanction{Tenant: tenantOf(c), User: user, Kind: kind, Until: body.Until.Time, Reason: body.Reason}
+		if s, err = core.Sanction(c.Request().Context(), kaiwa.ActorAPI, s); err != nil {
 			return err
-		}
-		// The stored sanction carries the time it was made. Should it be
-		// gone already (lifted or run out meanwhile), the one asked for is
-		// shown.
-		s.CreatedAt = time.Now()
-		inForce, err := store.Sanctions(ctx, tenant, user)
-		if err != nil {
-			return err
-		}
-		for _, got := range inForce {
-			if got.Kind == kind {
-				s = got
-				break
-			}
 		}
 		return c.JSON(http.StatusOK, toSanctionJSON(s))
 	}
 }
 
-// handleLift ends a user's ban or mute: DELETE /users/{user}/ban and
-// DELETE /users/{user}/mute.
-func handleLift(mod kaiwa.Moderation, kind kaiwa.SanctionKind) echo.HandlerFunc {
+// handleLift ends a user's ban or mute ([kaiwa.Core.Lift]):
+// DELETE /users/{user}/ban and DELETE /users/{user}/mute.
+func handleLift(core *kaiwa.Core, kind kaiwa.SanctionKind) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		user, err := userParam(c)
 		if err != nil {
 			return err
 		}
-		if err := mod.Lift(c.Request().Context(), tenantOf(c), user, kind); err != nil {
+		if err := core.Lift(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), user, kind); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)

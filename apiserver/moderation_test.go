@@ -15,11 +15,11 @@ func TestKick(t *testing.T) {
 	e := newTestEnv(t)
 	rec := e.do("POST", "/v1/api/users/alice/kick", e.keyA, `{"reason":"spamming the lobby"}`)
 	wantStatus(t, rec, http.StatusNoContent)
-	want := kaiwa.Control{Kind: kaiwa.ControlKick, Tenant: "tenantA", User: "alice", Reason: "spamming the lobby"}
+	want := kaiwa.Control{Kind: kaiwa.ControlKick, Tenant: e.tenantA, User: "alice", Reason: "spamming the lobby"}
 	if got := e.bus.Controls(); len(got) != 1 || got[0] != want {
 		t.Errorf("controls %+v, want [%+v]", got, want)
 	}
-	ev := e.events.ofTenant("tenantA")
+	ev := e.events.ofTenant(e.tenantA)
 	if len(ev) != 1 || ev[0].Type != kaiwa.EventKick || ev[0].User != "alice" ||
 		!strings.Contains(string(ev[0].Detail), "spamming the lobby") {
 		t.Errorf("events %+v", ev)
@@ -39,9 +39,9 @@ func TestKick(t *testing.T) {
 	} {
 		wantError(t, e.do("POST", tt.target, e.keyA, tt.body), 400, kaiwa.CodeBadRequest)
 	}
-	e.bus.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "bus unavailable")
+	e.bus.fail(kaiwa.Errorf(kaiwa.CodeUnavailable, "bus unavailable"))
 	wantError(t, e.do("POST", "/v1/api/users/alice/kick", e.keyA, ""), 503, kaiwa.CodeUnavailable)
-	e.bus.Fail = nil
+	e.bus.fail(nil)
 	if n := len(e.bus.Controls()); n != 2 {
 		t.Errorf("%d controls, want 2", n)
 	}
@@ -63,7 +63,7 @@ func TestBanAndMute(t *testing.T) {
 	if created, err := time.Parse(time.RFC3339, s.CreatedAt); err != nil || time.Since(created) > time.Minute {
 		t.Errorf("created_at %q: %v", s.CreatedAt, err)
 	}
-	wantBan := kaiwa.Control{Kind: kaiwa.ControlBan, Tenant: "tenantA", User: "alice", Reason: "cheating"}
+	wantBan := kaiwa.Control{Kind: kaiwa.ControlBan, Tenant: e.tenantA, User: "alice", Reason: "cheating"}
 	if got := e.bus.Controls(); len(got) != 1 || !got[0].Until.Equal(until) || func() kaiwa.Control { c := got[0]; c.Until = time.Time{}; return c }() != wantBan {
 		t.Errorf("controls %+v", got)
 	}
@@ -116,7 +116,7 @@ func TestBanAndMute(t *testing.T) {
 
 	// Lifting.
 	wantStatus(t, e.do("DELETE", "/v1/api/users/alice/mute", e.keyA, ""), http.StatusNoContent)
-	if got := e.bus.Controls(); got[len(got)-1] != (kaiwa.Control{Kind: kaiwa.ControlUnmute, Tenant: "tenantA", User: "alice"}) {
+	if got := e.bus.Controls(); got[len(got)-1] != (kaiwa.Control{Kind: kaiwa.ControlUnmute, Tenant: e.tenantA, User: "alice"}) {
 		t.Errorf("unmute control %+v", got[len(got)-1])
 	}
 	wantError(t, e.do("DELETE", "/v1/api/users/alice/mute", e.keyA, ""), 404, kaiwa.CodeNotFound)
@@ -126,7 +126,7 @@ func TestBanAndMute(t *testing.T) {
 	}
 
 	var types []string
-	for _, ev := range e.events.ofTenant("tenantA") {
+	for _, ev := range e.events.ofTenant(e.tenantA) {
 		types = append(types, ev.Type+":"+ev.User)
 	}
 	want := "ban:alice,mute:alice,mute:carol,ban:bob,mute:bob,unmute:alice,unban:alice"
@@ -165,12 +165,37 @@ func TestSanctionsRefuseBadRequests(t *testing.T) {
 	if !strings.Contains(msg, "until") {
 		t.Errorf("message %q does not name until", msg)
 	}
-	if n := len(e.bus.Controls()) + len(e.events.ofTenant("tenantA")); n != 0 {
+	if n := len(e.bus.Controls()) + len(e.events.ofTenant(e.tenantA)); n != 0 {
 		t.Errorf("bad requests had %d effects", n)
 	}
 
-	e.sanctions.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	e.store.fail(failSanctions, kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable"))
 	wantError(t, e.do("PUT", "/v1/api/users/alice/ban", e.keyA, ""), 503, kaiwa.CodeUnavailable)
 	wantError(t, e.do("DELETE", "/v1/api/users/alice/ban", e.keyA, ""), 503, kaiwa.CodeUnavailable)
 	wantError(t, e.do("GET", "/v1/api/users/alice/sanctions", e.keyA, ""), 503, kaiwa.CodeUnavailable)
+}
+
+// TestSanctionsRunOut moves the clock past a mute's end instead of waiting
+// for it: the mute is no longer listed, and lifting it is not_found.
+func TestSanctionsRunOut(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	e := newTestEnv(t, withClock(clock))
+	until := clock.Now().Add(time.Hour)
+	wantStatus(t, e.do("PUT", "/v1/api/users/alice/mute", e.keyA, `{"until":"`+until.Format(time.RFC3339)+`"}`), http.StatusOK)
+	list := func() string {
+		t.Helper()
+		rec := e.do("GET", "/v1/api/users/alice/sanctions", e.keyA, "")
+		wantStatus(t, rec, http.StatusOK)
+		return rec.Body.String()
+	}
+	if got := list(); !strings.Contains(got, `"kind":"mute"`) || !strings.Contains(got, `"created_at":"2030-01-02T03:04:05Z"`) {
+		t.Errorf("sanctions in force: %s", got)
+	}
+	clock.set(until)
+	if got := list(); got != "{\"sanctions\":[]}\n" {
+		t.Errorf("sanctions after the mute ran out: %s", got)
+	}
+	// A mute that ends in the past of the clock is refused.
+	wantError(t, e.do("PUT", "/v1/api/users/alice/mute", e.keyA, `{"until":"`+until.Add(-time.Minute).Format(time.RFC3339)+`"}`), 400, kaiwa.CodeBadRequest)
 }

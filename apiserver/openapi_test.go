@@ -242,7 +242,7 @@ func TestOpenAPIIsServed(t *testing.T) {
 	wantError(t, e.do("POST", "/v1/api/openapi.json", "", ""), 405, kaiwa.CodeBadRequest)
 
 	// Another version's document names its own server.
-	v2 := newTestEnv(t, func(c *Config) { c.Version = "v2" })
+	v2 := newTestEnv(t, withConfig(func(c *Config) { c.Version = "v2" }))
 	rec = v2.do("GET", "/v2/api/openapi.json", "", "")
 	wantStatus(t, rec, http.StatusOK)
 	var doc openAPI

@@ -93,16 +93,19 @@ func (l *tenantLimits) allow(ctx context.Context, t kaiwa.TenantID) (ok bool, wa
 	l.mu.Lock()
 	e.used = now
 	l.mu.Unlock()
-	r := e.lim.ReserveN(now, 1)
 	perSecond = float64(e.lim.Limit())
-	if !r.OK() {
+	// A refused call takes nothing from the bucket. (A reservation
+	// cancelled afterwards would not give its token back when another
+	// call reserved meanwhile, so concurrent refusals would leave the
+	// tenant in debt.)
+	if e.lim.AllowN(now, 1) {
+		return true, 0, perSecond
+	}
+	if perSecond <= 0 || e.lim.Burst() < 1 {
 		return false, time.Second, perSecond
 	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d, perSecond
-	}
-	return true, 0, perSecond
+	need := 1 - e.lim.TokensAt(now)
+	return false, time.Duration(need * float64(time.Second) / perSecond), perSecond
 }
 
 // update reads t's settings and sizes its bucket from them, making the

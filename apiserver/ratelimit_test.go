@@ -18,8 +18,8 @@ func TestRateLimitConfinesAFlood(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	// A refills one call in 1000 s, so the count is exact.
-	e.tenants.setSettings("tenantA", kaiwa.Settings{APIRate: 0.001, APIBurst: 10})
-	secondA, err := e.tenants.RotateKey(t.Context(), "tenantA")
+	e.setSettings(e.tenantA, kaiwa.Settings{APIRate: 0.001, APIBurst: 10})
+	secondA, err := shared.store.RotateKey(t.Context(), e.tenantA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,34 +89,70 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-// limitsClock is a tenantLimits over fake tenants with a clock the test
-// moves.
+// limitsClock is the clock of a tenantLimits, which the test moves.
 type limitsClock struct {
 	now time.Time
 }
 
 func (c *limitsClock) advance(d time.Duration) { c.now = c.now.Add(d) }
 
-func newTestLimits(t testing.TB, refresh time.Duration, max int) (*tenantLimits, *fakeTenants, *limitsClock) {
-	t.Helper()
-	tenants := newFakeTenants()
-	for _, id := range []kaiwa.TenantID{"a", "b", "c", "d", "e"} {
-		if _, err := tenants.CreateTenant(t.Context(), id, string(id)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	clock := &limitsClock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-	l := newTenantLimits(tenants, refresh, max)
-	l.now = func() time.Time { return clock.now }
-	return l, tenants, clock
+// testLimits is a tenantLimits over the store, with tenants of its own
+// (named by the test "a" to "e") and a clock the test moves.
+type testLimits struct {
+	*tenantLimits
+	store *faultyStore
+	clock *limitsClock
+	ids   map[string]kaiwa.TenantID
 }
 
-// allowN calls allow n times and returns how many were allowed and the
-// wait of the last refusal.
-func allowN(t testing.TB, l *tenantLimits, tenant kaiwa.TenantID, n int) (allowed int, wait time.Duration) {
+func newTestLimits(t testing.TB, refresh time.Duration, max int) *testLimits {
+	t.Helper()
+	l := &testLimits{
+		store: &faultyStore{Store: shared.store},
+		clock: &limitsClock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
+		ids:   map[string]kaiwa.TenantID{},
+	}
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		id := kaiwa.TenantID(uniqueID(name + "-"))
+		if _, err := shared.store.CreateTenant(t.Context(), id, name); err != nil {
+			t.Fatal(err)
+		}
+		l.ids[name] = id
+	}
+	l.tenantLimits = newTenantLimits(l.store, refresh, max)
+	l.now = func() time.Time { return l.clock.now }
+	return l
+}
+
+// setSettings replaces the settings of tenant name.
+func (l *testLimits) setSettings(t testing.TB, name string, s kaiwa.Settings) {
+	t.Helper()
+	if err := shared.store.SetTenantSettings(t.Context(), l.ids[name], s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// has reports whether l keeps a bucket for tenant name.
+func (l *testLimits) has(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.m[l.ids[name]]
+	return ok
+}
+
+// size returns how many buckets l keeps.
+func (l *testLimits) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
+// allowN calls allow for tenant name n times and returns how many were
+// allowed and the wait of the last refusal.
+func allowN(t testing.TB, l *testLimits, name string, n int) (allowed int, wait time.Duration) {
 	t.Helper()
 	for range n {
-		ok, w, _ := l.allow(t.Context(), tenant)
+		ok, w, _ := l.allow(t.Context(), l.ids[name])
 		if ok {
 			allowed++
 		} else {
@@ -128,8 +164,9 @@ func allowN(t testing.TB, l *tenantLimits, tenant kaiwa.TenantID, n int) (allowe
 
 func TestTenantLimitsFollowSettings(t *testing.T) {
 	t.Parallel()
-	l, tenants, clock := newTestLimits(t, 5*time.Second, 100)
-	tenants.setSettings("a", kaiwa.Settings{APIRate: 1, APIBurst: 2})
+	l := newTestLimits(t, 5*time.Second, 100)
+	clock := l.clock
+	l.setSettings(t, "a", kaiwa.Settings{APIRate: 1, APIBurst: 2})
 
 	if n, wait := allowN(t, l, "a", 3); n != 2 || wait != time.Second {
 		t.Fatalf("burst 2 at 1/s: %d allowed, wait %v", n, wait)
@@ -141,20 +178,20 @@ func TestTenantLimitsFollowSettings(t *testing.T) {
 
 	// A change is seen once the settings are older than refresh, not
 	// before, and they are read once per refresh however many calls come.
-	reads := tenants.settingsReads()
-	tenants.setSettings("a", kaiwa.Settings{APIRate: 10, APIBurst: 5})
+	reads := l.store.reads()
+	l.setSettings(t, "a", kaiwa.Settings{APIRate: 10, APIBurst: 5})
 	clock.advance(time.Second)
 	if n, _ := allowN(t, l, "a", 3); n != 1 {
 		t.Errorf("before the refresh: %d allowed, want 1 (the old rate)", n)
 	}
-	if got := tenants.settingsReads(); got != reads {
+	if got := l.store.reads(); got != reads {
 		t.Errorf("settings read %d times within the refresh interval", got-reads)
 	}
 	clock.advance(4 * time.Second)
 	if n, wait := allowN(t, l, "a", 3); n != 2 || wait != 100*time.Millisecond {
 		t.Errorf("after the refresh: %d allowed, wait %v; want 2 (the old burst) then 100ms", n, wait)
 	}
-	if got := tenants.settingsReads(); got != reads+1 {
+	if got := l.store.reads(); got != reads+1 {
 		t.Errorf("settings read %d times at the refresh, want 1", got-reads)
 	}
 	clock.advance(time.Second)
@@ -164,7 +201,7 @@ func TestTenantLimitsFollowSettings(t *testing.T) {
 
 	// Settings that cannot be read: the tenant keeps its limits; a tenant
 	// without any gets the defaults.
-	tenants.SettingsFail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	l.store.fail(failSettings, kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable"))
 	clock.advance(10 * time.Second)
 	if n, _ := allowN(t, l, "a", 6); n != 5 {
 		t.Errorf("unreadable settings: %d allowed, want the kept burst of 5", n)
@@ -176,40 +213,32 @@ func TestTenantLimitsFollowSettings(t *testing.T) {
 
 func TestTenantLimitsAreBounded(t *testing.T) {
 	t.Parallel()
-	l, tenants, clock := newTestLimits(t, time.Second, 3)
-	for _, id := range []kaiwa.TenantID{"a", "b", "c", "d", "e"} {
-		tenants.setSettings(id, kaiwa.Settings{APIRate: 0.001, APIBurst: 1})
+	l := newTestLimits(t, time.Second, 3)
+	clock := l.clock
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		l.setSettings(t, name, kaiwa.Settings{APIRate: 0.001, APIBurst: 1})
 	}
-	for _, id := range []kaiwa.TenantID{"a", "b", "c"} {
-		allowN(t, l, id, 1)
+	for _, name := range []string{"a", "b", "c"} {
+		allowN(t, l, name, 1)
 		clock.advance(time.Millisecond)
 	}
 	// a, b and c have used their bursts. d pushes out the least recently
 	// used, a, which starts afresh when it comes back.
 	allowN(t, l, "d", 1)
-	l.mu.Lock()
-	_, hasA := l.m["a"]
-	n := len(l.m)
-	l.mu.Unlock()
-	if hasA || n != 3 {
-		t.Errorf("after d: a kept %v, %d tenants; want a dropped, 3", hasA, n)
+	if l.has("a") || l.size() != 3 {
+		t.Errorf("after d: a kept %v, %d tenants; want a dropped, 3", l.has("a"), l.size())
 	}
 	if ok, _ := allowN(t, l, "c", 1); ok != 0 {
 		t.Error("c was forgotten, its burst refilled")
 	}
 
 	// Buckets that have refilled go first.
-	tenants.setSettings("b", kaiwa.Settings{APIRate: 1000, APIBurst: 1})
+	l.setSettings(t, "b", kaiwa.Settings{APIRate: 1000, APIBurst: 1})
 	clock.advance(2 * time.Second)
 	allowN(t, l, "b", 1) // refresh: b now refills at once
 	clock.advance(time.Second)
 	allowN(t, l, "e", 1)
-	l.mu.Lock()
-	_, hasB := l.m["b"]
-	_, hasC := l.m["c"]
-	n = len(l.m)
-	l.mu.Unlock()
-	if hasB || !hasC || n != 3 {
-		t.Errorf("after e: b kept %v, c kept %v, %d tenants; want the full bucket b dropped", hasB, hasC, n)
+	if l.has("b") || !l.has("c") || l.size() != 3 {
+		t.Errorf("after e: b kept %v, c kept %v, %d tenants; want the full bucket b dropped", l.has("b"), l.has("c"), l.size())
 	}
 }

@@ -41,40 +41,40 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 
 	api.GET(openAPIPath, handleOpenAPI(openAPI))
 
-	api.POST("/tokens", handleIssueToken(cfg.Tokens))
-	api.DELETE("/users/:user/tokens", handleRevokeTokens(cfg.Tokens, cfg.Bus, cfg.Recorder))
+	api.POST("/tokens", handleIssueToken(cfg.Core))
+	api.DELETE("/users/:user/tokens", handleRevokeTokens(cfg.Core))
 
-	api.PUT("/channels/:ch", handlePutChannel(cfg.Channels, cfg.Bus, cfg.Recorder))
-	api.DELETE("/channels/:ch", handleDeleteChannel(cfg.Channels, cfg.Bus, cfg.Recorder))
+	api.PUT("/channels/:ch", handlePutChannel(cfg.Core))
+	api.DELETE("/channels/:ch", handleDeleteChannel(cfg.Core))
 
 	api.GET("/channels/:ch/members", handleListMembers(cfg.Channels))
-	api.PUT("/channels/:ch/members/:user", handleAddMember(cfg.Channels, cfg.Bus, cfg.Recorder))
-	api.DELETE("/channels/:ch/members/:user", handleRemoveMember(cfg.Channels, cfg.Bus, cfg.Recorder))
+	api.PUT("/channels/:ch/members/:user", handleAddMember(cfg.Core))
+	api.DELETE("/channels/:ch/members/:user", handleRemoveMember(cfg.Core))
 
-	api.POST("/channels/:ch/messages", handlePostMessage(cfg.Channels, cfg.Tenants, cfg.Bus, cfg.Recorder))
+	api.POST("/channels/:ch/messages", handlePostMessage(cfg.Core))
 	api.GET("/channels/:ch/messages", handleListMessages(cfg.Log, limits))
-	api.DELETE("/channels/:ch/messages/:id", handleDeleteMessage(cfg.Log, cfg.Bus, cfg.Recorder))
-	api.POST("/users/:user/messages", handlePostUserMessage(cfg.Tenants, cfg.Bus, cfg.Recorder))
-	api.POST("/messages", handleBroadcast(cfg.Channels, cfg.Tenants, cfg.Bus, cfg.Recorder))
+	api.DELETE("/channels/:ch/messages/:id", handleDeleteMessage(cfg.Core))
+	api.POST("/users/:user/messages", handlePostUserMessage(cfg.Core))
+	api.POST("/messages", handleBroadcast(cfg.Core))
 	api.GET("/messages", handleListAllMessages(cfg.Log, limits))
 
 	api.GET("/ngwords", handleGetNGWords(cfg.NG))
-	api.PUT("/ngwords", handlePutNGWords(cfg.NG, cfg.Bus, cfg.Recorder))
-	api.POST("/ngwords", handleAddNGWords(cfg.NG, cfg.Bus, cfg.Recorder))
-	api.DELETE("/ngwords/:word", handleDeleteNGWord(cfg.NG, cfg.Bus, cfg.Recorder))
+	api.PUT("/ngwords", handlePutNGWords(cfg.Core))
+	api.POST("/ngwords", handleAddNGWords(cfg.Core))
+	api.DELETE("/ngwords/:word", handleDeleteNGWord(cfg.Core))
 
-	api.POST("/users/:user/kick", handleKick(cfg.Moderation))
-	api.PUT("/users/:user/ban", handleSanction(cfg.Moderation, cfg.Sanctions, kaiwa.SanctionBan))
-	api.DELETE("/users/:user/ban", handleLift(cfg.Moderation, kaiwa.SanctionBan))
-	api.PUT("/users/:user/mute", handleSanction(cfg.Moderation, cfg.Sanctions, kaiwa.SanctionMute))
-	api.DELETE("/users/:user/mute", handleLift(cfg.Moderation, kaiwa.SanctionMute))
+	api.POST("/users/:user/kick", handleKick(cfg.Core))
+	api.PUT("/users/:user/ban", handleSanction(cfg.Core, kaiwa.SanctionBan))
+	api.DELETE("/users/:user/ban", handleLift(cfg.Core, kaiwa.SanctionBan))
+	api.PUT("/users/:user/mute", handleSanction(cfg.Core, kaiwa.SanctionMute))
+	api.DELETE("/users/:user/mute", handleLift(cfg.Core, kaiwa.SanctionMute))
 	api.GET("/users/:user/sanctions", handleListSanctions(cfg.Sanctions))
 
 	api.GET("/events", handleListEvents(cfg.Events, limits))
 
 	api.GET("/keys", handleListKeys(cfg.Tenants))
-	api.POST("/keys", handleAddKey(cfg.Tenants))
-	api.DELETE("/keys/:id", handleRevokeKey(cfg.Tenants))
+	api.POST("/keys", handleAddKey(cfg.Core))
+	api.DELETE("/keys/:id", handleRevokeKey(cfg.Core))
 
 	api.GET("/settings", handleGetSettings(cfg.Tenants))
 }

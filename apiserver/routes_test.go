@@ -49,14 +49,14 @@ func TestEveryAPIRouteNeedsAKey(t *testing.T) {
 	if got := len(e.bus.Controls()) + len(e.bus.Messages()); got != 0 {
 		t.Errorf("unauthenticated requests published %d items", got)
 	}
-	if got := len(e.events.ofTenant("tenantA")) + len(e.events.ofTenant("tenantB")); got != 0 {
+	if got := len(e.events.ofTenant(e.tenantA)) + len(e.events.ofTenant(e.tenantB)); got != 0 {
 		t.Errorf("unauthenticated requests recorded %d events", got)
 	}
 }
 
 func TestVersionPrefix(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, func(c *Config) { c.Version = "v2" })
+	e := newTestEnv(t, withConfig(func(c *Config) { c.Version = "v2" }))
 	wantStatus(t, e.do("PUT", "/v2/api/channels/lobby", e.keyA, `{"kind":"open"}`), http.StatusCreated)
 	wantError(t, e.do("PUT", "/v1/api/channels/lobby", e.keyA, `{"kind":"open"}`), 404, kaiwa.CodeNotFound)
 	wantStatus(t, e.do("GET", "/healthz", "", ""), http.StatusOK)

@@ -40,33 +40,27 @@ const (
 	DefaultRateTenants = 10000
 )
 
-// Config holds every dependency of the API server. The stores, the bus and
-// the event recorder are required; the tunables take their defaults when
+// Config holds every dependency of the API server. The core, the stores
+// and the event log are required; the tunables take their defaults when
 // zero.
 type Config struct {
-	// Tenants authenticates API keys, reads tenant settings and manages
-	// the tenant's API keys.
+	// Core makes every change a call asks for: it checks it, stores it,
+	// publishes the live change and records the event. Calls that change
+	// nothing read the stores below.
+	Core *kaiwa.Core
+	// Tenants authenticates API keys, reads tenant settings (the rate
+	// limit's too) and lists the tenant's API keys.
 	Tenants kaiwa.TenantStore
-	// Tokens issues and revokes user tokens.
-	Tokens kaiwa.TokenStore
-	// Channels keeps channels and their membership.
+	// Channels lists channels' members.
 	Channels kaiwa.ChannelStore
-	// Log is the message log the history calls read and deletions change.
+	// Log is the message log the history calls read.
 	Log kaiwa.MessageLog
-	// Bus publishes system messages and live changes, and deletes
-	// messages from the stream's history.
-	Bus kaiwa.Publisher
-	// NG keeps the tenants' NG-word lists.
+	// NG reads the tenants' NG-word lists.
 	NG kaiwa.NGStore
-	// Moderation kicks, bans and mutes users live (a [kaiwa.Moderator]).
-	Moderation kaiwa.Moderation
 	// Sanctions reads the bans and mutes in force.
 	Sanctions kaiwa.ModerationStore
 	// Events is the event log the GET /events call reads.
 	Events kaiwa.EventLog
-	// Recorder records the events the API causes (system messages, token
-	// revocations, message deletions, NG-list changes).
-	Recorder kaiwa.Recorder
 
 	// Version is the API version served, "v1" when empty; the calls are
 	// mounted under "/" + Version + "/api".
@@ -153,26 +147,22 @@ func (cfg Config) withDefaults() Config {
 func NewServer(cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
 	switch {
+	case cfg.Core == nil:
+		panic("apiserver: Config.Core is nil")
+	case missingCoreDependency(cfg.Core) != "":
+		panic("apiserver: Config.Core." + missingCoreDependency(cfg.Core) + " is nil")
 	case cfg.Tenants == nil:
 		panic("apiserver: Config.Tenants is nil")
-	case cfg.Tokens == nil:
-		panic("apiserver: Config.Tokens is nil")
 	case cfg.Channels == nil:
 		panic("apiserver: Config.Channels is nil")
 	case cfg.Log == nil:
 		panic("apiserver: Config.Log is nil")
-	case cfg.Bus == nil:
-		panic("apiserver: Config.Bus is nil")
 	case cfg.NG == nil:
 		panic("apiserver: Config.NG is nil")
-	case cfg.Moderation == nil:
-		panic("apiserver: Config.Moderation is nil")
 	case cfg.Sanctions == nil:
 		panic("apiserver: Config.Sanctions is nil")
 	case cfg.Events == nil:
 		panic("apiserver: Config.Events is nil")
-	case cfg.Recorder == nil:
-		panic("apiserver: Config.Recorder is nil")
 	case !kaiwa.ValidID(cfg.Version):
 		panic("apiserver: Config.Version is not a valid path segment: " + cfg.Version)
 	}
@@ -183,4 +173,22 @@ func NewServer(cfg Config) http.Handler {
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 	addRoutes(e, cfg, openAPIFor(cfg.Version))
 	return e
+}
+
+// missingCoreDependency names a dependency of the core that the API's
+// calls need and that is missing, or returns "".
+func missingCoreDependency(c *kaiwa.Core) string {
+	for _, d := range []struct {
+		name    string
+		missing bool
+	}{
+		{"Tenants", c.Tenants == nil}, {"Tokens", c.Tokens == nil}, {"Channels", c.Channels == nil},
+		{"Log", c.Log == nil}, {"NG", c.NG == nil}, {"Sanctions", c.Sanctions == nil},
+		{"Bus", c.Bus == nil}, {"Events", c.Events == nil},
+	} {
+		if d.missing {
+			return d.name
+		}
+	}
+	return ""
 }

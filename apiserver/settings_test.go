@@ -35,7 +35,7 @@ func TestGetSettings(t *testing.T) {
 	}
 
 	// Read live: a change shows at once.
-	e.tenants.setSettings("tenantA", kaiwa.Settings{MaxTextLen: 200, AllowedVersions: []string{"v2"}, NGPolicy: kaiwa.NGMask})
+	e.setSettings(e.tenantA, kaiwa.Settings{MaxTextLen: 200, AllowedVersions: []string{"v2"}, NGPolicy: kaiwa.NGMask})
 	decode(t, e.do("GET", "/v1/api/settings", e.keyA, ""), &got)
 	if got["max_text_len"] != float64(200) || got["ng_policy"] != "mask" || !reflect.DeepEqual(got["allowed_versions"], []any{"v2"}) ||
 		got["max_data_bytes"] != float64(d.MaxDataBytes) {
@@ -47,6 +47,6 @@ func TestGetSettings(t *testing.T) {
 		t.Errorf("tenant B's settings %v", got)
 	}
 
-	e.tenants.SettingsFail = kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable")
+	e.store.fail(failSettings, kaiwa.Errorf(kaiwa.CodeUnavailable, "database unavailable"))
 	wantError(t, e.do("GET", "/v1/api/settings", e.keyA, ""), 503, kaiwa.CodeUnavailable)
 }

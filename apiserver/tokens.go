@@ -25,27 +25,21 @@ type tokenResponse struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-// handleIssueToken issues a user token: POST /tokens.
-func handleIssueToken(tokens kaiwa.TokenStore) echo.HandlerFunc {
+// handleIssueToken issues a user token ([kaiwa.Core.IssueToken]):
+// POST /tokens.
+func handleIssueToken(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var body tokenRequest
 		if err := bind(c, &body); err != nil {
 			return err
 		}
-		req := kaiwa.TokenRequest{
+		issued, err := core.IssueToken(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), kaiwa.TokenRequest{
 			User:    body.User,
 			Name:    body.Name,
 			TTL:     seconds(body.TTLSeconds),
 			Join:    body.Join,
 			Publish: body.Publish,
-		}
-		if req.Name == "" {
-			req.Name = req.User
-		}
-		if err := req.Check(); err != nil {
-			return err
-		}
-		issued, err := tokens.IssueToken(c.Request().Context(), tenantOf(c), req)
+		})
 		if err != nil {
 			return err
 		}
@@ -70,23 +64,14 @@ func seconds(n int64) time.Duration {
 }
 
 // handleRevokeTokens revokes every token of a user and closes the user's
-// live sessions: DELETE /users/{user}/tokens.
-func handleRevokeTokens(tokens kaiwa.TokenStore, bus kaiwa.Publisher, rec kaiwa.Recorder) echo.HandlerFunc {
+// live sessions ([kaiwa.Core.RevokeTokens]): DELETE /users/{user}/tokens.
+func handleRevokeTokens(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		user, err := userParam(c)
 		if err != nil {
 			return err
 		}
-		ctx, tenant := c.Request().Context(), tenantOf(c)
-		n, err := tokens.RevokeTokens(ctx, tenant, user)
-		if err != nil {
-			return err
-		}
-		record(rec, tenant, kaiwa.EventTokenRevoked, user, "", map[string]any{"tokens": n})
-		// Published even when no token was left, so that a retry after a
-		// failed publish still closes the sessions.
-		err = bus.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlTokensRevoked, Tenant: tenant, User: user})
-		if err != nil {
+		if _, err := core.RevokeTokens(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), user); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)

@@ -31,11 +31,11 @@ func TestIssueToken(t *testing.T) {
 	if d := exp.Sub(before); d < time.Hour || d > time.Hour+5*time.Second {
 		t.Errorf("expires_at %v is %v after the request, want 1h", exp, d)
 	}
-	id, err := e.tokens.ResolveToken(t.Context(), got.Token)
+	id, err := shared.store.ResolveToken(t.Context(), got.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id.Tenant != "tenantA" || id.User != "alice" || id.Name != "Alice ☆" ||
+	if id.Tenant != e.tenantA || id.User != "alice" || id.Name != "Alice ☆" ||
 		!slices.Equal(id.Join, []string{"guild.", "dm:"}) || !slices.Equal(id.Publish, []string{"*"}) {
 		t.Errorf("identity %+v", id)
 	}
@@ -44,7 +44,7 @@ func TestIssueToken(t *testing.T) {
 	rec = e.do("POST", "/v1/api/tokens", e.keyA, `{"user":"bob","ttl_seconds":60}`)
 	wantStatus(t, rec, http.StatusCreated)
 	decode(t, rec, &got)
-	if id, _ := e.tokens.ResolveToken(t.Context(), got.Token); id.Name != "bob" {
+	if id, _ := shared.store.ResolveToken(t.Context(), got.Token); id.Name != "bob" {
 		t.Errorf("default name %q, want bob", id.Name)
 	}
 }
@@ -84,7 +84,7 @@ func TestIssueTokenRefusesBadRequests(t *testing.T) {
 			wantError(t, e.do("POST", "/v1/api/tokens", e.keyA, body), 400, kaiwa.CodeBadRequest)
 		})
 	}
-	if n := len(e.tokens.tokens); n != 0 {
+	if n := e.store.tokensIssued(); n != 0 {
 		t.Errorf("%d tokens issued from bad requests", n)
 	}
 }
@@ -97,7 +97,7 @@ func TestIssueTokenKeepsSQLishNamesVerbatim(t *testing.T) {
 	wantStatus(t, rec, http.StatusCreated)
 	var got tokenResponse
 	decode(t, rec, &got)
-	if id, err := e.tokens.ResolveToken(t.Context(), got.Token); err != nil || id.Name != name {
+	if id, err := shared.store.ResolveToken(t.Context(), got.Token); err != nil || id.Name != name {
 		t.Errorf("name %q (%v), want %q", id.Name, err, name)
 	}
 }
@@ -123,14 +123,14 @@ func TestRevokeTokens(t *testing.T) {
 		t.Errorf("204 with a body: %q", rec.Body)
 	}
 	for _, tok := range toks {
-		if _, err := e.tokens.ResolveToken(t.Context(), tok); !kaiwa.IsCode(err, kaiwa.CodeUnauthorized) {
+		if _, err := shared.store.ResolveToken(t.Context(), tok); !kaiwa.IsCode(err, kaiwa.CodeUnauthorized) {
 			t.Errorf("revoked token resolves: %v", err)
 		}
 	}
-	if _, err := e.tokens.ResolveToken(t.Context(), bob.Token); err != nil {
+	if _, err := shared.store.ResolveToken(t.Context(), bob.Token); err != nil {
 		t.Errorf("bob's token was revoked too: %v", err)
 	}
-	want := kaiwa.Control{Kind: kaiwa.ControlTokensRevoked, Tenant: "tenantA", User: "alice"}
+	want := kaiwa.Control{Kind: kaiwa.ControlTokensRevoked, Tenant: e.tenantA, User: "alice"}
 	if got := e.bus.Controls(); len(got) != 1 || got[0] != want {
 		t.Errorf("controls %+v, want [%+v]", got, want)
 	}
@@ -140,11 +140,34 @@ func TestRevokeTokens(t *testing.T) {
 
 	// A failed publish is an error the caller may retry; the retry closes
 	// the sessions although no token is left.
-	e.bus.Fail = kaiwa.Errorf(kaiwa.CodeUnavailable, "bus unavailable")
+	e.bus.fail(kaiwa.Errorf(kaiwa.CodeUnavailable, "bus unavailable"))
 	wantError(t, e.do("DELETE", "/v1/api/users/bob/tokens", e.keyA, ""), 503, kaiwa.CodeUnavailable)
-	e.bus.Fail = nil
+	e.bus.fail(nil)
 	wantStatus(t, e.do("DELETE", "/v1/api/users/bob/tokens", e.keyA, ""), http.StatusNoContent)
 	if got := e.bus.Controls(); len(got) != 2 || got[1].User != "bob" {
 		t.Errorf("controls after retry %+v", got)
+	}
+}
+
+// TestIssuedTokenExpires moves the store's clock, instead of waiting, to
+// check that a token works until its expires_at and is expired from then.
+func TestIssuedTokenExpires(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	e := newTestEnv(t, withClock(clock))
+	rec := e.do("POST", "/v1/api/tokens", e.keyA, `{"user":"alice","ttl_seconds":60}`)
+	wantStatus(t, rec, http.StatusCreated)
+	var got tokenResponse
+	decode(t, rec, &got)
+	if want := "2030-01-02T03:05:05Z"; got.ExpiresAt != want {
+		t.Fatalf("expires_at %s, want %s", got.ExpiresAt, want)
+	}
+	clock.set(clock.Now().Add(59 * time.Second))
+	if _, err := e.store.ResolveToken(t.Context(), got.Token); err != nil {
+		t.Errorf("a second before expiry: %v", err)
+	}
+	clock.set(clock.Now().Add(time.Second))
+	if _, err := e.store.ResolveToken(t.Context(), got.Token); !kaiwa.IsCode(err, kaiwa.CodeTokenExpired) {
+		t.Errorf("at expiry: %v, want token_expired", err)
 	}
 }

@@ -109,7 +109,7 @@ func newCacheFixture(t *testing.T) *cacheFixture {
 		must(t, err)
 	}
 	f.token = issue(t, f.s, "a", kaiwa.TokenRequest{User: "alice", Name: "Alice", TTL: time.Hour, Join: []string{"*"}}).Token
-	f.s.now = f.clock
+	f.s.SetClock(f.clock)
 	f.d = &countingDirectory{s: f.s}
 	f.c = NewCache(f.d, 5*time.Second)
 	f.c.now = f.clock

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/kaiwa-chat/kaiwa"
 )
@@ -26,24 +24,17 @@ var ngInsert = bulkInsert{
 	op:      "add ng words",
 }
 
-// checkNGEntry validates one NG-list entry: 1 to [kaiwa.MaxNGWordLen]
-// characters of valid UTF-8, no control characters, not only white space.
+// ngWriteTx is how a change of an NG list runs: at READ COMMITTED, so
+// that its scans of ng_words lock the tenant's rows only, not the gaps
+// next to other tenants' (at REPEATABLE READ, two tenants changing their
+// lists at once deadlocked on those gaps). The tenant's ng_lists row,
+// locked first, still serialises the changes of one list.
+var ngWriteTx = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+
+// checkNGEntry validates one NG-list entry ([kaiwa.CheckNGWord]).
 func checkNGEntry(w string) error {
-	if !utf8.ValidString(w) {
-		return kaiwa.Errorf(kaiwa.CodeBadRequest, "NG-list entry %q is not valid UTF-8", w)
-	}
-	if n := utf8.RuneCountInString(w); n == 0 || n > kaiwa.MaxNGWordLen {
-		return kaiwa.Errorf(kaiwa.CodeBadRequest, "NG-list entries must have 1 to %d characters", kaiwa.MaxNGWordLen)
-	}
-	blank := true
-	for _, r := range w {
-		if unicode.IsControl(r) {
-			return kaiwa.Errorf(kaiwa.CodeBadRequest, "NG-list entry %q holds a control character", w)
-		}
-		blank = blank && unicode.IsSpace(r)
-	}
-	if blank {
-		return kaiwa.Errorf(kaiwa.CodeBadRequest, "NG-list entries must not be only white space")
+	if err := kaiwa.CheckNGWord(w); err != nil {
+		return kaiwa.Errorf(kaiwa.CodeBadRequest, "NG-list entry %q: %s", w, kaiwa.ErrorMessage(err))
 	}
 	return nil
 }
@@ -169,7 +160,7 @@ func (s *Store) changeNGList(ctx context.Context, tenant kaiwa.TenantID, l kaiwa
 	if err != nil {
 		return kaiwa.NGList{}, err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, ngWriteTx)
 	if err != nil {
 		return kaiwa.NGList{}, dbError("change ng list", err)
 	}
@@ -250,7 +241,7 @@ func (s *Store) DeleteNGWord(ctx context.Context, tenant kaiwa.TenantID, word st
 	if err := checkNGEntry(word); err != nil {
 		return kaiwa.NGList{}, err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, ngWriteTx)
 	if err != nil {
 		return kaiwa.NGList{}, dbError("delete ng word", err)
 	}

@@ -236,3 +236,35 @@ func TestConcurrentNGChanges(t *testing.T) {
 		t.Fatalf("%d words after concurrent additions, want 61", len(l.Words))
 	}
 }
+
+// TestNGListsOfManyTenantsChangeAtOnce changes the lists of several tenants
+// at the same time: none of them waits for, or deadlocks with, another.
+func TestNGListsOfManyTenantsChangeAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 12 {
+		id := kaiwa.TenantID(fmt.Sprintf("t%02d", i))
+		newTenant(t, s, id)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 15 {
+				if _, err := s.PutNGList(ctx, id, kaiwa.NGList{Words: []string{fmt.Sprintf("w%d", j), "keep"}}); err != nil {
+					t.Errorf("%s: replace: %v", id, err)
+					return
+				}
+				if _, err := s.AddNGWords(ctx, id, kaiwa.NGList{Words: []string{"x"}, Policy: kaiwa.NGMask}); err != nil {
+					t.Errorf("%s: add: %v", id, err)
+					return
+				}
+				if _, err := s.DeleteNGWord(ctx, id, "x"); err != nil {
+					t.Errorf("%s: delete: %v", id, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

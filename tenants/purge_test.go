@@ -58,8 +58,8 @@ func TestPurge(t *testing.T) {
 	// Tokens: expired beyond the grace (purged), within it (kept, so that
 	// its client hears token_expired), and live.
 	issueAt := func(tenant kaiwa.TenantID, at time.Time, ttl time.Duration) string {
-		s.now = func() time.Time { return at }
-		defer func() { s.now = time.Now }()
+		s.SetClock(func() time.Time { return at })
+		defer func() { s.SetClock(nil) }()
 		return issue(t, s, tenant, kaiwa.TokenRequest{User: "alice", TTL: ttl}).Token
 	}
 	gone := issueAt("a", now.Add(-3*day), time.Hour)

@@ -23,7 +23,7 @@ func TestSanctions(t *testing.T) {
 	ctx := context.Background()
 	newTenant(t, s, "a")
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	s.now = func() time.Time { return now }
+	s.SetClock(func() time.Time { return now })
 
 	if list := sanctionsOf(t, s, "a", "bob"); list == nil || len(list) != 0 {
 		t.Fatalf("sanctions of nobody = %#v", list)
@@ -48,7 +48,7 @@ func TestSanctions(t *testing.T) {
 
 	// A sanction whose end has come is no longer in force, and there is
 	// nothing to lift.
-	s.now = func() time.Time { return now.Add(2 * time.Hour) }
+	s.SetClock(func() time.Time { return now.Add(2 * time.Hour) })
 	if got := sanctionsOf(t, s, "a", "bob"); len(got) != 1 || got[0].Kind != kaiwa.SanctionBan {
 		t.Fatalf("sanctions after the mute ended = %+v", got)
 	}

@@ -51,7 +51,7 @@ func TestResolveSessionsMatchesSingleLookups(t *testing.T) {
 		revoked, expiring.Token, disabled,
 		"", "garbage", "b:" + secret, "nosuch:" + secret, kaiwa.NewCredential("a"), aliceA + "x",
 	}
-	s.now = func() time.Time { return expiring.ExpiresAt.Add(time.Second) }
+	s.SetClock(func() time.Time { return expiring.ExpiresAt.Add(time.Second) })
 	got := s.ResolveSessions(ctx, tokens)
 	if len(got) != len(tokens) {
 		t.Fatalf("%d answers for %d tokens", len(got), len(tokens))

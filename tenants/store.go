@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -56,8 +57,8 @@ type Store struct {
 	// [kaiwa.CodeUnauthorized]. Set it before the Store is shared.
 	TokenGrace time.Duration
 
-	// now is the clock; tests may replace it.
-	now func() time.Time
+	// clockFn is the clock set by [Store.SetClock]; nil means time.Now.
+	clockFn atomic.Pointer[func() time.Time]
 }
 
 // Open connects to the MySQL database named by dsn (go-sql-driver/mysql
@@ -101,7 +102,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	db.SetMaxIdleConns(MaxIdleConns)
 	db.SetConnMaxLifetime(ConnMaxLifetime)
 	db.SetConnMaxIdleTime(ConnMaxIdleTime)
-	s := &Store{db: db, KeyTouchInterval: time.Minute, TokenGrace: DefaultTokenGrace, now: time.Now}
+	s := &Store{db: db, KeyTouchInterval: time.Minute, TokenGrace: DefaultTokenGrace}
 	if err := s.Ping(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -121,6 +122,28 @@ func (s *Store) Ping(ctx context.Context) error {
 		return dbError("ping mysql", err)
 	}
 	return nil
+}
+
+// SetClock makes now the store's clock: every time the store writes
+// (created_at, expires_at, revoked_at, ...) and every time it compares
+// against (token expiry, sanctions in force, retention) comes from it. nil
+// restores the wall clock. Tests set it to prove what happens at a given
+// time without waiting for it; it is safe to call while the store is in
+// use.
+func (s *Store) SetClock(now func() time.Time) {
+	if now == nil {
+		s.clockFn.Store(nil)
+		return
+	}
+	s.clockFn.Store(&now)
+}
+
+// now returns the time of the store's clock.
+func (s *Store) now() time.Time {
+	if f := s.clockFn.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
 }
 
 // clock returns the current time in UTC, at the millisecond precision of

@@ -140,13 +140,9 @@ func TestUnavailableWhileDatabaseUnreachable(t *testing.T) {
 	}
 
 	proxy.Restore()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Ping(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the store did not recover after the database came back")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the store recovers after the database came back", 5*time.Second, func() bool {
+		return s.Ping(ctx) == nil
+	})
 	if _, err := s.TenantSettings(ctx, "acme"); err != nil {
 		t.Fatalf("after restore: %v", err)
 	}

@@ -138,7 +138,7 @@ func TestAuthenticateKeyRecordsUseAtMostOncePerInterval(t *testing.T) {
 
 	base := time.Now().UTC().Truncate(time.Millisecond)
 	now := base
-	s.now = func() time.Time { return now }
+	s.SetClock(func() time.Time { return now })
 	_, err := s.AuthenticateKey(ctx, key)
 	must(t, err)
 	if got := lastUsed(); !got.Equal(base) {

@@ -93,13 +93,13 @@ func TestResolveTokenRefusals(t *testing.T) {
 
 	// Expiry: a minute before the end it works, at the end it is expired.
 	tok := issue(t, s, "a", kaiwa.TokenRequest{User: "alice", TTL: time.Hour})
-	s.now = func() time.Time { return tok.ExpiresAt.Add(-time.Minute) }
+	s.SetClock(func() time.Time { return tok.ExpiresAt.Add(-time.Minute) })
 	_, err = s.ResolveToken(ctx, tok.Token)
 	must(t, err)
-	s.now = func() time.Time { return tok.ExpiresAt }
+	s.SetClock(func() time.Time { return tok.ExpiresAt })
 	_, err = s.ResolveToken(ctx, tok.Token)
 	wantCode(t, err, kaiwa.CodeTokenExpired)
-	s.now = time.Now
+	s.SetClock(nil)
 
 	// A disabled tenant's tokens are refused.
 	must(t, s.DisableTenant(ctx, "a"))

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -106,6 +108,17 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer store.Close()
+	// Changes go through the core, as the API's do. The bus is reached
+	// only to announce a change live; the events go straight to the log.
+	live := &announcer{url: *natsURL, prefix: *busPrefix}
+	defer live.close()
+	events := &commandEvents{}
+	core := &kaiwa.Core{Tenants: store, Bus: live, Events: events}
+	defer func() {
+		if err := events.flush(ctx, store); err != nil {
+			fmt.Fprintf(stderr, "kaiwa: the change is made, but its event was not logged: %v\n", err)
+		}
+	}()
 	printKey := func(id kaiwa.TenantID, key string) error {
 		if *asJSON {
 			return json.NewEncoder(stdout).Encode(map[string]string{"tenant": string(id), "api_key": key})
@@ -119,7 +132,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return err
 		}
-		key, err := store.CreateTenant(ctx, id, string(id))
+		key, err := core.CreateTenant(ctx, kaiwa.ActorCLI, id, string(id))
 		if err != nil {
 			return err
 		}
@@ -129,7 +142,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return err
 		}
-		key, err := store.RotateKey(ctx, id)
+		key, err := core.AddKey(ctx, kaiwa.ActorCLI, id)
 		if err != nil {
 			return err
 		}
@@ -139,7 +152,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return err
 		}
-		if err := store.DisableTenant(ctx, id); err != nil {
+		if err := core.DisableTenant(ctx, kaiwa.ActorCLI, id); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -176,7 +189,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		if _, err := fmt.Sscan(pos[1], &keyID); err != nil {
 			return usageError{fmt.Sprintf("key id %q is not a number", pos[1])}
 		}
-		if err := store.RevokeKey(ctx, kaiwa.TenantID(pos[0]), keyID); err != nil {
+		if err := core.RevokeKey(ctx, kaiwa.ActorCLI, kaiwa.TenantID(pos[0]), keyID); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "key %d of tenant %s revoked\n", keyID, pos[0])
@@ -195,10 +208,10 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 			if err := json.Unmarshal([]byte(*set), &st); err != nil {
 				return usageError{fmt.Sprintf("--set: %v", err)}
 			}
-			if err := store.SetTenantSettings(ctx, id, st); err != nil {
-				return err
-			}
-			if err := announceSettings(ctx, *natsURL, *busPrefix, id); err != nil {
+			if err := core.SetSettings(ctx, kaiwa.ActorCLI, id, st); err != nil {
+				if live.err == nil {
+					return err
+				}
 				fmt.Fprintf(stderr, "kaiwa: settings saved, but the servers were not told (%v); they pick them up as sessions reconnect\n", err)
 			}
 			if st, err = store.TenantSettings(ctx, id); err != nil {
@@ -238,22 +251,100 @@ func stamp(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
-// announceSettings tells every UA and API process that a tenant's settings
-// (and with them its NG policy) changed.
-func announceSettings(ctx context.Context, url, prefix string, t kaiwa.TenantID) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	b, err := bus.Connect(ctx, bus.Config{URL: url, Prefix: prefix, Name: "kaiwa-tenant-cli", BindOnly: true})
+// announcer is the kaiwa command's [kaiwa.Publisher]: it connects to the
+// bus the first time it is used (a command that announces nothing needs no
+// NATS) and keeps the first failure, so that the command can tell the
+// operator that a change was stored but not announced.
+type announcer struct {
+	url, prefix string
+	b           *bus.Bus
+	err         error
+}
+
+var _ kaiwa.Publisher = (*announcer)(nil)
+
+// bus returns the connection, made on first use.
+func (a *announcer) bus(ctx context.Context) (*bus.Bus, error) {
+	if a.b == nil && a.err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		a.b, a.err = bus.Connect(ctx, bus.Config{URL: a.url, Prefix: a.prefix, Name: "kaiwa-tenant-cli", BindOnly: true})
+	}
+	return a.b, a.err
+}
+
+// failed keeps err as the first failure, and returns it.
+func (a *announcer) failed(err error) error {
+	if err != nil && a.err == nil {
+		a.err = err
+	}
+	return err
+}
+
+// Publish implements [kaiwa.Publisher].
+func (a *announcer) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, error) {
+	b, err := a.bus(ctx)
+	if err != nil {
+		return m, err
+	}
+	m, err = b.Publish(ctx, m)
+	return m, a.failed(err)
+}
+
+// PublishControl implements [kaiwa.Publisher].
+func (a *announcer) PublishControl(ctx context.Context, c kaiwa.Control) error {
+	b, err := a.bus(ctx)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	for _, k := range []kaiwa.ControlKind{kaiwa.ControlSettings, kaiwa.ControlNGWords} {
-		if err := b.PublishControl(ctx, kaiwa.Control{Kind: k, Tenant: t}); err != nil {
-			return err
-		}
+	return a.failed(b.PublishControl(ctx, c))
+}
+
+// DeleteMessage implements [kaiwa.Publisher].
+func (a *announcer) DeleteMessage(ctx context.Context, t kaiwa.TenantID, ch, id string) error {
+	b, err := a.bus(ctx)
+	if err != nil {
+		return err
 	}
-	return nil
+	return a.failed(b.DeleteMessage(ctx, t, ch, id))
+}
+
+// close closes the connection, when there is one.
+func (a *announcer) close() {
+	if a.b != nil {
+		_ = a.b.Close()
+	}
+}
+
+// commandEvents is the kaiwa command's [kaiwa.Recorder]: it keeps the
+// events of a command and, when the command is done, writes them straight
+// to the event log (a short-lived command need not go through the bus and
+// its log writer, which may not be running).
+type commandEvents struct {
+	mu     sync.Mutex
+	events []kaiwa.Event
+}
+
+// Record implements [kaiwa.Recorder].
+func (r *commandEvents) Record(e kaiwa.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+// flush writes the events kept so far to log, each with an id of its own.
+func (r *commandEvents) flush(ctx context.Context, log kaiwa.EventLog) error {
+	r.mu.Lock()
+	events := r.events
+	r.events = nil
+	r.mu.Unlock()
+	if len(events) == 0 {
+		return nil
+	}
+	for i := range events {
+		events[i].ID = "cli-" + strings.TrimPrefix(kaiwa.NewCID(), "~")
+	}
+	return log.AppendEvents(ctx, events)
 }
 
 func runNginxConfig(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -149,8 +149,19 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	}
 	defer b.Close()
 	cache := tenants.NewCache(store, *cacheTTL)
-	moderator := kaiwa.Moderator{Store: invalidatingSanctions{store, cache}, Bus: b, Events: b}
-	dir, err := b.ServeDirectory(cache, moderator, 64)
+	// Every change goes through the core; changes made through this
+	// process drop its cached directory answers at once.
+	core := &kaiwa.Core{
+		Tenants:   store,
+		Tokens:    invalidatingTokens{store, cache},
+		Channels:  invalidatingChannels{store, cache},
+		Log:       store,
+		NG:        invalidatingNG{store, cache},
+		Sanctions: invalidatingSanctions{store, cache},
+		Bus:       b,
+		Events:    b,
+	}
+	dir, err := b.ServeDirectory(cache, core.Moderation(kaiwa.ActorUA), 64)
 	if err != nil {
 		return err
 	}
@@ -190,18 +201,15 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		go func() { defer wg.Done(); purgeLoop(ctx, store, *purgeEvery, log) }()
 	}
 	h := apiserver.NewServer(apiserver.Config{
-		Tenants:    store,
-		Tokens:     invalidatingTokens{store, cache},
-		Channels:   invalidatingChannels{store, cache},
-		Log:        store,
-		Bus:        b,
-		NG:         invalidatingNG{store, cache},
-		Moderation: moderator,
-		Sanctions:  store,
-		Events:     store,
-		Recorder:   b,
-		Version:    v.Name,
-		Logger:     log,
+		Core:      core,
+		Tenants:   store,
+		Channels:  store,
+		Log:       store,
+		NG:        store,
+		Sanctions: store,
+		Events:    store,
+		Version:   v.Name,
+		Logger:    log,
 		Ready: func(ctx context.Context) error {
 			return errors.Join(store.Ping(ctx), b.Ping(ctx))
 		},

@@ -13,5 +13,8 @@
 // Its DSN is read from the environment variable KAIWA_TEST_MYSQL_DSN and
 // defaults to "root@tcp(127.0.0.1:3306)/". The account must be allowed to
 // create and drop databases; each test gets its own database named
-// kaiwa_t_<random hex>, dropped when the test ends.
+// kaiwa_t_<random hex>, dropped when the test ends. A package with many
+// small tests may share one database and one NATS server instead, made by
+// [RunShared] in its TestMain; its tests then keep out of each other's way
+// (each with its own tenants).
 package testenv

@@ -44,16 +44,26 @@ func MySQLServerDSN(t testing.TB) string {
 // serverDSN returns the test server's DSN from the environment.
 func serverDSN(t testing.TB) string {
 	t.Helper()
+	dsn, err := envServerDSN()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dsn
+}
+
+// envServerDSN returns the test server's DSN from the environment, with
+// no database selected.
+func envServerDSN() (string, error) {
 	dsn := os.Getenv(MySQLEnv)
 	if dsn == "" {
 		dsn = DefaultMySQLDSN
 	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		t.Fatalf("testenv: %s=%q is not a valid MySQL DSN: %v", MySQLEnv, dsn, err)
+		return "", fmt.Errorf("testenv: %s=%q is not a valid MySQL DSN: %w", MySQLEnv, dsn, err)
 	}
 	cfg.DBName = ""
-	return cfg.FormatDSN()
+	return cfg.FormatDSN(), nil
 }
 
 // MySQL returns the DSN of a fresh database on the test server, with every
@@ -63,28 +73,43 @@ func MySQL(t testing.TB) string {
 	server := serverDSN(t)
 	db := openAdmin(t, server)
 	t.Cleanup(func() { _ = db.Close() })
+	dsn, drop, err := createDatabase(db, server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return dsn
+}
 
+// createDatabase makes a fresh database named kaiwa_t_<random hex> on the
+// server of dsn server, through its admin connection db, and migrates it
+// up. drop drops it.
+func createDatabase(db *sql.DB, server string) (dsn string, drop func() error, err error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	name := "kaiwa_t_" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		t.Fatalf("testenv: create database %s: %v", name, err)
+		return "", nil, fmt.Errorf("testenv: create database %s: %w", name, err)
 	}
-	t.Cleanup(func() {
+	drop = func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Errorf("testenv: drop database %s: %v", name, err)
+			return fmt.Errorf("testenv: drop database %s: %w", name, err)
 		}
-	})
-
-	dsn := WithDB(server, name)
-	if err := migrateUp(ctx, dsn); err != nil {
-		t.Fatalf("testenv: migrate %s: %v", name, err)
+		return nil
 	}
-	return dsn
+	dsn = WithDB(server, name)
+	if err := migrateUp(ctx, dsn); err != nil {
+		return "", nil, errors.Join(fmt.Errorf("testenv: migrate %s: %w", name, err), drop())
+	}
+	return dsn, drop, nil
 }
 
 // WithDB returns dsn with its database set to db. It panics when dsn is not
@@ -111,8 +136,18 @@ var unreachable sync.Map // DSN → error message
 // test with instructions when it never does.
 func openAdmin(t testing.TB, dsn string) *sql.DB {
 	t.Helper()
+	db, err := waitAdmin(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// waitAdmin opens dsn and polls it until the server answers. When it never
+// does, the error says what to do, and later calls fail at once.
+func waitAdmin(dsn string) (*sql.DB, error) {
 	if msg, ok := unreachable.Load(dsn); ok {
-		t.Fatal(msg)
+		return nil, errors.New(msg.(string))
 	}
 	cfg := mustParseDSN(dsn)
 	if cfg.Timeout == 0 {
@@ -120,7 +155,7 @@ func openAdmin(t testing.TB, dsn string) *sql.DB {
 	}
 	db, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
-		t.Fatalf("testenv: open mysql: %v", err)
+		return nil, fmt.Errorf("testenv: open mysql: %w", err)
 	}
 	db.SetMaxOpenConns(2)
 	deadline := time.Now().Add(mysqlWait)
@@ -129,7 +164,7 @@ func openAdmin(t testing.TB, dsn string) *sql.DB {
 		err = db.PingContext(ctx)
 		cancel()
 		if err == nil {
-			return db
+			return db, nil
 		}
 		if time.Now().After(deadline) {
 			_ = db.Close()
@@ -137,7 +172,7 @@ func openAdmin(t testing.TB, dsn string) *sql.DB {
 				"point %s at another server, or run `make test`, which starts one.",
 				cfg.Addr, err, MySQLEnv)
 			unreachable.Store(dsn, msg)
-			t.Fatal(msg)
+			return nil, errors.New(msg)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

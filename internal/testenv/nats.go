@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -21,6 +23,17 @@ func NATS(t testing.TB) string {
 // that restart NATS call it again with the same port and dir.
 func StartNATS(t testing.TB, port int, dir string) *natsserver.Server {
 	t.Helper()
+	s, err := startNATS(port, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopNATS(s) })
+	return s
+}
+
+// startNATS starts an in-process NATS server with JetStream on port
+// storing into dir, and waits until it takes connections.
+func startNATS(port int, dir string) (*natsserver.Server, error) {
 	opts := &natsserver.Options{
 		Host:      "127.0.0.1",
 		Port:      port,
@@ -31,15 +44,18 @@ func StartNATS(t testing.TB, port int, dir string) *natsserver.Server {
 	}
 	s, err := natsserver.NewServer(opts)
 	if err != nil {
-		t.Fatalf("testenv: new nats server: %v", err)
+		return nil, fmt.Errorf("testenv: new nats server: %w", err)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatalf("testenv: nats server not ready")
+		stopNATS(s)
+		return nil, errors.New("testenv: nats server not ready")
 	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
+	return s, nil
+}
+
+// stopNATS shuts s down and waits until it has.
+func stopNATS(s *natsserver.Server) {
+	s.Shutdown()
+	s.WaitForShutdown()
 }

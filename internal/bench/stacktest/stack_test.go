@@ -64,15 +64,18 @@ func newStack(t *testing.T) *stack {
 		return b
 	}
 	api := connect("api")
-	sub, err := api.ServeDirectory(store, kaiwa.Moderator{Store: store, Bus: api, Events: api}, 8)
+	core := &kaiwa.Core{
+		Tenants: store, Tokens: store, Channels: store, Log: store, NG: store, Sanctions: store,
+		Bus: api, Events: api,
+	}
+	sub, err := api.ServeDirectory(store, core.Moderation(kaiwa.ActorUA), 8)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sub.Unsubscribe() })
 	apiHS := httptest.NewServer(apiserver.NewServer(apiserver.Config{
-		Tenants: store, Tokens: store, Channels: store, Log: store, Bus: api, NG: store,
-		Moderation: kaiwa.Moderator{Store: store, Bus: api, Events: api}, Sanctions: store,
-		Events: store, Recorder: api, Version: "v1",
+		Core: core, Tenants: store, Channels: store, Log: store, NG: store, Sanctions: store,
+		Events: store, Version: "v1",
 		Ready: func(context.Context) error { return nil },
 	}))
 	t.Cleanup(apiHS.Close)

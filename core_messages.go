@@ -1,0 +1,190 @@
+package kaiwa
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+)
+
+// broadcastWorkers bounds the publishes of one [Core.Broadcast] in flight.
+const broadcastWorkers = 8
+
+// PostMessage publishes a system message to channel ch of tenant t: a
+// channel the tenant made, a direct channel or a user's inbox (which
+// exists for every user). Text and data are checked against the tenant's
+// limits ([CheckContent]); data "null" is no data. It returns the message
+// as published (ID, Seq). Event: system (detail.id, detail.seq).
+func (c *Core) PostMessage(ctx context.Context, actor string, t TenantID, ch, text string, data []byte) (Message, error) {
+	if err := checkActor(actor); err != nil {
+		return Message{}, err
+	}
+	if err := CheckChannel(ch); err != nil {
+		return Message{}, err
+	}
+	m, err := c.systemMessage(ctx, t, text, data)
+	if err != nil {
+		return Message{}, err
+	}
+	if !IsInbox(ch) {
+		if _, err := c.Channels.Channel(ctx, t, ch); err != nil {
+			return Message{}, err
+		}
+	}
+	m.Channel = ch
+	if m, err = c.Bus.Publish(ctx, m); err != nil {
+		return Message{}, err
+	}
+	c.record(actor, t, EventSystem, "", m.Channel, map[string]any{"id": m.ID, "seq": m.Seq})
+	return m, nil
+}
+
+// PostUserMessage publishes a system message to the inbox of one user of
+// tenant t, which every session of that user receives; see
+// [Core.PostMessage].
+func (c *Core) PostUserMessage(ctx context.Context, actor string, t TenantID, user, text string, data []byte) (Message, error) {
+	if err := CheckID("user", user); err != nil {
+		return Message{}, err
+	}
+	return c.PostMessage(ctx, actor, t, Inbox(user), text, data)
+}
+
+// Broadcast publishes a system message to every open channel of tenant t,
+// one message per channel, and returns them as published, in channel-name
+// order. It stops at the first failure, whose error says how many were
+// published before it. Event: system (detail.broadcast, detail.channels),
+// once all are published.
+func (c *Core) Broadcast(ctx context.Context, actor string, t TenantID, text string, data []byte) ([]Message, error) {
+	if err := checkActor(actor); err != nil {
+		return nil, err
+	}
+	m, err := c.systemMessage(ctx, t, text, data)
+	if err != nil {
+		return nil, err
+	}
+	open, err := c.Channels.Channels(ctx, t, ChannelOpen)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]Message, len(open))
+	for i, ch := range open {
+		msgs[i] = m
+		msgs[i].Channel = ch.Name
+	}
+	sent, err := publishAll(ctx, c.Bus, msgs, broadcastWorkers)
+	if err != nil {
+		return nil, err
+	}
+	c.record(actor, t, EventSystem, "", "", map[string]any{"broadcast": true, "channels": len(sent)})
+	return sent, nil
+}
+
+// systemMessage checks a system message's text and data against tenant
+// t's limits and returns it, without a channel.
+func (c *Core) systemMessage(ctx context.Context, t TenantID, text string, data []byte) (Message, error) {
+	if bytes.Equal(data, []byte("null")) {
+		data = nil
+	}
+	settings, err := c.Tenants.TenantSettings(ctx, t)
+	if err != nil {
+		return Message{}, err
+	}
+	if err := CheckContent(text, data, settings); err != nil {
+		return Message{}, err
+	}
+	return Message{Tenant: t, Text: text, Data: data, TS: c.now().UnixMilli(), System: true}, nil
+}
+
+// publishAll publishes msgs with at most workers publishes in flight and
+// returns them as published, in order. It stops at the first failure, whose
+// error says how many were published before it.
+func publishAll(ctx context.Context, bus Publisher, msgs []Message, workers int) ([]Message, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([]Message, len(msgs))
+	next := make(chan int)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		sent     int
+	)
+	for range min(workers, len(msgs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				m, err := bus.Publish(ctx, msgs[i])
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+						cancel()
+					}
+				} else {
+					out[i] = m
+					sent++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for i := range msgs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		what := fmt.Sprintf("published to %d of %d open channels", sent, len(msgs))
+		if code := ErrorCode(firstErr); code != CodeInternal {
+			return nil, Errorf(code, "%s, then: %s", what, ErrorMessage(firstErr))
+		}
+		return nil, fmt.Errorf("broadcast: %s: %w", what, firstErr)
+	}
+	return out, nil
+}
+
+// DeleteMessage removes message id of channel ch from the stream's history
+// and from the log, and tells the clients that show it to drop it
+// ([ControlMessageDeleted], published also when the message was already
+// gone). [CodeNotFound] when neither held it. Event: message_deleted
+// (detail.id).
+//
+// The stream is asked first: a message it holds exists, so the log keeps
+// a tombstone for it even when the log writer has not written it yet (it
+// stays deleted when it arrives). An id neither holds leaves nothing
+// behind, so a later message with that id is not suppressed.
+func (c *Core) DeleteMessage(ctx context.Context, actor string, t TenantID, ch, id string) error {
+	if err := checkActor(actor); err != nil {
+		return err
+	}
+	if err := CheckChannel(ch); err != nil {
+		return err
+	}
+	inStream := true
+	if err := c.Bus.DeleteMessage(ctx, t, ch, id); err != nil {
+		if !IsCode(err, CodeNotFound) {
+			return err
+		}
+		inStream = false
+	}
+	inLog, err := c.Log.DeleteMessage(ctx, t, ch, id, inStream)
+	if err != nil {
+		return err
+	}
+	found := inLog || inStream
+	var missing error
+	if !found {
+		missing = Errorf(CodeNotFound, "no message %s in channel %s", id, ch)
+	}
+	return c.settle(ctx, Control{Kind: ControlMessageDeleted, Tenant: t, Channel: ch, ID: id}, found, missing,
+		actor, EventMsgDeleted, map[string]any{"id": id})
+}
