@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,24 +32,14 @@ type devProc struct {
 	tls    *tls.Config
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startDev runs kaiwa dev on the test's MySQL database and NATS with a
 // 1 s drain window, and returns once its walkthrough is printed.
 func startDev(t *testing.T) *devProc {
 	t.Helper()
 	varDir := t.TempDir()
-	d := &devProc{out: &syncBuffer{}, exited: make(chan struct{}), https: freeAddr(t)}
+	d := &devProc{out: &syncBuffer{}, exited: make(chan struct{}), https: testenv.FreeAddr(t)}
 	d.cmd = exec.Command(kaiwaBin, "dev", "--var", varDir, "--mysql-dsn", testenv.MySQL(t), "--nats-url", testenv.NATS(t),
-		"--http", freeAddr(t), "--https", d.https, "--drain-window", "1s")
+		"--http", testenv.FreeAddr(t), "--https", d.https, "--drain-window", "1s")
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -73,11 +73,15 @@ func (f *figures) line(name string) string {
 		restarts = append(restarts, fmt.Sprintf("%s+%d", n, c))
 	}
 	sort.Strings(restarts)
-	return fmt.Sprintf("%-16s clients %d (v2 %d, v1 %d) | sent %d acked %d refused %d %v unknown %d | delivered %d/%d lost %d dup %d disorder %d gaps %d unrecovered %d phantom %d | logged %d/%d lost %d dup %d phantom %d | worst downtime %.1fs (bound: back %v after recovery; late %d) reconnects %d (asked %d) | api %d answers, 503 %d, bad %d, max %.0fms | unexpected restarts %v crashes %d",
+	bound := "none"
+	if f.bound > 0 {
+		bound = fmt.Sprintf("back %v after recovery", f.bound)
+	}
+	return fmt.Sprintf("%-16s clients %d (v2 %d, v1 %d) | sent %d acked %d refused %d %v unknown %d | delivered %d/%d lost %d dup %d disorder %d gaps %d unrecovered %d phantom %d | logged %d/%d lost %d dup %d phantom %d | worst downtime %.1fs (bound: %s; late %d) reconnects %d (asked %d) | api %d answers, 503 %d, bad %d, max %.0fms | unexpected restarts %v crashes %d",
 		name, f.clients, f.v2, f.v1, f.sent, f.acked, f.refused, f.refusals, f.unknown,
 		f.delivered, f.expected, f.lost, f.dupes, f.disorder, f.gaps, f.unrecov, f.phantoms,
 		f.logged, f.acked, f.logLost, f.logDupes, f.logPhantoms,
-		f.worstDown.Seconds(), f.bound, f.late, f.reconnects, f.drained,
+		f.worstDown.Seconds(), bound, f.late, f.reconnects, f.drained,
 		f.apiCalls, f.api503, f.apiBad, float64(f.apiMax.Microseconds())/1000, restarts, f.crashes)
 }
 
@@ -308,7 +312,7 @@ func (r *round) check(t *testing.T, o outage) figures {
 			}
 		}
 		for _, sp := range m.spans[1:] {
-			if sp.ready.After(o.began) && sp.ready.After(o.back.Add(o.within)) {
+			if o.within > 0 && sp.ready.After(o.began) && sp.ready.After(o.back.Add(o.within)) {
 				late = true
 			}
 		}

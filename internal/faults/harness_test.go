@@ -25,6 +25,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/kaiwa-chat/kaiwa/internal/devstack"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"github.com/kaiwa-chat/kaiwa/nginx"
 )
 
@@ -51,10 +52,8 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		kaiwaBin = filepath.Join(tmp, "kaiwa")
-		build := exec.Command("go", "build", "-o", kaiwaBin, "github.com/kaiwa-chat/kaiwa/cmd/kaiwa")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
+		kaiwaBin, err = testenv.BuildKaiwa(tmp)
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "build kaiwa:", err)
 			os.Exit(1)
 		}
@@ -147,18 +146,18 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 	s.dsn = s.db.DSN
 	t.Cleanup(func() { _ = s.db.Stop() })
 
-	s.nats = &natsProc{addr: freeAddr(t), store: filepath.Join(dir, "nats"), out: s.out.prefixed("nats")}
+	s.nats = &natsProc{addr: testenv.FreeAddr(t), store: filepath.Join(dir, "nats"), out: s.out.prefixed("nats")}
 	s.nats.start(t)
 	t.Cleanup(s.nats.kill)
 
-	s.https = freeAddr(t)
+	s.https = testenv.FreeAddr(t)
 	logger := slog.New(slog.NewTextHandler(s.out.prefixed("dev"), nil))
 	s.st, err = devstack.Start(ctx, devstack.Config{
 		Exe:          kaiwaBin,
 		VarDir:       filepath.Join(dir, "var"),
 		MySQLDSN:     s.dsn,
 		NATSURL:      "nats://" + s.nats.addr,
-		HTTPListen:   freeAddr(t),
+		HTTPListen:   testenv.FreeAddr(t),
 		HTTPSListen:  s.https,
 		DrainWindow:  cfg.DrainWindow,
 		DrainTimeout: 10 * time.Second,
@@ -388,16 +387,6 @@ func waitTCP(ctx context.Context, addr string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // sink collects every process's output in one file and watches it for

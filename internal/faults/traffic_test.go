@@ -37,11 +37,23 @@ type roundConfig struct {
 	// CatchUp bounds the wait for deliveries and the log after traffic
 	// stops.
 	CatchUp time.Duration
+	// ProbeDeletes makes the prober delete ids that do not exist yet.
+	ProbeDeletes bool
+	// Lifetime, when not zero, makes members churn: each connection of a
+	// churning member is closed by the member after between half and one
+	// and a half Lifetime, and the member dials again. Every StableEvery-th
+	// member (0: none) stays connected.
+	Lifetime    time.Duration
+	StableEvery int
+	// LobbyEvery, when not zero, makes each member join or leave the
+	// round's open lobby channel (presence events) about this often.
+	LobbyEvery time.Duration
 }
 
 func defaultRoundConfig() roundConfig {
 	return roundConfig{V2: 40, V1: 20, Channels: 4, SayEvery: 800 * time.Millisecond, ProbeEvery: 300 * time.Millisecond,
-		SayTimeout: 5 * time.Second, Warmup: 3 * time.Second, Settle: 4 * time.Second, CatchUp: 20 * time.Second}
+		SayTimeout: 5 * time.Second, Warmup: 3 * time.Second, Settle: 4 * time.Second, CatchUp: 20 * time.Second,
+		ProbeDeletes: true}
 }
 
 // Outcomes of a send (see the package documentation).
@@ -161,6 +173,7 @@ type member struct {
 	home  string
 	chans []string
 	proxy *testenv.Proxy
+	churn bool // closes each connection after a while (roundConfig.Lifetime)
 
 	mu         sync.Mutex
 	spans      []span
@@ -264,6 +277,18 @@ func (m *member) run(ctx context.Context) {
 		sayCtx, stopSaying := context.WithCancel(ctx)
 		sayDone := make(chan struct{})
 		go func() { defer close(sayDone); m.say(sayCtx, conn) }()
+		// A churning member closes its connection after a while, as long as
+		// the traffic is on.
+		life := time.AfterFunc(time.Duration(1<<62), func() {
+			select {
+			case <-m.r.trafficOff:
+			default:
+				conn.Close()
+			}
+		})
+		if m.churn {
+			life.Reset(jitterAround(m.r.cfg.Lifetime))
+		}
 		var after int
 		select {
 		case after = <-readDone:
@@ -271,6 +296,7 @@ func (m *member) run(ctx context.Context) {
 			conn.Close()
 			after = <-readDone
 		}
+		life.Stop()
 		m.mu.Lock()
 		m.spans[len(m.spans)-1].end = time.Now()
 		m.mu.Unlock()
@@ -296,6 +322,13 @@ func (m *member) say(ctx context.Context, conn *client.Conn) {
 	case <-conn.Done():
 		return
 	}
+	var lobby <-chan time.Time
+	if r.cfg.LobbyEvery > 0 {
+		t := time.NewTicker(jitterAround(r.cfg.LobbyEvery))
+		defer t.Stop()
+		lobby = t.C
+	}
+	inLobby := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -304,6 +337,19 @@ func (m *member) say(ctx context.Context, conn *client.Conn) {
 			return
 		case <-r.trafficOff:
 			return
+		case <-lobby:
+			lctx, cancel := context.WithTimeout(ctx, r.cfg.SayTimeout)
+			var err error
+			if inLobby {
+				err = conn.Leave(lctx, r.lobby)
+			} else {
+				err = conn.Join(lctx, r.lobby)
+			}
+			cancel()
+			if err == nil {
+				inLobby = !inLobby
+			}
+			continue
 		case <-time.After(jitterAround(r.cfg.SayEvery)):
 		}
 		m.mu.Lock()
@@ -355,6 +401,7 @@ type round struct {
 	name    string // a short tag: the prefix of its channels, users and cids
 	cfg     roundConfig
 	chans   []string
+	lobby   string // an open channel members join and leave
 	members []*member
 	ledger  ledger
 	api     *apiClient
@@ -388,6 +435,8 @@ func newRound(t *testing.T, s *stack, name string, cfg roundConfig) *round {
 		r.chans = append(r.chans, ch)
 		setup.must(t, 201, "v1", "PUT", "/channels/"+ch, map[string]any{"kind": "closed", "title": ch})
 	}
+	r.lobby = name + ".lobby"
+	setup.must(t, 201, "v1", "PUT", "/channels/"+r.lobby, map[string]any{"kind": "open"})
 	for i := range cfg.V2 + cfg.V1 {
 		v := "v2"
 		if i >= cfg.V2 {
@@ -396,7 +445,8 @@ func newRound(t *testing.T, s *stack, name string, cfg roundConfig) *round {
 		home := i % cfg.Channels
 		m := &member{r: r, user: fmt.Sprintf("%s-u%d", name, i), v: v,
 			home: r.chans[home], chans: []string{r.chans[home], r.chans[(home+1)%cfg.Channels]},
-			got: map[string][]receipt{}, last: map[string]uint64{}, proxy: testenv.NewProxy(t, s.https)}
+			got: map[string][]receipt{}, last: map[string]uint64{}, proxy: testenv.NewProxy(t, s.https),
+			churn: cfg.Lifetime > 0 && (cfg.StableEvery == 0 || i%cfg.StableEvery != 0)}
 		for _, ch := range m.chans {
 			setup.must(t, 201, "v1", "PUT", "/channels/"+ch+"/members/"+m.user, nil)
 		}
@@ -481,7 +531,7 @@ func (r *round) probe() {
 			c = apiCall{what: "POST tokens", status: status, err: err, goodFor: []int{201}}
 		case 3: // the deletion of an id that does not exist yet
 			epoch, seq := r.ledger.future()
-			if epoch == "" {
+			if epoch == "" || !r.cfg.ProbeDeletes {
 				continue
 			}
 			id := epoch + "-" + strconv.FormatUint(seq+uint64(20+rand.IntN(40)), 10)
@@ -490,10 +540,14 @@ func (r *round) probe() {
 			c = apiCall{what: "DELETE unknown message", status: status, err: err, goodFor: []int{404}}
 		}
 		c.took, c.at = time.Since(began), began
-		r.cmu.Lock()
-		r.calls = append(r.calls, c)
-		r.cmu.Unlock()
+		r.recordCall(c)
 	}
+}
+
+func (r *round) recordCall(c apiCall) {
+	r.cmu.Lock()
+	defer r.cmu.Unlock()
+	r.calls = append(r.calls, c)
 }
 
 func poll(t testing.TB, what string, d time.Duration, cond func() bool) {
