@@ -519,8 +519,11 @@ func (r *round) probe() {
 			id, _ := m["id"].(string)
 			seq, _ := m["seq"].(float64)
 			var serr error
-			if err != nil || status != http.StatusCreated {
-				serr = fmt.Errorf("status %d: %v", status, err)
+			switch {
+			case err != nil:
+				serr = err
+			case status != http.StatusCreated:
+				serr = fmt.Errorf("http %d", status)
 			}
 			r.ledger.answer(s, id, uint64(seq), serr, err == nil && status >= 400 && m["error"] != nil)
 		case 1:
