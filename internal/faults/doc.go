@@ -85,6 +85,21 @@
 // start count is compared with the kills and rolls the suite did), and no
 // process may print a panic or a fatal error.
 //
+// # The soak
+//
+// TestSoak runs one round for $KAIWA_SOAK with three members in four
+// churning (each connection lives 10 to 30 s), every member joining and
+// leaving an open lobby (presence) about every 5 s, and the API kicking or
+// muting (2 s) a random member every 5 s; the prober does not delete future
+// ids there. Every 10 s it samples each process: RSS, threads and open
+// files from /proc, and a UA's goroutines and sessions from its /metrics.
+// After a warm-up (a minute, or a fifth of the run if longer), the mean of
+// the last third of a Kaiwa process's samples may exceed the mean of the
+// first third by at most 20 % plus a small slack per metric (8 MiB of RSS,
+// 20 goroutines, 8 sessions, 4 threads, 12 files); NATS and MariaDB, whose
+// memory grows with what they store, are held to that for threads and
+// files only. The delivery and log rules above apply as in a fault round.
+//
 // Each fault prints one line of figures: clients, sent, acknowledged,
 // refused, unknown, delivered, lost, duplicated, out of order, gaps seen
 // by v2 members, logged, phantoms, worst downtime against its bound, and

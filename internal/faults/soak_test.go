@@ -27,7 +27,7 @@ const (
 
 // metricSlack is the absolute growth each metric is allowed on top of
 // flatRatio (noise of small numbers).
-var metricSlack = map[string]float64{"rss_mib": 8, "goroutines": 50, "threads": 8, "fds": 30}
+var metricSlack = map[string]float64{"rss_mib": 8, "goroutines": 20, "sessions": 8, "threads": 4, "fds": 12}
 
 // sample is one reading of one process.
 type sample struct {
@@ -82,25 +82,35 @@ func procStatus(pid int) (map[string]float64, error) {
 	return m, nil
 }
 
-// goroutines reads go_goroutines from a UA's /metrics on its socket.
-func goroutines(sock string) (float64, error) {
+// uaMetrics reads go_goroutines and kaiwa_ua_sessions from a UA's
+// /metrics on its socket.
+func uaMetrics(sock string) (map[string]float64, error) {
+	// No keep-alive: an idle connection left behind per sample would be
+	// counted as the UA's own growth.
 	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}}}
 	resp, err := hc.Get("http://ua/metrics")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	out := map[string]float64{}
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		for prefix, name := range map[string]string{"go_goroutines ": "goroutines", "kaiwa_ua_sessions ": "sessions"} {
+			if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				out[name], _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+			}
 		}
 	}
-	return 0, fmt.Errorf("no go_goroutines in %s's metrics", sock)
+	if _, ok := out["goroutines"]; !ok {
+		return nil, fmt.Errorf("no go_goroutines in %s's metrics", sock)
+	}
+	return out, nil
 }
 
 // nginxWorkers returns the pids of the nginx master's children.
@@ -184,8 +194,10 @@ func (sm *sampler) sampleAll() {
 			continue
 		}
 		if w.socket != "" {
-			if g, err := goroutines(w.socket); err == nil {
-				m["goroutines"] = g
+			if um, err := uaMetrics(w.socket); err == nil {
+				for k, v := range um {
+					m[k] = v
+				}
 			} else {
 				sm.errs = append(sm.errs, err.Error())
 			}
@@ -218,7 +230,7 @@ func (sm *sampler) flatness(warmup time.Time) (summary, broken []string) {
 		}
 		third := len(ss) / 3
 		var parts []string
-		for _, metric := range []string{"rss_mib", "goroutines", "threads", "fds"} {
+		for _, metric := range []string{"rss_mib", "goroutines", "sessions", "threads", "fds"} {
 			mean := func(xs []sample) (float64, bool) {
 				var sum float64
 				for _, x := range xs {
@@ -344,11 +356,11 @@ func writeSamples(t *testing.T, sm *sampler, path string) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	var b strings.Builder
-	b.WriteString("time,process,pid,rss_mib,threads,fds,goroutines\n")
+	b.WriteString("time,process,pid,rss_mib,threads,fds,goroutines,sessions\n")
 	for _, w := range sm.procs {
 		for _, x := range w.samples {
-			fmt.Fprintf(&b, "%s,%s,%d,%.1f,%.0f,%.0f,%.0f\n", x.at.Format(time.RFC3339), w.name, x.pid,
-				x.metrics["rss_mib"], x.metrics["threads"], x.metrics["fds"], x.metrics["goroutines"])
+			fmt.Fprintf(&b, "%s,%s,%d,%.1f,%.0f,%.0f,%.0f,%.0f\n", x.at.Format(time.RFC3339), w.name, x.pid,
+				x.metrics["rss_mib"], x.metrics["threads"], x.metrics["fds"], x.metrics["goroutines"], x.metrics["sessions"])
 		}
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
