@@ -7,6 +7,14 @@
 #   make test    install what is missing (scripts/deps.sh test), run every
 #                test against a real MySQL (scripts/with-test-mysql.sh),
 #                then go vet
+#   make test-faults  build bin/kaiwa and run the fault suite
+#                (internal/faults, KAIWA_FAULTS=1): a real stack with its
+#                own MariaDB and NATS processes, one fault at a time under
+#                v1 and v2 chat; prints one line of figures per fault
+#                (about five minutes)
+#   make soak    the same kind of stack under churn, chat, presence and
+#                moderation for SOAK (default 5m); samples every process's
+#                memory, goroutines and open files and requires them flat
 #   make fuzz    run every fuzz target for FUZZTIME each (default 20s)
 #   make bench   run the standard load scenarios (scripts/bench.sh, about
 #                five minutes) and write the results into docs/benchmarks.md
@@ -18,9 +26,10 @@ export PATH := $(PATH):/usr/local/go/bin
 
 GO ?= go
 FUZZTIME ?= 20s
+SOAK ?= 5m
 DEV_ARGS ?=
 
-.PHONY: build run test fuzz bench clean
+.PHONY: build run test test-faults soak fuzz bench clean
 
 build:
 	@echo "==> go build -o bin/kaiwa ./cmd/kaiwa"
@@ -40,6 +49,20 @@ test:
 	@scripts/with-test-mysql.sh $(GO) test -count=1 -timeout 15m ./...
 	@echo "==> go vet ./..."
 	@$(GO) vet ./...
+
+test-faults:
+	@echo "==> checking dependencies (scripts/deps.sh run: nginx and the MariaDB server binaries)"
+	@scripts/deps.sh run
+	@$(MAKE) --no-print-directory build
+	@echo "==> the fault suite: KAIWA_FAULTS=1 go test -run TestFaults ./internal/faults"
+	@KAIWA_FAULTS=1 KAIWA_BIN=$(CURDIR)/bin/kaiwa $(GO) test -count=1 -v -timeout 15m -run 'TestFaults' ./internal/faults
+
+soak:
+	@echo "==> checking dependencies (scripts/deps.sh run: nginx and the MariaDB server binaries)"
+	@scripts/deps.sh run
+	@$(MAKE) --no-print-directory build
+	@echo "==> the soak for $(SOAK): KAIWA_SOAK=$(SOAK) go test -run TestSoak ./internal/faults"
+	@KAIWA_SOAK=$(SOAK) KAIWA_BIN=$(CURDIR)/bin/kaiwa $(GO) test -count=1 -v -timeout 60m -run 'TestSoak' ./internal/faults
 
 fuzz:
 	@echo "==> fuzzing every Fuzz target for $(FUZZTIME) each"

@@ -22,6 +22,8 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	perVersion := f.integer("ua-per-version", "KAIWA_UA_PER_VERSION", 2, "UA processes per protocol version")
 	httpAddr := f.str("http", "KAIWA_HTTP_LISTEN", "127.0.0.1:8080", "nginx plain HTTP address")
 	httpsAddr := f.str("https", "KAIWA_HTTPS_LISTEN", "127.0.0.1:8443", "nginx HTTPS address")
+	drain := f.duration("drain-window", "KAIWA_DEV_DRAIN_WINDOW", devstack.DefaultDrainWindow,
+		"the UAs' drain window: at Ctrl-C and SIGHUP each UA spreads its clients' reconnect requests over this long (production UAs: 30s)")
 	vfile := f.versionsFile()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -61,6 +63,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		UAPerVersion: *perVersion,
 		HTTPListen:   *httpAddr,
 		HTTPSListen:  *httpsAddr,
+		DrainWindow:  *drain,
 		Stdout:       stdout,
 		Stderr:       stderr,
 	})

@@ -87,6 +87,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	queue := f.integer("send-queue", "KAIWA_SEND_QUEUE", 256, "each session's send queue, in ops")
 	ping := f.duration("ping-interval", "KAIWA_PING_INTERVAL", 25*time.Second, "WebSocket ping interval")
 	drain := f.duration("drain-window", "KAIWA_DRAIN_WINDOW", 30*time.Second, "at shutdown, reconnect requests are spread over this long")
+	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every connect (WebSocket upgrade) at info, tenant but never token")
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -110,7 +111,11 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, *addr, srv, log, func(ctx context.Context) {
+	var h http.Handler = srv
+	if *logReqs {
+		h = logRequests(srv, log)
+	}
+	return serveHTTP(ctx, *addr, h, log, func(ctx context.Context) {
 		if err := srv.Shutdown(ctx); err != nil {
 			log.Warn("shutdown", "err", err)
 		}
@@ -126,6 +131,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	withLog := f.boolean("logwriter", "KAIWA_LOGWRITER", "also run the log writer in this process")
 	cacheTTL := f.duration("cache-ttl", "KAIWA_CACHE_TTL", time.Second, "how long directory answers to UAs are cached")
 	purgeEvery := f.duration("purge-every", "KAIWA_PURGE_EVERY", 10*time.Minute, "how often logs past each tenant's retention are purged (0: never, in this process)")
+	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every request at info, tenant but never key")
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -214,6 +220,9 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 			return errors.Join(store.Ping(ctx), b.Ping(ctx))
 		},
 	})
+	if *logReqs {
+		h = logRequests(h, log)
+	}
 	return serveHTTP(ctx, *addr, h, log, nil)
 }
 

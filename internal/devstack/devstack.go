@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,7 +24,8 @@ import (
 	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
-// Config is what [Run] starts. Zero fields take the documented defaults.
+// Config is what [Start] and [Run] start. Zero fields take the documented
+// defaults.
 type Config struct {
 	// Exe is the kaiwa binary the children are started from; empty means
 	// the running executable.
@@ -47,14 +49,33 @@ type Config struct {
 	// 127.0.0.1:8080 and 127.0.0.1:8443.
 	HTTPListen  string
 	HTTPSListen string
-	// DrainTimeout is how long a child may take to stop after SIGTERM
-	// before it is killed; default 10s.
+	// DrainWindow is passed to every UA as --drain-window: at shutdown a
+	// UA spreads its sessions' reconnect requests over this long. Default
+	// [DefaultDrainWindow], short so that Ctrl-C and SIGHUP stay quick;
+	// production UAs default to 30s.
+	DrainWindow time.Duration
+	// DrainTimeout is how long a child may take to stop after its stop
+	// signal before it is killed; default 10s. A UA gets DrainWindow plus
+	// DrainTimeout, so its drain always completes.
 	DrainTimeout time.Duration
 	// ReadyTimeout bounds the wait for every child to answer; default 60s.
 	ReadyTimeout time.Duration
+	// UAArgs and APIArgs are extra flags for every UA and API child (tests
+	// use them for tunables such as --log-level).
+	UAArgs  []string
+	APIArgs []string
+	// Nginx, when set, adjusts the nginx configuration before it is
+	// rendered (worker counts, timeouts).
+	Nginx func(*nginx.Config)
+	// Supervisor tunables: the restart backoff of a child that exited
+	// (defaults 1s doubling to 30s, see [Supervisor]).
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
 	// Restart, when it delivers, replaces every UA process one at a time
-	// (kaiwa dev sends on SIGHUP).
+	// (kaiwa dev sends on SIGHUP). Only [Run] reads it.
 	Restart <-chan struct{}
+	// Quiet leaves out the walkthrough printed once the stack is up.
+	Quiet bool
 	// Stdout receives the walkthrough and the children's output; Stderr
 	// their error output. Defaults os.Stdout and os.Stderr.
 	Stdout io.Writer
@@ -68,6 +89,7 @@ const (
 	DefaultVarDir       = "var"
 	DefaultUAPerVersion = 2
 	DefaultNATSListen   = "127.0.0.1:4223"
+	DefaultDrainWindow  = 2 * time.Second
 	DemoTenant          = "demo"
 )
 
@@ -97,6 +119,9 @@ func (c *Config) setDefaults() error {
 	if c.HTTPSListen == "" {
 		c.HTTPSListen = nginx.DefaultHTTPSListen
 	}
+	if c.DrainWindow <= 0 {
+		c.DrainWindow = DefaultDrainWindow
+	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 10 * time.Second
 	}
@@ -118,80 +143,195 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// stack is what Run has started, so it can be stopped in order.
-type stack struct {
-	cfg   Config
-	log   *slog.Logger
-	sup   *Supervisor
-	db    *MariaDB
-	nats  *natsserver.Server
-	ngx   *Process
-	uas   []*Process
-	apis  []*Process
-	dsn   string
-	natsU string
+// Stack is a running development stack, as [Start] returns it: its
+// processes by name, its addresses and credentials. Its methods are safe
+// for concurrent use; [Stack.Stop] ends it.
+type Stack struct {
+	// HTTPURL and HTTPSURL are nginx's base URLs ("https://127.0.0.1:8443",
+	// no trailing slash); WSURL and WSSURL the same with ws:// and wss://.
+	HTTPURL, HTTPSURL string
+	WSURL, WSSURL     string
+	// CertFile is the certificate nginx serves (self-signed).
+	CertFile string
+	// DSN reaches the stack's MySQL database; NATSURL its NATS server.
+	DSN     string
+	NATSURL string
+	// APIKey is the demo tenant's API key; VarDir the absolute var
+	// directory; AccessLog nginx's access log.
+	APIKey    string
+	VarDir    string
+	AccessLog string
+
+	cfg  Config
+	log  *slog.Logger
+	sup  *Supervisor
+	db   *MariaDB
+	nats *natsserver.Server
+	ngx  *Process
+	uas  []*Process
+	apis []*Process
+	// runDir holds the children's sockets.
+	runDir string
+
+	stopOnce sync.Once
 }
 
-// Run starts the development stack described by cfg, prints how to use it,
-// and runs until ctx is cancelled; then it stops everything in order
-// (nginx, UAs, APIs, NATS, MariaDB) and returns nil. It returns an error,
-// after stopping what it had started, when a part cannot be started.
-func Run(ctx context.Context, cfg Config) error {
+// Start starts the development stack described by cfg and returns once
+// every child answers and the demo tenant's key is known (the walkthrough
+// printed, unless cfg.Quiet). When a part cannot be started it stops what
+// it had started and returns the error. The children outlive ctx: stop
+// them with [Stack.Stop]. A cancelled ctx interrupts the start.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := cfg.setDefaults(); err != nil {
-		return err
+		return nil, err
 	}
 	exe, err := filepath.Abs(cfg.Exe)
 	if err != nil {
-		return fmt.Errorf("devstack: %w", err)
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	cfg.Exe = exe
 	varDir, err := filepath.Abs(cfg.VarDir)
 	if err != nil {
-		return fmt.Errorf("devstack: %w", err)
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
-	s := &stack{cfg: cfg, log: cfg.Logger, sup: &Supervisor{
+	s := &Stack{cfg: cfg, log: cfg.Logger, VarDir: varDir, sup: &Supervisor{
 		Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logger: cfg.Logger, DrainTimeout: cfg.DrainTimeout,
+		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
 	}}
-	defer s.stop()
 	if err := s.start(ctx, varDir); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run starts the development stack described by cfg, prints how to use it,
+// and runs until ctx is cancelled; then it stops everything in the order
+// of [Stack.Stop] and returns nil. Each delivery on cfg.Restart rolls the
+// UAs ([Stack.RollUAs]). It returns an error, after stopping what it had
+// started, when a part cannot be started.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := Start(ctx, cfg)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while starting: a clean stop, not a failure
 		}
 		return err
 	}
+	defer s.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			s.log.Info("stopping: nginx, UAs, APIs, NATS, MariaDB")
 			return nil
 		case <-cfg.Restart:
-			s.rollUAs(ctx)
+			if err := s.RollUAs(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("rolling restart", "err", err)
+			}
 		}
 	}
 }
 
-// rollUAs replaces every UA process, one at a time: the old one drains
-// (its clients reconnect to the others), the new one starts on the same
-// socket, and the next waits until it answers.
-func (s *stack) rollUAs(ctx context.Context) {
-	s.log.Info("rolling restart of the UAs", "count", len(s.uas))
-	bg := context.WithoutCancel(ctx)
-	for i, p := range s.uas {
-		child := p.child
-		p.Stop()
-		s.uas[i] = s.sup.Start(bg, child)
-		if err := waitReady(ctx, s.cfg.ReadyTimeout, []string{socketOf(child)}, ""); err != nil {
-			s.log.Error("rolling restart: UA did not come back", "ua", child.Name, "err", err)
-			return
+// Process returns the supervised child called name ("nginx", "api-v1",
+// "ua-v2-0"), or nil.
+func (s *Stack) Process(name string) *Process {
+	for _, p := range s.Processes() {
+		if p.Name() == name {
+			return p
 		}
-		s.log.Info("rolling restart: replaced", "ua", child.Name)
+	}
+	return nil
+}
+
+// Processes returns every supervised child: the APIs, the UAs, nginx.
+func (s *Stack) Processes() []*Process {
+	out := append(append([]*Process{}, s.apis...), s.uas...)
+	if s.ngx != nil {
+		out = append(out, s.ngx)
+	}
+	return out
+}
+
+// UAs returns the UA processes of version v, in socket order.
+func (s *Stack) UAs(v string) []*Process {
+	var out []*Process
+	for _, p := range s.uas {
+		if strings.HasPrefix(p.Name(), "ua-"+v+"-") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Socket returns the unix socket a UA or API child listens on (its
+// /healthz, /readyz and, for a UA, /metrics answer there), or "".
+func (s *Stack) Socket(name string) string {
+	if p := s.Process(name); p != nil {
+		return socketOf(p.child)
+	}
+	return ""
+}
+
+// WaitReady polls the named children's GET /healthz until they all
+// answer, or fails after the stack's ReadyTimeout.
+func (s *Stack) WaitReady(ctx context.Context, names ...string) error {
+	var socks []string
+	for _, n := range names {
+		sock := s.Socket(n)
+		if sock == "" {
+			return fmt.Errorf("devstack: no child %q with a socket", n)
+		}
+		socks = append(socks, sock)
+	}
+	return waitReady(ctx, s.cfg.ReadyTimeout, socks, "")
+}
+
+// RollUAs replaces every UA process, one at a time: the old one drains
+// (its clients are asked to reconnect, and do so to the others), the new
+// one starts on the same socket, and the next waits until it answers.
+// It is what SIGHUP does to kaiwa dev.
+func (s *Stack) RollUAs(ctx context.Context) error {
+	s.log.Info("rolling restart of the UAs", "count", len(s.uas))
+	for _, p := range s.uas {
+		p.Restart()
+		if err := waitReady(ctx, s.cfg.ReadyTimeout, []string{socketOf(p.child)}, ""); err != nil {
+			return fmt.Errorf("UA %s did not come back: %w", p.Name(), err)
+		}
+		s.log.Info("rolling restart: replaced", "ua", p.Name())
 	}
 	s.log.Info("rolling restart done")
+	return nil
 }
 
-func (s *stack) start(ctx context.Context, varDir string) error {
+// Stop stops the stack in the order of the drain: the UAs first (they send
+// closing, and reconnect to v2 sessions, through nginx, within their drain
+// window), then the APIs, then nginx, then NATS and MariaDB when the stack
+// started them. It returns when everything is gone; later calls do
+// nothing.
+func (s *Stack) Stop() {
+	s.stopOnce.Do(func() {
+		s.log.Info("stopping: UAs, APIs, nginx, NATS, MariaDB")
+		StopAll(s.uas...)
+		StopAll(s.apis...)
+		if s.ngx != nil {
+			s.ngx.Stop()
+		}
+		if s.nats != nil {
+			s.nats.Shutdown()
+			s.nats.WaitForShutdown()
+		}
+		if s.db != nil {
+			if err := s.db.Stop(); err != nil {
+				s.log.Warn("stop MariaDB", "err", err)
+			}
+		}
+		s.log.Info("stopped")
+	})
+}
+
+func (s *Stack) start(ctx context.Context, varDir string) error {
 	cfg := s.cfg
 	runDir := filepath.Join(varDir, "run")
+	s.runDir = runDir
 	for _, d := range []string{varDir, runDir, filepath.Join(varDir, "nginx")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("devstack: %w", err)
@@ -200,8 +340,8 @@ func (s *stack) start(ctx context.Context, varDir string) error {
 	keyFile := filepath.Join(varDir, "demo-api-key")
 
 	// MySQL.
-	s.dsn = cfg.MySQLDSN
-	if s.dsn == "" {
+	s.DSN = cfg.MySQLDSN
+	if s.DSN == "" {
 		s.log.Info("starting MariaDB", "dir", filepath.Join(varDir, "mysql"))
 		out := s.sup.lineWriter("mariadb", cfg.Stderr)
 		db, err := StartMariaDB(ctx, filepath.Join(varDir, "mysql"), out)
@@ -209,7 +349,7 @@ func (s *stack) start(ctx context.Context, varDir string) error {
 		if err != nil {
 			return err
 		}
-		s.db, s.dsn = db, db.DSN
+		s.db, s.DSN = db, db.DSN
 		if db.Initialized {
 			// A key from an earlier database is no longer valid.
 			_ = os.Remove(keyFile)
@@ -217,23 +357,23 @@ func (s *stack) start(ctx context.Context, varDir string) error {
 	}
 
 	// NATS.
-	s.natsU = cfg.NATSURL
-	if s.natsU == "" {
+	s.NATSURL = cfg.NATSURL
+	if s.NATSURL == "" {
 		ns, err := startNATS(cfg.NATSListen, filepath.Join(varDir, "nats"))
 		if err != nil {
 			return err
 		}
-		s.nats, s.natsU = ns, ns.ClientURL()
-		s.log.Info("NATS running in-process", "url", s.natsU)
+		s.nats, s.NATSURL = ns, ns.ClientURL()
+		s.log.Info("NATS running in-process", "url", s.NATSURL)
 	}
 
 	// Schema.
-	if err := s.runOnce(ctx, "migrate", nil, "migrate", "up", "--mysql-dsn", s.dsn); err != nil {
+	if err := s.runOnce(ctx, "migrate", nil, "migrate", "up", "--mysql-dsn", s.DSN); err != nil {
 		return err
 	}
 
 	// Backends.
-	apis, uas := childSpecs(cfg, runDir, s.dsn, s.natsU)
+	apis, uas := childSpecs(cfg, runDir, s.DSN, s.NATSURL)
 	bg := context.WithoutCancel(ctx)
 	for _, c := range apis {
 		s.apis = append(s.apis, s.sup.Start(bg, c))
@@ -243,11 +383,15 @@ func (s *stack) start(ctx context.Context, varDir string) error {
 	}
 
 	// nginx.
-	ngxChild, err := nginxChild(cfg, varDir, runDir)
+	ngxChild, ncfg, err := nginxChild(cfg, varDir, runDir)
 	if err != nil {
 		return err
 	}
 	s.ngx = s.sup.Start(bg, ngxChild)
+	s.HTTPURL, s.WSURL = "http://"+ncfg.HTTPListen, "ws://"+ncfg.HTTPListen
+	s.HTTPSURL, s.WSSURL = "https://"+ncfg.HTTPSListen, "wss://"+ncfg.HTTPSListen
+	s.CertFile = ncfg.CertFile
+	s.AccessLog = filepath.Join(varDir, "nginx", "access.log")
 
 	// Wait for every child to answer.
 	var sockets []string
@@ -262,47 +406,38 @@ func (s *stack) start(ctx context.Context, varDir string) error {
 	if err != nil {
 		return err
 	}
-	printWalkthrough(cfg.Stdout, walkthrough{
-		cfg: cfg, varDir: cfg.VarDir, keyFile: keyFile, key: key, dsn: s.dsn, natsURL: s.natsU,
-		accessLog: filepath.Join(varDir, "nginx", "access.log"),
-	})
+	s.APIKey = key
+	if !cfg.Quiet {
+		printWalkthrough(cfg.Stdout, walkthrough{
+			cfg: cfg, varDir: cfg.VarDir, keyFile: keyFile, key: key, dsn: s.DSN, natsURL: s.NATSURL,
+			accessLog: s.AccessLog,
+		})
+	}
 	return nil
 }
 
-// stop stops whatever was started, in order.
-func (s *stack) stop() {
-	if s.ngx != nil {
-		s.ngx.Stop()
-	}
-	StopAll(s.uas...)
-	StopAll(s.apis...)
-	if s.nats != nil {
-		s.nats.Shutdown()
-		s.nats.WaitForShutdown()
-	}
-	if s.db != nil {
-		if err := s.db.Stop(); err != nil {
-			s.log.Warn("stop MariaDB", "err", err)
-		}
-	}
-}
-
 // childSpecs lists the API and UA children for every live version: the
-// first API also runs the log writer.
+// first API also runs the log writer. Both log each request (a UA each
+// connect) at info. A UA drains over cfg.DrainWindow and may take that
+// plus cfg.DrainTimeout to stop.
 func childSpecs(cfg Config, runDir, dsn, natsURL string) (apis, uas []Child) {
 	for i, v := range cfg.Registry.Live() {
 		sock := nginx.APISocket(runDir, v.Name)
-		args := []string{"api", "--listen", "unix:" + sock, "--version", v.Name, "--mysql-dsn", dsn, "--nats-url", natsURL}
+		args := []string{"api", "--listen", "unix:" + sock, "--version", v.Name, "--mysql-dsn", dsn, "--nats-url", natsURL, "--log-requests"}
 		if i == 0 {
 			args = append(args, "--logwriter")
 		}
+		args = append(args, cfg.APIArgs...)
 		apis = append(apis, Child{Name: "api-" + v.Name, Path: cfg.Exe, Args: args, Before: removeSocket(sock)})
 		for j := range cfg.UAPerVersion {
 			sock := nginx.UASocket(runDir, v.Name, j)
+			args := []string{"ua", "--listen", "unix:" + sock, "--version", v.Name, "--nats-url", natsURL,
+				"--drain-window", cfg.DrainWindow.String(), "--log-requests"}
 			uas = append(uas, Child{
 				Name: fmt.Sprintf("ua-%s-%d", v.Name, j), Path: cfg.Exe,
-				Args:   []string{"ua", "--listen", "unix:" + sock, "--version", v.Name, "--nats-url", natsURL},
-				Before: removeSocket(sock),
+				Args:        append(args, cfg.UAArgs...),
+				Before:      removeSocket(sock),
+				StopTimeout: cfg.DrainWindow + cfg.DrainTimeout,
 			})
 		}
 	}
@@ -330,14 +465,14 @@ func removeSocket(path string) func() error {
 }
 
 // nginxChild renders the nginx configuration and checks it with nginx -t.
-func nginxChild(cfg Config, varDir, runDir string) (Child, error) {
+func nginxChild(cfg Config, varDir, runDir string) (Child, nginx.Config, error) {
 	bin, err := nginx.Binary()
 	if err != nil {
-		return Child{}, err
+		return Child{}, nginx.Config{}, err
 	}
 	certFile, keyFile, err := nginx.SelfSignedCert(filepath.Join(varDir, "tls"))
 	if err != nil {
-		return Child{}, err
+		return Child{}, nginx.Config{}, err
 	}
 	prefix := filepath.Join(varDir, "nginx")
 	ncfg := nginx.Config{
@@ -358,18 +493,21 @@ func nginxChild(cfg Config, varDir, runDir string) (Child, error) {
 	if os.Geteuid() == 0 {
 		ncfg.User = "root"
 	}
+	if cfg.Nginx != nil {
+		cfg.Nginx(&ncfg)
+	}
 	var b bytes.Buffer
 	if err := nginx.Render(&b, ncfg); err != nil {
-		return Child{}, err
+		return Child{}, ncfg, err
 	}
 	conf := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(conf, b.Bytes(), 0o644); err != nil {
-		return Child{}, fmt.Errorf("devstack: %w", err)
+		return Child{}, ncfg, fmt.Errorf("devstack: %w", err)
 	}
 	if out, err := exec.Command(bin, nginx.CheckArgs(prefix, conf)...).CombinedOutput(); err != nil {
-		return Child{}, fmt.Errorf("devstack: nginx -t %s: %w\n%s", conf, err, out)
+		return Child{}, ncfg, fmt.Errorf("devstack: nginx -t %s: %w\n%s", conf, err, out)
 	}
-	return Child{Name: "nginx", Path: bin, Args: nginx.ServeArgs(prefix, conf), StopSignal: syscall.SIGQUIT}, nil
+	return Child{Name: "nginx", Path: bin, Args: nginx.ServeArgs(prefix, conf), StopSignal: syscall.SIGQUIT}, ncfg, nil
 }
 
 func startNATS(listen, storeDir string) (*natsserver.Server, error) {
@@ -406,7 +544,7 @@ func startNATS(listen, storeDir string) (*natsserver.Server, error) {
 
 // runOnce runs the kaiwa child args to completion, its stderr prefixed
 // with name, and returns its stdout in out when out is not nil.
-func (s *stack) runOnce(ctx context.Context, name string, out *bytes.Buffer, args ...string) error {
+func (s *Stack) runOnce(ctx context.Context, name string, out *bytes.Buffer, args ...string) error {
 	cmd := exec.CommandContext(ctx, s.cfg.Exe, args...)
 	errw := s.sup.lineWriter(name, s.cfg.Stderr)
 	defer errw.flush()
@@ -504,18 +642,18 @@ func healthz(ctx context.Context, sock string) error {
 
 // ensureDemoKey returns the demo tenant's API key from keyFile, or makes
 // the tenant (or, when it exists, a new key for it) and saves the key.
-func ensureDemoKey(ctx context.Context, s *stack, keyFile string) (string, error) {
+func ensureDemoKey(ctx context.Context, s *Stack, keyFile string) (string, error) {
 	if b, err := os.ReadFile(keyFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
 		return string(bytes.TrimSpace(b)), nil
 	}
 	var out bytes.Buffer
-	errCreate := s.runOnce(ctx, "tenant", &out, "tenant", "create", DemoTenant, "--json", "--mysql-dsn", s.dsn)
+	errCreate := s.runOnce(ctx, "tenant", &out, "tenant", "create", DemoTenant, "--json", "--mysql-dsn", s.DSN)
 	if errCreate != nil {
 		// Most likely the tenant exists from an earlier run whose key file
 		// is gone: give it a new key.
 		s.log.Info("demo tenant not created; rotating its key", "err", errCreate)
 		out.Reset()
-		if err := s.runOnce(ctx, "tenant", &out, "tenant", "rotate-key", DemoTenant, "--json", "--mysql-dsn", s.dsn); err != nil {
+		if err := s.runOnce(ctx, "tenant", &out, "tenant", "rotate-key", DemoTenant, "--json", "--mysql-dsn", s.DSN); err != nil {
 			return "", errors.Join(errCreate, err)
 		}
 	}

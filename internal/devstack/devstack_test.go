@@ -66,6 +66,16 @@ func fakeKaiwa(args []string) int {
 		go func() {
 			<-sigs
 			fmt.Println("stopping")
+			if args[0] == "ua" {
+				// Like the real UA: the drain takes its window (30s by
+				// default) before the last session is closed.
+				window := 30 * time.Second
+				if d, err := time.ParseDuration(flag("--drain-window")); err == nil {
+					window = d
+				}
+				time.Sleep(window)
+				fmt.Println("drained")
+			}
 			srv.Close()
 		}()
 		fmt.Println("listening on", sock)
@@ -189,7 +199,8 @@ func TestRunStartsServesAndStopsInOrder(t *testing.T) {
 		t.Errorf("retired v0: %v %v", resp, err)
 	}
 
-	// Ctrl-C: everything stops, nginx first, then UAs, then the API.
+	// Ctrl-C: everything stops in the order of the drain: the UAs, the
+	// API, then nginx (which carried the UAs' goodbyes to the clients).
 	cancel()
 	select {
 	case err := <-done:
@@ -203,8 +214,8 @@ func TestRunStartsServesAndStopsInOrder(t *testing.T) {
 	for _, r := range logs.records("child stopped") {
 		order = append(order, r["child"].(string))
 	}
-	if len(order) != 4 || order[0] != "nginx" || !strings.HasPrefix(order[1], "ua-") || !strings.HasPrefix(order[2], "ua-") || order[3] != "api-v1" {
-		t.Errorf("stop order %v, want nginx, the UAs, then the API", order)
+	if len(order) != 4 || !strings.HasPrefix(order[0], "ua-") || !strings.HasPrefix(order[1], "ua-") || order[2] != "api-v1" || order[3] != "nginx" {
+		t.Errorf("stop order %v, want the UAs, the API, then nginx", order)
 	}
 	if n := strings.Count(stdout.String(), "] stopping\n"); n != 3 {
 		t.Errorf("%d children said they were stopping, want 3", n)
@@ -215,10 +226,107 @@ func TestRunStartsServesAndStopsInOrder(t *testing.T) {
 	}
 }
 
+// startFake starts a stack of fake children (see fakeKaiwa) with one live
+// version, v1.
+func startFake(t *testing.T, cfg Config) (*Stack, *lockedBuffer, *recordHandler) {
+	t.Helper()
+	if _, err := nginx.Binary(); err != nil {
+		t.Fatalf("%v; run make test, which installs nginx", err)
+	}
+	t.Setenv(fakeEnv, "1")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout lockedBuffer
+	logs := &recordHandler{}
+	cfg.Exe = exe
+	cfg.VarDir = t.TempDir()
+	cfg.Registry = versions.NewRegistry(versions.Version{Name: "v1", Status: versions.Supported})
+	cfg.MySQLDSN = "root@unix(/nonexistent.sock)/kaiwa"
+	cfg.NATSListen = "127.0.0.1:0"
+	cfg.HTTPListen, cfg.HTTPSListen = freePort(t), freePort(t)
+	cfg.Stdout, cfg.Stderr, cfg.Logger = &stdout, &stdout, slog.New(logs)
+	cfg.Quiet = true
+	s, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Start: %v\n%s", err, stdout.String())
+	}
+	t.Cleanup(s.Stop)
+	return s, &stdout, logs
+}
+
+// A UA stopped by the stack finishes its drain: the stack tells it a drain
+// window and waits that long and a margin, however short DrainTimeout is.
+func TestStopLetsUAsDrain(t *testing.T) {
+	s, out, logs := startFake(t, Config{DrainWindow: 1500 * time.Millisecond, DrainTimeout: time.Second})
+	began := time.Now()
+	s.Stop()
+	took := time.Since(began)
+	if n := strings.Count(out.String(), "] drained\n"); n != 2 {
+		t.Errorf("%d UAs finished their drain, want 2:\n%s", n, out.String())
+	}
+	if r := logs.records("child did not stop in time; killing"); len(r) > 0 {
+		t.Errorf("children killed in their drain: %v", r)
+	}
+	if took > 8*time.Second {
+		t.Errorf("Stop took %v with a 1.5s drain window", took)
+	}
+}
+
+// The handles of a started stack kill, restart and roll its children.
+func TestStackHandles(t *testing.T) {
+	s, out, logs := startFake(t, Config{DrainWindow: 200 * time.Millisecond, MinBackoff: 50 * time.Millisecond})
+	var names []string
+	for _, p := range s.Processes() {
+		names = append(names, p.Name())
+	}
+	if want := []string{"api-v1", "ua-v1-0", "ua-v1-1", "nginx"}; !slices.Equal(names, want) {
+		t.Errorf("processes %v, want %v", names, want)
+	}
+	if len(s.UAs("v1")) != 2 || s.Process("nope") != nil || s.APIKey != "kw_fake_demo_key" {
+		t.Errorf("UAs %v, APIKey %q", s.UAs("v1"), s.APIKey)
+	}
+	if !strings.HasPrefix(s.HTTPSURL, "https://127.0.0.1:") || !strings.HasPrefix(s.WSSURL, "wss://") || s.DSN == "" || s.NATSURL == "" {
+		t.Errorf("addresses: %+v", s)
+	}
+
+	// Kill: the supervisor starts the child again after its backoff.
+	ua := s.Process("ua-v1-0")
+	pid := ua.Pid()
+	if err := ua.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the killed UA to restart", func() bool { return ua.Starts() == 2 && ua.Pid() != 0 && ua.Pid() != pid })
+	if err := s.WaitReady(context.Background(), "ua-v1-0"); err != nil {
+		t.Fatal(err)
+	}
+	if len(logs.records("child exited; restarting")) != 1 {
+		t.Errorf("the kill was not logged as an exit")
+	}
+
+	// RollUAs: each UA drains and comes back.
+	if err := s.RollUAs(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ua.Starts() != 3 || s.Process("ua-v1-1").Starts() != 2 {
+		t.Errorf("starts after a roll: %d and %d, want 3 and 2", ua.Starts(), s.Process("ua-v1-1").Starts())
+	}
+	if n := strings.Count(out.String(), "] drained\n"); n != 2 {
+		t.Errorf("%d UAs drained in the roll, want 2", n)
+	}
+	if got := len(logs.records("child started")); got != 4+1+2 {
+		t.Errorf("%d child starts logged, want 7", got)
+	}
+	if s.Process("api-v1").Starts() != 1 || s.Process("nginx").Starts() != 1 {
+		t.Error("a roll restarted more than the UAs")
+	}
+}
+
 func TestChildSpecs(t *testing.T) {
 	t.Parallel()
 	cfg := Config{
-		Exe: "/opt/kaiwa", UAPerVersion: 2,
+		Exe: "/opt/kaiwa", UAPerVersion: 2, DrainWindow: 3 * time.Second, DrainTimeout: 10 * time.Second,
 		Registry: versions.NewRegistry(
 			versions.Version{Name: "v0", Status: versions.Retired},
 			versions.Version{Name: "v1", Status: versions.Deprecated},
@@ -234,15 +342,20 @@ func TestChildSpecs(t *testing.T) {
 		got = append(got, c.Name+" "+strings.Join(c.Args, " "))
 	}
 	want := []string{
-		"api-v1 api --listen unix:/r/api-v1.sock --version v1 --mysql-dsn root@unix(/m.sock)/kaiwa --nats-url nats://127.0.0.1:4223 --logwriter",
-		"api-v2 api --listen unix:/r/api-v2.sock --version v2 --mysql-dsn root@unix(/m.sock)/kaiwa --nats-url nats://127.0.0.1:4223",
-		"ua-v1-0 ua --listen unix:/r/ua-v1-0.sock --version v1 --nats-url nats://127.0.0.1:4223",
-		"ua-v1-1 ua --listen unix:/r/ua-v1-1.sock --version v1 --nats-url nats://127.0.0.1:4223",
-		"ua-v2-0 ua --listen unix:/r/ua-v2-0.sock --version v2 --nats-url nats://127.0.0.1:4223",
-		"ua-v2-1 ua --listen unix:/r/ua-v2-1.sock --version v2 --nats-url nats://127.0.0.1:4223",
+		"api-v1 api --listen unix:/r/api-v1.sock --version v1 --mysql-dsn root@unix(/m.sock)/kaiwa --nats-url nats://127.0.0.1:4223 --log-requests --logwriter",
+		"api-v2 api --listen unix:/r/api-v2.sock --version v2 --mysql-dsn root@unix(/m.sock)/kaiwa --nats-url nats://127.0.0.1:4223 --log-requests",
+		"ua-v1-0 ua --listen unix:/r/ua-v1-0.sock --version v1 --nats-url nats://127.0.0.1:4223 --drain-window 3s --log-requests",
+		"ua-v1-1 ua --listen unix:/r/ua-v1-1.sock --version v1 --nats-url nats://127.0.0.1:4223 --drain-window 3s --log-requests",
+		"ua-v2-0 ua --listen unix:/r/ua-v2-0.sock --version v2 --nats-url nats://127.0.0.1:4223 --drain-window 3s --log-requests",
+		"ua-v2-1 ua --listen unix:/r/ua-v2-1.sock --version v2 --nats-url nats://127.0.0.1:4223 --drain-window 3s --log-requests",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("children:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, c := range uas {
+		if c.StopTimeout != 13*time.Second {
+			t.Errorf("%s may take %v to stop, want its drain window and the drain timeout, 13s", c.Name, c.StopTimeout)
+		}
 	}
 	if socketOf(uas[3]) != "/r/ua-v2-1.sock" {
 		t.Errorf("socketOf = %s", socketOf(uas[3]))
@@ -290,7 +403,7 @@ func socketTempDir(t *testing.T) string {
 
 // scriptStack returns a stack whose kaiwa binary is a shell script that
 // appends its arguments to a file, then runs body.
-func scriptStack(t *testing.T, body string) (s *stack, calls func() []string) {
+func scriptStack(t *testing.T, body string) (s *Stack, calls func() []string) {
 	t.Helper()
 	dir := t.TempDir()
 	callFile := filepath.Join(dir, "calls")
@@ -301,7 +414,7 @@ func scriptStack(t *testing.T, body string) (s *stack, calls func() []string) {
 	}
 	var errOut lockedBuffer
 	cfg := Config{Exe: exe, Stdout: io.Discard, Stderr: &errOut, Logger: slog.New(slog.DiscardHandler)}
-	s = &stack{cfg: cfg, log: cfg.Logger, sup: &Supervisor{Stdout: io.Discard, Stderr: &errOut}, dsn: "root@unix(/x.sock)/kaiwa"}
+	s = &Stack{cfg: cfg, log: cfg.Logger, sup: &Supervisor{Stdout: io.Discard, Stderr: &errOut}, DSN: "root@unix(/x.sock)/kaiwa"}
 	return s, func() []string {
 		b, _ := os.ReadFile(callFile)
 		return strings.FieldsFunc(string(b), func(r rune) bool { return r == '\n' })

@@ -253,6 +253,19 @@ func (m *MariaDB) Stop() error {
 	return nil
 }
 
+// Pid is the server's process id, 0 when this process did not start it.
+// Tests freeze (SIGSTOP) and kill the server through it.
+func (m *MariaDB) Pid() int {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
+// Exited is closed when a server this process started has exited (nil
+// when it did not start one).
+func (m *MariaDB) Exited() <-chan struct{} { return m.exited }
+
 // Running reports whether this process started the server and it has not
 // exited.
 func (m *MariaDB) Running() bool {

@@ -30,14 +30,19 @@ type Child struct {
 	Before func() error
 	// StopSignal asks the child to stop; zero means SIGTERM.
 	StopSignal syscall.Signal
+	// StopTimeout is how long the child may take to stop after its stop
+	// signal before it is killed; zero means the supervisor's
+	// DrainTimeout. A UA needs its drain window and a margin.
+	StopTimeout time.Duration
 }
 
 // Supervisor runs children like a process supervisor: a child that exits is
 // started again after a backoff that doubles from MinBackoff to MaxBackoff
 // and goes back to MinBackoff once a run lasted ResetAfter. Every line a
 // child prints goes to Stdout or Stderr prefixed with "[name] ". Stopping a
-// child sends its stop signal to its process group, waits up to
-// DrainTimeout, then kills the group.
+// child sends its stop signal to its process group, waits up to its
+// StopTimeout (default DrainTimeout), then kills the group. Every start and
+// exit is logged at info (warn for an exit nobody asked for).
 //
 // Set the fields before the first [Supervisor.Start]; a Supervisor is then
 // safe for concurrent use.
@@ -60,6 +65,7 @@ type Process struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
+	restart  chan chan struct{} // a restart asked for, and its reply
 
 	mu     sync.Mutex
 	pid    int
@@ -69,7 +75,7 @@ type Process struct {
 // Start supervises c until ctx is cancelled or [Process.Stop] is called; it
 // returns at once.
 func (s *Supervisor) Start(ctx context.Context, c Child) *Process {
-	p := &Process{child: c, sup: s, stop: make(chan struct{}), done: make(chan struct{})}
+	p := &Process{child: c, sup: s, stop: make(chan struct{}), done: make(chan struct{}), restart: make(chan chan struct{})}
 	go p.run(ctx)
 	return p
 }
@@ -99,6 +105,44 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 func (p *Process) Stop() {
 	p.stopOnce.Do(func() { close(p.stop) })
 	<-p.done
+}
+
+// Signal sends sig to the running child (not to its group). It fails when
+// no child is running.
+func (p *Process) Signal(sig syscall.Signal) error {
+	pid := p.Pid()
+	if pid == 0 {
+		return fmt.Errorf("devstack: %s is not running", p.child.Name)
+	}
+	return syscall.Kill(pid, sig)
+}
+
+// Kill kills the running child and its process group with SIGKILL, as a
+// crash would: the supervisor starts it again after its backoff. It fails
+// when no child is running.
+func (p *Process) Kill() error {
+	pid := p.Pid()
+	if pid == 0 {
+		return fmt.Errorf("devstack: %s is not running", p.child.Name)
+	}
+	return syscall.Kill(-pid, syscall.SIGKILL)
+}
+
+// Restart stops the running child the way [Process.Stop] does (stop
+// signal, StopTimeout, kill) and starts it again at once, without backoff;
+// supervision goes on. It returns once the old child has exited and the
+// new one has been started (not necessarily answering yet), or when
+// supervision has ended.
+func (p *Process) Restart() {
+	reply := make(chan struct{})
+	select {
+	case p.restart <- reply:
+		select {
+		case <-reply:
+		case <-p.done:
+		}
+	case <-p.done:
+	}
 }
 
 // StopAll stops procs concurrently and returns when all are gone.
@@ -131,11 +175,17 @@ func (p *Process) run(ctx context.Context) {
 	resetAfter := orDefault(s.ResetAfter, time.Minute)
 	log := s.logger().With("child", p.child.Name)
 	backoff := minB
+	var restarted chan struct{} // to close once the next child has started
 	for {
 		began := time.Now()
-		stopped, err := p.runOnce(ctx)
+		stopped, again, err := p.runOnce(ctx, restarted)
+		restarted = nil
 		if stopped {
 			return
+		}
+		if again != nil {
+			restarted = again
+			continue
 		}
 		if time.Since(began) >= resetAfter {
 			backoff = minB
@@ -152,20 +202,33 @@ func (p *Process) run(ctx context.Context) {
 	}
 }
 
-// runOnce starts the child and waits for it to exit or to be stopped.
-// stopped reports that supervision should end.
-func (p *Process) runOnce(ctx context.Context) (stopped bool, err error) {
+// runOnce starts the child and waits for it to exit, to be stopped or to
+// be restarted; started, when not nil, is closed once the child started
+// (or failed to). stopped reports that supervision should end; restart,
+// when not nil, that the child was stopped to be started again at once
+// (close it once it has).
+func (p *Process) runOnce(ctx context.Context, started chan struct{}) (stopped bool, restart chan struct{}, err error) {
 	s := p.sup
+	if started != nil {
+		defer func() {
+			// Closed once this start is over, if it did not already.
+			select {
+			case <-started:
+			default:
+				close(started)
+			}
+		}()
+	}
 	select {
 	case <-ctx.Done():
-		return true, nil
+		return true, nil, nil
 	case <-p.stop:
-		return true, nil
+		return true, nil, nil
 	default:
 	}
 	if p.child.Before != nil {
 		if err := p.child.Before(); err != nil {
-			return false, fmt.Errorf("prepare: %w", err)
+			return false, nil, fmt.Errorf("prepare: %w", err)
 		}
 	}
 	stdout := s.lineWriter(p.child.Name, s.Stdout)
@@ -185,13 +248,16 @@ func (p *Process) runOnce(ctx context.Context) (stopped bool, err error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	p.mu.Lock()
 	p.pid = cmd.Process.Pid
 	p.starts++
 	p.mu.Unlock()
-	s.logger().Debug("child started", "child", p.child.Name, "pid", cmd.Process.Pid)
+	s.logger().Info("child started", "child", p.child.Name, "pid", cmd.Process.Pid)
+	if started != nil {
+		close(started)
+	}
 
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -201,32 +267,42 @@ func (p *Process) runOnce(ctx context.Context) (stopped bool, err error) {
 		p.mu.Unlock()
 	}()
 
+	var again chan struct{}
 	select {
 	case err := <-exited:
 		if err == nil {
 			err = errors.New("exited with status 0")
 		}
-		return false, err
+		return false, nil, err
 	case <-ctx.Done():
 	case <-p.stop:
+	case again = <-p.restart:
 	}
 	sig := p.child.StopSignal
 	if sig == 0 {
 		sig = syscall.SIGTERM
 	}
+	timeout := p.child.StopTimeout
+	if timeout <= 0 {
+		timeout = orDefault(s.DrainTimeout, 10*time.Second)
+	}
 	pgid := cmd.Process.Pid
 	_ = syscall.Kill(-pgid, sig)
 	select {
 	case err = <-exited:
-	case <-time.After(orDefault(s.DrainTimeout, 10*time.Second)):
-		s.logger().Warn("child did not stop in time; killing", "child", p.child.Name)
+	case <-time.After(timeout):
+		s.logger().Warn("child did not stop in time; killing", "child", p.child.Name, "after", timeout)
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		err = <-exited
 	}
 	// Anything left in the group (a grandchild that ignored the signal).
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if again != nil {
+		s.logger().Info("child stopped to restart", "child", p.child.Name, "status", exitStatus(err))
+		return false, again, err
+	}
 	s.logger().Info("child stopped", "child", p.child.Name, "status", exitStatus(err))
-	return true, err
+	return true, nil, err
 }
 
 // exitStatus describes how a child ended.

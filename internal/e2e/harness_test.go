@@ -34,10 +34,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	kaiwaBin = filepath.Join(dir, "kaiwa")
-	build := exec.Command("go", "build", "-o", kaiwaBin, "github.com/kaiwa-chat/kaiwa/cmd/kaiwa")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	kaiwaBin, err = testenv.BuildKaiwa(dir)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "build kaiwa:", err)
 		os.Exit(1)
 	}

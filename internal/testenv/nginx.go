@@ -76,10 +76,10 @@ func Nginx(t testing.TB, cfg nginx.Config) *NginxProc {
 	for attempt := 0; attempt < nginxStartAttempts; attempt++ {
 		c := cfg
 		if pickHTTP {
-			c.HTTPListen = nginxFreeAddr(t)
+			c.HTTPListen = FreeAddr(t)
 		}
 		if pickHTTPS {
-			c.HTTPSListen = nginxFreeAddr(t)
+			c.HTTPSListen = FreeAddr(t)
 		}
 		p, out, err := startNginx(t, bin, c)
 		if err == nil {
@@ -216,18 +216,6 @@ func (p *NginxProc) WaitAccessLog(t testing.TB, timeout time.Duration, match fun
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// nginxFreeAddr returns a loopback address with a port that was free a moment
-// ago.
-func nginxFreeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: pick a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // nginxOutput is a bytes.Buffer safe for the concurrent writes of a child's

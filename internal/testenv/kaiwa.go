@@ -1,0 +1,31 @@
+package testenv
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// BuildKaiwa builds the kaiwa binary into dir and returns its path. It is
+// for a TestMain of tests that run kaiwa as processes; the go tool's
+// output goes to stderr.
+func BuildKaiwa(dir string) (string, error) {
+	bin := filepath.Join(dir, "kaiwa")
+	build := exec.Command("go", "build", "-o", bin, "github.com/kaiwa-chat/kaiwa/cmd/kaiwa")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	return bin, build.Run()
+}
+
+// FreeAddr returns a loopback address ("127.0.0.1:PORT") whose port was
+// free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: pick a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
