@@ -15,14 +15,14 @@ const broadcastWorkers = 8
 // exists for every user). Text and data are checked against the tenant's
 // limits ([CheckContent]); data "null" is no data. It returns the message
 // as published (ID, Seq). Event: system (detail.id, detail.seq).
-func (c *Core) PostMessage(ctx context.Context, actor string, t TenantID, ch, text string, data []byte) (Message, error) {
+func (c *Core) PostMessage(ctx context.Context, actor string, t TenantID, ch string, sm SystemMessage) (Message, error) {
 	if err := checkActor(actor); err != nil {
 		return Message{}, err
 	}
 	if err := CheckChannel(ch); err != nil {
 		return Message{}, err
 	}
-	m, err := c.systemMessage(ctx, t, text, data)
+	m, err := c.systemMessage(ctx, t, sm)
 	if err != nil {
 		return Message{}, err
 	}
@@ -42,11 +42,11 @@ func (c *Core) PostMessage(ctx context.Context, actor string, t TenantID, ch, te
 // PostUserMessage publishes a system message to the inbox of one user of
 // tenant t, which every session of that user receives; see
 // [Core.PostMessage].
-func (c *Core) PostUserMessage(ctx context.Context, actor string, t TenantID, user, text string, data []byte) (Message, error) {
+func (c *Core) PostUserMessage(ctx context.Context, actor string, t TenantID, user string, sm SystemMessage) (Message, error) {
 	if err := CheckID("user", user); err != nil {
 		return Message{}, err
 	}
-	return c.PostMessage(ctx, actor, t, Inbox(user), text, data)
+	return c.PostMessage(ctx, actor, t, Inbox(user), sm)
 }
 
 // Broadcast publishes a system message to every open channel of tenant t,
@@ -54,11 +54,11 @@ func (c *Core) PostUserMessage(ctx context.Context, actor string, t TenantID, us
 // order. It stops at the first failure, whose error says how many were
 // published before it. Event: system (detail.broadcast, detail.channels),
 // once all are published.
-func (c *Core) Broadcast(ctx context.Context, actor string, t TenantID, text string, data []byte) ([]Message, error) {
+func (c *Core) Broadcast(ctx context.Context, actor string, t TenantID, sm SystemMessage) ([]Message, error) {
 	if err := checkActor(actor); err != nil {
 		return nil, err
 	}
-	m, err := c.systemMessage(ctx, t, text, data)
+	m, err := c.systemMessage(ctx, t, sm)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +70,9 @@ func (c *Core) Broadcast(ctx context.Context, actor string, t TenantID, text str
 	for i, ch := range open {
 		msgs[i] = m
 		msgs[i].Channel = ch.Name
+		if m.CID != "" {
+			msgs[i].CID = m.CID + "@" + ch.Name // one id per channel's message
+		}
 	}
 	sent, err := publishAll(ctx, c.Bus, msgs, broadcastWorkers)
 	if err != nil {
@@ -79,11 +82,26 @@ func (c *Core) Broadcast(ctx context.Context, actor string, t TenantID, text str
 	return sent, nil
 }
 
-// systemMessage checks a system message's text and data against tenant
-// t's limits and returns it, without a channel.
-func (c *Core) systemMessage(ctx context.Context, t TenantID, text string, data []byte) (Message, error) {
+// SystemMessage is what the game server posts: text and data as for a
+// client's say, and an optional client message id (CID, at most
+// [MaxRefLen] characters): a post whose CID the stream has seen within the
+// de-duplication window answers with the first message and posts nothing
+// again, so a game server may retry a post whose outcome it does not know.
+type SystemMessage struct {
+	Text string
+	Data []byte
+	CID  string
+}
+
+// systemMessage checks a system message against tenant t's limits and
+// returns it, without a channel.
+func (c *Core) systemMessage(ctx context.Context, t TenantID, sm SystemMessage) (Message, error) {
+	text, data := sm.Text, sm.Data
 	if bytes.Equal(data, []byte("null")) {
 		data = nil
+	}
+	if len(sm.CID) > MaxRefLen {
+		return Message{}, Errorf(CodeBadRequest, "cid longer than %d characters", MaxRefLen)
 	}
 	settings, err := c.Tenants.TenantSettings(ctx, t)
 	if err != nil {
@@ -92,7 +110,7 @@ func (c *Core) systemMessage(ctx context.Context, t TenantID, text string, data 
 	if err := CheckContent(text, data, settings); err != nil {
 		return Message{}, err
 	}
-	return Message{Tenant: t, Text: text, Data: data, TS: c.now().UnixMilli(), System: true}, nil
+	return Message{Tenant: t, Text: text, Data: data, CID: sm.CID, TS: c.now().UnixMilli(), System: true}, nil
 }
 
 // publishAll publishes msgs with at most workers publishes in flight and

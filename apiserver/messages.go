@@ -13,6 +13,11 @@ import (
 type messageRequest struct {
 	Text string          `json:"text"`
 	Data json.RawMessage `json:"data"`
+	CID  string          `json:"cid"`
+}
+
+func (r messageRequest) system() kaiwa.SystemMessage {
+	return kaiwa.SystemMessage{Text: r.Text, Data: r.Data, CID: r.CID}
 }
 
 // postedResponse answers POST /channels/{ch}/messages and
@@ -46,7 +51,7 @@ func handlePostMessage(core *kaiwa.Core) echo.HandlerFunc {
 		if err := bind(c, &body); err != nil {
 			return err
 		}
-		m, err := core.PostMessage(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), ch, body.Text, body.Data)
+		m, err := core.PostMessage(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), ch, body.system())
 		if err != nil {
 			return err
 		}
@@ -67,7 +72,7 @@ func handlePostUserMessage(core *kaiwa.Core) echo.HandlerFunc {
 		if err := bind(c, &body); err != nil {
 			return err
 		}
-		m, err := core.PostUserMessage(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), user, body.Text, body.Data)
+		m, err := core.PostUserMessage(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), user, body.system())
 		if err != nil {
 			return err
 		}
@@ -83,7 +88,7 @@ func handleBroadcast(core *kaiwa.Core) echo.HandlerFunc {
 		if err := bind(c, &body); err != nil {
 			return err
 		}
-		sent, err := core.Broadcast(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), body.Text, body.Data)
+		sent, err := core.Broadcast(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), body.system())
 		if err != nil {
 			return err
 		}

@@ -67,6 +67,26 @@ func TestPostMessage(t *testing.T) {
 		!strings.Contains(string(system[0].Detail), `"id":"`+got.ID+`"`) {
 		t.Errorf("system events %+v", system)
 	}
+
+	// A post with a cid, repeated: the same message, posted once.
+	var first, again postedResponse
+	rec = e.do("POST", "/v1/api/channels/world/messages", e.keyA, `{"text":"once","cid":"gs-42"}`)
+	wantStatus(t, rec, http.StatusCreated)
+	decode(t, rec, &first)
+	rec = e.do("POST", "/v1/api/channels/world/messages", e.keyA, `{"text":"once","cid":"gs-42"}`)
+	wantStatus(t, rec, http.StatusCreated)
+	decode(t, rec, &again)
+	if first.ID != again.ID || first.Seq != again.Seq {
+		t.Errorf("a repeated post with a cid: %+v, then %+v", first, again)
+	}
+	ids := map[string]bool{}
+	for _, m := range e.bus.Messages() {
+		ids[m.ID] = true
+	}
+	if len(ids) != 5 {
+		t.Errorf("%d messages in the stream, want 5 (the repeat is the same)", len(ids))
+	}
+	wantError(t, e.do("POST", "/v1/api/channels/world/messages", e.keyA, `{"text":"x","cid":"`+strings.Repeat("c", 65)+`"}`), 400, kaiwa.CodeBadRequest)
 }
 
 func TestPostMessageRefusesBadRequests(t *testing.T) {
