@@ -46,7 +46,9 @@
 // Outcome of a send. A send answered "ok" (or 201 from the API) is
 // acknowledged. A send answered with an error op (or an HTTP error
 // status) at its first attempt is refused: the server said it was not
-// stored, so it must never be delivered or logged. A send that got no
+// stored, so it must never be delivered or logged; except "unavailable"
+// (503 from the API), which says the outcome is unknown and is counted as
+// no answer. A send that got no
 // answer (the connection dropped, or 5 s passed) has an unknown outcome:
 // the member sends the same cid again on its next connection until an
 // answer comes; an error answer to such a resend does not make it refused

@@ -116,7 +116,7 @@ func (l *ledger) answer(s *send, id string, seq uint64, err error, answered bool
 			l.epoch = id[:i]
 		}
 		return false
-	case answered && !s.lostAnswer:
+	case answered && !s.lostAnswer && !inDoubt(err):
 		s.outcome = refused
 		s.refusal = refusalCode(err)
 		return false
@@ -125,6 +125,14 @@ func (l *ledger) answer(s *send, id string, seq uint64, err error, answered bool
 		s.outcome = unknown
 		return true
 	}
+}
+
+// inDoubt reports whether an answered error leaves the outcome unknown:
+// "unavailable" (on the WebSocket, or 503 from the API) says the message
+// may have been stored, and a resend with the same cid cannot store it
+// twice (docs/protocol.md, docs/api.md).
+func inDoubt(err error) bool {
+	return kaiwa.IsCode(err, kaiwa.CodeUnavailable) || strings.Contains(err.Error(), "http 503")
 }
 
 // refusalCode names why a send was refused: the error code, or the HTTP
@@ -514,7 +522,7 @@ func (r *round) probe() {
 		case 0: // a system message: it is a send like any other
 			cid := fmt.Sprintf("%s-sys-%d", r.name, r.nSys.Add(1))
 			s := r.ledger.begin(cid, ch, "")
-			status, m, err := r.api.call(v, "POST", "/channels/"+ch+"/messages", map[string]any{"text": "f:" + cid})
+			status, m, err := r.api.call(v, "POST", "/channels/"+ch+"/messages", map[string]any{"text": "f:" + cid, "cid": cid})
 			c = apiCall{what: "POST messages", status: status, err: err, goodFor: []int{201}}
 			id, _ := m["id"].(string)
 			seq, _ := m["seq"].(float64)
