@@ -22,7 +22,8 @@ import (
 // every field; it is never held while delivering.
 type feed struct {
 	mu        sync.Mutex
-	last      uint64           // seq of the last message delivered (0: none yet)
+	last      uint64           // every message up to this seq was delivered or is gone (0: none yet)
+	delivered uint64           // seq of the last message delivered
 	repairing bool             // a repair goroutine runs and delivers
 	held      []*kaiwa.Message // live messages that arrived during the repair, in order
 	overflow  bool             // held was full: the repair reads the stream to its end
@@ -49,7 +50,7 @@ func (f *feed) admit(m *kaiwa.Message) (deliver, repair bool) {
 	case f.last != 0 && m.Seq <= f.last:
 		return false, false // delivered already (by a repair)
 	case f.last == 0 || m.Prev <= f.last:
-		f.last = m.Seq
+		f.last, f.delivered = m.Seq, m.Seq
 		return true, false
 	}
 	f.repairing = true
@@ -131,9 +132,30 @@ func (f *feed) next() (repairStep, bool) {
 		m := f.held[0]
 		f.held = f.held[1:]
 		f.last = m.Seq
+		f.handOverLocked(m)
 		return repairStep{deliver: m}, true
 	}
 	return repairStep{read: true, after: f.last, before: f.held[0].Seq}, true
+}
+
+// handOverLocked records that the repair delivers m, and makes m's prev
+// the message delivered before it: what a repair delivers follows on
+// from what the sessions have, even where a message in between is gone
+// from the stream. Call with mu held.
+func (f *feed) handOverLocked(m *kaiwa.Message) {
+	if f.delivered != 0 {
+		m.Prev = f.delivered
+	}
+	f.delivered = m.Seq
+}
+
+// handOver is handOverLocked for a message read from the stream, which
+// also counts as everything up to its seq.
+func (f *feed) handOver(m *kaiwa.Message) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last = max(f.last, m.Seq)
+	f.handOverLocked(m)
 }
 
 // advance records that everything of the channel up to seq has been
@@ -184,6 +206,9 @@ func (rp repairer) run(f *feed) {
 		msgs, complete, err := rp.read(context.Background(), step.after, step.before, rp.batch)
 		if err != nil {
 			rp.failed(err)
+			if step.before == 0 {
+				f.readOn() // the same read, once the stream answers
+			}
 			if !f.sleep(wait) {
 				return
 			}
@@ -192,7 +217,7 @@ func (rp repairer) run(f *feed) {
 		}
 		wait = rp.backoff
 		for i := range msgs {
-			f.advance(msgs[i].Seq)
+			f.handOver(&msgs[i])
 			rp.deliver(&msgs[i])
 		}
 		replayed += len(msgs)

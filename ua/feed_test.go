@@ -68,6 +68,11 @@ type feedRun struct {
 func (r *feedRun) deliver(m *kaiwa.Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// What a repair delivers names the message delivered before it as
+	// prev: the sessions see no gap.
+	if n := len(r.delivered); n > 0 && m.Prev != r.delivered[n-1] {
+		r.t.Errorf("seq %d delivered with prev %d after seq %d", m.Seq, m.Prev, r.delivered[n-1])
+	}
 	r.delivered = append(r.delivered, m.Seq)
 }
 
@@ -117,11 +122,30 @@ func TestFeedRepairsAGapFromTheStream(t *testing.T) {
 
 func TestFeedLetsThroughWhatTheStreamNoLongerHolds(t *testing.T) {
 	all := chain(1, 2, 3, 4)
-	// 3 was deleted from the stream after 4 named it as prev.
+	// 3 was deleted from the stream after 4 named it as prev; 4 is
+	// delivered with prev 2, the last message the sessions have.
 	r := &feedRun{t: t, stream: &fakeStream{msgs: []kaiwa.Message{all[0], all[1], all[3]}}}
 	r.live(all[0])
 	r.live(all[3])
 	r.want(1, 2, 4)
+}
+
+// TestFeedRecheckDuringARepairKeepsPrevs: a recheck (the bus came back)
+// while a repair waits on a gap reads on to the newest; what it delivers
+// still follows on from what was delivered, even past a message the
+// stream no longer holds.
+func TestFeedRecheckDuringARepairKeepsPrevs(t *testing.T) {
+	all := chain(203, 204, 207, 222, 227, 229)
+	// 207's successor 215 was deleted; 222 names it as prev.
+	all[3].Prev = 215
+	stream := &fakeStream{msgs: all, fails: 1}
+	r := &feedRun{t: t, stream: stream}
+	r.live(all[0])
+	r.live(all[3]) // a gap: 204, 207 missed
+	r.f.recheck()  // the bus is back: read on to the newest
+	r.live(all[4])
+	r.wg.Wait()
+	r.want(203, 204, 207, 222, 227, 229)
 }
 
 func TestFeedSkipsTheRestOfAGapPastItsBound(t *testing.T) {

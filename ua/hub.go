@@ -323,6 +323,7 @@ func (h *hub) admit(f *feed, r *room, m *kaiwa.Message, deliver func(*kaiwa.Mess
 	}
 	if repair {
 		h.srv.met.gaps.Inc()
+		h.srv.log.Info("gap in live delivery: repairing from the stream", "tenant", r.key.tenant, "ch", m.Channel, "seq", m.Seq, "prev", m.Prev)
 		h.repair(f, r.key.tenant, m.Channel, deliver)
 	}
 }

@@ -302,6 +302,11 @@ func (r *round) check(t *testing.T, o outage) figures {
 		}
 		f.gaps += m.gaps
 		f.unrecov += m.unrecov
+		if m.gaps > m.unrecov {
+			// A v2 member sees prev continue from the last seq it has,
+			// live (the UA repairs its own gaps) and after a resume.
+			f.problem("gap", "%s (%s) saw %d messages whose prev was not the last seq it had (%d resumes not recovered)", m.user, m.v, m.gaps, m.unrecov)
+		}
 		f.drained += m.drained
 		f.reconnects += len(m.spans) - 1
 		late := !(len(m.spans) > 0 && m.spans[len(m.spans)-1].end.IsZero())

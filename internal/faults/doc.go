@@ -69,6 +69,9 @@
 //     v1 member may receive a message outside those windows (counted, not
 //     failed), but never twice, and in the stream's order.
 //   - No member may receive a refused message (a "phantom").
+//   - A v2 member's messages follow on by prev: each one's prev is the
+//     last seq the member had in its channel, live and after a resume
+//     (but for a resume that reported recovered false).
 //
 // Log. Every acknowledged message must be in the channel's log, read
 // through GET /channels/{ch}/messages page by page, exactly once (one id

@@ -129,7 +129,7 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 	s := &stack{cfg: cfg, dir: dir, starts: map[string]int{}, deleted: map[string]bool{}}
 	s.out = newSink(t, filepath.Join(dir, "stack.log"))
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("KAIWA_FAULTS_KEEP") != "" {
 			t.Logf("the stack's output and data are kept in %s", dir)
 			return
 		}
