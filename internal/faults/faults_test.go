@@ -15,6 +15,8 @@ type fault struct {
 	name string
 	tag  string // prefix of the round's channels, users and cids
 	run  func(t *testing.T, s *stack, r *round) outage
+	// tune, when set, changes the round's clients for this fault.
+	tune func(*roundConfig)
 }
 
 // killUA kills a UA with SIGKILL; the supervisor starts it again.
@@ -60,6 +62,10 @@ var faultList = []fault{
 		time.Sleep(5 * time.Second)
 		s.nats.start(t)
 		return outage{began: at, back: time.Now(), within: 10 * time.Second}
+	}, tune: func(c *roundConfig) {
+		// v1 clients have no resume: only the UA's gap repair keeps
+		// them whole across a NATS restart.
+		c.V1 = 100
 	}},
 	{name: "mariadb-freeze", tag: "f5", run: func(t *testing.T, s *stack, r *round) outage {
 		// Frozen, then killed while frozen, then started again.
@@ -115,6 +121,9 @@ func TestFaults(t *testing.T) {
 		}
 		t.Run(f.name, func(t *testing.T) {
 			cfg := defaultRoundConfig()
+			if f.tune != nil {
+				f.tune(&cfg)
+			}
 			s.waitHealthy(t, time.Minute)
 			r := newRound(t, s, f.tag, cfg)
 			r.startTraffic()
