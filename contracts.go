@@ -256,7 +256,8 @@ type Publisher interface {
 	DeleteMessage(ctx context.Context, tenant TenantID, ch, id string) error
 }
 
-// Bus is everything a UA needs from the message bus.
+// Bus is everything a UA needs from the message bus. Recording events is
+// not part of it: that is a [Recorder], wired on its own.
 type Bus interface {
 	Publisher
 	// PublishPresence sends an ephemeral join or leave to a channel.
@@ -286,5 +287,4 @@ type Bus interface {
 	// back after a loss (with the subscriptions restored): deliveries may
 	// have been missed meanwhile.
 	OnReconnect(f func())
-	Recorder
 }

@@ -100,7 +100,8 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Bus is one process's connection to NATS. It implements [kaiwa.Bus].
+// Bus is one process's connection to NATS. It implements [kaiwa.Bus], and
+// [kaiwa.Recorder] with the event stream.
 type Bus struct {
 	cfg    Config
 	nc     *nats.Conn
@@ -127,7 +128,10 @@ type Bus struct {
 	onReconn []func() // guarded by watchMu
 }
 
-var _ kaiwa.Bus = (*Bus)(nil)
+var (
+	_ kaiwa.Bus      = (*Bus)(nil)
+	_ kaiwa.Recorder = (*Bus)(nil)
+)
 
 // ErrClosed is returned by a closed [Bus].
 var ErrClosed = errors.New("bus: closed")
@@ -450,7 +454,7 @@ func (b *Bus) PublishControl(ctx context.Context, c kaiwa.Control) error {
 	return nil
 }
 
-// Record implements [kaiwa.Bus]: it appends e to the event stream without
+// Record implements [kaiwa.Recorder]: it appends e to the event stream without
 // waiting for the acknowledgement. When too many events are in flight the
 // event is dropped and counted (see [Bus.DroppedEvents]).
 func (b *Bus) Record(e kaiwa.Event) {

@@ -103,7 +103,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	defer b.Close()
 	remote := b.Directory()
 	srv, err := ua.New(ua.Config{
-		Version: v, Directory: remote, Moderation: remote, Bus: b, Logger: log,
+		Version: v, Directory: remote, Moderation: remote, Bus: b, Recorder: b, Logger: log,
 		CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 		SendQueue: *queue, PingInterval: *ping, DrainWindow: *drain,
 	})
