@@ -25,16 +25,32 @@ func newBus(t *testing.T, url string) *Bus {
 	return b
 }
 
+// delivery is one thing a subscription delivered: one field set.
+type delivery struct {
+	Message  *kaiwa.Message
+	Presence *kaiwa.Presence
+	Control  *kaiwa.Control
+}
+
 // collector gathers deliveries for assertions.
 type collector struct {
 	mu sync.Mutex
-	ds []kaiwa.Delivery
+	ds []delivery
 }
 
-func (c *collector) handle(d kaiwa.Delivery) {
+func (c *collector) add(d delivery) {
 	c.mu.Lock()
 	c.ds = append(c.ds, d)
 	c.mu.Unlock()
+}
+
+// handler returns the handler that collects into c.
+func (c *collector) handler() kaiwa.Handler {
+	return kaiwa.Handler{
+		Message:  func(m *kaiwa.Message) { c.add(delivery{Message: m}) },
+		Presence: func(p *kaiwa.Presence) { c.add(delivery{Presence: p}) },
+		Control:  func(ctl *kaiwa.Control) { c.add(delivery{Control: ctl}) },
+	}
 }
 
 func (c *collector) messages() []kaiwa.Message {
@@ -49,7 +65,7 @@ func (c *collector) messages() []kaiwa.Message {
 	return out
 }
 
-func (c *collector) all() []kaiwa.Delivery {
+func (c *collector) all() []delivery {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.ds)
@@ -117,7 +133,7 @@ func TestDeliverySeqPrevAndIsolation(t *testing.T) {
 		ch string
 		c  *collector
 	}{{"acme", "world.en", &world}, {"acme", "other", &other}, {"rival", "world.en", &foreign}} {
-		sub, err := ua.SubscribeChannel(s.t, s.ch, s.c.handle)
+		sub, err := ua.SubscribeChannel(s.t, s.ch, s.c.handler())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +171,7 @@ func TestDirectMessagesReachBothUsers(t *testing.T) {
 	b := newBus(t, url)
 	var alice, bob, carol collector
 	for u, c := range map[string]*collector{"alice": &alice, "bob": &bob, "carol": &carol} {
-		sub, err := b.SubscribeUser("acme", u, c.handle)
+		sub, err := b.SubscribeUser("acme", u, c.handler())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +191,7 @@ func TestDirectMessagesReachBothUsers(t *testing.T) {
 func TestClientIDDeduplicates(t *testing.T) {
 	b := newBus(t, testenv.NATS(t))
 	var c collector
-	sub, err := b.SubscribeChannel("acme", "world", c.handle)
+	sub, err := b.SubscribeChannel("acme", "world", c.handler())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,8 +297,8 @@ func TestInboxAndDeletion(t *testing.T) {
 	b := newBus(t, testenv.NATS(t))
 	ctx := context.Background()
 	var bob, world collector
-	s1, _ := b.SubscribeUser("acme", "bob", bob.handle)
-	s2, _ := b.SubscribeChannel("acme", "world", world.handle)
+	s1, _ := b.SubscribeUser("acme", "bob", bob.handler())
+	s2, _ := b.SubscribeChannel("acme", "world", world.handler())
 	defer s1.Unsubscribe()
 	defer s2.Unsubscribe()
 	in, err := b.Publish(ctx, kaiwa.Message{Tenant: "acme", Channel: kaiwa.Inbox("bob"), Text: "you won", System: true})
@@ -312,7 +328,7 @@ func TestInboxAndDeletion(t *testing.T) {
 	}
 	// A deleted direct message is announced to both users' subjects.
 	var alice collector
-	s3, _ := b.SubscribeUser("acme", "alice", alice.handle)
+	s3, _ := b.SubscribeUser("acme", "alice", alice.handler())
 	defer s3.Unsubscribe()
 	if err := b.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMessageDeleted, Tenant: "acme", Channel: "dm:alice:bob", ID: "x-1"}); err != nil {
 		t.Fatal(err)
@@ -324,9 +340,9 @@ func TestControlsAndPresenceRouting(t *testing.T) {
 	b := newBus(t, testenv.NATS(t))
 	ctx := context.Background()
 	var user, channel, tenants collector
-	s1, _ := b.SubscribeUser("acme", "bob", user.handle)
-	s2, _ := b.SubscribeChannel("acme", "guild.1", channel.handle)
-	s3, _ := b.SubscribeTenants(tenants.handle)
+	s1, _ := b.SubscribeUser("acme", "bob", user.handler())
+	s2, _ := b.SubscribeChannel("acme", "guild.1", channel.handler())
+	s3, _ := b.SubscribeTenants(tenants.handler().Control)
 	defer s1.Unsubscribe()
 	defer s2.Unsubscribe()
 	defer s3.Unsubscribe()
@@ -351,6 +367,34 @@ func TestControlsAndPresenceRouting(t *testing.T) {
 	}
 	if p := channel.all()[1].Presence; p == nil || p.User != "carol" || p.Tenant != "acme" {
 		t.Errorf("channel got %+v", channel.all()[1])
+	}
+}
+
+// TestHandlerWithoutAKindDropsIt: a kind the handler has no function for
+// is dropped, and what follows it still arrives.
+func TestHandlerWithoutAKindDropsIt(t *testing.T) {
+	b := newBus(t, testenv.NATS(t))
+	ctx := context.Background()
+	controls := make(chan *kaiwa.Control, 4)
+	sub, err := b.SubscribeChannel("acme", "guild.1", kaiwa.Handler{Control: func(c *kaiwa.Control) { controls <- c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	publish(t, b, "acme", "guild.1", "nobody reads this")
+	if err := b.PublishPresence(ctx, kaiwa.Presence{Tenant: "acme", Channel: "guild.1", User: "carol", Event: "join"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlChannelDeleted, Tenant: "acme", Channel: "guild.1"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-controls:
+		if c.Kind != kaiwa.ControlChannelDeleted || c.Tenant != "acme" {
+			t.Errorf("control %+v", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the control did not arrive")
 	}
 }
 
@@ -577,7 +621,7 @@ func TestConcurrentSubscribesAreConfirmed(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			ch := fmt.Sprint("room.", i)
-			sub, err := ua.SubscribeChannel("acme", ch, got[i].handle)
+			sub, err := ua.SubscribeChannel("acme", ch, got[i].handler())
 			if err != nil {
 				errs <- err
 				return
