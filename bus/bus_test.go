@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -482,6 +483,127 @@ func TestDirectoryOverTheBus(t *testing.T) {
 	}
 }
 
+// fakeModeration records what it is asked.
+type fakeModeration struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fakeModeration) add(s string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, s)
+	return nil
+}
+
+func (f *fakeModeration) Sanction(_ context.Context, s kaiwa.Sanction) error {
+	return f.add(fmt.Sprintf("sanction %s %s %s until %d (%s)", s.Tenant, s.User, s.Kind, s.Until.Unix(), s.Reason))
+}
+
+func (f *fakeModeration) Lift(_ context.Context, t kaiwa.TenantID, user string, kind kaiwa.SanctionKind) error {
+	if user == "nobody" {
+		return kaiwa.Errorf(kaiwa.CodeNotFound, "no such sanction")
+	}
+	return f.add(fmt.Sprintf("lift %s %s %s", t, user, kind))
+}
+
+func (f *fakeModeration) Kick(_ context.Context, t kaiwa.TenantID, user, reason string) error {
+	return f.add(fmt.Sprintf("kick %s %s (%s)", t, user, reason))
+}
+
+// TestDirectoryModerationAndSessions: moderation requests reach the
+// moderator with the tenant of their subject, its refusals come back with
+// their code, and a directory that cannot batch still answers sessions.
+func TestDirectoryModerationAndSessions(t *testing.T) {
+	url := testenv.NATS(t)
+	api, ua := newBus(t, url), newBus(t, url)
+	tok := kaiwa.NewCredential("acme")
+	mod := &fakeModeration{}
+	srv, err := api.ServeDirectory(fakeDirectory{token: tok}, mod, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Unsubscribe()
+	d := ua.Directory()
+	ctx := context.Background()
+	until := time.Unix(1_800_000_000, 0)
+	if err := d.Sanction(ctx, kaiwa.Sanction{Tenant: "acme", User: "mallory", Kind: kaiwa.SanctionMute, Until: until, Reason: "ng words"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Lift(ctx, "acme", "mallory", kaiwa.SanctionBan); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Kick(ctx, "rival", "mallory", "spam"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Lift(ctx, "acme", "nobody", kaiwa.SanctionMute); kaiwa.ErrorCode(err) != kaiwa.CodeNotFound {
+		t.Errorf("a refused lift: %v", err)
+	}
+	want := []string{
+		"sanction acme mallory mute until 1800000000 (ng words)",
+		"lift acme mallory ban",
+		"kick rival mallory (spam)",
+	}
+	if !slices.Equal(mod.calls, want) {
+		t.Errorf("moderator got %q, want %q", mod.calls, want)
+	}
+
+	// fakeDirectory cannot batch, and its member channels fail.
+	sd := d.(interface {
+		ResolveSession(context.Context, string) (kaiwa.Identity, []kaiwa.Sanction, []string, error)
+	})
+	if _, _, _, err := sd.ResolveSession(ctx, tok); kaiwa.ErrorCode(err) != kaiwa.CodeUnavailable {
+		t.Errorf("session of a failing directory: %v", err)
+	}
+	if _, _, _, err := sd.ResolveSession(ctx, kaiwa.NewCredential("acme")); kaiwa.ErrorCode(err) != kaiwa.CodeUnauthorized {
+		t.Errorf("session of an unknown token: %v", err)
+	}
+}
+
+// TestDirectoryRequestsOnTheWire: the directory's requests and replies
+// keep the members the earlier directory used (a rolling upgrade runs both
+// at once), and a malformed request is refused with bad_request.
+func TestDirectoryRequestsOnTheWire(t *testing.T) {
+	url := testenv.NATS(t)
+	api, ua := newBus(t, url), newBus(t, url)
+	tok := kaiwa.NewCredential("acme")
+	srv, err := api.ServeDirectory(fakeDirectory{token: tok}, nil, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Unsubscribe()
+	ask := func(op, body string) map[string]json.RawMessage {
+		t.Helper()
+		m, err := ua.Conn().Request("kaiwa.acme.dir."+op, []byte(body), 3*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+		var rep map[string]json.RawMessage
+		if err := json.Unmarshal(m.Data, &rep); err != nil {
+			t.Fatalf("%s: %s: %v", op, m.Data, err)
+		}
+		return rep
+	}
+	if rep := ask("token", `{"token":"`+tok+`"}`); !strings.Contains(string(rep["identity"]), `"user":"alice"`) {
+		t.Errorf("token reply %s", rep)
+	}
+	if rep := ask("channel", `{"ch":"world"}`); !strings.Contains(string(rep["channel"]), `"kind":"closed"`) {
+		t.Errorf("channel reply %s", rep)
+	}
+	if rep := ask("member", `{"ch":"world","user":"alice"}`); string(rep["member"]) != "true" {
+		t.Errorf("member reply %s", rep)
+	}
+	if rep := ask("ng", `{}`); !strings.Contains(string(rep["ng"]), `"words":["bad"]`) {
+		t.Errorf("ng reply %s", rep)
+	}
+	if rep := ask("channel", `{"ch":"nope"}`); string(rep["error"]) != `{"code":"not_found","message":"no such channel"}` {
+		t.Errorf("refusal %s", rep)
+	}
+	if rep := ask("member", `["not an object"]`); !strings.Contains(string(rep["error"]), `"code":"bad_request"`) {
+		t.Errorf("malformed request answered %s", rep)
+	}
+}
+
 // batchDirectory answers session lookups in batches, holding every batch
 // until gate is closed, and records the batches' sizes.
 type batchDirectory struct {
@@ -580,11 +702,11 @@ func TestDirectoryBatchesSessionLookups(t *testing.T) {
 		for _, s := range d.batches() {
 			taken += s
 		}
-		if len(d.batches()) == sessionBatchers && taken+len(srv.(*dirServer).sessions) == n {
+		if len(d.batches()) == sessionBatchers && taken+len(srv.(*dirServer).batch.queue) == n {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("requests did not queue: batches %v, %d waiting", d.batches(), len(srv.(*dirServer).sessions))
+			t.Fatalf("requests did not queue: batches %v, %d waiting", d.batches(), len(srv.(*dirServer).batch.queue))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -21,6 +21,18 @@
 //	P.T.dir.OP          directory requests, served by the API tier (core)
 //	P.T.evlog           the event log's durable buffer (stream)
 //
+// # Directory
+//
+// The directory is what UAs ask the API tier: one operation per subject
+// P.T.dir.OP, with OP one of token, session, settings, channel, member,
+// channels, ng, sanctions (what a UA needs to know), and sanction, lift
+// and kick (the moderation a UA applies). Each operation has a request
+// type and a reply type; the client asks with one generic helper, call,
+// and [Bus.ServeDirectory] answers with its counterpart, serve, on a queue
+// group of the API processes. A refusal carries its [kaiwa.Error] code back
+// to the UA. New sessions' lookups wait on workers of their own and are
+// answered in batches by a [kaiwa.SessionResolver].
+//
 // # Message ids
 //
 // A message's id is derived from its stream sequence: the stream's creation
