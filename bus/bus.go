@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
-	"github.com/kaiwa-chat/kaiwa/internal/jsonw"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -473,16 +472,3 @@ func (b *Bus) Record(e kaiwa.Event) {
 
 // DroppedEvents returns how many events [Bus.Record] could not buffer.
 func (b *Bus) DroppedEvents() uint64 { return b.droppedEvents.Load() }
-
-// appendPayload appends the stream payload of m: its JSON without ID, Seq
-// and Prev (the stream assigns them), with Data copied byte for byte.
-func appendPayload(dst []byte, m *kaiwa.Message) []byte {
-	dst = append(dst, '{')
-	dst = jsonw.String(jsonw.Field(dst, "tenant", true), string(m.Tenant))
-	dst = jsonw.StringField(dst, "ch", m.Channel)
-	dst = jsonw.MessageBody(dst, m)
-	if m.CID != "" {
-		dst = jsonw.StringField(dst, "cid", m.CID)
-	}
-	return append(dst, '}')
-}

@@ -33,6 +33,16 @@
 // to the UA. New sessions' lookups wait on workers of their own and are
 // answered in batches by a [kaiwa.SessionResolver].
 //
+// # Stream payload
+//
+// A message is stored in the stream as a payload of its own, versioned
+// JSON format ("v":1 first, then from, name, text, data byte for byte, ts,
+// system, cid), which no wire codec shares: what clients receive can change
+// without changing what is stored. Tenant, channel, id, seq and prev come
+// from the subject and the stream, never from the payload. Every version a
+// stream may hold stays readable, including version 0, written before
+// payloads had a version.
+//
 // # Message ids
 //
 // A message's id is derived from its stream sequence: the stream's creation

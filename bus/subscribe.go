@@ -236,11 +236,10 @@ func (b *Bus) decodeMessage(subj, kind string, data []byte, seq, prev uint64) (*
 	if !ok {
 		return nil, errors.New("bus: bad subject")
 	}
-	msg := new(kaiwa.Message)
-	if err := json.Unmarshal(data, msg); err != nil {
+	msg := &kaiwa.Message{Tenant: t, Channel: ch}
+	if err := decodePayload(data, msg); err != nil {
 		return nil, err
 	}
-	msg.Tenant, msg.Channel = t, ch
 	msg.Seq, msg.Prev, msg.ID = seq, prev, b.MessageID(seq)
 	return msg, nil
 }
