@@ -2,7 +2,9 @@
 // multiplexing every channel, a JetStream stream for chat and system
 // messages (sequence numbers, per-channel history, and the durable buffer of
 // the message log), core NATS for ephemeral events and live changes, and
-// request/reply for the directory the UAs ask of the API tier.
+// request/reply for the directory the UAs ask of the API tier. A [Bus] is
+// a [kaiwa.Bus] and, apart from it, the [kaiwa.Recorder] that buffers the
+// event log in its own stream.
 //
 // # Subjects
 //
@@ -53,7 +55,10 @@
 //
 // # Concurrency
 //
-// A [Bus] is safe for concurrent use. Handlers of subscriptions run on a
-// fixed set of dispatch goroutines (messages of one subject always on the
-// same one, in order); they must not block.
+// A [Bus] is safe for concurrent use. A subscription's [kaiwa.Handler] has
+// a function for each kind of delivery (message, presence, live change);
+// the bus calls the one for what arrived, and drops a kind the handler has
+// no function for. Handlers run on a fixed set of dispatch goroutines
+// (messages of one subject always on the same one, in order); they must
+// not block.
 package bus
