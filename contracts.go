@@ -225,17 +225,16 @@ type Control struct {
 	ID      string      `json:"id,omitempty"`
 }
 
-// Delivery is one item the bus hands to a UA for its local sessions:
-// exactly one of its fields is set.
-type Delivery struct {
-	Message  *Message
-	Presence *Presence
-	Control  *Control
+// Handler receives what a subscription delivers, each kind by its own
+// function: a chat or system message, a presence change, a live change. A
+// nil function drops the deliveries of its kind. The bus calls them in
+// arrival order, from one goroutine for all of a subject's deliveries; they
+// must not block (enqueue and return).
+type Handler struct {
+	Message  func(*Message)
+	Presence func(*Presence)
+	Control  func(*Control)
 }
-
-// Handler receives deliveries. The bus calls it from one goroutine per
-// subscription; it must not block (enqueue and return).
-type Handler func(Delivery)
 
 // Subscription is an interest in a subject; Unsubscribe ends it.
 type Subscription interface {
@@ -256,7 +255,8 @@ type Publisher interface {
 	DeleteMessage(ctx context.Context, tenant TenantID, ch, id string) error
 }
 
-// Bus is everything a UA needs from the message bus.
+// Bus is everything a UA needs from the message bus. Recording events is
+// not part of it: that is a [Recorder], wired on its own.
 type Bus interface {
 	Publisher
 	// PublishPresence sends an ephemeral join or leave to a channel.
@@ -280,11 +280,10 @@ type Bus interface {
 	// SubscribeUser delivers a user's direct messages, system messages to
 	// the user, and user-targeted controls.
 	SubscribeUser(tenant TenantID, user string, h Handler) (Subscription, error)
-	// SubscribeTenants delivers tenant-wide controls of every tenant.
-	SubscribeTenants(h Handler) (Subscription, error)
+	// SubscribeTenants delivers tenant-wide controls of every tenant to f.
+	SubscribeTenants(f func(*Control)) (Subscription, error)
 	// OnReconnect registers f, called each time the bus connection is
 	// back after a loss (with the subscriptions restored): deliveries may
 	// have been missed meanwhile.
 	OnReconnect(f func())
-	Recorder
 }

@@ -113,11 +113,7 @@ func TestMembershipReachesTheBus(t *testing.T) {
 	e := newTestEnv(t)
 	e.putChannel(e.keyA, "guild", "closed")
 	got := make(chan kaiwa.Control, 4)
-	sub, err := shared.bus.SubscribeUser(e.tenantA, "alice", func(d kaiwa.Delivery) {
-		if d.Control != nil {
-			got <- *d.Control
-		}
-	})
+	sub, err := shared.bus.SubscribeUser(e.tenantA, "alice", kaiwa.Handler{Control: func(c *kaiwa.Control) { got <- *c }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
-	"github.com/kaiwa-chat/kaiwa/internal/jsonw"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -100,7 +99,8 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Bus is one process's connection to NATS. It implements [kaiwa.Bus].
+// Bus is one process's connection to NATS. It implements [kaiwa.Bus], and
+// [kaiwa.Recorder] with the event stream.
 type Bus struct {
 	cfg    Config
 	nc     *nats.Conn
@@ -127,7 +127,10 @@ type Bus struct {
 	onReconn []func() // guarded by watchMu
 }
 
-var _ kaiwa.Bus = (*Bus)(nil)
+var (
+	_ kaiwa.Bus      = (*Bus)(nil)
+	_ kaiwa.Recorder = (*Bus)(nil)
+)
 
 // ErrClosed is returned by a closed [Bus].
 var ErrClosed = errors.New("bus: closed")
@@ -450,7 +453,7 @@ func (b *Bus) PublishControl(ctx context.Context, c kaiwa.Control) error {
 	return nil
 }
 
-// Record implements [kaiwa.Bus]: it appends e to the event stream without
+// Record implements [kaiwa.Recorder]: it appends e to the event stream without
 // waiting for the acknowledgement. When too many events are in flight the
 // event is dropped and counted (see [Bus.DroppedEvents]).
 func (b *Bus) Record(e kaiwa.Event) {
@@ -469,16 +472,3 @@ func (b *Bus) Record(e kaiwa.Event) {
 
 // DroppedEvents returns how many events [Bus.Record] could not buffer.
 func (b *Bus) DroppedEvents() uint64 { return b.droppedEvents.Load() }
-
-// appendPayload appends the stream payload of m: its JSON without ID, Seq
-// and Prev (the stream assigns them), with Data copied byte for byte.
-func appendPayload(dst []byte, m *kaiwa.Message) []byte {
-	dst = append(dst, '{')
-	dst = jsonw.String(jsonw.Field(dst, "tenant", true), string(m.Tenant))
-	dst = jsonw.StringField(dst, "ch", m.Channel)
-	dst = jsonw.MessageBody(dst, m)
-	if m.CID != "" {
-		dst = jsonw.StringField(dst, "cid", m.CID)
-	}
-	return append(dst, '}')
-}

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -25,16 +26,32 @@ func newBus(t *testing.T, url string) *Bus {
 	return b
 }
 
+// delivery is one thing a subscription delivered: one field set.
+type delivery struct {
+	Message  *kaiwa.Message
+	Presence *kaiwa.Presence
+	Control  *kaiwa.Control
+}
+
 // collector gathers deliveries for assertions.
 type collector struct {
 	mu sync.Mutex
-	ds []kaiwa.Delivery
+	ds []delivery
 }
 
-func (c *collector) handle(d kaiwa.Delivery) {
+func (c *collector) add(d delivery) {
 	c.mu.Lock()
 	c.ds = append(c.ds, d)
 	c.mu.Unlock()
+}
+
+// handler returns the handler that collects into c.
+func (c *collector) handler() kaiwa.Handler {
+	return kaiwa.Handler{
+		Message:  func(m *kaiwa.Message) { c.add(delivery{Message: m}) },
+		Presence: func(p *kaiwa.Presence) { c.add(delivery{Presence: p}) },
+		Control:  func(ctl *kaiwa.Control) { c.add(delivery{Control: ctl}) },
+	}
 }
 
 func (c *collector) messages() []kaiwa.Message {
@@ -49,7 +66,7 @@ func (c *collector) messages() []kaiwa.Message {
 	return out
 }
 
-func (c *collector) all() []kaiwa.Delivery {
+func (c *collector) all() []delivery {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.ds)
@@ -117,7 +134,7 @@ func TestDeliverySeqPrevAndIsolation(t *testing.T) {
 		ch string
 		c  *collector
 	}{{"acme", "world.en", &world}, {"acme", "other", &other}, {"rival", "world.en", &foreign}} {
-		sub, err := ua.SubscribeChannel(s.t, s.ch, s.c.handle)
+		sub, err := ua.SubscribeChannel(s.t, s.ch, s.c.handler())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +172,7 @@ func TestDirectMessagesReachBothUsers(t *testing.T) {
 	b := newBus(t, url)
 	var alice, bob, carol collector
 	for u, c := range map[string]*collector{"alice": &alice, "bob": &bob, "carol": &carol} {
-		sub, err := b.SubscribeUser("acme", u, c.handle)
+		sub, err := b.SubscribeUser("acme", u, c.handler())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +192,7 @@ func TestDirectMessagesReachBothUsers(t *testing.T) {
 func TestClientIDDeduplicates(t *testing.T) {
 	b := newBus(t, testenv.NATS(t))
 	var c collector
-	sub, err := b.SubscribeChannel("acme", "world", c.handle)
+	sub, err := b.SubscribeChannel("acme", "world", c.handler())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,8 +298,8 @@ func TestInboxAndDeletion(t *testing.T) {
 	b := newBus(t, testenv.NATS(t))
 	ctx := context.Background()
 	var bob, world collector
-	s1, _ := b.SubscribeUser("acme", "bob", bob.handle)
-	s2, _ := b.SubscribeChannel("acme", "world", world.handle)
+	s1, _ := b.SubscribeUser("acme", "bob", bob.handler())
+	s2, _ := b.SubscribeChannel("acme", "world", world.handler())
 	defer s1.Unsubscribe()
 	defer s2.Unsubscribe()
 	in, err := b.Publish(ctx, kaiwa.Message{Tenant: "acme", Channel: kaiwa.Inbox("bob"), Text: "you won", System: true})
@@ -312,7 +329,7 @@ func TestInboxAndDeletion(t *testing.T) {
 	}
 	// A deleted direct message is announced to both users' subjects.
 	var alice collector
-	s3, _ := b.SubscribeUser("acme", "alice", alice.handle)
+	s3, _ := b.SubscribeUser("acme", "alice", alice.handler())
 	defer s3.Unsubscribe()
 	if err := b.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMessageDeleted, Tenant: "acme", Channel: "dm:alice:bob", ID: "x-1"}); err != nil {
 		t.Fatal(err)
@@ -324,9 +341,9 @@ func TestControlsAndPresenceRouting(t *testing.T) {
 	b := newBus(t, testenv.NATS(t))
 	ctx := context.Background()
 	var user, channel, tenants collector
-	s1, _ := b.SubscribeUser("acme", "bob", user.handle)
-	s2, _ := b.SubscribeChannel("acme", "guild.1", channel.handle)
-	s3, _ := b.SubscribeTenants(tenants.handle)
+	s1, _ := b.SubscribeUser("acme", "bob", user.handler())
+	s2, _ := b.SubscribeChannel("acme", "guild.1", channel.handler())
+	s3, _ := b.SubscribeTenants(tenants.handler().Control)
 	defer s1.Unsubscribe()
 	defer s2.Unsubscribe()
 	defer s3.Unsubscribe()
@@ -351,6 +368,34 @@ func TestControlsAndPresenceRouting(t *testing.T) {
 	}
 	if p := channel.all()[1].Presence; p == nil || p.User != "carol" || p.Tenant != "acme" {
 		t.Errorf("channel got %+v", channel.all()[1])
+	}
+}
+
+// TestHandlerWithoutAKindDropsIt: a kind the handler has no function for
+// is dropped, and what follows it still arrives.
+func TestHandlerWithoutAKindDropsIt(t *testing.T) {
+	b := newBus(t, testenv.NATS(t))
+	ctx := context.Background()
+	controls := make(chan *kaiwa.Control, 4)
+	sub, err := b.SubscribeChannel("acme", "guild.1", kaiwa.Handler{Control: func(c *kaiwa.Control) { controls <- c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	publish(t, b, "acme", "guild.1", "nobody reads this")
+	if err := b.PublishPresence(ctx, kaiwa.Presence{Tenant: "acme", Channel: "guild.1", User: "carol", Event: "join"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlChannelDeleted, Tenant: "acme", Channel: "guild.1"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-controls:
+		if c.Kind != kaiwa.ControlChannelDeleted || c.Tenant != "acme" {
+			t.Errorf("control %+v", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the control did not arrive")
 	}
 }
 
@@ -435,6 +480,127 @@ func TestDirectoryOverTheBus(t *testing.T) {
 	}
 	if err := d.Kick(ctx, "acme", "mallory", "spam"); kaiwa.ErrorCode(err) != kaiwa.CodeUnavailable {
 		t.Errorf("moderation without a moderator: %v", err)
+	}
+}
+
+// fakeModeration records what it is asked.
+type fakeModeration struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fakeModeration) add(s string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, s)
+	return nil
+}
+
+func (f *fakeModeration) Sanction(_ context.Context, s kaiwa.Sanction) error {
+	return f.add(fmt.Sprintf("sanction %s %s %s until %d (%s)", s.Tenant, s.User, s.Kind, s.Until.Unix(), s.Reason))
+}
+
+func (f *fakeModeration) Lift(_ context.Context, t kaiwa.TenantID, user string, kind kaiwa.SanctionKind) error {
+	if user == "nobody" {
+		return kaiwa.Errorf(kaiwa.CodeNotFound, "no such sanction")
+	}
+	return f.add(fmt.Sprintf("lift %s %s %s", t, user, kind))
+}
+
+func (f *fakeModeration) Kick(_ context.Context, t kaiwa.TenantID, user, reason string) error {
+	return f.add(fmt.Sprintf("kick %s %s (%s)", t, user, reason))
+}
+
+// TestDirectoryModerationAndSessions: moderation requests reach the
+// moderator with the tenant of their subject, its refusals come back with
+// their code, and a directory that cannot batch still answers sessions.
+func TestDirectoryModerationAndSessions(t *testing.T) {
+	url := testenv.NATS(t)
+	api, ua := newBus(t, url), newBus(t, url)
+	tok := kaiwa.NewCredential("acme")
+	mod := &fakeModeration{}
+	srv, err := api.ServeDirectory(fakeDirectory{token: tok}, mod, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Unsubscribe()
+	d := ua.Directory()
+	ctx := context.Background()
+	until := time.Unix(1_800_000_000, 0)
+	if err := d.Sanction(ctx, kaiwa.Sanction{Tenant: "acme", User: "mallory", Kind: kaiwa.SanctionMute, Until: until, Reason: "ng words"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Lift(ctx, "acme", "mallory", kaiwa.SanctionBan); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Kick(ctx, "rival", "mallory", "spam"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Lift(ctx, "acme", "nobody", kaiwa.SanctionMute); kaiwa.ErrorCode(err) != kaiwa.CodeNotFound {
+		t.Errorf("a refused lift: %v", err)
+	}
+	want := []string{
+		"sanction acme mallory mute until 1800000000 (ng words)",
+		"lift acme mallory ban",
+		"kick rival mallory (spam)",
+	}
+	if !slices.Equal(mod.calls, want) {
+		t.Errorf("moderator got %q, want %q", mod.calls, want)
+	}
+
+	// fakeDirectory cannot batch, and its member channels fail.
+	sd := d.(interface {
+		ResolveSession(context.Context, string) (kaiwa.Identity, []kaiwa.Sanction, []string, error)
+	})
+	if _, _, _, err := sd.ResolveSession(ctx, tok); kaiwa.ErrorCode(err) != kaiwa.CodeUnavailable {
+		t.Errorf("session of a failing directory: %v", err)
+	}
+	if _, _, _, err := sd.ResolveSession(ctx, kaiwa.NewCredential("acme")); kaiwa.ErrorCode(err) != kaiwa.CodeUnauthorized {
+		t.Errorf("session of an unknown token: %v", err)
+	}
+}
+
+// TestDirectoryRequestsOnTheWire: the directory's requests and replies
+// keep the members the earlier directory used (a rolling upgrade runs both
+// at once), and a malformed request is refused with bad_request.
+func TestDirectoryRequestsOnTheWire(t *testing.T) {
+	url := testenv.NATS(t)
+	api, ua := newBus(t, url), newBus(t, url)
+	tok := kaiwa.NewCredential("acme")
+	srv, err := api.ServeDirectory(fakeDirectory{token: tok}, nil, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Unsubscribe()
+	ask := func(op, body string) map[string]json.RawMessage {
+		t.Helper()
+		m, err := ua.Conn().Request("kaiwa.acme.dir."+op, []byte(body), 3*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+		var rep map[string]json.RawMessage
+		if err := json.Unmarshal(m.Data, &rep); err != nil {
+			t.Fatalf("%s: %s: %v", op, m.Data, err)
+		}
+		return rep
+	}
+	if rep := ask("token", `{"token":"`+tok+`"}`); !strings.Contains(string(rep["identity"]), `"user":"alice"`) {
+		t.Errorf("token reply %s", rep)
+	}
+	if rep := ask("channel", `{"ch":"world"}`); !strings.Contains(string(rep["channel"]), `"kind":"closed"`) {
+		t.Errorf("channel reply %s", rep)
+	}
+	if rep := ask("member", `{"ch":"world","user":"alice"}`); string(rep["member"]) != "true" {
+		t.Errorf("member reply %s", rep)
+	}
+	if rep := ask("ng", `{}`); !strings.Contains(string(rep["ng"]), `"words":["bad"]`) {
+		t.Errorf("ng reply %s", rep)
+	}
+	if rep := ask("channel", `{"ch":"nope"}`); string(rep["error"]) != `{"code":"not_found","message":"no such channel"}` {
+		t.Errorf("refusal %s", rep)
+	}
+	if rep := ask("member", `["not an object"]`); !strings.Contains(string(rep["error"]), `"code":"bad_request"`) {
+		t.Errorf("malformed request answered %s", rep)
 	}
 }
 
@@ -536,11 +702,11 @@ func TestDirectoryBatchesSessionLookups(t *testing.T) {
 		for _, s := range d.batches() {
 			taken += s
 		}
-		if len(d.batches()) == sessionBatchers && taken+len(srv.(*dirServer).sessions) == n {
+		if len(d.batches()) == sessionBatchers && taken+len(srv.(*dirServer).batch.queue) == n {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("requests did not queue: batches %v, %d waiting", d.batches(), len(srv.(*dirServer).sessions))
+			t.Fatalf("requests did not queue: batches %v, %d waiting", d.batches(), len(srv.(*dirServer).batch.queue))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -577,7 +743,7 @@ func TestConcurrentSubscribesAreConfirmed(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			ch := fmt.Sprint("room.", i)
-			sub, err := ua.SubscribeChannel("acme", ch, got[i].handle)
+			sub, err := ua.SubscribeChannel("acme", ch, got[i].handler())
 			if err != nil {
 				errs <- err
 				return

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
+	"fmt"
 	"sync"
 	"time"
 
@@ -12,45 +12,192 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Directory operations, the last token of a directory subject.
+// dirOp is a directory operation: the last token of its subject
+// (P.T.dir.OP). Its type parameters are the operation's request and reply
+// types, so that [call] and [serve] cannot pair an operation with the
+// wrong ones.
+type dirOp[Req, Resp any] string
+
+// The directory's operations. Adding one takes a request type, a reply
+// type, a serve line in [Bus.ServeDirectory] and a client method.
 const (
-	dirToken    = "token"
-	dirSettings = "settings"
-	dirChannel  = "channel"
-	dirMember   = "member"
-	dirChannels = "channels"
-	dirNG       = "ng"
-	dirSanction = "sanctions"
-	dirModerate = "moderate"
-	dirSession  = "session"
+	opToken     dirOp[tokenRequest, tokenReply]         = "token"
+	opSession   dirOp[sessionRequest, sessionReply]     = "session"
+	opSettings  dirOp[settingsRequest, settingsReply]   = "settings"
+	opChannel   dirOp[channelRequest, channelReply]     = "channel"
+	opMember    dirOp[memberRequest, memberReply]       = "member"
+	opChannels  dirOp[channelsRequest, channelsReply]   = "channels"
+	opNG        dirOp[ngRequest, ngReply]               = "ng"
+	opSanctions dirOp[sanctionsRequest, sanctionsReply] = "sanctions"
+	opSanction  dirOp[sanctionRequest, doneReply]       = "sanction"
+	opLift      dirOp[liftRequest, doneReply]           = "lift"
+	opKick      dirOp[kickRequest, doneReply]           = "kick"
 )
 
-type dirRequest struct {
-	Token string `json:"token,omitempty"`
-	Ch    string `json:"ch,omitempty"`
-	User  string `json:"user,omitempty"`
-	// Moderation requests.
-	Action   string          `json:"action,omitempty"` // sanction, lift, kick
-	Sanction *kaiwa.Sanction `json:"sanction,omitempty"`
-	Kind     string          `json:"kind,omitempty"`
-	Reason   string          `json:"reason,omitempty"`
+// The requests and replies of the directory's operations. The tenant is
+// the subject's, never a member. Where an operation was served before the
+// directory had one type per operation, its members keep their names, so
+// that UAs and API processes of both releases understand each other during
+// a rolling upgrade. No reply has an "error" member: that is a refusal's
+// ([dirRefusal]).
+type (
+	// tokenRequest asks who a user token's bearer is.
+	tokenRequest struct {
+		Token string `json:"token"`
+	}
+	// tokenReply is the token's identity.
+	tokenReply struct {
+		Identity kaiwa.Identity `json:"identity"`
+	}
+
+	// sessionRequest asks everything a new session needs of its token.
+	sessionRequest struct {
+		Token string `json:"token"`
+	}
+	// sessionReply is the token's identity, the user's sanctions in force
+	// and the channels the user is a member of.
+	sessionReply struct {
+		Identity  kaiwa.Identity   `json:"identity"`
+		Sanctions []kaiwa.Sanction `json:"sanctions,omitempty"`
+		Channels  []string         `json:"channels,omitempty"`
+		// Session is always true: UAs of the earlier release check it.
+		Session bool `json:"session"`
+	}
+
+	// settingsRequest asks for the tenant's settings.
+	settingsRequest struct{}
+	// settingsReply is the tenant's settings.
+	settingsReply struct {
+		Settings kaiwa.Settings `json:"settings"`
+	}
+
+	// channelRequest asks for a channel.
+	channelRequest struct {
+		Channel string `json:"ch"`
+	}
+	// channelReply is the channel.
+	channelReply struct {
+		Channel kaiwa.Channel `json:"channel"`
+	}
+
+	// memberRequest asks whether a user is a member of a channel.
+	memberRequest struct {
+		Channel string `json:"ch"`
+		User    string `json:"user"`
+	}
+	// memberReply says whether the user is a member.
+	memberReply struct {
+		Member bool `json:"member"`
+	}
+
+	// channelsRequest asks for the channels a user is a member of.
+	channelsRequest struct {
+		User string `json:"user"`
+	}
+	// channelsReply is the user's member channels.
+	channelsReply struct {
+		Channels []string `json:"channels"`
+	}
+
+	// ngRequest asks for the tenant's NG list.
+	ngRequest struct{}
+	// ngReply is the tenant's NG list.
+	ngReply struct {
+		List kaiwa.NGList `json:"ng"`
+	}
+
+	// sanctionsRequest asks for a user's sanctions in force.
+	sanctionsRequest struct {
+		User string `json:"user"`
+	}
+	// sanctionsReply is the user's sanctions in force.
+	sanctionsReply struct {
+		Sanctions []kaiwa.Sanction `json:"sanctions"`
+	}
+
+	// sanctionRequest bans or mutes a user ([kaiwa.Moderation.Sanction]).
+	sanctionRequest struct {
+		Sanction kaiwa.Sanction `json:"sanction"`
+	}
+	// liftRequest ends a user's ban or mute ([kaiwa.Moderation.Lift]).
+	liftRequest struct {
+		User string             `json:"user"`
+		Kind kaiwa.SanctionKind `json:"kind"`
+	}
+	// kickRequest closes a user's sessions ([kaiwa.Moderation.Kick]).
+	kickRequest struct {
+		User   string `json:"user"`
+		Reason string `json:"reason,omitempty"`
+	}
+	// doneReply says a change was made.
+	doneReply struct{}
+)
+
+// dirRefusal is the reply to a refused request: its [kaiwa.Error].
+type dirRefusal struct {
+	Error *wireError `json:"error,omitempty"`
 }
 
+// wireError is a [kaiwa.Error] on the wire.
 type wireError struct {
 	Code    kaiwa.Code `json:"code"`
 	Message string     `json:"message"`
 }
 
-type dirReply struct {
-	Error     *wireError       `json:"error,omitempty"`
-	Identity  *kaiwa.Identity  `json:"identity,omitempty"`
-	Settings  *kaiwa.Settings  `json:"settings,omitempty"`
-	Channel   *kaiwa.Channel   `json:"channel,omitempty"`
-	Member    bool             `json:"member,omitempty"`
-	Channels  []string         `json:"channels,omitempty"`
-	NG        *kaiwa.NGList    `json:"ng,omitempty"`
-	Sanctions []kaiwa.Sanction `json:"sanctions,omitempty"`
-	Session   bool             `json:"session,omitempty"`
+// refusal returns the reply refusing a request with err. An internal error
+// reaches the UA as unavailable, without its detail.
+func refusal(err error) dirRefusal {
+	code := kaiwa.ErrorCode(err)
+	if code == kaiwa.CodeInternal {
+		return dirRefusal{Error: &wireError{Code: kaiwa.CodeUnavailable, Message: "directory unavailable"}}
+	}
+	return dirRefusal{Error: &wireError{Code: code, Message: kaiwa.ErrorMessage(err)}}
+}
+
+// call asks the API tier operation op for tenant t with req and returns
+// the reply. A refusal is returned as the [kaiwa.Error] the server
+// answered; when no server answers in time the error is
+// [kaiwa.CodeUnavailable].
+func call[Req, Resp any](ctx context.Context, b *Bus, t kaiwa.TenantID, op dirOp[Req, Resp], req Req) (Resp, error) {
+	var rep Resp
+	data, err := json.Marshal(req)
+	if err != nil {
+		return rep, fmt.Errorf("encode directory %s request: %w", op, err)
+	}
+	ctx, cancel := b.timeout(ctx)
+	defer cancel()
+	m, err := b.nc.RequestWithContext(ctx, b.subj.dir(t, string(op)), data)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return rep, kaiwa.Errorf(kaiwa.CodeUnavailable, "no API server is answering; try again")
+	}
+	if err != nil {
+		return rep, unavailable("directory "+string(op)+" request", err)
+	}
+	var refused dirRefusal
+	if err := json.Unmarshal(m.Data, &refused); err != nil {
+		return rep, unavailable("directory "+string(op)+" reply", err)
+	}
+	if e := refused.Error; e != nil {
+		return rep, &kaiwa.Error{Code: e.Code, Message: e.Message}
+	}
+	if err := json.Unmarshal(m.Data, &rep); err != nil {
+		return rep, unavailable("directory "+string(op)+" reply", err)
+	}
+	return rep, nil
+}
+
+// serve answers operation op with h on p's workers: each request is
+// decoded (a malformed one is refused with bad_request), h is called with
+// the tenant of its subject and a context bounded by the bus's Timeout,
+// and h's reply, or its error as a refusal, is the answer.
+func serve[Req, Resp any](p *dirPool, op dirOp[Req, Resp], h func(ctx context.Context, t kaiwa.TenantID, req Req) (Resp, error)) {
+	p.handle(string(op), func(ctx context.Context, t kaiwa.TenantID, data []byte) (any, error) {
+		var req Req
+		if err := json.Unmarshal(data, &req); err != nil {
+			return nil, kaiwa.Errorf(kaiwa.CodeBadRequest, "malformed directory request")
+		}
+		return h(ctx, t, req)
+	})
 }
 
 // DirectoryQueue is the queue group of the processes serving the directory.
@@ -59,282 +206,356 @@ const DirectoryQueue = "kaiwa-directory"
 // ServeDirectory answers the UAs' directory requests from d (the API tier's
 // cached store), and their moderation requests (NG-word escalation) with m,
 // using the given number of workers, until the subscription is ended. m
-// may be nil: moderation requests then answer unavailable.
+// may be nil: this process then leaves moderation requests to others, and
+// with none serving them they answer unavailable.
 //
-// When d is a [kaiwa.SessionResolver], new sessions' lookups are answered
-// in batches: whatever session requests wait when a batcher is free go to
-// the directory together (a connect storm then costs a few queries per
-// batch, not three per connection), and a lone request goes at once.
+// New sessions' lookups are answered in batches: whatever session lookups
+// wait when a batcher is free go to the directory together (a connect storm
+// then costs a few queries per batch, not three per connection), and a lone
+// lookup goes at once. A d that is not a [kaiwa.SessionResolver] answers a
+// batch one lookup after another.
 func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int) (kaiwa.Subscription, error) {
 	if workers <= 0 {
 		workers = 32
 	}
-	ch := make(chan *nats.Msg, 4096)
-	s, err := b.nc.ChanQueueSubscribe(b.subj.allDir(), DirectoryQueue, ch)
-	if err != nil {
-		return nil, unavailable("serve directory", err)
+	sr, ok := d.(kaiwa.SessionResolver)
+	if !ok {
+		sr = oneByOne{d}
 	}
-	if err := b.nc.FlushTimeout(b.cfg.Timeout); err != nil {
-		_ = s.Unsubscribe()
-		return nil, unavailable("serve directory", err)
+	s := &dirServer{b: b, d: d, m: m, batch: newSessionBatcher(sr, b.cfg.Timeout)}
+	quick := s.pool(workers)
+	// Session lookups wait for their batch on workers of their own, so
+	// that they hold up no other request.
+	waiting := s.pool(sessionWaiters)
+	serve(quick, opToken, s.token)
+	serve(waiting, opSession, s.session)
+	serve(quick, opSettings, s.settings)
+	serve(quick, opChannel, s.channel)
+	serve(quick, opMember, s.member)
+	serve(quick, opChannels, s.channels)
+	serve(quick, opNG, s.ngList)
+	serve(quick, opSanctions, s.sanctions)
+	if m != nil {
+		serve(quick, opSanction, s.sanction)
+		serve(quick, opLift, s.lift)
+		serve(quick, opKick, s.kick)
 	}
-	srv := &dirServer{b: b, d: d, m: m, ch: ch, sub: s}
-	if sr, ok := d.(kaiwa.SessionResolver); ok {
-		srv.sessions = make(chan sessionRequest, 4096)
-		for range sessionBatchers {
-			srv.bwg.Add(1)
-			go srv.batcher(sr)
-		}
+	if err := s.start(); err != nil {
+		return nil, err
 	}
-	for range workers {
-		srv.wg.Add(1)
-		go srv.work()
-	}
-	return srv, nil
+	return s, nil
 }
 
-// sessionBatchers is how many batches of session lookups may be asked at
-// once; maxSessionBatch bounds one batch.
-const (
-	sessionBatchers = 2
-	maxSessionBatch = 64
-)
-
-// sessionRequest is a session lookup waiting for its batch.
-type sessionRequest struct {
-	m      *nats.Msg
-	tenant kaiwa.TenantID
-	token  string
-}
-
+// dirServer serves the directory. Its pools' handlers are set before
+// their workers start and never change afterwards.
 type dirServer struct {
-	b        *Bus
-	d        kaiwa.Directory
-	m        kaiwa.Moderation
+	b     *Bus
+	d     kaiwa.Directory
+	m     kaiwa.Moderation
+	batch *sessionBatcher
+	pools []*dirPool
+	err   error // the first failure to subscribe
+	once  sync.Once
+}
+
+// dirPool is a set of workers answering the operations served on it, from
+// one channel their subscriptions share.
+type dirPool struct {
+	s        *dirServer
 	ch       chan *nats.Msg
-	sub      *nats.Subscription
+	workers  int
+	handlers map[string]func(ctx context.Context, t kaiwa.TenantID, data []byte) (any, error)
+	subs     []*nats.Subscription
 	wg       sync.WaitGroup
-	once     sync.Once
-	sessions chan sessionRequest // to the batchers; nil without them
-	bwg      sync.WaitGroup
 }
 
-func (s *dirServer) Unsubscribe() error {
-	var err error
-	s.once.Do(func() {
-		err = s.sub.Unsubscribe()
-		close(s.ch)
-		s.wg.Wait()
-		if s.sessions != nil {
-			close(s.sessions)
-			s.bwg.Wait()
+// pool adds a pool of the given number of workers to s.
+func (s *dirServer) pool(workers int) *dirPool {
+	p := &dirPool{s: s, ch: make(chan *nats.Msg, 4096), workers: workers,
+		handlers: map[string]func(context.Context, kaiwa.TenantID, []byte) (any, error){}}
+	s.pools = append(s.pools, p)
+	return p
+}
+
+// handle subscribes p to operation op's subject (in every tenant) and
+// answers it with h.
+func (p *dirPool) handle(op string, h func(ctx context.Context, t kaiwa.TenantID, data []byte) (any, error)) {
+	p.handlers[op] = h
+	if p.s.err != nil {
+		return
+	}
+	sub, err := p.s.b.nc.ChanQueueSubscribe(p.s.b.subj.allDir(op), DirectoryQueue, p.ch)
+	if err != nil {
+		p.s.err = unavailable("serve directory "+op, err)
+		return
+	}
+	p.subs = append(p.subs, sub)
+}
+
+// start makes sure the server has every subscription and starts the
+// workers.
+func (s *dirServer) start() error {
+	if s.err == nil {
+		if err := s.b.nc.FlushTimeout(s.b.cfg.Timeout); err != nil {
+			s.err = unavailable("serve directory", err)
 		}
-	})
-	return err
+	}
+	if s.err != nil {
+		_ = s.Unsubscribe()
+		return s.err
+	}
+	for _, p := range s.pools {
+		for range p.workers {
+			p.wg.Add(1)
+			go p.work()
+		}
+	}
+	return nil
 }
 
-func (s *dirServer) work() {
-	defer s.wg.Done()
-	for m := range s.ch {
-		t, op, req, err := s.parse(m)
-		if err == nil && op == dirSession && s.sessions != nil {
-			if checkTokenTenant(t, req.Token) == nil {
-				s.sessions <- sessionRequest{m: m, tenant: t, token: req.Token}
-				continue
+// Unsubscribe implements [kaiwa.Subscription]: it stops serving, once
+// the requests received have been answered.
+func (s *dirServer) Unsubscribe() error {
+	var errs []error
+	s.once.Do(func() {
+		for _, p := range s.pools {
+			for _, sub := range p.subs {
+				errs = append(errs, sub.Unsubscribe())
 			}
 		}
-		var rep dirReply
-		if err != nil {
-			rep = errReply(err)
-		} else {
-			rep = s.answer(t, op, req)
+		for _, p := range s.pools {
+			close(p.ch)
+			p.wg.Wait()
 		}
-		respond(m, rep)
+		s.batch.close()
+	})
+	return errors.Join(errs...)
+}
+
+// work answers requests until the pool's channel is closed.
+func (p *dirPool) work() {
+	defer p.wg.Done()
+	for m := range p.ch {
+		t, op, ok := p.s.b.subj.parseDir(m.Subject)
+		h := p.handlers[op]
+		var rep any
+		var err error
+		if !ok || h == nil {
+			err = kaiwa.Errorf(kaiwa.CodeBadRequest, "malformed directory request")
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), p.s.b.cfg.Timeout)
+			rep, err = h(ctx, t, m.Data)
+			cancel()
+		}
+		if kaiwa.ErrorCode(err) == kaiwa.CodeInternal {
+			p.s.b.log.Error("directory", "op", op, "tenant", t, "err", err)
+		}
+		respond(m, rep, err)
 	}
 }
 
-// respond sends rep as the reply to m.
-func respond(m *nats.Msg, rep dirReply) {
+// respond answers m with rep, or with the refusal of err when not nil.
+func respond(m *nats.Msg, rep any, err error) {
+	if err != nil {
+		rep = refusal(err)
+	}
 	data, err := json.Marshal(rep)
 	if err != nil {
-		return
+		data, _ = json.Marshal(refusal(err))
 	}
 	_ = m.Respond(data)
 }
 
-// batcher answers session lookups: everything waiting (up to a batch) in
-// one call to the directory.
-func (s *dirServer) batcher(sr kaiwa.SessionResolver) {
-	defer s.bwg.Done()
-	batch := make([]sessionRequest, 0, maxSessionBatch)
+// The operations, as the API tier answers them.
+
+func (s *dirServer) token(ctx context.Context, t kaiwa.TenantID, r tokenRequest) (tokenReply, error) {
+	if err := checkTokenTenant(t, r.Token); err != nil {
+		return tokenReply{}, err
+	}
+	id, err := s.d.ResolveToken(ctx, r.Token)
+	if err == nil && id.Tenant != t {
+		err = invalidToken()
+	}
+	return tokenReply{Identity: id}, err
+}
+
+func (s *dirServer) session(ctx context.Context, t kaiwa.TenantID, r sessionRequest) (sessionReply, error) {
+	if err := checkTokenTenant(t, r.Token); err != nil {
+		return sessionReply{}, err
+	}
+	info := s.batch.resolve(ctx, r.Token)
+	if info.Err == nil && info.Identity.Tenant != t {
+		info.Err = invalidToken()
+	}
+	if info.Err != nil {
+		return sessionReply{}, info.Err
+	}
+	return sessionReply{Identity: info.Identity, Sanctions: info.Sanctions, Channels: info.Channels, Session: true}, nil
+}
+
+func (s *dirServer) settings(ctx context.Context, t kaiwa.TenantID, _ settingsRequest) (settingsReply, error) {
+	st, err := s.d.TenantSettings(ctx, t)
+	return settingsReply{Settings: st}, err
+}
+
+func (s *dirServer) channel(ctx context.Context, t kaiwa.TenantID, r channelRequest) (channelReply, error) {
+	c, err := s.d.Channel(ctx, t, r.Channel)
+	return channelReply{Channel: c}, err
+}
+
+func (s *dirServer) member(ctx context.Context, t kaiwa.TenantID, r memberRequest) (memberReply, error) {
+	ok, err := s.d.IsMember(ctx, t, r.Channel, r.User)
+	return memberReply{Member: ok}, err
+}
+
+func (s *dirServer) channels(ctx context.Context, t kaiwa.TenantID, r channelsRequest) (channelsReply, error) {
+	chs, err := s.d.MemberChannels(ctx, t, r.User)
+	return channelsReply{Channels: chs}, err
+}
+
+func (s *dirServer) ngList(ctx context.Context, t kaiwa.TenantID, _ ngRequest) (ngReply, error) {
+	l, err := s.d.NGList(ctx, t)
+	return ngReply{List: l}, err
+}
+
+func (s *dirServer) sanctions(ctx context.Context, t kaiwa.TenantID, r sanctionsRequest) (sanctionsReply, error) {
+	list, err := s.d.Sanctions(ctx, t, r.User)
+	return sanctionsReply{Sanctions: list}, err
+}
+
+func (s *dirServer) sanction(ctx context.Context, t kaiwa.TenantID, r sanctionRequest) (doneReply, error) {
+	r.Sanction.Tenant = t
+	return doneReply{}, s.m.Sanction(ctx, r.Sanction)
+}
+
+func (s *dirServer) lift(ctx context.Context, t kaiwa.TenantID, r liftRequest) (doneReply, error) {
+	return doneReply{}, s.m.Lift(ctx, t, r.User, r.Kind)
+}
+
+func (s *dirServer) kick(ctx context.Context, t kaiwa.TenantID, r kickRequest) (doneReply, error) {
+	return doneReply{}, s.m.Kick(ctx, t, r.User, r.Reason)
+}
+
+// invalidToken is the error of a token that is not the tenant's.
+func invalidToken() error { return kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token") }
+
+// checkTokenTenant refuses a token that does not name tenant t.
+func checkTokenTenant(t kaiwa.TenantID, token string) error {
+	if ct, ok := kaiwa.CredentialTenant(token); !ok || ct != t {
+		return invalidToken()
+	}
+	return nil
+}
+
+// sessionBatchers is how many batches of session lookups may be asked at
+// once; maxSessionBatch bounds one batch; sessionWaiters is how many
+// lookups may wait for their batch (and workers wait with them): enough
+// for the batches asked and as many again to fill the next ones.
+const (
+	sessionBatchers = 2
+	maxSessionBatch = 64
+	sessionWaiters  = 2 * sessionBatchers * maxSessionBatch
+)
+
+// sessionBatcher answers session lookups in batches: a free batcher takes
+// every lookup waiting (up to a batch) to the resolver at once.
+type sessionBatcher struct {
+	sr      kaiwa.SessionResolver
+	timeout time.Duration
+	queue   chan *sessionLookup
+	wg      sync.WaitGroup
+}
+
+// sessionLookup is a lookup waiting for its batch.
+type sessionLookup struct {
+	token string
+	done  chan kaiwa.SessionInfo // buffered: a batcher never waits for the lookup
+}
+
+// newSessionBatcher starts the batchers of sr's lookups, each batch bounded
+// by timeout.
+func newSessionBatcher(sr kaiwa.SessionResolver, timeout time.Duration) *sessionBatcher {
+	sb := &sessionBatcher{sr: sr, timeout: timeout, queue: make(chan *sessionLookup, sessionWaiters)}
+	for range sessionBatchers {
+		sb.wg.Add(1)
+		go sb.run()
+	}
+	return sb
+}
+
+// resolve looks token up in the next batch.
+func (sb *sessionBatcher) resolve(ctx context.Context, token string) kaiwa.SessionInfo {
+	l := &sessionLookup{token: token, done: make(chan kaiwa.SessionInfo, 1)}
+	select {
+	case sb.queue <- l:
+	case <-ctx.Done():
+		return kaiwa.SessionInfo{Err: kaiwa.Errorf(kaiwa.CodeUnavailable, "directory busy, try again")}
+	}
+	select {
+	case info := <-l.done:
+		return info
+	case <-ctx.Done():
+		return kaiwa.SessionInfo{Err: kaiwa.Errorf(kaiwa.CodeUnavailable, "directory busy, try again")}
+	}
+}
+
+// run answers batches until the queue is closed.
+func (sb *sessionBatcher) run() {
+	defer sb.wg.Done()
+	batch := make([]*sessionLookup, 0, maxSessionBatch)
 	tokens := make([]string, 0, maxSessionBatch)
-	for first := range s.sessions {
+	for first := range sb.queue {
 		batch = append(batch[:0], first)
 	more:
 		for len(batch) < maxSessionBatch {
 			select {
-			case r, ok := <-s.sessions:
+			case l, ok := <-sb.queue:
 				if !ok {
 					break more
 				}
-				batch = append(batch, r)
+				batch = append(batch, l)
 			default:
 				break more
 			}
 		}
 		tokens = tokens[:0]
-		for _, r := range batch {
-			tokens = append(tokens, r.token)
+		for _, l := range batch {
+			tokens = append(tokens, l.token)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.b.cfg.Timeout)
-		infos := sr.ResolveSessions(ctx, tokens)
+		ctx, cancel := context.WithTimeout(context.Background(), sb.timeout)
+		infos := sb.sr.ResolveSessions(ctx, tokens)
 		cancel()
-		for i, r := range batch {
-			info := infos[i]
-			switch {
-			case info.Err != nil:
-				respond(r.m, errReply(info.Err))
-			case info.Identity.Tenant != r.tenant:
-				respond(r.m, errReply(kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")))
-			default:
-				respond(r.m, dirReply{Identity: &info.Identity, Sanctions: info.Sanctions, Channels: info.Channels, Session: true})
-			}
+		for i, l := range batch {
+			l.done <- infos[i]
 		}
 		clear(batch)
 	}
 }
 
-// parse reads a directory request: its tenant (from the subject), its
-// operation and its body.
-func (s *dirServer) parse(m *nats.Msg) (kaiwa.TenantID, string, dirRequest, error) {
-	t, rest, ok := s.b.subj.parseTenant(m.Subject)
-	op, found := strings.CutPrefix(rest, "dir.")
-	var req dirRequest
-	if !ok || !found || json.Unmarshal(m.Data, &req) != nil {
-		return "", "", req, kaiwa.Errorf(kaiwa.CodeBadRequest, "malformed directory request")
-	}
-	return t, op, req, nil
+// close stops the batchers once the lookups queued are answered.
+func (sb *sessionBatcher) close() {
+	close(sb.queue)
+	sb.wg.Wait()
 }
 
-func (s *dirServer) answer(t kaiwa.TenantID, op string, req dirRequest) dirReply {
-	ctx, cancel := context.WithTimeout(context.Background(), s.b.cfg.Timeout)
-	defer cancel()
-	switch op {
-	case dirToken:
-		id, err := s.resolve(ctx, t, req.Token)
-		if err != nil {
-			return errReply(err)
-		}
-		return dirReply{Identity: &id}
-	case dirSession:
-		// Everything a new session needs, in one round trip.
-		id, err := s.resolve(ctx, t, req.Token)
-		if err != nil {
-			return errReply(err)
-		}
-		sanctions, err := s.d.Sanctions(ctx, t, id.User)
-		if err != nil {
-			return errReply(err)
-		}
-		chs, err := s.d.MemberChannels(ctx, t, id.User)
-		if err != nil {
-			return errReply(err)
-		}
-		return dirReply{Identity: &id, Sanctions: sanctions, Channels: chs, Session: true}
-	case dirSettings:
-		st, err := s.d.TenantSettings(ctx, t)
-		if err != nil {
-			return errReply(err)
-		}
-		return dirReply{Settings: &st}
-	case dirChannel:
-		c, err := s.d.Channel(ctx, t, req.Ch)
-		if err != nil {
-			return errReply(err)
-		}
-		return dirReply{Channel: &c}
-	case dirMember:
-		ok, err := s.d.IsMember(ctx, t, req.Ch, req.User)
-		if err != nil {
-			return errReply(err)
-		}
-		return dirReply{Member: ok}
-	case dirChannels:
-		chs, err := s.d.MemberChannels(ctx, t, req.User)
-		if err != nil {
-			return errReply(err)
-		}
-		return dirReply{Channels: chs}
-	case dirNG:
-		l, err := s.d.NGList(ctx, t)
-		if err != nil {
-			return errReply(err)
-		}
-		return dirReply{NG: &l}
-	case dirSanction:
-		list, err := s.d.Sanctions(ctx, t, req.User)
-		if err != nil {
-			return errReply(err)
-		}
-		return dirReply{Sanctions: list}
-	case dirModerate:
-		if s.m == nil {
-			return errReply(kaiwa.Errorf(kaiwa.CodeUnavailable, "moderation is not served here"))
-		}
-		var err error
-		switch req.Action {
-		case "sanction":
-			if req.Sanction == nil {
-				return errReply(kaiwa.Errorf(kaiwa.CodeBadRequest, "missing sanction"))
-			}
-			sn := *req.Sanction
-			sn.Tenant = t
-			err = s.m.Sanction(ctx, sn)
-		case "lift":
-			err = s.m.Lift(ctx, t, req.User, kaiwa.SanctionKind(req.Kind))
-		case "kick":
-			err = s.m.Kick(ctx, t, req.User, req.Reason)
-		default:
-			err = kaiwa.Errorf(kaiwa.CodeBadRequest, "unknown moderation action")
-		}
-		if err != nil {
-			return errReply(err)
-		}
-		return dirReply{}
-	}
-	return errReply(kaiwa.Errorf(kaiwa.CodeBadRequest, "unknown directory operation"))
-}
+// oneByOne is the [kaiwa.SessionResolver] of a directory that is not one:
+// it looks each token up by itself.
+type oneByOne struct{ d kaiwa.Directory }
 
-// resolve resolves a token that must belong to tenant t, the tenant of the
-// request's subject.
-func (s *dirServer) resolve(ctx context.Context, t kaiwa.TenantID, token string) (kaiwa.Identity, error) {
-	if err := checkTokenTenant(t, token); err != nil {
-		return kaiwa.Identity{}, err
+// ResolveSessions implements [kaiwa.SessionResolver].
+func (o oneByOne) ResolveSessions(ctx context.Context, tokens []string) []kaiwa.SessionInfo {
+	out := make([]kaiwa.SessionInfo, len(tokens))
+	for i, tok := range tokens {
+		in := &out[i]
+		if in.Identity, in.Err = o.d.ResolveToken(ctx, tok); in.Err != nil {
+			continue
+		}
+		if in.Sanctions, in.Err = o.d.Sanctions(ctx, in.Identity.Tenant, in.Identity.User); in.Err != nil {
+			continue
+		}
+		in.Channels, in.Err = o.d.MemberChannels(ctx, in.Identity.Tenant, in.Identity.User)
 	}
-	id, err := s.d.ResolveToken(ctx, token)
-	if err != nil {
-		return kaiwa.Identity{}, err
-	}
-	if id.Tenant != t {
-		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
-	}
-	return id, nil
-}
-
-// checkTokenTenant refuses a token that does not name tenant t.
-func checkTokenTenant(t kaiwa.TenantID, token string) error {
-	if ct, ok := kaiwa.CredentialTenant(token); !ok || ct != t {
-		return kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
-	}
-	return nil
-}
-
-func errReply(err error) dirReply {
-	code := kaiwa.ErrorCode(err)
-	if code == kaiwa.CodeInternal {
-		return dirReply{Error: &wireError{Code: kaiwa.CodeUnavailable, Message: "directory unavailable"}}
-	}
-	return dirReply{Error: &wireError{Code: code, Message: kaiwa.ErrorMessage(err)}}
+	return out
 }
 
 // Remote is what a UA asks the API tier over the bus: the directory, and
@@ -344,139 +565,136 @@ type Remote interface {
 	kaiwa.Moderation
 }
 
-// Directory returns the [Remote] that asks the API tier over the bus.
+// Directory returns the [Remote] that asks the API tier over the bus. It
+// also answers everything a new session needs in one request
+// (ResolveSession).
 func (b *Bus) Directory() Remote { return dirClient{b} }
 
+// dirClient asks the API tier, one [call] a method.
 type dirClient struct{ b *Bus }
 
-func (c dirClient) call(ctx context.Context, t kaiwa.TenantID, op string, req dirRequest) (dirReply, error) {
-	data, err := json.Marshal(req)
-	if err != nil {
-		return dirReply{}, err
-	}
-	ctx, cancel := c.b.timeout(ctx)
-	defer cancel()
-	m, err := c.b.nc.RequestWithContext(ctx, c.b.subj.dir(t, op), data)
-	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
-			return dirReply{}, kaiwa.Errorf(kaiwa.CodeUnavailable, "no API server is answering; try again")
-		}
-		return dirReply{}, unavailable("directory request", err)
-	}
-	var rep dirReply
-	if err := json.Unmarshal(m.Data, &rep); err != nil {
-		return dirReply{}, unavailable("directory reply", err)
-	}
-	if rep.Error != nil {
-		return rep, &kaiwa.Error{Code: rep.Error.Code, Message: rep.Error.Message}
-	}
-	return rep, nil
-}
+var _ Remote = dirClient{}
 
-func (c dirClient) ResolveToken(ctx context.Context, token string) (kaiwa.Identity, error) {
+// tokenTenant returns the tenant a user token names.
+func tokenTenant(token string) (kaiwa.TenantID, error) {
 	t, ok := kaiwa.CredentialTenant(token)
 	if !ok {
-		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
+		return "", invalidToken()
 	}
-	rep, err := c.call(ctx, t, dirToken, dirRequest{Token: token})
+	return t, nil
+}
+
+// checkIdentity checks the identity the API tier answered for a token of
+// tenant t: it must be the tenant's, and not expired by this process's
+// clock.
+func checkIdentity(t kaiwa.TenantID, id kaiwa.Identity) error {
+	if id.Tenant != t || id.User == "" {
+		return kaiwa.Errorf(kaiwa.CodeUnavailable, "directory reply without identity")
+	}
+	if !id.ExpiresAt.IsZero() && time.Now().After(id.ExpiresAt) {
+		return kaiwa.Errorf(kaiwa.CodeTokenExpired, "token expired")
+	}
+	return nil
+}
+
+// ResolveToken implements [kaiwa.Directory].
+func (c dirClient) ResolveToken(ctx context.Context, token string) (kaiwa.Identity, error) {
+	t, err := tokenTenant(token)
 	if err != nil {
 		return kaiwa.Identity{}, err
 	}
-	if rep.Identity == nil {
-		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeUnavailable, "directory reply without identity")
+	rep, err := call(ctx, c.b, t, opToken, tokenRequest{Token: token})
+	if err == nil {
+		err = checkIdentity(t, rep.Identity)
 	}
-	if !rep.Identity.ExpiresAt.IsZero() && time.Now().After(rep.Identity.ExpiresAt) {
-		return kaiwa.Identity{}, kaiwa.Errorf(kaiwa.CodeTokenExpired, "token expired")
+	if err != nil {
+		return kaiwa.Identity{}, err
 	}
-	return *rep.Identity, nil
+	return rep.Identity, nil
 }
 
 // ResolveSession resolves a token and returns, in the same round trip, the
 // user's sanctions in force and member channels.
 func (c dirClient) ResolveSession(ctx context.Context, token string) (kaiwa.Identity, []kaiwa.Sanction, []string, error) {
-	t, ok := kaiwa.CredentialTenant(token)
-	if !ok {
-		return kaiwa.Identity{}, nil, nil, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token")
-	}
-	rep, err := c.call(ctx, t, dirSession, dirRequest{Token: token})
+	t, err := tokenTenant(token)
 	if err != nil {
 		return kaiwa.Identity{}, nil, nil, err
 	}
-	if rep.Identity == nil || !rep.Session {
-		return kaiwa.Identity{}, nil, nil, kaiwa.Errorf(kaiwa.CodeUnavailable, "directory reply without a session")
+	rep, err := call(ctx, c.b, t, opSession, sessionRequest{Token: token})
+	if err == nil {
+		err = checkIdentity(t, rep.Identity)
 	}
-	if !rep.Identity.ExpiresAt.IsZero() && time.Now().After(rep.Identity.ExpiresAt) {
-		return kaiwa.Identity{}, nil, nil, kaiwa.Errorf(kaiwa.CodeTokenExpired, "token expired")
+	if err != nil {
+		return kaiwa.Identity{}, nil, nil, err
 	}
-	for i := range rep.Sanctions {
-		rep.Sanctions[i].Tenant = t
-	}
-	return *rep.Identity, rep.Sanctions, rep.Channels, nil
+	return rep.Identity, tenantSanctions(t, rep.Sanctions), rep.Channels, nil
 }
 
+// TenantSettings implements [kaiwa.Directory], with defaults applied.
 func (c dirClient) TenantSettings(ctx context.Context, t kaiwa.TenantID) (kaiwa.Settings, error) {
-	rep, err := c.call(ctx, t, dirSettings, dirRequest{})
+	rep, err := call(ctx, c.b, t, opSettings, settingsRequest{})
 	if err != nil {
 		return kaiwa.Settings{}, err
-	}
-	if rep.Settings == nil {
-		return kaiwa.DefaultSettings(), nil
 	}
 	return rep.Settings.WithDefaults(), nil
 }
 
+// Channel implements [kaiwa.Directory].
 func (c dirClient) Channel(ctx context.Context, t kaiwa.TenantID, ch string) (kaiwa.Channel, error) {
-	rep, err := c.call(ctx, t, dirChannel, dirRequest{Ch: ch})
+	rep, err := call(ctx, c.b, t, opChannel, channelRequest{Channel: ch})
 	if err != nil {
 		return kaiwa.Channel{}, err
 	}
-	if rep.Channel == nil {
-		return kaiwa.Channel{}, kaiwa.Errorf(kaiwa.CodeNotFound, "channel not found")
-	}
 	rep.Channel.Tenant = t
-	return *rep.Channel, nil
+	return rep.Channel, nil
 }
 
+// IsMember implements [kaiwa.Directory].
 func (c dirClient) IsMember(ctx context.Context, t kaiwa.TenantID, ch, user string) (bool, error) {
-	rep, err := c.call(ctx, t, dirMember, dirRequest{Ch: ch, User: user})
+	rep, err := call(ctx, c.b, t, opMember, memberRequest{Channel: ch, User: user})
 	return rep.Member, err
 }
 
+// MemberChannels implements [kaiwa.Directory].
 func (c dirClient) MemberChannels(ctx context.Context, t kaiwa.TenantID, user string) ([]string, error) {
-	rep, err := c.call(ctx, t, dirChannels, dirRequest{User: user})
+	rep, err := call(ctx, c.b, t, opChannels, channelsRequest{User: user})
 	return rep.Channels, err
 }
 
+// NGList implements [kaiwa.Directory].
 func (c dirClient) NGList(ctx context.Context, t kaiwa.TenantID) (kaiwa.NGList, error) {
-	rep, err := c.call(ctx, t, dirNG, dirRequest{})
-	if err != nil {
-		return kaiwa.NGList{}, err
-	}
-	if rep.NG == nil {
-		return kaiwa.NGList{}, nil
-	}
-	return *rep.NG, nil
+	rep, err := call(ctx, c.b, t, opNG, ngRequest{})
+	return rep.List, err
 }
 
+// Sanctions implements [kaiwa.Directory].
 func (c dirClient) Sanctions(ctx context.Context, t kaiwa.TenantID, user string) ([]kaiwa.Sanction, error) {
-	rep, err := c.call(ctx, t, dirSanction, dirRequest{User: user})
-	for i := range rep.Sanctions {
-		rep.Sanctions[i].Tenant = t
+	rep, err := call(ctx, c.b, t, opSanctions, sanctionsRequest{User: user})
+	return tenantSanctions(t, rep.Sanctions), err
+}
+
+// tenantSanctions sets the tenant of sanctions the API tier answered.
+func tenantSanctions(t kaiwa.TenantID, list []kaiwa.Sanction) []kaiwa.Sanction {
+	for i := range list {
+		list[i].Tenant = t
 	}
-	return rep.Sanctions, err
+	return list
 }
 
+// Sanction implements [kaiwa.Moderation].
 func (c dirClient) Sanction(ctx context.Context, s kaiwa.Sanction) error {
-	_, err := c.call(ctx, s.Tenant, dirModerate, dirRequest{Action: "sanction", Sanction: &s})
+	_, err := call(ctx, c.b, s.Tenant, opSanction, sanctionRequest{Sanction: s})
 	return err
 }
 
+// Lift implements [kaiwa.Moderation].
 func (c dirClient) Lift(ctx context.Context, t kaiwa.TenantID, user string, kind kaiwa.SanctionKind) error {
-	_, err := c.call(ctx, t, dirModerate, dirRequest{Action: "lift", User: user, Kind: string(kind)})
+	_, err := call(ctx, c.b, t, opLift, liftRequest{User: user, Kind: kind})
 	return err
 }
 
+// Kick implements [kaiwa.Moderation].
 func (c dirClient) Kick(ctx context.Context, t kaiwa.TenantID, user, reason string) error {
-	_, err := c.call(ctx, t, dirModerate, dirRequest{Action: "kick", User: user, Reason: reason})
+	_, err := call(ctx, c.b, t, opKick, kickRequest{User: user, Reason: reason})
 	return err
 }

@@ -2,7 +2,9 @@
 // multiplexing every channel, a JetStream stream for chat and system
 // messages (sequence numbers, per-channel history, and the durable buffer of
 // the message log), core NATS for ephemeral events and live changes, and
-// request/reply for the directory the UAs ask of the API tier.
+// request/reply for the directory the UAs ask of the API tier. A [Bus] is
+// a [kaiwa.Bus] and, apart from it, the [kaiwa.Recorder] that buffers the
+// event log in its own stream.
 //
 // # Subjects
 //
@@ -21,6 +23,28 @@
 //	P.T.dir.OP          directory requests, served by the API tier (core)
 //	P.T.evlog           the event log's durable buffer (stream)
 //
+// # Directory
+//
+// The directory is what UAs ask the API tier: one operation per subject
+// P.T.dir.OP, with OP one of token, session, settings, channel, member,
+// channels, ng, sanctions (what a UA needs to know), and sanction, lift
+// and kick (the moderation a UA applies). Each operation has a request
+// type and a reply type; the client asks with one generic helper, call,
+// and [Bus.ServeDirectory] answers with its counterpart, serve, on a queue
+// group of the API processes. A refusal carries its [kaiwa.Error] code back
+// to the UA. New sessions' lookups wait on workers of their own and are
+// answered in batches by a [kaiwa.SessionResolver].
+//
+// # Stream payload
+//
+// A message is stored in the stream as a payload of its own, versioned
+// JSON format ("v":1 first, then from, name, text, data byte for byte, ts,
+// system, cid), which no wire codec shares: what clients receive can change
+// without changing what is stored. Tenant, channel, id, seq and prev come
+// from the subject and the stream, never from the payload. Every version a
+// stream may hold stays readable, including version 0, written before
+// payloads had a version.
+//
 // # Message ids
 //
 // A message's id is derived from its stream sequence: the stream's creation
@@ -31,7 +55,10 @@
 //
 // # Concurrency
 //
-// A [Bus] is safe for concurrent use. Handlers of subscriptions run on a
-// fixed set of dispatch goroutines (messages of one subject always on the
-// same one, in order); they must not block.
+// A [Bus] is safe for concurrent use. A subscription's [kaiwa.Handler] has
+// a function for each kind of delivery (message, presence, live change);
+// the bus calls the one for what arrived, and drops a kind the handler has
+// no function for. Handlers run on a fixed set of dispatch goroutines
+// (messages of one subject always on the same one, in order); they must
+// not block.
 package bus

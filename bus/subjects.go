@@ -111,8 +111,10 @@ func (s subjects) evlog(t kaiwa.TenantID) string          { return s.tenant(t) +
 func (s subjects) allMsg() string     { return s.p + ".*.msg.>" }
 func (s subjects) allLiveDst() string { return s.p + ".{{wildcard(1)}}.live.>" }
 func (s subjects) allCtl() string     { return s.p + ".*.ctl" }
-func (s subjects) allDir() string     { return s.p + ".*.dir.*" }
 func (s subjects) allEvlog() string   { return s.p + ".*.evlog" }
+
+// allDir is directory operation op's subject in every tenant.
+func (s subjects) allDir(op string) string { return s.p + ".*.dir." + op }
 
 // userLive returns the subjects that carry a user's direct messages and
 // inbox.
@@ -161,4 +163,11 @@ func parseMsgTail(tail string) (string, bool) {
 		return kaiwa.DMChannel(a, b), true
 	}
 	return "", false
+}
+
+// parseDir returns the tenant and operation of a directory subject.
+func (s subjects) parseDir(subj string) (kaiwa.TenantID, string, bool) {
+	t, rest, ok := s.parseTenant(subj)
+	op, found := strings.CutPrefix(rest, "dir.")
+	return t, op, ok && found
 }

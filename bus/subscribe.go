@@ -133,10 +133,11 @@ func (b *Bus) SubscribeUser(t kaiwa.TenantID, user string, h kaiwa.Handler) (kai
 }
 
 // SubscribeControls delivers every tenant-wide and user-targeted live
-// change of every tenant (not channel ones, which share subjects with
+// change of every tenant to f (not channel ones, which share subjects with
 // presence). The API tier uses it to drop cached answers a change made
 // through another API process has made stale.
-func (b *Bus) SubscribeControls(h kaiwa.Handler) (kaiwa.Subscription, error) {
+func (b *Bus) SubscribeControls(f func(*kaiwa.Control)) (kaiwa.Subscription, error) {
+	h := kaiwa.Handler{Control: f}
 	g := &group{b: b}
 	if err := b.subscribe(g, b.subj.allCtl(), subEphemeral, h); err != nil {
 		return nil, err
@@ -148,9 +149,9 @@ func (b *Bus) SubscribeControls(h kaiwa.Handler) (kaiwa.Subscription, error) {
 }
 
 // SubscribeTenants implements [kaiwa.Bus].
-func (b *Bus) SubscribeTenants(h kaiwa.Handler) (kaiwa.Subscription, error) {
+func (b *Bus) SubscribeTenants(f func(*kaiwa.Control)) (kaiwa.Subscription, error) {
 	g := &group{b: b}
-	if err := b.subscribe(g, b.subj.allCtl(), subEphemeral, h); err != nil {
+	if err := b.subscribe(g, b.subj.allCtl(), subEphemeral, kaiwa.Handler{Control: f}); err != nil {
 		return nil, err
 	}
 	return b.confirm(g)
@@ -165,38 +166,47 @@ func (b *Bus) dispatch(ch chan *nats.Msg) {
 			continue
 		}
 		s := v.(*subscription)
-		var d kaiwa.Delivery
 		switch s.kind {
 		case subLive:
-			msg, err := b.decodeLive(m)
-			if err != nil {
-				b.log.Warn("dropping undecodable stream message", "subject", m.Subject, "err", err)
-				continue
-			}
-			d.Message = msg
+			b.deliverLive(m, s.h)
 		case subEphemeral:
-			var e ephemeral
-			if err := json.Unmarshal(m.Data, &e); err != nil {
-				b.log.Warn("dropping undecodable event", "subject", m.Subject, "err", err)
-				continue
-			}
-			t, _, ok := b.subj.parseTenant(m.Subject)
-			if !ok {
-				continue
-			}
-			// The subject is authoritative for the tenant.
-			switch {
-			case e.Presence != nil:
-				e.Presence.Tenant = t
-				d.Presence = e.Presence
-			case e.Control != nil:
-				e.Control.Tenant = t
-				d.Control = e.Control
-			default:
-				continue
-			}
+			b.deliverEphemeral(m, s.h)
 		}
-		s.h(d)
+	}
+}
+
+// deliverLive hands a republished stream message to h.
+func (b *Bus) deliverLive(m *nats.Msg, h kaiwa.Handler) {
+	if h.Message == nil {
+		return
+	}
+	msg, err := b.decodeLive(m)
+	if err != nil {
+		b.log.Warn("dropping undecodable stream message", "subject", m.Subject, "err", err)
+		return
+	}
+	h.Message(msg)
+}
+
+// deliverEphemeral hands a presence change or a live change to h, with
+// the tenant of its subject: the subject is authoritative for the tenant.
+func (b *Bus) deliverEphemeral(m *nats.Msg, h kaiwa.Handler) {
+	var e ephemeral
+	if err := json.Unmarshal(m.Data, &e); err != nil {
+		b.log.Warn("dropping undecodable event", "subject", m.Subject, "err", err)
+		return
+	}
+	t, _, ok := b.subj.parseTenant(m.Subject)
+	if !ok {
+		return
+	}
+	switch {
+	case e.Presence != nil && h.Presence != nil:
+		e.Presence.Tenant = t
+		h.Presence(e.Presence)
+	case e.Control != nil && h.Control != nil:
+		e.Control.Tenant = t
+		h.Control(e.Control)
 	}
 }
 
@@ -226,11 +236,10 @@ func (b *Bus) decodeMessage(subj, kind string, data []byte, seq, prev uint64) (*
 	if !ok {
 		return nil, errors.New("bus: bad subject")
 	}
-	msg := new(kaiwa.Message)
-	if err := json.Unmarshal(data, msg); err != nil {
+	msg := &kaiwa.Message{Tenant: t, Channel: ch}
+	if err := decodePayload(data, msg); err != nil {
 		return nil, err
 	}
-	msg.Tenant, msg.Channel = t, ch
 	msg.Seq, msg.Prev, msg.ID = seq, prev, b.MessageID(seq)
 	return msg, nil
 }

@@ -98,7 +98,7 @@ func benchFanout(b *testing.B, n int, v versions.Version) {
 	i := 0
 	for b.Loop() {
 		m.Prev, m.Seq = m.Seq, m.Seq+1 // the channel's next message
-		h(kaiwa.Delivery{Message: &m})
+		h.Message(&m)
 		if i++; i%32 == 0 {
 			b.StopTimer()
 			drain(sessions)
@@ -126,7 +126,7 @@ func TestFanoutAllocatesNothingPerRecipient(t *testing.T) {
 		m := benchMsg
 		return testing.AllocsPerRun(100, func() {
 			m.Prev, m.Seq = m.Seq, m.Seq+1
-			h(kaiwa.Delivery{Message: &m})
+			h.Message(&m)
 			drain(sessions)
 		})
 	}

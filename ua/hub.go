@@ -408,42 +408,44 @@ func (h *hub) channelDeliver(r *room) func(*kaiwa.Message) {
 // channelHandler fans a channel's deliveries out to its local sessions.
 func (h *hub) channelHandler(r *room) kaiwa.Handler {
 	codec := h.srv.codec
-	return func(d kaiwa.Delivery) {
-		switch {
-		case d.Message != nil:
-			h.admit(&r.feed, r, d.Message, r.deliver)
-		case d.Presence != nil:
+	return kaiwa.Handler{
+		Message: func(m *kaiwa.Message) { h.admit(&r.feed, r, m, r.deliver) },
+		Presence: func(p *kaiwa.Presence) {
 			sessions := r.sessions()
 			if len(sessions) == 0 || len(sessions) > sessions[0].settings().PresenceLimit {
 				// Announced while the room was small, delivered once it
 				// had grown: a large room gets no presence either way.
 				return
 			}
-			b := h.srv.out(codec.EncodePresence(d.Presence))
-			user := d.Presence.User
+			b := h.srv.out(codec.EncodePresence(p))
+			user := p.User
 			h.fanOut(sessions, func(ss *session) {
 				if ss.id.User != user {
 					ss.enqueue(b)
 				}
 			})
-		case d.Control != nil && d.Control.Kind == kaiwa.ControlChannelDeleted:
-			for _, ss := range r.sessions() {
-				go func() {
-					ss.setMember(r.key.name, false)
-					ss.removed(r.key.name, "channel deleted")
-				}()
-			}
-		case d.Control != nil && d.Control.Kind == kaiwa.ControlChannelClosed:
-			for _, ss := range r.sessions() {
-				if !ss.member(r.key.name) {
-					go ss.removed(r.key.name, "channel closed")
+		},
+		Control: func(c *kaiwa.Control) {
+			switch c.Kind {
+			case kaiwa.ControlChannelDeleted:
+				for _, ss := range r.sessions() {
+					go func() {
+						ss.setMember(r.key.name, false)
+						ss.removed(r.key.name, "channel deleted")
+					}()
 				}
+			case kaiwa.ControlChannelClosed:
+				for _, ss := range r.sessions() {
+					if !ss.member(r.key.name) {
+						go ss.removed(r.key.name, "channel closed")
+					}
+				}
+			case kaiwa.ControlMessageDeleted:
+				r.forget(c.ID)
+				b := h.srv.out(codec.EncodeOp(outDeleted{Op: "deleted", Ch: c.Channel, ID: c.ID}))
+				h.fanOut(r.sessions(), func(ss *session) { ss.enqueue(b) })
 			}
-		case d.Control != nil && d.Control.Kind == kaiwa.ControlMessageDeleted:
-			r.forget(d.Control.ID)
-			b := h.srv.out(codec.EncodeOp(outDeleted{Op: "deleted", Ch: d.Control.Channel, ID: d.Control.ID}))
-			h.fanOut(r.sessions(), func(ss *session) { ss.enqueue(b) })
-		}
+		},
 	}
 }
 
@@ -462,15 +464,12 @@ func (h *hub) userDeliver(r *room) func(*kaiwa.Message) {
 // userHandler delivers a user's direct messages and applies live changes
 // to the user's local sessions.
 func (h *hub) userHandler(r *room) kaiwa.Handler {
-	return func(d kaiwa.Delivery) {
-		switch {
-		case d.Message != nil:
-			h.admit(r.userFeed(d.Message.Channel), r, d.Message, r.deliver)
-		case d.Control != nil:
-			c := *d.Control
+	return kaiwa.Handler{
+		Message: func(m *kaiwa.Message) { h.admit(r.userFeed(m.Channel), r, m, r.deliver) },
+		Control: func(c *kaiwa.Control) {
 			for _, ss := range r.sessions() {
-				go ss.control(c)
+				go ss.control(*c)
 			}
-		}
+		},
 	}
 }

@@ -216,7 +216,7 @@ func (ss *session) filter(ctx context.Context, ch, text string, now time.Time) (
 	if err != nil {
 		typ = kaiwa.EventNGBlocked
 	}
-	ss.srv.cfg.Bus.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: typ, User: ss.id.User, Channel: ch, TS: now.UnixMilli()})
+	ss.srv.cfg.Recorder.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: typ, User: ss.id.User, Channel: ch, TS: now.UnixMilli()})
 	ss.escalate(now)
 	return out, err
 }

@@ -111,7 +111,7 @@ func TestPresenceSkippedInLargeRoom(t *testing.T) {
 			ss.tenant = ts
 			ss.id.User = fmt.Sprint("u", i)
 		}
-		srv.hub.channelHandler(r)(kaiwa.Delivery{Presence: &kaiwa.Presence{Tenant: "acme", Channel: "world", User: "u0", Event: "join"}})
+		srv.hub.channelHandler(r).Presence(&kaiwa.Presence{Tenant: "acme", Channel: "world", User: "u0", Event: "join"})
 		got := 0
 		for _, ss := range sessions {
 			got += ss.queue.len()

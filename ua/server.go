@@ -27,6 +27,9 @@ type Config struct {
 	Directory kaiwa.Directory
 	// Bus carries messages, presence and live changes.
 	Bus kaiwa.Bus
+	// Recorder records the sessions' own events (connect, disconnect,
+	// join, leave, NG words caught). Nil records none.
+	Recorder kaiwa.Recorder
 	// Moderation mutes users who reach the tenant's NG-word escalation
 	// threshold. Nil disables escalation.
 	Moderation kaiwa.Moderation
@@ -155,7 +158,15 @@ func (c *Config) setDefaults() {
 	if c.ReloadAgain <= 0 {
 		c.ReloadAgain = 500 * time.Millisecond
 	}
+	if c.Recorder == nil {
+		c.Recorder = discard{}
+	}
 }
+
+// discard is the [kaiwa.Recorder] of a server configured without one.
+type discard struct{}
+
+func (discard) Record(kaiwa.Event) {}
 
 // Server is a UA server for one protocol version. It is an http.Handler:
 // GET /{version}/ws (and /ws) upgrades to a session; /healthz and /readyz

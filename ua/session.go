@@ -351,7 +351,7 @@ func (ss *session) run(ctx context.Context) {
 	if rtt, ok := ss.clock.RTT(); ok {
 		ev.Detail = json.RawMessage(fmt.Sprintf(`{"rtt_ms":%d}`, rtt.Milliseconds()))
 	}
-	ss.srv.cfg.Bus.Record(ev)
+	ss.srv.cfg.Recorder.Record(ev)
 }
 
 // observeRTT reports the session's round-trip time to the metrics, at most
@@ -545,7 +545,7 @@ func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64)
 	for _, err := range refused {
 		ss.sendError("", err)
 	}
-	ss.srv.cfg.Bus.Record(kaiwa.Event{Tenant: id.Tenant, Type: kaiwa.EventConnect, User: id.User})
+	ss.srv.cfg.Recorder.Record(kaiwa.Event{Tenant: id.Tenant, Type: kaiwa.EventConnect, User: id.User})
 	ss.replay(ctx, resume)
 	return nil
 }
@@ -823,7 +823,7 @@ func (ss *session) join(ch string) error {
 		return nil
 	}
 	ss.announce(ch, "join", n)
-	ss.srv.cfg.Bus.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: kaiwa.EventJoin, User: ss.id.User, Channel: ch})
+	ss.srv.cfg.Recorder.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: kaiwa.EventJoin, User: ss.id.User, Channel: ch})
 	return nil
 }
 
@@ -838,7 +838,7 @@ func (ss *session) leave(ch string) bool {
 	}
 	_, n := ss.srv.hub.exit(ss, roomKey{tenant: ss.id.Tenant, name: ch})
 	ss.announce(ch, "leave", n)
-	ss.srv.cfg.Bus.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: kaiwa.EventLeave, User: ss.id.User, Channel: ch})
+	ss.srv.cfg.Recorder.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: kaiwa.EventLeave, User: ss.id.User, Channel: ch})
 	return true
 }
 

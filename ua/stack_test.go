@@ -70,7 +70,7 @@ func (s *stack) startUA(tune func(*ua.Config)) (string, *ua.Server) {
 func (s *stack) startUAWith(b *bus.Bus, v versions.Version, tune func(*ua.Config)) (string, *ua.Server) {
 	s.t.Helper()
 	dir := b.Directory()
-	cfg := ua.Config{Version: v, Directory: dir, Moderation: dir, Bus: b, CompileNG: compileNG, DrainWindow: 100 * time.Millisecond}
+	cfg := ua.Config{Version: v, Directory: dir, Moderation: dir, Bus: b, Recorder: b, CompileNG: compileNG, DrainWindow: 100 * time.Millisecond}
 	if tune != nil {
 		tune(&cfg)
 	}

@@ -96,11 +96,7 @@ func (s *Server) lookupTenant(t kaiwa.TenantID) *tenantState {
 }
 
 // tenantControl applies tenant-wide live changes.
-func (s *Server) tenantControl(d kaiwa.Delivery) {
-	c := d.Control
-	if c == nil {
-		return
-	}
+func (s *Server) tenantControl(c *kaiwa.Control) {
 	ts := s.lookupTenant(c.Tenant)
 	if ts == nil {
 		return // no session of this tenant here

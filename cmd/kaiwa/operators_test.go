@@ -36,11 +36,7 @@ func TestTenantCommandsGoThroughTheCore(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	controls := make(chan kaiwa.Control, 8)
-	sub, err := b.SubscribeTenants(func(d kaiwa.Delivery) {
-		if d.Control != nil {
-			controls <- *d.Control
-		}
-	})
+	sub, err := b.SubscribeTenants(func(c *kaiwa.Control) { controls <- *c })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	defer b.Close()
 	remote := b.Directory()
 	srv, err := ua.New(ua.Config{
-		Version: v, Directory: remote, Moderation: remote, Bus: b, Logger: log,
+		Version: v, Directory: remote, Moderation: remote, Bus: b, Recorder: b, Logger: log,
 		CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 		SendQueue: *queue, PingInterval: *ping, DrainWindow: *drain,
 	})
@@ -174,16 +174,14 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	defer dir.Unsubscribe()
 	// Changes made through other API processes make this one's cached
 	// answers stale: drop them when their live change goes by.
-	ctl, err := b.SubscribeControls(func(d kaiwa.Delivery) {
-		if c := d.Control; c != nil {
-			switch {
-			case c.Kind == kaiwa.ControlNGWords:
-				cache.InvalidateNG(c.Tenant)
-			case c.Kind == kaiwa.ControlSettings:
-				cache.Invalidate(c.Tenant)
-			case c.User != "":
-				cache.InvalidateUser(c.Tenant, c.User)
-			}
+	ctl, err := b.SubscribeControls(func(c *kaiwa.Control) {
+		switch {
+		case c.Kind == kaiwa.ControlNGWords:
+			cache.InvalidateNG(c.Tenant)
+		case c.Kind == kaiwa.ControlSettings:
+			cache.Invalidate(c.Tenant)
+		case c.User != "":
+			cache.InvalidateUser(c.Tenant, c.User)
 		}
 	})
 	if err != nil {

@@ -4,8 +4,9 @@ import "github.com/kaiwa-chat/kaiwa"
 
 // MessageBody appends the fields every JSON form of a message shares, each
 // preceded by a comma: from and name (when set), text, data (byte for
-// byte, when set), ts, and system (when true). The bus's stream payload
-// and the wire codecs' "msg" op both use it.
+// byte, when set), ts, and system (when true), as the wire codecs' "msg"
+// op has them. The bus's stream payload has an encoder of its own, so
+// that a change here never changes stored messages.
 func MessageBody(dst []byte, m *kaiwa.Message) []byte {
 	if m.From != "" {
 		dst = StringField(dst, "from", m.From)

@@ -87,7 +87,7 @@ func (s *Stack) UAOn(b *bus.Bus, version string, tune func(*ua.Config)) (string,
 	}
 	dir := b.Directory()
 	cfg := ua.Config{
-		Version: v, Directory: dir, Moderation: dir, Bus: b, DrainWindow: 100 * time.Millisecond,
+		Version: v, Directory: dir, Moderation: dir, Bus: b, Recorder: b, DrainWindow: 100 * time.Millisecond,
 		CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 	}
 	if tune != nil {

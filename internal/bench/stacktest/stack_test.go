@@ -83,7 +83,7 @@ func newStack(t *testing.T) *stack {
 		b := connect("ua-" + v.Name)
 		dir := b.Directory()
 		srv, err := ua.New(ua.Config{
-			Version: v, Directory: dir, Moderation: dir, Bus: b,
+			Version: v, Directory: dir, Moderation: dir, Bus: b, Recorder: b,
 			CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 		})
 		if err != nil {
