@@ -268,6 +268,9 @@ type Bus interface {
 	// (the newest max when there are more); recovered is false when they
 	// are not all of the channel's messages since afterSeq.
 	Replay(ctx context.Context, tenant TenantID, ch string, afterSeq uint64, max int) (msgs []Message, recovered bool, err error)
+	// LastSeq returns the seq of a channel's newest message in the stream
+	// (0 when there is none): where live delivery of the channel starts.
+	LastSeq(ctx context.Context, tenant TenantID, ch string) (uint64, error)
 	// Missed returns the first max messages of a channel with
 	// after < seq < before (before 0: up to the newest), oldest first, for
 	// repairing a gap in live delivery; complete is false when there are

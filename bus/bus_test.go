@@ -268,6 +268,13 @@ func TestHistoryAndReplay(t *testing.T) {
 		t.Errorf("truncated replay = %s, %v, %v; want the newest 5 and not recovered", ids(rep), complete, err)
 	}
 
+	if last, err := b.LastSeq(ctx, "acme", "quiet"); err != nil || last != quiet[len(quiet)-1].Seq {
+		t.Errorf("last seq = %d, %v; want %d", last, err, quiet[len(quiet)-1].Seq)
+	}
+	if last, err := b.LastSeq(ctx, "acme", "nobody-here"); err != nil || last != 0 {
+		t.Errorf("last seq of an empty channel = %d, %v", last, err)
+	}
+
 	// Missed: the first max between two seqs, oldest first, prev chained.
 	miss, complete, err := b.Missed(ctx, "acme", "quiet", quiet[3].Seq, quiet[9].Seq, 100)
 	if err != nil || !complete || ids(miss) != ids(quiet[4:9]) || miss[0].Prev != quiet[3].Seq || miss[1].Prev != quiet[4].Seq {

@@ -90,6 +90,21 @@ func (b *Bus) Replay(ctx context.Context, t kaiwa.TenantID, ch string, afterSeq 
 	return msgs, recovered, nil
 }
 
+// LastSeq implements [kaiwa.Bus]: the seq of the newest message of a
+// channel the stream holds, 0 when it holds none.
+func (b *Bus) LastSeq(ctx context.Context, t kaiwa.TenantID, ch string) (uint64, error) {
+	ctx, cancel := b.timeout(ctx)
+	defer cancel()
+	last, err := b.stream.GetLastMsgForSubject(ctx, b.subj.msg(t, ch))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, unavailable("last seq", err)
+	}
+	return last.Sequence, nil
+}
+
 // Missed implements [kaiwa.Bus]: it returns the first max messages of a
 // channel with after < seq < before (before 0: up to the newest), oldest
 // first. complete is false when there are more below before; a message
