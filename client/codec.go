@@ -135,12 +135,13 @@ type inOp struct {
 	Reason           string          `json:"reason"`
 	ReconnectAfterMS int             `json:"reconnect_after_ms"`
 
-	User       string       `json:"user"`
-	Name       string       `json:"name"`
-	Channels   []string     `json:"channels"`
-	Version    string       `json:"version"`
-	ServerTime int64        `json:"server_time"`
-	Deprecated *Deprecation `json:"deprecated"`
+	User       string            `json:"user"`
+	Name       string            `json:"name"`
+	Channels   []string          `json:"channels"`
+	Version    string            `json:"version"`
+	ServerTime int64             `json:"server_time"`
+	Deprecated *Deprecation      `json:"deprecated"`
+	Seqs       map[string]uint64 `json:"seqs"`
 
 	Ch       string          `json:"ch"`
 	ID       string          `json:"id"`

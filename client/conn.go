@@ -384,7 +384,7 @@ func (c *Conn) handshake(ctx context.Context, opts *Options) error {
 				failed = fmt.Errorf("client: %w", err)
 			case in.Op == "ready":
 				c.ready = Ready{User: in.User, Name: in.Name, Channels: in.Channels,
-					Version: in.Version, ServerTime: in.ServerTime, Deprecated: in.Deprecated}
+					Version: in.Version, ServerTime: in.ServerTime, Deprecated: in.Deprecated, Seqs: in.Seqs}
 				ready = true
 			case in.Op == "error":
 				failed = in.kaiwaError()
@@ -750,8 +750,25 @@ func (c *Conn) request(ctx context.Context, op outOp, data json.RawMessage, want
 // Join joins channel ch for this session. Joining a channel already joined
 // succeeds.
 func (c *Conn) Join(ctx context.Context, ch string) error {
-	_, err := c.request(ctx, outOp{Op: "join", Ch: ch}, nil, "ok")
+	_, _, err := c.join(ctx, ch)
 	return err
+}
+
+// join joins ch and returns the channel's position (v2): the seq up to
+// which its messages came before the session joined; ok is false when the
+// server did not say (v1, or it did not know).
+func (c *Conn) join(ctx context.Context, ch string) (pos uint64, ok bool, err error) {
+	r, err := c.request(ctx, outOp{Op: "join", Ch: ch}, nil, "ok")
+	if err != nil {
+		return 0, false, err
+	}
+	var p struct {
+		Seq *uint64 `json:"seq"`
+	}
+	if json.Unmarshal(r.Raw, &p) != nil || p.Seq == nil {
+		return 0, false, nil
+	}
+	return *p.Seq, true, nil
 }
 
 // Leave leaves channel ch.

@@ -91,6 +91,7 @@ type Session struct {
 	ready   chan struct{} // closed when conn is set; guarded by mu
 	state   State
 	seqs    map[string]uint64 // the last seq seen per channel
+	pos     map[string]uint64 // where a channel stood when joined, while no message of it came
 	joined  map[string]bool   // channels joined with Join
 	closing bool              // Close was called
 	err     error             // why the session ended
@@ -121,7 +122,7 @@ func Connect(ctx context.Context, rawURL string, opts SessionOptions) (*Session,
 		url: rawURL, opts: opts, v2: version != "v1",
 		events: make(chan Event, n), done: make(chan struct{}),
 		ready: make(chan struct{}), state: StateConnecting,
-		seqs: map[string]uint64{}, joined: map[string]bool{}, stop: stop,
+		seqs: map[string]uint64{}, pos: map[string]uint64{}, joined: map[string]bool{}, stop: stop,
 	}
 	maps.Copy(s.seqs, opts.Resume)
 	s.emit(Event{Op: "state", State: StateConnecting})
@@ -176,19 +177,39 @@ func (s *Session) dial(ctx context.Context) (*Conn, error) {
 	}
 }
 
-// resumeMap names every channel with a seq seen (a channel joined but
-// quiet so far is joined again instead: resuming it from 0 would replay
-// its history).
+// resumeMap names every channel with a seq seen, or, for a channel that
+// was quiet since it was joined, the position it was joined at. (A channel
+// with neither is joined again instead: resuming it from 0 would replay
+// its whole history.)
 func (s *Session) resumeMap() map[string]uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]uint64, len(s.seqs))
+	out := make(map[string]uint64, len(s.seqs)+len(s.pos))
+	maps.Copy(out, s.pos) // 0 included: the channel had no message
 	for ch, seq := range s.seqs {
 		if seq > 0 {
 			out[ch] = seq
 		}
 	}
 	return out
+}
+
+// noteStart records the positions a new connection's ready gives for the
+// channels with no message seen.
+func (s *Session) noteStart(conn *Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch, seq := range conn.Ready().Seqs {
+		s.notePosLocked(ch, seq)
+	}
+}
+
+// notePosLocked records where ch stood when joined (0: it had no
+// message), unless a message of it was seen. Call with mu held.
+func (s *Session) notePosLocked(ch string, seq uint64) {
+	if _, seen := s.seqs[ch]; !seen {
+		s.pos[ch] = seq
+	}
 }
 
 // backoff is the full-jitter wait before attempt n+1.
@@ -214,6 +235,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // setConn makes conn the current connection and releases the requests
 // waiting for one.
 func (s *Session) setConn(conn *Conn) {
+	s.noteStart(conn)
 	s.mu.Lock()
 	s.conn = conn
 	s.state = StateConnected
@@ -305,6 +327,7 @@ func (s *Session) seen(m *Message) bool {
 		return false
 	}
 	s.seqs[m.Ch] = m.Seq
+	delete(s.pos, m.Ch)
 	s.mu.Unlock()
 	if ok && last > 0 && m.Prev > last {
 		s.emit(Event{Op: "gap", Ch: m.Ch, Gap: &Gap{Ch: m.Ch, After: last, Before: m.Seq}})
@@ -324,8 +347,13 @@ func (s *Session) rejoin(ctx context.Context, conn *Conn) {
 			continue
 		}
 		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := conn.Join(jctx, ch)
+		seq, known, err := conn.join(jctx, ch)
 		cancel()
+		if err == nil && known {
+			s.mu.Lock()
+			s.notePosLocked(ch, seq)
+			s.mu.Unlock()
+		}
 		if err != nil && kaiwa.ErrorCode(err) != kaiwa.CodeInternal {
 			// The channel can no longer be joined: say so, and forget it.
 			s.mu.Lock()
@@ -464,10 +492,21 @@ func (s *Session) retryable(conn *Conn, err error) bool {
 
 // Join joins channel ch, now and after every reconnect.
 func (s *Session) Join(ctx context.Context, ch string) error {
-	err := s.do(ctx, func(c *Conn) error { return c.Join(ctx, ch) })
+	var (
+		seq   uint64
+		known bool
+	)
+	err := s.do(ctx, func(c *Conn) error {
+		var err error
+		seq, known, err = c.join(ctx, ch)
+		return err
+	})
 	if err == nil {
 		s.mu.Lock()
 		s.joined[ch] = true
+		if known {
+			s.notePosLocked(ch, seq)
+		}
 		s.mu.Unlock()
 	}
 	return err
@@ -478,6 +517,7 @@ func (s *Session) Leave(ctx context.Context, ch string) error {
 	s.mu.Lock()
 	delete(s.joined, ch)
 	delete(s.seqs, ch)
+	delete(s.pos, ch)
 	s.mu.Unlock()
 	return s.do(ctx, func(c *Conn) error { return c.Leave(ctx, ch) })
 }

@@ -19,6 +19,10 @@ type Ready struct {
 	ServerTime int64 `json:"server_time"`
 	// Deprecated is set when the version is deprecated.
 	Deprecated *Deprecation `json:"deprecated,omitempty"`
+	// Seqs (v2) is each joined channel's position when the session
+	// started: resume a channel from it when no message of it has come
+	// since. Channels being resumed are not in it.
+	Seqs map[string]uint64 `json:"seqs,omitempty"`
 }
 
 // Deprecation tells a client that its protocol version will be retired.

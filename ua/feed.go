@@ -24,6 +24,7 @@ type feed struct {
 	mu        sync.Mutex
 	last      uint64           // every message up to this seq was delivered or is gone (0: none yet)
 	delivered uint64           // seq of the last message delivered
+	known     bool             // last is known: the stream said where the channel stood, or a message was delivered
 	repairing bool             // a repair goroutine runs and delivers
 	held      []*kaiwa.Message // live messages that arrived during the repair, in order
 	overflow  bool             // held was full: the repair reads the stream to its end
@@ -50,12 +51,30 @@ func (f *feed) admit(m *kaiwa.Message) (deliver, repair bool) {
 	case f.last != 0 && m.Seq <= f.last:
 		return false, false // delivered already (by a repair)
 	case f.last == 0 || m.Prev <= f.last:
-		f.last, f.delivered = m.Seq, m.Seq
+		f.last, f.delivered, f.known = m.Seq, m.Seq, true
 		return true, false
 	}
 	f.repairing = true
 	f.hold(m)
 	return false, true
+}
+
+// start sets where the channel stood before live delivery began: seq is
+// its newest message then (0: none).
+func (f *feed) start(seq uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last, f.delivered, f.known = seq, seq, true
+}
+
+// position is the channel's position for a session joining it now: every
+// message up to it was delivered before the session joined, or is gone.
+// A client resuming from it gets what followed. ok is false when the
+// position is not known (the stream did not say, and nothing came yet).
+func (f *feed) position() (seq uint64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last, f.known
 }
 
 // hold keeps m for the repair. Call with mu held.
@@ -146,7 +165,7 @@ func (f *feed) handOverLocked(m *kaiwa.Message) {
 	if f.delivered != 0 {
 		m.Prev = f.delivered
 	}
-	f.delivered = m.Seq
+	f.delivered, f.known = m.Seq, true
 }
 
 // handOver is handOverLocked for a message read from the stream, which

@@ -188,48 +188,72 @@ func (r *room) sessions() []*session {
 // enter adds ss to the room of k, subscribing on the bus when it is the
 // first local session. check, when not nil, runs under the shard lock with
 // the room's current size and may refuse. It reports false if ss was
-// already in the room.
-func (h *hub) enter(ss *session, k roomKey, check func(n int) error) (bool, int, error) {
+// already in the room. pos is the channel's position as ss enters it
+// (see [feed.position]), posOK false when it is not known or k is a user
+// room.
+func (h *hub) enter(ss *session, k roomKey, check func(n int) error) (added bool, n int, pos uint64, posOK bool, err error) {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	r := sh.rooms[k]
 	if r != nil {
 		if _, ok := r.members[ss]; ok {
-			return false, len(r.members), nil
+			pos, posOK = r.feed.position()
+			return false, len(r.members), pos, posOK && !k.user, nil
 		}
 		if r.linger != nil {
 			r.linger.Stop()
 			r.linger = nil
 		}
 	}
-	n := 0
 	if r != nil {
 		n = len(r.members)
 	}
 	if check != nil {
 		if err := check(n); err != nil {
-			return false, n, err
+			return false, n, 0, false, err
 		}
 	}
 	if r == nil {
 		r = &room{key: k, members: make(map[*session]struct{})}
-		var err error
 		if k.user {
 			r.deliver = h.userDeliver(r)
 			r.sub, err = h.srv.cfg.Bus.SubscribeUser(k.tenant, k.name, h.userHandler(r))
 		} else {
+			// Where the channel stands before live delivery starts: what
+			// is stored between this and the subscription shows as a gap
+			// and is repaired.
+			if seq, ok := h.lastSeq(k); ok {
+				r.feed.start(seq)
+			}
 			r.deliver = h.channelDeliver(r)
 			r.sub, err = h.srv.cfg.Bus.SubscribeChannel(k.tenant, k.name, h.channelHandler(r))
 		}
 		if err != nil {
-			return false, 0, err
+			return false, 0, 0, false, err
 		}
 		sh.rooms[k] = r
 	}
+	if !k.user {
+		pos, posOK = r.feed.position()
+	}
 	r.members[ss] = struct{}{}
 	r.publishView()
-	return true, len(r.members), nil
+	return true, len(r.members), pos, posOK, nil
+}
+
+// lastSeq returns the seq of channel k's newest message in the stream (0
+// when there is none); ok is false when the stream does not answer in
+// time (the first live message is then taken as it comes).
+func (h *hub) lastSeq(k roomKey) (seq uint64, ok bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	seq, err := h.srv.cfg.Bus.LastSeq(ctx, k.tenant, k.name)
+	if err != nil {
+		h.srv.log.Warn("last seq of a new room", "tenant", k.tenant, "ch", k.name, "err", err)
+		return 0, false
+	}
+	return seq, true
 }
 
 // exit removes ss from the room of k, unsubscribing when it was the last

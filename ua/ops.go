@@ -48,6 +48,13 @@ func (ss *session) opJoin(ctx context.Context, c *versions.Command) (any, error)
 	if err := ss.tryJoin(ctx, c.Ch); err != nil {
 		return nil, err
 	}
+	if !ss.framed {
+		// v2: where the channel stood when the session joined it, so that
+		// a client that sees no message there can still resume it.
+		if pos, ok := ss.position(c.Ch); ok {
+			return versions.OutJoinOK{Op: "ok", Ref: c.Ref, Ch: c.Ch, Seq: pos}, nil
+		}
+	}
 	return versions.OutOK{Op: "ok", Ref: c.Ref, Ch: c.Ch}, nil
 }
 

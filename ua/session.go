@@ -76,6 +76,10 @@ type session struct {
 	mu       sync.Mutex
 	channels map[string]struct{} // joined channels; guarded by mu
 	members  map[string]struct{} // channels the user is a member of, as far as known; guarded by mu
+	// positions is each joined channel's position when the session joined
+	// it (what a v2 client resumes from if it sees no message there
+	// first); guarded by mu.
+	positions map[string]uint64
 
 	// While a v2 resume replays history, live messages of the channels
 	// being replayed wait in gate (guarded by mu) so they follow the
@@ -95,15 +99,16 @@ type gated struct {
 
 func newSession(s *Server, conn *websocket.Conn, w *wire) *session {
 	ss := &session{
-		srv:      s,
-		conn:     conn,
-		wire:     w,
-		framed:   s.codec.MaxBatch() == 1,
-		codec:    s.codec,
-		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
-		channels: make(map[string]struct{}),
-		members:  make(map[string]struct{}),
+		srv:       s,
+		conn:      conn,
+		wire:      w,
+		framed:    s.codec.MaxBatch() == 1,
+		codec:     s.codec,
+		closing:   make(chan struct{}),
+		done:      make(chan struct{}),
+		channels:  make(map[string]struct{}),
+		members:   make(map[string]struct{}),
+		positions: make(map[string]uint64),
 	}
 	if !ss.framed {
 		// Only a batching version queues ops, and only v2 has clocks.
@@ -494,7 +499,7 @@ func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64)
 	}
 	ss.limiter = rate.NewLimiter(rate.Limit(st.RateOps), st.RateBurst)
 	max := st.MaxConnsPerUser
-	if _, _, err := ss.srv.hub.enter(ss, roomKey{tenant: id.Tenant, name: id.User, user: true}, func(n int) error {
+	if _, _, _, _, err := ss.srv.hub.enter(ss, roomKey{tenant: id.Tenant, name: id.User, user: true}, func(n int) error {
 		if n >= max {
 			return kaiwa.Errorf(kaiwa.CodeRateLimited, "too many connections for this user (limit %d)", max)
 		}
@@ -537,6 +542,9 @@ func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64)
 		Op: "ready", User: id.User, Name: id.Name, Channels: joined,
 		Version: ss.srv.cfg.Version.Name, ServerTime: kaiwa.Now(),
 	}
+	if !ss.framed {
+		ready.Seqs = ss.startPositions(joined, resumed)
+	}
 	if v := ss.srv.cfg.Version; v.Status == versions.Deprecated {
 		ready.Deprecated = &versions.Deprecation{Sunset: v.Sunset.UTC().Format(time.RFC3339)}
 	}
@@ -548,6 +556,30 @@ func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64)
 	ss.srv.cfg.Recorder.Record(kaiwa.Event{Tenant: id.Tenant, Type: kaiwa.EventConnect, User: id.User})
 	ss.replay(ctx, resume)
 	return nil
+}
+
+// startPositions returns the positions of the joined channels that are
+// not being resumed (a resumed channel's position is what its replay
+// ends with), for v2's ready.
+func (ss *session) startPositions(joined, resumed []string) map[string]uint64 {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make(map[string]uint64, len(joined))
+	for _, ch := range joined {
+		if pos, ok := ss.positions[ch]; ok && !slices.Contains(resumed, ch) {
+			out[ch] = pos
+		}
+	}
+	return out
+}
+
+// position returns a joined channel's position when the session joined
+// it; ok is false when it was not known.
+func (ss *session) position(ch string) (uint64, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	pos, ok := ss.positions[ch]
+	return pos, ok
 }
 
 // joinedList returns the joined channels in name order.
@@ -804,7 +836,7 @@ func (ss *session) joined(ch string) bool {
 // announces the session's presence.
 func (ss *session) join(ch string) error {
 	limit := ss.settings().MaxChannelsPerConn
-	added, n, err := ss.srv.hub.enter(ss, roomKey{tenant: ss.id.Tenant, name: ch}, func(int) error {
+	added, n, pos, posOK, err := ss.srv.hub.enter(ss, roomKey{tenant: ss.id.Tenant, name: ch}, func(int) error {
 		ss.mu.Lock()
 		defer ss.mu.Unlock()
 		if len(ss.channels) >= limit {
@@ -819,6 +851,11 @@ func (ss *session) join(ch string) error {
 		ss.mu.Unlock()
 		return err
 	}
+	if posOK {
+		ss.mu.Lock()
+		ss.positions[ch] = pos
+		ss.mu.Unlock()
+	}
 	if !added {
 		return nil
 	}
@@ -832,6 +869,7 @@ func (ss *session) leave(ch string) bool {
 	ss.mu.Lock()
 	_, ok := ss.channels[ch]
 	delete(ss.channels, ch)
+	delete(ss.positions, ch)
 	ss.mu.Unlock()
 	if !ok {
 		return false

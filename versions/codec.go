@@ -67,6 +67,10 @@ type OutReady struct {
 	Version    string       `json:"version"`
 	ServerTime int64        `json:"server_time"`
 	Deprecated *Deprecation `json:"deprecated,omitempty"`
+	// Seqs (v2) gives each joined channel's position: the seq up to which
+	// its messages came before the session (resume from it). Channels
+	// being resumed are not in it.
+	Seqs map[string]uint64 `json:"seqs,omitempty"`
 }
 
 // Deprecation tells a client its version will be retired.
@@ -81,6 +85,16 @@ type OutOK struct {
 	Ch  string `json:"ch,omitempty"`
 	ID  string `json:"id,omitempty"`
 	Seq uint64 `json:"seq,omitempty"`
+}
+
+// OutJoinOK is the "ok" of a v2 join: Seq is the channel's position when
+// the session joined it (0 included: the channel had no message), what a
+// client resumes the channel from while no message of it has come.
+type OutJoinOK struct {
+	Op  string `json:"op"`
+	Ref string `json:"ref,omitempty"`
+	Ch  string `json:"ch"`
+	Seq uint64 `json:"seq"`
 }
 
 // OutError is the "error" op. CID is set on an unavailable error of a
