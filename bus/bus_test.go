@@ -72,18 +72,6 @@ func (c *collector) all() []delivery {
 	return slices.Clone(c.ds)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func publish(t *testing.T, b *Bus, tenant kaiwa.TenantID, ch, text string) kaiwa.Message {
 	t.Helper()
 	m, err := b.Publish(context.Background(), kaiwa.Message{Tenant: tenant, Channel: ch, From: "alice", Name: "Alice", Text: text})
@@ -145,7 +133,7 @@ func TestDeliverySeqPrevAndIsolation(t *testing.T) {
 		sent = append(sent, publish(t, pub, "acme", "world.en", fmt.Sprint("w", i)))
 		publish(t, pub, "acme", "other", fmt.Sprint("o", i))
 	}
-	waitFor(t, "5 world messages", func() bool { return len(world.messages()) == 5 })
+	testenv.Eventually(t, "5 world messages", 5*time.Second, func() bool { return len(world.messages()) == 5 })
 	got := world.messages()
 	var prev uint64
 	for i, m := range got {
@@ -160,10 +148,13 @@ func TestDeliverySeqPrevAndIsolation(t *testing.T) {
 		}
 		prev = m.Seq
 	}
-	waitFor(t, "5 other messages", func() bool { return len(other.messages()) == 5 })
-	time.Sleep(50 * time.Millisecond)
-	if n := len(foreign.all()); n != 0 {
-		t.Errorf("another tenant's subscriber got %d deliveries", n)
+	testenv.Eventually(t, "5 other messages", 5*time.Second, func() bool { return len(other.messages()) == 5 })
+	// The other tenant's subscriber gets its own tenant's message, which
+	// the stream republishes after everything above: nothing else came.
+	publish(t, pub, "rival", "world.en", "rival's own")
+	testenv.Eventually(t, "the other tenant's own message", 5*time.Second, func() bool { return len(foreign.messages()) >= 1 })
+	if got := foreign.messages(); len(got) != 1 || got[0].Text != "rival's own" {
+		t.Errorf("another tenant's subscriber got %+v", got)
 	}
 }
 
@@ -179,13 +170,15 @@ func TestDirectMessagesReachBothUsers(t *testing.T) {
 		t.Cleanup(func() { _ = sub.Unsubscribe() })
 	}
 	m := publish(t, b, "acme", kaiwa.DMChannel("bob", "alice"), "hi bob")
-	waitFor(t, "dm to both", func() bool { return len(alice.messages()) == 1 && len(bob.messages()) == 1 })
+	testenv.Eventually(t, "dm to both", 5*time.Second, func() bool { return len(alice.messages()) == 1 && len(bob.messages()) == 1 })
 	if got := bob.messages()[0]; got.Channel != "dm:alice:bob" || got.Seq != m.Seq {
 		t.Errorf("bob got %+v", got)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if n := len(carol.all()); n != 0 {
-		t.Errorf("carol got %d deliveries", n)
+	// A message to carol, published after: the only one she gets.
+	publish(t, b, "acme", kaiwa.DMChannel("carol", "alice"), "hi carol")
+	testenv.Eventually(t, "carol's own message", 5*time.Second, func() bool { return len(carol.messages()) >= 1 })
+	if got := carol.messages(); len(got) != 1 || got[0].Text != "hi carol" {
+		t.Errorf("carol got %+v", got)
 	}
 }
 
@@ -215,10 +208,12 @@ func TestClientIDDeduplicates(t *testing.T) {
 	if err != nil || m3.Seq == m1.Seq {
 		t.Fatalf("bob's message: %+v, %v", m3, err)
 	}
-	waitFor(t, "two deliveries", func() bool { return len(c.messages()) == 2 })
-	time.Sleep(50 * time.Millisecond)
-	if n := len(c.messages()); n != 2 {
-		t.Errorf("%d deliveries, want 2", n)
+	// A third message, published after: the resend was not delivered.
+	in.CID, in.Text = "c-2", "marker"
+	publish(t, b, "acme", "world", "marker")
+	testenv.Eventually(t, "the marker", 5*time.Second, func() bool { ms := c.messages(); return len(ms) > 0 && ms[len(ms)-1].Text == "marker" })
+	if n := len(c.messages()); n != 3 {
+		t.Errorf("%d deliveries, want 3 (the first, bob's, the marker)", n)
 	}
 }
 
@@ -313,7 +308,7 @@ func TestInboxAndDeletion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "inbox delivery", func() bool { return len(bob.messages()) == 1 })
+	testenv.Eventually(t, "inbox delivery", 5*time.Second, func() bool { return len(bob.messages()) == 1 })
 	if m := bob.messages()[0]; m.Channel != "@bob" || m.ID != in.ID {
 		t.Errorf("inbox delivered %+v", m)
 	}
@@ -341,7 +336,7 @@ func TestInboxAndDeletion(t *testing.T) {
 	if err := b.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlMessageDeleted, Tenant: "acme", Channel: "dm:alice:bob", ID: "x-1"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "deletion notices", func() bool { return len(alice.all()) == 1 && len(bob.all()) == 2 })
+	testenv.Eventually(t, "deletion notices", 5*time.Second, func() bool { return len(alice.all()) == 1 && len(bob.all()) == 2 })
 }
 
 func TestControlsAndPresenceRouting(t *testing.T) {
@@ -364,7 +359,7 @@ func TestControlsAndPresenceRouting(t *testing.T) {
 	must(b.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlChannelDeleted, Tenant: "acme", Channel: "guild.1"}))
 	must(b.PublishControl(ctx, kaiwa.Control{Kind: kaiwa.ControlSettings, Tenant: "rival"}))
 	must(b.PublishPresence(ctx, kaiwa.Presence{Tenant: "acme", Channel: "guild.1", User: "carol", Name: "C", Event: "join"}))
-	waitFor(t, "routed controls", func() bool {
+	testenv.Eventually(t, "routed controls", 5*time.Second, func() bool {
 		return len(user.all()) == 1 && len(channel.all()) == 2 && len(tenants.all()) == 1
 	})
 	if c := user.all()[0].Control; c == nil || c.Kind != kaiwa.ControlMemberAdded || c.Channel != "guild.1" {
@@ -767,7 +762,7 @@ func TestConcurrentSubscribesAreConfirmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range got {
-		waitFor(t, fmt.Sprint("the message of room.", i), func() bool { return len(got[i].messages()) == 1 })
+		testenv.Eventually(t, fmt.Sprint("the message of room.", i), 5*time.Second, func() bool { return len(got[i].messages()) == 1 })
 	}
 }
 
@@ -786,7 +781,7 @@ func TestPublishAcrossANATSRestart(t *testing.T) {
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	waitFor(t, "the bus to notice", func() bool { return !b.Conn().IsConnected() })
+	testenv.Eventually(t, "the bus to notice", 5*time.Second, func() bool { return !b.Conn().IsConnected() })
 
 	// Down for good within this publish's deadline: unknown outcome.
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)

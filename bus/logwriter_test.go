@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
@@ -92,13 +93,13 @@ func TestLogWriterWaitsOutAnOutage(t *testing.T) {
 		sent = append(sent, publish(t, b, "acme", fmt.Sprint("ch", i%3), fmt.Sprint("m", i)))
 		b.Record(kaiwa.Event{Tenant: "acme", Type: kaiwa.EventSay, User: "alice"})
 	}
-	waitFor(t, "failed attempts while MySQL is down", func() bool { _, _, f := log.count(); return f >= 2 })
+	testenv.Eventually(t, "failed attempts while MySQL is down", 5*time.Second, func() bool { _, _, f := log.count(); return f >= 2 })
 	if n, _, _ := log.count(); n != 0 {
 		t.Fatalf("%d messages written while down", n)
 	}
 	log.setDown(false)
 	// 120 recorded events, and one say event per (non-system) message.
-	waitFor(t, "every message and event logged", func() bool { m, e, _ := log.count(); return m == 120 && e == 240 })
+	testenv.Eventually(t, "every message and event logged", 5*time.Second, func() bool { m, e, _ := log.count(); return m == 120 && e == 240 })
 	for _, m := range sent {
 		got, ok := log.byID[m.ID]
 		if !ok || got.Text != m.Text || got.Seq != m.Seq || got.Tenant != "acme" || got.Channel != m.Channel {
@@ -108,5 +109,5 @@ func TestLogWriterWaitsOutAnOutage(t *testing.T) {
 			t.Fatalf("say event of %s: %+v", m.ID, e)
 		}
 	}
-	waitFor(t, "consumer fully acknowledged", func() bool { lag, err := w.Lag(ctx); return err == nil && lag == 0 })
+	testenv.Eventually(t, "consumer fully acknowledged", 5*time.Second, func() bool { lag, err := w.Lag(ctx); return err == nil && lag == 0 })
 }

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
@@ -111,7 +112,7 @@ func TestStreamOfEarlierFormatsIsRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "live deliveries", func() bool { return len(live.messages()) == len(want) })
+	testenv.Eventually(t, "live deliveries", 5*time.Second, func() bool { return len(live.messages()) == len(want) })
 	for name, msgs := range map[string][]kaiwa.Message{"history": got, "live": live.messages()} {
 		if len(msgs) != len(want) {
 			t.Fatalf("%s: %d messages, want %d", name, len(msgs), len(want))

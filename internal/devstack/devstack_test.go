@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"io"
 	"log/slog"
 	"net"
@@ -297,7 +298,7 @@ func TestStackHandles(t *testing.T) {
 	if err := ua.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the killed UA to restart", func() bool { return ua.Starts() == 2 && ua.Pid() != 0 && ua.Pid() != pid })
+	testenv.Eventually(t, "the killed UA to restart", 10*time.Second, func() bool { return ua.Starts() == 2 && ua.Pid() != 0 && ua.Pid() != pid })
 	if err := s.WaitReady(context.Background(), "ua-v1-0"); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"log/slog"
 	"strings"
 	"sync"
@@ -82,18 +83,6 @@ func (a *attrHandler) Handle(_ context.Context, r slog.Record) error {
 	return a.h.add(r, a.attrs)
 }
 
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func sh(name, script string) Child {
 	return Child{Name: name, Path: "/bin/sh", Args: []string{"-c", script}}
 }
@@ -106,7 +95,7 @@ func TestSupervisorRestartsWithBackoff(t *testing.T) {
 	p := s.Start(context.Background(), sh("flaky", "echo started; exit 3"))
 	t.Cleanup(p.Stop)
 
-	waitFor(t, 5*time.Second, "5 starts", func() bool { return p.Starts() >= 5 })
+	testenv.Eventually(t, "5 starts", 5*time.Second, func() bool { return p.Starts() >= 5 })
 	p.Stop()
 	if n := strings.Count(out.String(), "[flaky] started\n"); n < 5 {
 		t.Errorf("%d prefixed start lines, want at least 5:\n%s", n, out.String())
@@ -136,7 +125,7 @@ func TestSupervisorResetsBackoffAfterLongRun(t *testing.T) {
 	s := &Supervisor{Logger: slog.New(logs), MinBackoff: 10 * time.Millisecond, MaxBackoff: time.Second, ResetAfter: 50 * time.Millisecond}
 	p := s.Start(context.Background(), sh("steady", "sleep 0.08; exit 1"))
 	t.Cleanup(p.Stop)
-	waitFor(t, 5*time.Second, "4 starts", func() bool { return p.Starts() >= 4 })
+	testenv.Eventually(t, "4 starts", 5*time.Second, func() bool { return p.Starts() >= 4 })
 	p.Stop()
 	for _, r := range logs.records("child exited; restarting") {
 		if r["after"].(time.Duration) != 10*time.Millisecond {
@@ -152,7 +141,7 @@ func TestSupervisorStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p := s.Start(ctx, sh("svc", `trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.02; done`))
-	waitFor(t, 5*time.Second, "ready", func() bool { return strings.Contains(out.String(), "[svc] ready\n") })
+	testenv.Eventually(t, "ready", 5*time.Second, func() bool { return strings.Contains(out.String(), "[svc] ready\n") })
 	pid := p.Pid()
 	if pid == 0 {
 		t.Fatal("no pid while running")
@@ -180,7 +169,7 @@ func TestSupervisorKillsAfterDrainTimeout(t *testing.T) {
 	s := &Supervisor{Stdout: &out, DrainTimeout: 100 * time.Millisecond}
 	// The ignored TERM is inherited by sleep, so the whole group ignores it.
 	p := s.Start(context.Background(), sh("stubborn", `trap '' TERM; echo ready; while :; do sleep 0.02; done`))
-	waitFor(t, 5*time.Second, "ready", func() bool { return strings.Contains(out.String(), "ready") })
+	testenv.Eventually(t, "ready", 5*time.Second, func() bool { return strings.Contains(out.String(), "ready") })
 	pid := p.Pid()
 	began := time.Now()
 	p.Stop()
@@ -198,7 +187,7 @@ func TestSupervisorPrefixesOutput(t *testing.T) {
 	s := &Supervisor{Stdout: &stdout, Stderr: &stderr, MinBackoff: time.Hour}
 	a := s.Start(context.Background(), sh("alpha", `i=0; while [ $i -lt 200 ]; do echo "alpha line $i"; i=$((i+1)); done; printf 'no newline'; echo oops >&2; sleep 60`))
 	b := s.Start(context.Background(), sh("beta", `i=0; while [ $i -lt 200 ]; do echo "beta line $i"; i=$((i+1)); done; sleep 60`))
-	waitFor(t, 5*time.Second, "output", func() bool {
+	testenv.Eventually(t, "output", 5*time.Second, func() bool {
 		return strings.Count(stdout.String(), "\n") >= 400 && strings.Contains(stderr.String(), "oops")
 	})
 	StopAll(a, b)
@@ -235,7 +224,7 @@ func TestSupervisorBeforeRunsEachStart(t *testing.T) {
 	c := sh("prep", "exit 1")
 	c.Before = func() error { mu.Lock(); calls++; mu.Unlock(); return nil }
 	p := s.Start(context.Background(), c)
-	waitFor(t, 5*time.Second, "3 starts", func() bool { return p.Starts() >= 3 })
+	testenv.Eventually(t, "3 starts", 5*time.Second, func() bool { return p.Starts() >= 3 })
 	p.Stop()
 	mu.Lock()
 	defer mu.Unlock()

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,7 +43,7 @@ func TestDeleteOfUnknownIDChangesNothing(t *testing.T) {
 		sent[id] = text
 	}
 	var missing []string
-	poll(t, "every message in the log", 10*time.Second, func() bool {
+	testenv.Eventually(t, "every message in the log", 10*time.Second, func() bool {
 		logged := map[string]string{}
 		for _, ch := range []string{"world", "guild"} {
 			for _, m := range c.logged(key, ch) {

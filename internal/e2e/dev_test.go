@@ -57,7 +57,7 @@ func startDev(t *testing.T) *devProc {
 			t.Logf("--- kaiwa dev output:\n%s", d.out.String())
 		}
 	})
-	poll(t, "the dev stack's walkthrough", 60*time.Second, func() bool {
+	testenv.Eventually(t, "the dev stack's walkthrough", 60*time.Second, func() bool {
 		select {
 		case <-d.exited:
 			t.Fatalf("kaiwa dev exited:\n%s", d.out.String())
@@ -204,14 +204,14 @@ func TestDevDrainsClientsOnSIGHUPAndCtrlC(t *testing.T) {
 		}
 		return true
 	}
-	poll(t, "every client connected", 20*time.Second, connected)
+	testenv.Eventually(t, "every client connected", 20*time.Second, connected)
 
 	// SIGHUP: a rolling restart of the four UAs.
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the rolling restart", 60*time.Second, func() bool { return strings.Contains(d.out.String(), "rolling restart done") })
-	poll(t, "every client back after the roll", 20*time.Second, connected)
+	testenv.Eventually(t, "the rolling restart", 60*time.Second, func() bool { return strings.Contains(d.out.String(), "rolling restart done") })
+	testenv.Eventually(t, "every client back after the roll", 20*time.Second, connected)
 	for _, dc := range clients {
 		dc.checkEnds(t, "SIGHUP", 1)
 	}

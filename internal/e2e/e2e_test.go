@@ -73,7 +73,7 @@ func TestChatThroughNginxAcrossTwoUAs(t *testing.T) {
 
 	// The log holds every message of the channel, in order.
 	var logged []map[string]any
-	poll(t, "the log writer", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the log writer", 10*time.Second, func() bool {
 		logged = c.logged(acme, "world")
 		return len(logged) >= len(ids)
 	})
@@ -90,7 +90,7 @@ func TestChatThroughNginxAcrossTwoUAs(t *testing.T) {
 	}
 	// The event log has the typed events of the session: connects, joins,
 	// one say per message.
-	poll(t, "say events", 10*time.Second, func() bool {
+	testenv.Eventually(t, "say events", 10*time.Second, func() bool {
 		_, m := c.api("GET", "/events?type=say&ch=world", acme, nil)
 		evs, _ := m["events"].([]any)
 		return len(evs) == 5
@@ -179,7 +179,7 @@ func TestLogSurvivesMySQLOutage(t *testing.T) {
 	time.Sleep(time.Second) // let the log writer fail and back off
 	proxy.Restore()
 	var logged []map[string]any
-	poll(t, "the log to catch up", 30*time.Second, func() bool {
+	testenv.Eventually(t, "the log to catch up", 30*time.Second, func() bool {
 		status, _ := c.api("GET", "/channels/world/messages?limit=1", key, nil)
 		if status != 200 {
 			return false
@@ -304,7 +304,7 @@ func TestFrozenDatabaseAnswersInTime(t *testing.T) {
 		}
 	}
 	proxy.Thaw()
-	poll(t, "the API answers again", 20*time.Second, func() bool {
+	testenv.Eventually(t, "the API answers again", 20*time.Second, func() bool {
 		status, _ := c.api("GET", "/channels/world/messages", key, nil)
 		return status == 200
 	})

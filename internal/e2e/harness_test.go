@@ -386,17 +386,6 @@ func nextAny(t *testing.T, c *client.Conn) client.Event {
 	return client.Event{}
 }
 
-func poll(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // settings changes a tenant's settings with the operator CLI, which tells
 // the servers.
 func (c *cluster) settings(tenant, patch string) {
@@ -414,7 +403,7 @@ func (c *cluster) settings(tenant, patch string) {
 func (c *cluster) upstreams(t *testing.T, want ...string) map[string]string {
 	t.Helper()
 	up := map[string]string{}
-	poll(t, "sessions in the access log", 10*time.Second, func() bool {
+	testenv.Eventually(t, "sessions in the access log", 10*time.Second, func() bool {
 		for _, line := range c.nginx.AccessLog(t) {
 			var e struct {
 				Status   int    `json:"status"`

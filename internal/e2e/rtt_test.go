@@ -43,7 +43,7 @@ func TestRTTReflectsTheDelay(t *testing.T) {
 	// The server measured it too: its per-tenant RTT histogram.
 	var sum float64
 	var count int
-	poll(t, "the server's RTT observation", 5*time.Second, func() bool {
+	testenv.Eventually(t, "the server's RTT observation", 5*time.Second, func() bool {
 		sum, count = 0, 0
 		for i := range perVersion {
 			s, n := rttMetric(t, nginx.UASocket(c.socket, "v2", i), "acme")

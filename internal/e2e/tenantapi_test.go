@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"io"
 	"net/http"
 	"slices"
@@ -103,7 +104,7 @@ func TestNoRouteCrossesTenants(t *testing.T) {
 	c.must(200, "PUT", "/users/carol/mute", akey, map[string]any{"reason": secret + " reason"})
 	keys := c.must(200, "GET", "/keys", akey, nil)["keys"].([]any)
 	aKeyID := fmt.Sprint(keys[0].(map[string]any)["id"])
-	poll(t, "acme's log", 10*time.Second, func() bool { return len(c.logged(akey, "world")) == 1 })
+	testenv.Eventually(t, "acme's log", 10*time.Second, func() bool { return len(c.logged(akey, "world")) == 1 })
 	before := snapshot(c, akey)
 
 	// Every documented route, called with B's key.

@@ -471,7 +471,7 @@ func newRound(t *testing.T, s *stack, name string, cfg roundConfig) *round {
 		r.wg.Go(func() { m.run(ctx) })
 	}
 	t.Cleanup(r.end)
-	poll(t, "every member ready", 30*time.Second, func() bool {
+	testenv.Eventually(t, "every member ready", 30*time.Second, func() bool {
 		for _, m := range r.members {
 			if !m.connected() {
 				return false
@@ -559,17 +559,6 @@ func (r *round) recordCall(c apiCall) {
 	r.cmu.Lock()
 	defer r.cmu.Unlock()
 	r.calls = append(r.calls, c)
-}
-
-func poll(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {
