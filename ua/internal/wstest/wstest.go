@@ -7,7 +7,7 @@ package wstest
 import (
 	"bufio"
 	"encoding/binary"
-	"fmt"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -99,12 +99,14 @@ func ReadFrame(r *bufio.Reader) (byte, []byte, error) {
 		n = binary.BigEndian.Uint64(b[:])
 	}
 	if h[1]&0x80 != 0 {
-		return 0, nil, fmt.Errorf("a masked server frame")
+		return 0, nil, errMasked
 	}
 	payload := make([]byte, n)
 	_, err := io.ReadFull(r, payload)
 	return h[0], payload, err
 }
+
+var errMasked = errors.New("wstest: a masked server frame")
 
 // AnswerClose writes a masked close frame with code, as a client answers
 // the server's close.
