@@ -19,21 +19,50 @@
 // # Sessions
 //
 // A session has one reader goroutine, which decodes and executes ops in
-// order, and one writer, its wire, which puts whole frames on the socket
-// in order and never blocks whoever gives it one. A frame for an idle
-// socket is written at once by the goroutine that gives it (the fan-out),
-// with no queue, no goroutine hand-off and no copy; frames for a backed-up
-// socket wait in a bounded queue for a flusher goroutine that writes them
-// with writev as the socket drains. A full queue closes the session as a
-// slow consumer (4008) and nobody else waits. A batching version (v2)
-// frames an op for an idle session the same way, from the giver's
-// goroutine; while ops are queued (the socket is busy, or another op is
-// being written) a writer goroutine packs them into frames of up to 64. The WebSocket library (coder/websocket) does the
-// handshake, the reading and the control frames, which it writes through
-// the same wire.
+// order, and one outbox (package ua/internal/outbox), which owns
+// everything from "the hub has a frame for this session" to "the bytes
+// are on the socket". Giving the outbox a frame never blocks. It is
+// bounded in bytes ([Config.SendQueueBytes], 1 MiB by default): a client
+// whose outbox would pass the bound is closed as a slow consumer (4008)
+// after what it was given before, and nobody else waits. A frame for an
+// idle socket is written at once by the goroutine that gives it (the
+// fan-out), with no queue, no goroutine hand-off and no copy; a v2 op is
+// framed alone for it. What the socket does not take is handed to a
+// flusher goroutine, the only writer until the outbox is idle again,
+// which writes everything waiting with writev as the socket drains and
+// packs queued v2 ops into frames of up to 64. A resume's replay waits
+// for room instead (up to the write timeout), filling at most half the
+// outbox so that live traffic keeps the rest. A close sends what the
+// outbox holds, then the closing notices, then the WebSocket close; what
+// is given after it is dropped. The WebSocket library (coder/websocket)
+// does the handshake, the reading and the control frames, which it writes
+// through the outbox.
 //
 // # Lock order
 //
-// hub shard lock, then session lock. A session's lock is never held while
-// taking a shard lock.
+// Every mutex of the package, in the order they may be taken (a lock is
+// only taken while holding those listed before it):
+//
+//  1. hubShard.mu (a shard's rooms and their members). Held while a
+//     room's bus subscription is made or ended, and while joining checks
+//     the session's channel count (session.mu).
+//  2. room.feedsMu (a user room's feeds), taken alone or under the shard
+//     lock when the room closes.
+//  3. session.mu (joined channels, membership, the resume gate).
+//  4. The outbox's mu, taken under session.mu when the resume gate
+//     releases held messages, and under the WebSocket library's
+//     frame-write lock when the library writes a control frame. Under
+//     it, the outbox takes the session clock's lock (framing v2 ops) and
+//     the socket's write lock (a direct write); its flusher takes the
+//     socket's write lock without it.
+//
+// The rest are leaves, never held while taking another lock of the
+// package: feed.mu (taken under the shard lock or room.feedsMu when a room
+// closes), room.recentMu, Server.mu (the sessions), Server.tmu (the
+// tenants), tenantState.ngMu (held across an NG list's load, a directory
+// request), tenantState.hitMu and replayBudget.mu.
+//
+// No lock is held while delivering to sessions (a fan-out reads an
+// immutable snapshot of a room's sessions), while calling into the
+// WebSocket library, or while closing a socket.
 package ua

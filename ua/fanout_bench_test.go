@@ -2,8 +2,6 @@ package ua
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,51 +11,71 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/ua/internal/outbox"
+	"github.com/kaiwa-chat/kaiwa/ua/internal/wstest"
 	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
-// fanoutRoom builds a server and a channel room of n sessions, for
-// measuring the fan-out path. A v1 session has a wire over a loopback TCP
-// connection whose other end is read and discarded (the fan-out writes v1
-// frames straight to the socket); a v2 session has only its queue.
-func fanoutRoom(tb testing.TB, n, queue int, v versions.Version) (*Server, *room, []*session) {
-	cfg := Config{Version: v, SendQueue: queue}
-	cfg.setDefaults()
-	srv := &Server{cfg: cfg, codec: v.Codec, log: cfg.Logger, met: newMetrics(v.Name)}
-	srv.hub = newHub(srv)
-	r := &room{key: roomKey{tenant: "acme", name: "world"}, members: make(map[*session]struct{})}
-	r.deliver = srv.hub.channelDeliver(r)
-	var wires []*wire
-	if v.Codec.MaxBatch() == 1 {
-		wires = loopbackWires(tb, n)
+// testServer returns a server of version v subscribed to nothing (no
+// bus), for driving sessions and rooms directly.
+func testServer(v versions.Version, tune func(*Config)) *Server {
+	cfg := Config{Version: v, PingInterval: time.Hour}
+	if tune != nil {
+		tune(&cfg)
 	}
+	return newServer(cfg)
+}
+
+// loopbackSessions returns n sessions of srv over loopback TCP, each
+// upgraded as the server upgrades its clients (Server.accept), and the
+// clients' ends. The sessions are not started (no reader goroutine): the
+// caller drives them.
+func loopbackSessions(tb testing.TB, srv *Server, n int) ([]*session, []*wstest.Peer) {
+	tb.Helper()
+	hs, next := sessionServer(tb, srv)
 	sessions := make([]*session, n)
-	for i := range sessions {
-		var w *wire
-		if wires != nil {
-			w = wires[i]
-		}
-		ss := newSession(srv, nil, w)
+	peers := make([]*wstest.Peer, n)
+	for i := range n {
+		peers[i] = wstest.Dial(tb, hs.Listener.Addr().String(), 0)
+		ss := next()
 		ss.id = kaiwa.Identity{Tenant: "acme", User: "u"}
 		sessions[i] = ss
+		tb.Cleanup(func() { ss.conn.CloseNow() })
+	}
+	return sessions, peers
+}
+
+// sessionServer serves srv's upgrades on loopback TCP; next returns each
+// session, upgraded as the server upgrades its clients (Server.accept)
+// and not started.
+func sessionServer(tb testing.TB, srv *Server) (hs *httptest.Server, next func() *session) {
+	got := make(chan *session, 1)
+	hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ss, err := srv.accept(w, r)
+		if err != nil {
+			tb.Errorf("accept: %v", err)
+		}
+		got <- ss
+	}))
+	tb.Cleanup(hs.Close)
+	return hs, func() *session {
+		ss := <-got
+		if ss == nil {
+			tb.FailNow()
+		}
+		return ss
+	}
+}
+
+// channelRoom returns the room of channel "world" holding sessions.
+func channelRoom(srv *Server, sessions []*session) *room {
+	r := &room{key: roomKey{tenant: "acme", name: "world"}, members: make(map[*session]struct{})}
+	r.deliver = srv.hub.channelDeliver(r)
+	for _, ss := range sessions {
 		r.members[ss] = struct{}{}
 	}
 	r.publishView()
-	return srv, r, sessions
-}
-
-// drain empties the sessions' queues (v2; v1 sessions have none: their
-// frames went to the socket).
-func drain(sessions []*session) {
-	var buf [][]byte
-	for _, ss := range sessions {
-		if ss.queue == nil {
-			continue
-		}
-		for ss.queue.len() > 0 {
-			buf = ss.queue.pop(buf[:0], 1024)
-		}
-	}
+	return r
 }
 
 var benchMsg = kaiwa.Message{
@@ -65,69 +83,50 @@ var benchMsg = kaiwa.Message{
 	Text: strings.Repeat("x", 100), TS: 1795284401038,
 }
 
-// loopbackWires returns n wires over loopback TCP connections whose other
-// ends are read and discarded until the test ends.
-func loopbackWires(tb testing.TB, n int) []*wire {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	wires := make([]*wire, n)
-	for i := range wires {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			tb.Fatal(err)
-		}
-		s, err := ln.Accept()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		go io.Copy(io.Discard, c)
-		tb.Cleanup(func() { c.Close(); s.Close() })
-		wires[i] = newWire(s, 10*time.Second)
-	}
-	return wires
-}
-
 func benchFanout(b *testing.B, n int, v versions.Version) {
-	srv, r, sessions := fanoutRoom(b, n, 1024, v)
-	h := srv.hub.channelHandler(r)
+	srv := testServer(v, nil)
+	sessions, peers := loopbackSessions(b, srv, n)
+	for _, p := range peers {
+		p.Discard()
+	}
+	h := srv.hub.channelHandler(channelRoom(srv, sessions))
 	m := benchMsg
 	b.ReportAllocs()
-	i := 0
 	for b.Loop() {
 		m.Prev, m.Seq = m.Seq, m.Seq+1 // the channel's next message
 		h.Message(&m)
-		if i++; i%32 == 0 {
-			b.StopTimer()
-			drain(sessions)
-			b.StartTimer()
-		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+	for _, ss := range sessions {
+		if ss.out.Closing() {
+			b.Fatal("a session was closed as slow: the clients did not keep up")
+		}
+	}
 }
 
 // BenchmarkFanout_1000Subs is one message to a channel with 1,000 local
-// v1 members: one encode, 1,000 socket writes (the write system calls
-// included).
+// v1 members on loopback TCP: one encode into a whole frame, then 1,000
+// socket writes from the fan-out (the write system calls included).
 func BenchmarkFanout_1000Subs(b *testing.B) { benchFanout(b, 1000, versions.Default().All()[0]) }
 
-// BenchmarkFanout_1000Subs_V2 is the same for v2 sessions, up to their
-// queues (the writers frame and write them).
+// BenchmarkFanout_1000Subs_V2 is the same for v2 sessions: one encode,
+// then each session frames the op alone and writes it from the fan-out.
 func BenchmarkFanout_1000Subs_V2(b *testing.B) { benchFanout(b, 1000, versions.Default().All()[1]) }
 
 // TestFanoutAllocatesNothingPerRecipient: the allocations of one fan-out do
 // not grow with the number of recipients.
 func TestFanoutAllocatesNothingPerRecipient(t *testing.T) {
 	allocs := func(n int) float64 {
-		srv, r, sessions := fanoutRoom(t, n, 256, versions.Default().All()[0])
-		h := srv.hub.channelHandler(r)
+		srv := testServer(versions.Default().All()[0], nil)
+		sessions, peers := loopbackSessions(t, srv, n)
+		for _, p := range peers {
+			p.Discard()
+		}
+		h := srv.hub.channelHandler(channelRoom(srv, sessions))
 		m := benchMsg
 		return testing.AllocsPerRun(100, func() {
 			m.Prev, m.Seq = m.Seq, m.Seq+1
 			h.Message(&m)
-			drain(sessions)
 		})
 	}
 	small, large := allocs(10), allocs(1000)
@@ -136,8 +135,9 @@ func TestFanoutAllocatesNothingPerRecipient(t *testing.T) {
 	}
 }
 
-// BenchmarkSessionWriter measures one session's writer: queued ops written
-// to a real WebSocket over loopback TCP and read by a client.
+// BenchmarkSessionWriter measures one session's outbox: ops given one
+// after another to a real WebSocket over loopback TCP and read by a
+// client.
 func BenchmarkSessionWriter(b *testing.B) {
 	for _, v := range versions.Default().Live() {
 		b.Run(v.Name, func(b *testing.B) { benchWriter(b, v) })
@@ -145,38 +145,27 @@ func BenchmarkSessionWriter(b *testing.B) {
 }
 
 // sessionPair returns a server session of version v over a real
-// WebSocket on loopback TCP, and the client's end.
-func sessionPair(tb testing.TB, v versions.Version, queue int) (*Server, *session, *websocket.Conn) {
-	cfg := Config{Version: v, SendQueue: queue, PingInterval: time.Hour}
-	cfg.setDefaults()
-	srv := &Server{cfg: cfg, codec: v.Codec, log: cfg.Logger, met: newMetrics(v.Name)}
-	ready := make(chan *session)
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sb := &smallBuffers{ResponseWriter: w, size: cfg.BufferSize, timeout: cfg.WriteTimeout}
-		conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
-		if err != nil {
-			return
-		}
-		ss := newSession(srv, conn, sb.wire)
-		ready <- ss
-		<-ss.done
-	}))
+// WebSocket on loopback TCP, upgraded as the server upgrades its
+// clients, and the client's end.
+func sessionPair(tb testing.TB, v versions.Version, queueBytes int) (*Server, *session, *websocket.Conn) {
+	srv := testServer(v, func(c *Config) { c.SendQueueBytes = queueBytes })
+	hs, next := sessionServer(tb, srv)
 	c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	c.SetReadLimit(1 << 24)
-	ss := <-ready
+	ss := next()
 	tb.Cleanup(func() {
-		ss.closeWith(websocket.StatusNormalClosure, "")
 		c.CloseNow()
-		hs.Close()
+		ss.conn.CloseNow()
 	})
 	return srv, ss, c
 }
 
 func benchWriter(b *testing.B, v versions.Version) {
-	srv, ss, c := sessionPair(b, v, 4096)
+	const limit = 1 << 20
+	_, ss, c := sessionPair(b, v, limit)
 	ctx := context.Background()
 	var frames atomic.Int64
 	go func() {
@@ -187,19 +176,24 @@ func benchWriter(b *testing.B, v versions.Version) {
 			frames.Add(1)
 		}
 	}()
-	op := srv.out(v.Codec.EncodeMessage(&benchMsg))
+	op := outbox.Prepare(v.Codec, v.Codec.EncodeMessage(&benchMsg))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(op)))
-	for b.Loop() {
-		for !ss.offer(op, 0) {
-			time.Sleep(10 * time.Microsecond) // the socket is behind: wait for room
+	const every = 64 // ops given between looks at the outbox
+	for i := 0; b.Loop(); i++ {
+		if i%every == 0 {
+			for ss.out.Queued()+every*len(op) > limit {
+				time.Sleep(10 * time.Microsecond) // the socket is behind: wait for room
+			}
+		}
+		if err := ss.out.Send(op); err != nil {
+			b.Fatal(err)
 		}
 	}
 	// Wait until everything queued is written.
-	for ss.queue.len() > 0 || ss.wire.waiting() > 0 {
+	for ss.out.Queued() > 0 {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/float64(max(frames.Load(), 1)), "ops/frame")
-	ss.closeWith(websocket.StatusNormalClosure, "")
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/ua/internal/outbox"
 )
 
 const hubShards = 64
@@ -422,7 +423,7 @@ func (h *hub) channelDeliver(r *room) func(*kaiwa.Message) {
 	keep := h.srv.cfg.RecentPerChannel
 	return func(m *kaiwa.Message) {
 		r.remember(m, keep)
-		b := h.srv.out(codec.EncodeMessage(m))
+		b := outbox.Prepare(codec, codec.EncodeMessage(m))
 		sessions := r.sessions()
 		h.fanOut(sessions, func(ss *session) { ss.deliver(m, b) })
 		h.srv.met.delivered.Add(float64(len(sessions)))
@@ -441,7 +442,7 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 				// had grown: a large room gets no presence either way.
 				return
 			}
-			b := h.srv.out(codec.EncodePresence(p))
+			b := outbox.Prepare(codec, codec.EncodePresence(p))
 			user := p.User
 			h.fanOut(sessions, func(ss *session) {
 				if ss.id.User != user {
@@ -466,7 +467,7 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 				}
 			case kaiwa.ControlMessageDeleted:
 				r.forget(c.ID)
-				b := h.srv.out(codec.EncodeOp(outDeleted{Op: "deleted", Ch: c.Channel, ID: c.ID}))
+				b := outbox.Prepare(codec, codec.EncodeOp(outDeleted{Op: "deleted", Ch: c.Channel, ID: c.ID}))
 				h.fanOut(r.sessions(), func(ss *session) { ss.enqueue(b) })
 			}
 		},
@@ -478,7 +479,7 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 func (h *hub) userDeliver(r *room) func(*kaiwa.Message) {
 	codec := h.srv.codec
 	return func(m *kaiwa.Message) {
-		b := h.srv.out(codec.EncodeMessage(m))
+		b := outbox.Prepare(codec, codec.EncodeMessage(m))
 		for _, ss := range r.sessions() {
 			ss.deliver(m, b)
 		}

@@ -48,7 +48,7 @@ func (ss *session) opJoin(ctx context.Context, c *versions.Command) (any, error)
 	if err := ss.tryJoin(ctx, c.Ch); err != nil {
 		return nil, err
 	}
-	if !ss.framed {
+	if ss.sequenced() {
 		// v2: where the channel stood when the session joined it, so that
 		// a client that sees no message there can still resume it.
 		if pos, ok := ss.position(c.Ch); ok {

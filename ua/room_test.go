@@ -2,10 +2,13 @@ package ua
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/ua/internal/wstest"
 	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
@@ -96,6 +99,31 @@ func TestFanOutLargeRoomCallsEachOnce(t *testing.T) {
 	}
 }
 
+// received makes ss send a marker op and returns the ops its v2 client
+// p receives before it.
+func received(t *testing.T, ss *session, p *wstest.Peer) []string {
+	t.Helper()
+	ss.send(versions.OutPong{Op: "pong", Ref: "mark"})
+	_ = p.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var out []string
+	for {
+		_, frame, err := p.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %q: %v", out, err)
+		}
+		env, err := versions.ReadEnvelope(frame, versions.V2MaxBatch)
+		if err != nil {
+			t.Fatalf("frame %q: %v", frame, err)
+		}
+		for _, op := range env.Ops {
+			if strings.Contains(string(op), `"ref":"mark"`) {
+				return out
+			}
+			out = append(out, string(op))
+		}
+	}
+}
+
 // TestPresenceSkippedInLargeRoom: presence announced while a room was
 // small reaches nobody once the room has grown past the presence limit.
 func TestPresenceSkippedInLargeRoom(t *testing.T) {
@@ -103,7 +131,9 @@ func TestPresenceSkippedInLargeRoom(t *testing.T) {
 		members int
 		want    int // sessions that get it
 	}{{5, 4}, {10, 9}, {11, 0}} {
-		srv, r, sessions := fanoutRoom(t, tc.members, 64, versions.Default().All()[1])
+		srv := testServer(versions.Default().All()[1], nil)
+		sessions, peers := loopbackSessions(t, srv, tc.members)
+		r := channelRoom(srv, sessions)
 		ts := &tenantState{srv: srv, id: "acme"}
 		st := kaiwa.Settings{PresenceLimit: 10}.WithDefaults()
 		ts.settings.Store(&st)
@@ -113,11 +143,15 @@ func TestPresenceSkippedInLargeRoom(t *testing.T) {
 		}
 		srv.hub.channelHandler(r).Presence(&kaiwa.Presence{Tenant: "acme", Channel: "world", User: "u0", Event: "join"})
 		got := 0
-		for _, ss := range sessions {
-			got += ss.queue.len()
+		for i, ss := range sessions {
+			for _, op := range received(t, ss, peers[i]) {
+				if strings.Contains(op, `"op":"presence"`) {
+					got++
+				}
+			}
 		}
 		if got != tc.want {
-			t.Errorf("room of %d, limit 10: presence queued %d times, want %d", tc.members, got, tc.want)
+			t.Errorf("room of %d, limit 10: presence sent %d times, want %d", tc.members, got, tc.want)
 		}
 	}
 }
@@ -126,18 +160,19 @@ func TestPresenceSkippedInLargeRoom(t *testing.T) {
 // can include messages that have not arrived live yet. Their live copies
 // are dropped when they come; what follows goes through, once.
 func TestReplayAheadOfLiveIsNotRepeated(t *testing.T) {
-	_, _, sessions := fanoutRoom(t, 1, 64, versions.Default().All()[1])
-	ss := sessions[0]
+	srv := testServer(versions.Default().All()[1], nil)
+	sessions, peers := loopbackSessions(t, srv, 2)
+	ss, p := sessions[0], peers[0]
 	live := func(seq uint64) {
 		m := kaiwa.Message{Tenant: "acme", Channel: "world", Seq: seq, Prev: seq - 1}
-		ss.deliver(&m, fmt.Appendf(nil, "%d", seq))
+		ss.deliver(&m, fmt.Appendf(nil, `{"seq":%d}`, seq))
 	}
-	queued := func() string {
-		var out []string
-		for _, b := range ss.queue.pop(nil, 100) {
-			out = append(out, string(b))
+	sent := func() string {
+		var seqs []string
+		for _, op := range received(t, ss, p) {
+			seqs = append(seqs, strings.TrimSuffix(strings.TrimPrefix(op, `{"seq":`), "}"))
 		}
-		return fmt.Sprint(out)
+		return fmt.Sprint(seqs)
 	}
 	if chs := ss.openGate(map[string]uint64{"world": 5}); len(chs) != 1 {
 		t.Fatalf("gate opened for %v", chs)
@@ -146,15 +181,15 @@ func TestReplayAheadOfLiveIsNotRepeated(t *testing.T) {
 	live(7)
 	// The replay (from the stream) sent 6 to 10; live delivery is at 7.
 	ss.closeGate("world", 10)
-	if got := queued(); got != "[]" {
-		t.Fatalf("held messages the replay covered were queued: %s", got)
+	if got := sent(); got != "[]" {
+		t.Fatalf("held messages the replay covered were sent: %s", got)
 	}
 	live(8)
 	live(9)
 	live(10)
 	live(11)
 	live(12)
-	if got := queued(); got != "[11 12]" {
+	if got := sent(); got != "[11 12]" {
 		t.Fatalf("after the gate: %s, want [11 12]", got)
 	}
 	if ss.replaying.Load() {
@@ -163,15 +198,14 @@ func TestReplayAheadOfLiveIsNotRepeated(t *testing.T) {
 
 	// A replay that stayed behind live: the held messages after it go
 	// out, and nothing is dropped after.
-	_, _, sessions = fanoutRoom(t, 1, 64, versions.Default().All()[1])
-	ss = sessions[0]
+	ss, p = sessions[1], peers[1]
 	ss.openGate(map[string]uint64{"world": 5})
 	live(6)
 	live(7)
 	live(8)
 	ss.closeGate("world", 6)
 	live(9)
-	if got := queued(); got != "[7 8 9]" {
+	if got := sent(); got != "[7 8 9]" {
 		t.Fatalf("replay behind live: %s, want [7 8 9]", got)
 	}
 	if ss.replaying.Load() {

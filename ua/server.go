@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/ua/internal/outbox"
 	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
@@ -37,15 +38,26 @@ type Config struct {
 	CompileNG func(kaiwa.NGList) (Matcher, error)
 	Logger    *slog.Logger
 
-	// SendQueue is each session's queue, in ops. Default 256.
+	// SendQueueBytes bounds each session's outbox: the bytes given to it
+	// and not yet on the socket. A client whose outbox would pass it is
+	// closed as a slow consumer (4008). Default 1 MiB (with SendQueue
+	// set, SendQueue × 4 KiB).
+	SendQueueBytes int
+	// SendQueue is the bound as it was once set, in ops.
+	//
+	// Deprecated: use SendQueueBytes. When SendQueueBytes is 0, a
+	// positive SendQueue sets it to SendQueue × 4 KiB (256, the old
+	// default, is 1 MiB).
 	SendQueue int
 	// PingInterval between WebSocket pings; a session that answers none for
 	// two intervals is closed. Default 25s.
 	PingInterval time.Duration
 	// AuthTimeout is how long a client has to send its auth frame. Default 10s.
 	AuthTimeout time.Duration
-	// WriteTimeout is how long a session's socket may accept nothing while
-	// frames wait before the session is dropped. Default 10s.
+	// WriteTimeout is how long a session's socket may take nothing while
+	// frames wait before the session is dropped. It also bounds a close
+	// (with the frames queued before it) and each wait of a resume's
+	// replay for room in the outbox. Default 10s.
 	WriteTimeout time.Duration
 	// MaxFrame is the largest frame answered normally; larger ones (up to
 	// ReadLimit) get too_large. Default 16 KiB.
@@ -94,12 +106,18 @@ type Config struct {
 	ReloadAgain time.Duration
 }
 
+// opBytes converts the deprecated SendQueue (ops) to bytes.
+const opBytes = 4 << 10
+
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.SendQueue <= 0 {
-		c.SendQueue = 256
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = 1 << 20
+		if c.SendQueue > 0 {
+			c.SendQueueBytes = c.SendQueue * opBytes
+		}
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 25 * time.Second
@@ -170,7 +188,8 @@ func (discard) Record(kaiwa.Event) {}
 
 // Server is a UA server for one protocol version. It is an http.Handler:
 // GET /{version}/ws (and /ws) upgrades to a session; /healthz and /readyz
-// answer probes.
+// answer probes. Its connections must have a file descriptor (TCP or a
+// unix socket): TLS ends in front of it, at nginx.
 type Server struct {
 	cfg   Config
 	codec versions.Codec
@@ -190,10 +209,27 @@ type Server struct {
 	tenants map[kaiwa.TenantID]*tenantState
 	ctl     kaiwa.Subscription
 	quit    chan struct{} // stops the pinger
+
+	// outbox is what every session's outbox shares: the bound in bytes,
+	// the write timeout, the closing op a slow consumer gets.
+	outbox outbox.Config
 }
 
 // New returns a UA server subscribed to tenant-wide live changes.
 func New(cfg Config) (*Server, error) {
+	s := newServer(cfg)
+	sub, err := s.cfg.Bus.SubscribeTenants(s.tenantControl)
+	if err != nil {
+		return nil, err
+	}
+	s.ctl = sub
+	s.cfg.Bus.OnReconnect(s.reconnected)
+	go s.pinger()
+	return s, nil
+}
+
+// newServer returns a server that is not yet subscribed to anything.
+func newServer(cfg Config) *Server {
 	cfg.setDefaults()
 	s := &Server{
 		cfg:      cfg,
@@ -206,14 +242,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.hub = newHub(s)
 	s.replays = newReplayBudget(cfg.MaxReplayPerUserMinute)
-	sub, err := cfg.Bus.SubscribeTenants(s.tenantControl)
-	if err != nil {
-		return nil, err
+	s.outbox = outbox.Config{
+		Codec:      s.codec,
+		Limit:      cfg.SendQueueBytes,
+		Timeout:    cfg.WriteTimeout,
+		ReadBuffer: cfg.BufferSize,
+		SlowNotice: s.codec.EncodeOp(slowNotice),
 	}
-	s.ctl = sub
-	cfg.Bus.OnReconnect(s.reconnected)
-	go s.pinger()
-	return s, nil
+	return s
 }
 
 // reconnected catches up with what the bus may have carried while its
@@ -314,19 +350,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		id = &g
 	}
-	sb := &smallBuffers{ResponseWriter: w, size: s.cfg.BufferSize, timeout: s.cfg.WriteTimeout}
-	conn, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
-		// Sessions authenticate with a token, never a cookie, so a foreign
-		// origin gains nothing; tenants may restrict origins in settings.
-		InsecureSkipVerify: true,
-		CompressionMode:    websocket.CompressionDisabled,
-	})
+	ss, err := s.accept(w, r)
 	if err != nil {
 		return // Accept has answered the request
 	}
-	conn.SetReadLimit(s.cfg.ReadLimit)
-	ss := newSession(s, conn, sb.wire)
-	ss.origin = r.Header.Get("Origin")
 	if !s.track(ss) {
 		ss.closeWith(websocket.StatusGoingAway, "server shutting down")
 		ss.wait()
@@ -336,6 +363,28 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// the request, its headers and the handler's stack are freed for the
 	// session's whole life.
 	go ss.serve(id) // untracks the session when it ends
+}
+
+// accept upgrades the request to a session, not yet started. On error the
+// request has been answered.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*session, error) {
+	var clock *versions.Clock
+	if s.codec.MaxBatch() > 1 {
+		clock = versions.NewClock(time.Now()) // only v2 has clocks
+	}
+	conn, out, err := outbox.Accept(w, r, &websocket.AcceptOptions{
+		// Sessions authenticate with a token, never a cookie, so a foreign
+		// origin gains nothing; tenants may restrict origins in settings.
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
+	}, &s.outbox, clock)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetReadLimit(s.cfg.ReadLimit)
+	ss := newSession(s, conn, out, clock)
+	ss.origin = r.Header.Get("Origin")
+	return ss, nil
 }
 
 // pinger pings every session about once per ping interval, from one

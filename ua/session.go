@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/ua/internal/outbox"
 	"github.com/kaiwa-chat/kaiwa/versions"
 	"golang.org/x/time/rate"
 )
@@ -24,37 +25,27 @@ import (
 const (
 	StatusUnauthorized  websocket.StatusCode = 4001
 	StatusForbidden     websocket.StatusCode = 4003
-	StatusSlowConsumer  websocket.StatusCode = 4008
+	StatusSlowConsumer                       = outbox.StatusSlowConsumer // 4008
 	StatusRateLimited   websocket.StatusCode = 4029
 	statusTryAgainLater websocket.StatusCode = 1013
 )
 
+// slowNotice is the op a slow consumer gets before its close.
+var slowNotice = versions.OutClosing{Op: "closing", Code: int(StatusSlowConsumer), Reason: "slow consumer"}
+
 // session is one client connection. The reader (serve) owns everything but
-// the fields under mu; the writer owns the connection's write side.
+// the fields under mu and the outbox, which owns the connection's write
+// side.
 type session struct {
 	srv   *Server
 	conn  *websocket.Conn
 	codec versions.Codec
-	// wire writes to the connection. With a version of one op per frame
-	// (framed), what is sent is whole frames, built once by the encoder
-	// and given straight to the wire. A batching version's ops go through
-	// queue to the writer goroutine, which frames them.
-	wire   *wire
-	framed bool
-	queue  *sendQueue
-
-	closing     chan struct{}
-	closeOnce   sync.Once
-	closeCode   websocket.StatusCode
-	closeReason string
-	closeNotice [][]byte
-	done        chan struct{} // closed once the connection is closed
-	writing     atomic.Bool   // a writer goroutine runs, or an op is written directly
-	one         [1][]byte     // the op written directly; the writer's role owns it
-	closeDone   atomic.Bool   // finishClose has run
-	lastPing    atomic.Int64  // unix ns of the last ping sent
-	pinging     atomic.Bool
-	clock       *versions.Clock
+	// out is the session's one writer: everything sent to the client, and
+	// the close, go through it.
+	out      *outbox.Outbox
+	lastPing atomic.Int64 // unix ns of the last ping sent
+	pinging  atomic.Bool
+	clock    *versions.Clock // v2's; nil for v1
 
 	// Set by serve before the session is in any room; read-only after.
 	id      kaiwa.Identity
@@ -88,6 +79,7 @@ type session struct {
 	// seq replayed, and live copies up to it are dropped when they come.
 	replaying atomic.Bool
 	gate      map[string][]gated
+	gateBytes int // held in gate, over every channel
 	marks     map[string]uint64
 }
 
@@ -97,96 +89,26 @@ type gated struct {
 	b   []byte
 }
 
-func newSession(s *Server, conn *websocket.Conn, w *wire) *session {
+func newSession(s *Server, conn *websocket.Conn, out *outbox.Outbox, clock *versions.Clock) *session {
 	ss := &session{
 		srv:       s,
 		conn:      conn,
-		wire:      w,
-		framed:    s.codec.MaxBatch() == 1,
+		out:       out,
 		codec:     s.codec,
-		closing:   make(chan struct{}),
-		done:      make(chan struct{}),
+		clock:     clock,
 		channels:  make(map[string]struct{}),
 		members:   make(map[string]struct{}),
 		positions: make(map[string]uint64),
-	}
-	if !ss.framed {
-		// Only a batching version queues ops, and only v2 has clocks.
-		ss.queue = newSendQueue(s.cfg.SendQueue)
-		ss.clock = versions.NewClock(time.Now())
 	}
 	ss.lastPing.Store(time.Now().UnixNano())
 	return ss
 }
 
-// kick makes sure a writer goroutine runs (batching versions only).
-// Writers start when something is queued and exit once the queue is
-// empty, so an idle session holds one goroutine (its reader), not two.
-func (ss *session) kick() {
-	if ss.conn != nil && !ss.framed && ss.writing.CompareAndSwap(false, true) {
-		go ss.writeLoop()
-	}
-}
-
-// offer gives b (see [Server.out]) to the wire or the writer's queue
-// without blocking, allowing extra more waiting than the queue's limit.
-// It reports false when that many are already waiting.
-func (ss *session) offer(b []byte, extra int) bool {
-	limit := ss.srv.cfg.SendQueue + extra
-	if ss.framed {
-		return ss.wire.send(b, limit)
-	}
-	// Nothing queued, no writer, nothing waiting on the socket: write it
-	// from here, in a frame of its own, without waking a goroutine. A
-	// replay (extra > 0) is a burst: it goes through the writer, which
-	// packs it into full frames.
-	if extra == 0 && ss.conn != nil && ss.queue.len() == 0 && ss.writing.CompareAndSwap(false, true) {
-		direct := ss.wire.waiting() == 0
-		if direct {
-			select {
-			case <-ss.closing:
-				direct = false // the writer performs the close
-			default:
-			}
-		}
-		if direct {
-			ss.writeDirect(b)
-			ss.releaseWriter()
-			return true
-		}
-		ss.writing.Store(false)
-	}
-	if !ss.queue.push(b, extra) {
-		return false
-	}
-	ss.kick()
-	return true
-}
-
-// releaseWriter gives up the writer's role after a direct write. What was
-// queued, or a close asked for, while this held it found no writer to
-// start: start one now.
-func (ss *session) releaseWriter() {
-	ss.writing.Store(false)
-	select {
-	case <-ss.closing:
-		ss.kick()
-		return
-	default:
-	}
-	if ss.queue.len() > 0 {
-		ss.kick()
-	}
-}
-
-// enqueue sends b (see [Server.out]) without ever blocking. A peer with a
-// full queue is closed as a slow consumer.
+// enqueue sends b (see [outbox.Prepare]) without ever blocking. A client
+// whose outbox is full is closed as a slow consumer.
 func (ss *session) enqueue(b []byte) {
-	if !ss.offer(b, 0) {
+	if err := ss.out.Send(b); errors.Is(err, outbox.ErrFull) {
 		ss.srv.met.slow.Inc()
-		ss.closeWith(StatusSlowConsumer, "slow consumer", &versions.OutClosing{
-			Op: "closing", Code: int(StatusSlowConsumer), Reason: "slow consumer",
-		})
 	}
 }
 
@@ -196,12 +118,13 @@ func (ss *session) deliver(m *kaiwa.Message, b []byte) {
 	if ss.replaying.Load() {
 		ss.mu.Lock()
 		if held, ok := ss.gate[m.Channel]; ok {
-			if len(held) >= ss.srv.cfg.SendQueue*4 {
+			if ss.gateBytes+len(b) > ss.srv.cfg.SendQueueBytes {
 				ss.mu.Unlock()
-				ss.closeWith(StatusSlowConsumer, "slow consumer")
+				ss.closeSlow()
 				return
 			}
 			ss.gate[m.Channel] = append(held, gated{m.Seq, b})
+			ss.gateBytes += len(b)
 			ss.mu.Unlock()
 			return
 		}
@@ -226,27 +149,16 @@ func (ss *session) stopReplayingLocked() {
 	}
 }
 
-// enqueueWait queues a replayed message from the session's own goroutine.
-// A replay may be larger than the queue: it may fill twice the queue's
-// limit, then waits for the writer, up to the write timeout.
-func (ss *session) enqueueWait(b []byte) bool {
-	deadline := time.Now().Add(ss.srv.cfg.WriteTimeout)
-	for !ss.offer(b, ss.srv.cfg.SendQueue) {
-		select {
-		case <-ss.closing:
-			return false
-		case <-time.After(time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			ss.closeWith(StatusSlowConsumer, "slow consumer")
-			return false
-		}
+// closeSlow closes the session as a slow consumer.
+func (ss *session) closeSlow() {
+	if !ss.out.Closing() {
+		ss.srv.met.slow.Inc()
 	}
-	return true
+	ss.closeWith(StatusSlowConsumer, "slow consumer", slowNotice)
 }
 
 // send encodes and queues one op.
-func (ss *session) send(op any) { ss.enqueue(ss.srv.out(ss.codec.EncodeOp(op))) }
+func (ss *session) send(op any) { ss.enqueue(outbox.Prepare(ss.codec, ss.codec.EncodeOp(op))) }
 
 // sendError queues an error reply. Internal errors are logged here and
 // reach the client without their details.
@@ -262,36 +174,20 @@ func (ss *session) sendError(ref string, err error) {
 	ss.send(e)
 }
 
-// closeWith asks the writer to send the notices (ops, in order) and close
-// the connection with code. Only the first call counts.
+// closeWith closes the session: the outbox sends what it holds, then the
+// notices (ops, in order), then the close with code. Only the first call
+// counts.
 func (ss *session) closeWith(code websocket.StatusCode, reason string, notices ...any) {
-	ss.closeOnce.Do(func() {
-		ss.closeCode, ss.closeReason = code, reason
-		for _, n := range notices {
-			if n != nil {
-				ss.closeNotice = append(ss.closeNotice, ss.codec.EncodeOp(n))
-			}
+	if ss.out.Closing() {
+		return
+	}
+	var ops [][]byte
+	for _, n := range notices {
+		if n != nil {
+			ops = append(ops, ss.codec.EncodeOp(n))
 		}
-		close(ss.closing)
-		if ss.framed {
-			if ss.conn != nil {
-				go ss.finishClose()
-			}
-		} else {
-			ss.kick() // the writer performs the close
-		}
-		// A writer blocked on a client that reads nothing never sees the
-		// request: after the write timeout, tear the connection down.
-		if ss.conn != nil {
-			time.AfterFunc(ss.srv.cfg.WriteTimeout, func() {
-				select {
-				case <-ss.done:
-				default:
-					_ = ss.conn.CloseNow()
-				}
-			})
-		}
-	})
+	}
+	ss.out.Close(code, reason, ops...)
 }
 
 // failWith closes the session after replying with an error op.
@@ -299,8 +195,23 @@ func (ss *session) failWith(code websocket.StatusCode, ref string, err error) {
 	ss.closeWith(code, string(kaiwa.ErrorCode(err)), versions.NewError(ref, err))
 }
 
-// wait blocks until the writer has closed the connection.
-func (ss *session) wait() { <-ss.done }
+// wait blocks until the connection is closed.
+func (ss *session) wait() { <-ss.out.Done() }
+
+// ping sends a WebSocket ping and waits for the pong. A session that answers
+// none within two intervals is dropped: its peer is gone. The server's
+// pinger calls it (see Server.pinger).
+func (ss *session) ping() {
+	if !ss.pinging.CompareAndSwap(false, true) {
+		return // the previous ping is still waiting
+	}
+	defer ss.pinging.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*ss.srv.cfg.PingInterval)
+	defer cancel()
+	if err := ss.conn.Ping(ctx); err != nil && !ss.out.Closing() {
+		_ = ss.conn.CloseNow()
+	}
+}
 
 // serve runs the session on its own goroutine: authentication, then the
 // read loop. id is set when the upgrade request carried a token.
@@ -542,7 +453,7 @@ func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64)
 		Op: "ready", User: id.User, Name: id.Name, Channels: joined,
 		Version: ss.srv.cfg.Version.Name, ServerTime: kaiwa.Now(),
 	}
-	if !ss.framed {
+	if ss.sequenced() {
 		ready.Seqs = ss.startPositions(joined, resumed)
 	}
 	if v := ss.srv.cfg.Version; v.Status == versions.Deprecated {
@@ -557,6 +468,10 @@ func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64)
 	ss.replay(ctx, resume)
 	return nil
 }
+
+// sequenced reports whether the session's version numbers messages (v2,
+// the version with clocks): its clients resume, and get positions.
+func (ss *session) sequenced() bool { return ss.clock != nil }
 
 // startPositions returns the positions of the joined channels that are
 // not being resumed (a resumed channel's position is what its replay
@@ -640,6 +555,7 @@ func (ss *session) closeGate(ch string, last uint64) {
 	delete(ss.gate, ch)
 	var live uint64 // the last seq that has arrived live
 	for _, g := range held {
+		ss.gateBytes -= len(g.b)
 		live = max(live, g.seq)
 		if g.seq > last {
 			ss.enqueue(g.b)
@@ -667,6 +583,7 @@ func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
 	// What this resume may replay over all its channels: the per-connect
 	// bound and what is left of the user's budget for the minute.
 	left := ss.srv.cfg.MaxReplayPerConnect
+	var chunk [][]byte
 	for _, ch := range chs {
 		after := resume[ch]
 		msgs, recovered := ss.srv.hub.recent(ss.id.Tenant, ch, after)
@@ -689,15 +606,38 @@ func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
 		}
 		left -= n
 		last := after
-		for i := range msgs {
-			if !ss.enqueueWait(ss.srv.out(ss.codec.EncodeMessage(&msgs[i]))) {
+		for len(msgs) > 0 {
+			chunk = chunk[:0]
+			for i := range min(len(msgs), replayChunk) {
+				chunk = append(chunk, outbox.Prepare(ss.codec, ss.codec.EncodeMessage(&msgs[i])))
+				last = msgs[i].Seq
+			}
+			msgs = msgs[len(chunk):]
+			if !ss.sendWait(chunk) {
 				return
 			}
-			last = msgs[i].Seq
 		}
-		ss.enqueueWait(ss.srv.out(ss.codec.EncodeOp(versions.OutResumed{Op: "resumed", Ch: ch, Recovered: recovered})))
+		if !ss.sendWait([][]byte{outbox.Prepare(ss.codec, ss.codec.EncodeOp(versions.OutResumed{Op: "resumed", Ch: ch, Recovered: recovered}))}) {
+			return
+		}
 		ss.closeGate(ch, last)
 	}
+}
+
+// replayChunk is how many replayed messages are encoded and given to the
+// outbox at once: a full v2 frame.
+const replayChunk = versions.V2MaxBatch
+
+// sendWait gives the outbox a replay's ops from the session's own
+// goroutine, waiting for room up to the write timeout (a replay may be
+// larger than the outbox). It reports false once the session is closing.
+func (ss *session) sendWait(ops [][]byte) bool {
+	err := ss.out.SendWait(ss.srv.cfg.WriteTimeout, ops...)
+	clear(ops) // the outbox holds them now
+	if errors.Is(err, outbox.ErrFull) {
+		ss.srv.met.slow.Inc()
+	}
+	return err == nil
 }
 
 // readLoop reads frames until the connection ends.
@@ -771,14 +711,7 @@ func (ss *session) readFailed(err error) {
 }
 
 // closeAsked reports whether the session's close has been asked for.
-func (ss *session) closeAsked() bool {
-	select {
-	case <-ss.closing:
-		return true
-	default:
-		return false
-	}
-}
+func (ss *session) closeAsked() bool { return ss.out.Closing() }
 
 // allow applies the per-connection rate limit; sustained abuse closes the
 // session with 4029.

@@ -256,7 +256,7 @@ func TestAuthentication(t *testing.T) {
 
 func TestSlowConsumerIsClosedOthersKeepReceiving(t *testing.T) {
 	s := newStack(t)
-	url, _ := s.startUA(func(c *ua.Config) { c.SendQueue = 64; c.WriteTimeout = time.Minute })
+	url, _ := s.startUA(func(c *ua.Config) { c.SendQueueBytes = 64 << 10; c.WriteTimeout = time.Minute })
 	s.channel("world", kaiwa.ChannelOpen)
 	ctx := ctx5(t)
 	// The slow client joins and then stops reading.
