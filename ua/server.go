@@ -40,15 +40,8 @@ type Config struct {
 
 	// SendQueueBytes bounds each session's outbox: the bytes given to it
 	// and not yet on the socket. A client whose outbox would pass it is
-	// closed as a slow consumer (4008). Default 1 MiB (with SendQueue
-	// set, SendQueue × 4 KiB).
+	// closed as a slow consumer (4008). Default 1 MiB.
 	SendQueueBytes int
-	// SendQueue is the bound as it was once set, in ops.
-	//
-	// Deprecated: use SendQueueBytes. When SendQueueBytes is 0, a
-	// positive SendQueue sets it to SendQueue × 4 KiB (256, the old
-	// default, is 1 MiB).
-	SendQueue int
 	// PingInterval between WebSocket pings; a session that answers none for
 	// two intervals is closed. Default 25s.
 	PingInterval time.Duration
@@ -106,18 +99,12 @@ type Config struct {
 	ReloadAgain time.Duration
 }
 
-// opBytes converts the deprecated SendQueue (ops) to bytes.
-const opBytes = 4 << 10
-
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if c.SendQueueBytes <= 0 {
 		c.SendQueueBytes = 1 << 20
-		if c.SendQueue > 0 {
-			c.SendQueueBytes = c.SendQueue * opBytes
-		}
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 25 * time.Second

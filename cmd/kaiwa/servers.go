@@ -84,7 +84,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	addr := f.str("listen", "KAIWA_LISTEN", "127.0.0.1:8090", `address: "unix:/path.sock" or "host:port"`)
 	version := f.str("version", "KAIWA_VERSION", "v1", "protocol version served")
 	vfile := f.versionsFile()
-	queue := f.integer("send-queue", "KAIWA_SEND_QUEUE", 256, "each session's send queue, in ops")
+	queue := f.integer("send-queue-bytes", "KAIWA_SEND_QUEUE_BYTES", 1<<20, "each session's outbox, in bytes: a client whose queued frames would pass it is closed as slow (4008)")
 	ping := f.duration("ping-interval", "KAIWA_PING_INTERVAL", 25*time.Second, "WebSocket ping interval")
 	drain := f.duration("drain-window", "KAIWA_DRAIN_WINDOW", 30*time.Second, "at shutdown, reconnect requests are spread over this long")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every connect (WebSocket upgrade) at info, tenant but never token")
@@ -105,8 +105,8 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	remote := b.Directory()
 	srv, err := ua.New(ua.Config{
 		Version: v, Directory: remote, Moderation: remote, Bus: b, Recorder: b, Logger: log,
-		CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
-		SendQueue: *queue, PingInterval: *ping, DrainWindow: *drain,
+		CompileNG:      func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
+		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain,
 	})
 	if err != nil {
 		return err
