@@ -55,14 +55,14 @@ test-faults:
 	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory build
 	@echo "==> the fault suite: KAIWA_FAULTS=1 go test -run TestFaults ./internal/faults"
-	@KAIWA_FAULTS=1 KAIWA_BIN=$(CURDIR)/bin/kaiwa $(GO) test -count=1 -v -timeout 15m -run 'TestFaults' ./internal/faults
+	@KAIWA_FAULTS=1 KAIWA_TEST_BIN=$(CURDIR)/bin/kaiwa $(GO) test -count=1 -v -timeout 15m -run 'TestFaults' ./internal/faults
 
 soak:
 	@echo "==> checking dependencies (scripts/deps.sh run: nginx and the MariaDB server binaries)"
 	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory build
 	@echo "==> the soak for $(SOAK): KAIWA_SOAK=$(SOAK) go test -run TestSoak ./internal/faults"
-	@KAIWA_SOAK=$(SOAK) KAIWA_BIN=$(CURDIR)/bin/kaiwa $(GO) test -count=1 -v -timeout 60m -run 'TestSoak' ./internal/faults
+	@KAIWA_SOAK=$(SOAK) KAIWA_TEST_BIN=$(CURDIR)/bin/kaiwa $(GO) test -count=1 -v -timeout 60m -run 'TestSoak' ./internal/faults
 
 fuzz:
 	@echo "==> fuzzing every Fuzz target for $(FUZZTIME) each"

@@ -11,11 +11,8 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/client"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
-	"github.com/kaiwa-chat/kaiwa/tenants/ngword"
-	"github.com/kaiwa-chat/kaiwa/ua"
 )
 
-func compileNG(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) }
 
 // setNG replaces the tenant's NG list and tells the UAs, as the API does.
 func (s *stack) setNG(l kaiwa.NGList) {

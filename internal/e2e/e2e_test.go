@@ -139,11 +139,7 @@ func TestChatThroughNginxAcrossTwoUAs(t *testing.T) {
 
 func TestLogSurvivesMySQLOutage(t *testing.T) {
 	var proxy *testenv.Proxy
-	c := newCluster(t, clusterOpts{apiDSN: func(dsn string) string {
-		addr := strings.TrimSuffix(strings.SplitN(strings.SplitN(dsn, "tcp(", 2)[1], ")", 2)[0], ")")
-		proxy = testenv.NewProxy(t, addr)
-		return testenv.DSNVia(dsn, proxy.Addr())
-	}})
+	c := newCluster(t, clusterOpts{apiDSN: proxiedDSN(t, &proxy)})
 	key := c.tenant("acme")
 	c.must(201, "PUT", "/channels/world", key, map[string]any{"kind": "open"})
 	all := []string{"*"}
@@ -283,11 +279,7 @@ func TestBadInputThroughNginx(t *testing.T) {
 // they.
 func TestFrozenDatabaseAnswersInTime(t *testing.T) {
 	var proxy *testenv.Proxy
-	c := newCluster(t, clusterOpts{apiDSN: func(dsn string) string {
-		addr := strings.TrimSuffix(strings.SplitN(strings.SplitN(dsn, "tcp(", 2)[1], ")", 2)[0], ")")
-		proxy = testenv.NewProxy(t, addr)
-		return testenv.DSNVia(dsn, proxy.Addr())
-	}})
+	c := newCluster(t, clusterOpts{apiDSN: proxiedDSN(t, &proxy)})
 	key := c.tenant("acme")
 	c.must(201, "PUT", "/channels/world", key, map[string]any{"kind": "open"})
 	proxy.Freeze()
@@ -308,4 +300,14 @@ func TestFrozenDatabaseAnswersInTime(t *testing.T) {
 		status, _ := c.api("GET", "/channels/world/messages", key, nil)
 		return status == 200
 	})
+}
+
+// proxiedDSN returns an apiDSN option that sends the API's MySQL
+// connections through a proxy the test can cut or freeze, set in *proxy.
+func proxiedDSN(t *testing.T, proxy **testenv.Proxy) func(string) string {
+	return func(dsn string) string {
+		addr := strings.TrimSuffix(strings.SplitN(strings.SplitN(dsn, "tcp(", 2)[1], ")", 2)[0], ")")
+		*proxy = testenv.NewProxy(t, addr)
+		return testenv.DSNVia(dsn, (*proxy).Addr())
+	}
 }

@@ -28,21 +28,7 @@ import (
 
 var kaiwaBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kaiwa-e2e-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	kaiwaBin, err = testenv.BuildKaiwa(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "build kaiwa:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithKaiwa(m, &kaiwaBin)) }
 
 // proc is a running kaiwa process whose output is kept for failure reports.
 type proc struct {

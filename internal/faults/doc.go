@@ -8,7 +8,7 @@
 // # The stack
 //
 // One stack serves every fault of a run: the kaiwa binary (bin/kaiwa, or
-// $KAIWA_BIN), a private MariaDB started with devstack.StartMariaDB in a
+// $KAIWA_TEST_BIN), a private MariaDB started with devstack.StartMariaDB in a
 // temporary directory, NATS with JetStream in a process of its own
 // ("kaiwa nats", so that it can be killed with SIGKILL and started again
 // on the same port and store), and devstack.Start with those: one API

@@ -33,7 +33,6 @@ import (
 const (
 	faultsEnv = "KAIWA_FAULTS" // "1": run the fault suite
 	soakEnv   = "KAIWA_SOAK"   // a duration ("5m"): run the soak that long
-	binEnv    = "KAIWA_BIN"    // the kaiwa binary; default: built by TestMain
 )
 
 // kaiwaBin is the kaiwa binary the stack runs.
@@ -43,26 +42,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(faultsEnv) == "" && os.Getenv(soakEnv) == "" {
 		os.Exit(m.Run()) // every test skips itself
 	}
-	kaiwaBin = os.Getenv(binEnv)
-	var tmp string
-	if kaiwaBin == "" {
-		var err error
-		tmp, err = os.MkdirTemp("", "kaiwa-faults-bin")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		kaiwaBin, err = testenv.BuildKaiwa(tmp)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "build kaiwa:", err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	if tmp != "" {
-		os.RemoveAll(tmp)
-	}
-	os.Exit(code)
+	os.Exit(testenv.RunWithKaiwa(m, &kaiwaBin))
 }
 
 // stackConfig holds the tunables of a test stack.

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +17,27 @@ func BuildKaiwa(dir string) (string, error) {
 	build := exec.Command("go", "build", "-o", bin, "github.com/kaiwa-chat/kaiwa/cmd/kaiwa")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	return bin, build.Run()
+}
+
+// RunWithKaiwa is the body of a TestMain whose tests run kaiwa as
+// processes: it builds the binary into a temporary directory (or takes the
+// one $KAIWA_TEST_BIN names), sets *bin to its path, runs the tests and
+// removes what it built. It returns the exit code for os.Exit.
+func RunWithKaiwa(m *testing.M, bin *string) int {
+	if *bin = os.Getenv("KAIWA_TEST_BIN"); *bin != "" {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "kaiwa-test-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin, err = BuildKaiwa(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "build kaiwa:", err)
+		return 1
+	}
+	return m.Run()
 }
 
 // FreeAddr returns a loopback address ("127.0.0.1:PORT") whose port was

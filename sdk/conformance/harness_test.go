@@ -30,21 +30,7 @@ import (
 // kaiwaBin is the kaiwa binary the stack runs, built by TestMain.
 var kaiwaBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kaiwa-conformance-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	kaiwaBin, err = testenv.BuildKaiwa(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "build kaiwa:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithKaiwa(m, &kaiwaBin)) }
 
 // stack is the real stack the scenarios are played against.
 type stack struct {
