@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the TypeScript SDK (sdk/js) is ready: its node modules
-# installed (npm ci) and the SDK built (npm run build: dist/). Quiet when everything is there; idempotent.
+# installed (npm ci) and the SDK built (npm run build: dist/, and the copy
+# the demo page imports, demo/kaiwa/). Quiet when everything is there;
+# idempotent.
 # scripts/deps.sh runs it; it runs alone too.
 #
 # Usage: scripts/deps-js.sh build|run|test
@@ -68,7 +70,7 @@ if [ "$mode" != build ]; then
 		say "Node $(node --version) is older than 20, the oldest the SDK supports; its tests may fail: install Node 20 or newer"
 	fi
 elif ! command -v npm >/dev/null 2>&1; then
-	say "no npm: the TypeScript SDK (sdk/js) is not built; scripts/deps.sh run installs Node"
+	say "no npm: the TypeScript SDK (sdk/js) and its demo page (/demo/) are not built; scripts/deps.sh run installs Node"
 	exit 0
 fi
 
@@ -91,9 +93,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 	say "npm ci in sdk/js (typescript, ws, playwright-core: exact versions from package-lock.json; no browser download)"
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >&2
 fi
-if [ ! -f dist/index.js ] ||
+if [ ! -f dist/index.js ] || [ ! -f demo/kaiwa/index.js ] ||
 	[ -n "$(find src package.json tsconfig.json -newer dist/index.js 2>/dev/null | head -n1)" ]; then
-	say "npm run build in sdk/js (tsc to dist/)"
+	say "npm run build in sdk/js (tsc to dist/, copied to demo/kaiwa/ for the demo page)"
 	npm run --silent build >&2
 fi
 exit 0

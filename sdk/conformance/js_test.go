@@ -5,11 +5,12 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 )
 
 // This file registers the TypeScript SDK's runners (sdk/js): the same
@@ -37,62 +38,14 @@ func init() {
 // jsTimeout bounds one runner's whole play.
 const jsTimeout = 5 * time.Minute
 
-// missing skips t because something a runner needs is not there, or
-// fails it when CI is set.
-func missing(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s; CI is set, so this fails (scripts/deps.sh test installs what is missing)", what)
-	}
-	t.Skipf("skipped: %s (scripts/deps.sh test installs what is missing; with CI set this fails)", what)
-}
-
-// jsSDK returns node and the SDK's directory, once the built SDK and the
-// node modules named are there.
-func jsSDK(t *testing.T, modules ...string) (node, dir string) {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing(t, "no node on PATH")
-	}
-	dir, err = filepath.Abs(filepath.Join("..", "js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	need := []string{"dist/index.js"}
-	for _, m := range modules {
-		need = append(need, filepath.Join("node_modules", m, "package.json"))
-	}
-	for _, f := range need {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			missing(t, "sdk/js/"+f+" is missing (cd sdk/js && npm ci && npm run build)")
-		}
-	}
-	return node, dir
-}
-
 func runJSNode(t *testing.T, control, scenarios string) {
-	node, dir := jsSDK(t, "ws")
+	node, dir := testenv.JSSDK(t, "ws")
 	runNode(t, node, dir, []string{"test/conformance.mjs"}, control, scenarios)
 }
 
-// chromium returns the Chromium the browser runs use: $KAIWA_CHROMIUM,
-// else Debian's /usr/bin/chromium.
-func chromium(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("KAIWA_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if fi, err := os.Stat(p); err != nil || fi.IsDir() {
-		missing(t, "no Chromium at "+p+" (apt-get install chromium, or set KAIWA_CHROMIUM)")
-	}
-	return p
-}
-
 func runJSChromium(t *testing.T, control, scenarios string) {
-	node, dir := jsSDK(t, "playwright-core")
-	runNode(t, node, dir, []string{"test/browser-conformance.mjs"}, control, scenarios, "KAIWA_CHROMIUM="+chromium(t))
+	node, dir := testenv.JSSDK(t, "playwright-core")
+	runNode(t, node, dir, []string{"test/browser-conformance.mjs"}, control, scenarios, "KAIWA_CHROMIUM="+testenv.Chromium(t))
 }
 
 // runNode runs a runner script in dir, its output streamed to the test
