@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-test("npm pack: dist/ has a .js and a .d.ts of every module, and nothing else is shipped but the readme", () => {
+test("npm pack: dist/ has a .js and a .d.ts of every module, the readme, and nothing else", () => {
   const dir = fileURLToPath(new URL("../..", import.meta.url));
   const out = execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: dir, encoding: "utf8" });
   const [pkg] = JSON.parse(out);
@@ -17,6 +17,7 @@ test("npm pack: dist/ has a .js and a .d.ts of every module, and nothing else is
     assert.ok(files.includes(`dist/${m}.js`), `dist/${m}.js in ${files}`);
     assert.ok(files.includes(`dist/${m}.d.ts`), `dist/${m}.d.ts in ${files}`);
   }
+  assert.ok(files.includes("README.md"), `README.md in ${files}`);
   for (const f of files) {
     assert.match(f, /^(dist\/[a-z]+\.(js|d\.ts)|package\.json|README\.md|LICENSE)$/, `${f} should not be in the package`);
   }
