@@ -196,6 +196,8 @@ export class Client {
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   /** Why the last attempt was refused, while a new token is fetched. */
   private refusal: KaiwaError | undefined;
+  /** Why the last attempt failed, when it said (the cause of a connect's timeout). */
+  private lastFailure: KaiwaError | undefined;
   private _ready: Ready | undefined;
 
   /** Throws a TypeError when the options cannot work (a bad URL, no token). */
@@ -309,7 +311,11 @@ export class Client {
       const onAbort = () => giveUp(signal?.reason);
       const timer = setTimeout(
         () =>
-          giveUp(new KaiwaError("timeout", `kaiwa: not connected after ${timeoutMs} ms`, { cause: this.refusal })),
+          giveUp(
+            new KaiwaError("timeout", `kaiwa: not connected after ${timeoutMs} ms`, {
+              cause: this.refusal ?? this.lastFailure,
+            }),
+          ),
         timeoutMs,
       );
       const w = {
@@ -559,6 +565,7 @@ export class Client {
     conn.ready = true;
     this.attempt = 0;
     this.refusal = undefined;
+    this.lastFailure = undefined;
     for (const [ch, seq] of Object.entries(r.seqs)) this.notePos(ch, seq);
     const { seqs: _, ...ready } = r;
     this._ready = ready;
@@ -690,6 +697,7 @@ export class Client {
    * ends the client; anything else is tried again after a backoff.
    */
   private failed(conn: Conn | undefined, err: KaiwaError | undefined): void {
+    this.lastFailure = err;
     if (conn) {
       conn.shut();
       if (this.conn === conn) this.conn = undefined;
