@@ -1,12 +1,14 @@
 # Kaiwa: build, run locally, test. Each step says what it does.
 #
-#   make build   compile bin/kaiwa
+#   make build   compile bin/kaiwa, and build the TypeScript SDK (sdk/js,
+#                scripts/deps-js.sh build) when npm is there
 #   make run     install what is missing (scripts/deps.sh run), build, and
 #                start the whole stack with bin/kaiwa dev (Ctrl-C stops it);
 #                DEV_ARGS="..." passes flags to kaiwa dev
 #   make test    install what is missing (scripts/deps.sh test), run every
 #                test against a real MySQL (scripts/with-test-mysql.sh),
-#                then go vet
+#                the TypeScript SDK's unit tests (npm test in sdk/js), then
+#                go vet
 #   make test-faults  build bin/kaiwa and run the fault suite
 #                (internal/faults, KAIWA_FAULTS=1): a real stack with its
 #                own MariaDB and NATS processes, one fault at a time under
@@ -34,6 +36,7 @@ DEV_ARGS ?=
 build:
 	@echo "==> go build -o bin/kaiwa ./cmd/kaiwa"
 	@$(GO) build -o bin/kaiwa ./cmd/kaiwa
+	@scripts/deps-js.sh build
 
 run:
 	@echo "==> checking dependencies for run (scripts/deps.sh run)"
@@ -47,6 +50,8 @@ test:
 	@scripts/deps.sh test
 	@echo "==> go test -count=1 -timeout 15m ./... (MySQL from scripts/with-test-mysql.sh)"
 	@scripts/with-test-mysql.sh $(GO) test -count=1 -timeout 15m ./...
+	@echo "==> npm test in sdk/js (the TypeScript SDK's unit tests, node --test)"
+	@cd sdk/js && npm test --silent
 	@echo "==> go vet ./..."
 	@$(GO) vet ./...
 

@@ -16,6 +16,10 @@
 //
 // /healthz is nginx's own health: 200 {"status":"ok"}, no backend asked.
 //
+// With [Config.DemoDir] set, /demo/ serves the files of that directory
+// (the TypeScript SDK's demo page and the built SDK it imports), as
+// static files with their types and no caching.
+//
 // Every path of a retired version answers 410 with a version_not_allowed
 // error body; every other path answers 404 with a not_found error body.
 //
@@ -204,6 +208,10 @@ type Config struct {
 	// ShutdownTimeout bounds how long an old worker keeps WebSockets open
 	// after a reload or graceful stop.
 	ShutdownTimeout time.Duration
+	// DemoDir, when set, is an absolute directory served at /demo/: the
+	// TypeScript SDK's demo page (sdk/js/demo, with the built SDK copied
+	// into it). Empty means no /demo/ (production).
+	DemoDir string
 }
 
 // UASocket is the dev stack's path of the i-th UA socket of a version.
@@ -333,9 +341,19 @@ func prepare(cfg Config) (view, error) {
 	if cfg.User != "" {
 		paths = append(paths, cfg.User)
 	}
+	if cfg.DemoDir != "" {
+		if !filepath.IsAbs(cfg.DemoDir) {
+			return view{}, fmt.Errorf("nginx: demo directory %q is not an absolute path", cfg.DemoDir)
+		}
+		v.DemoDir = strings.TrimSuffix(cfg.DemoDir, "/")
+		paths = append(paths, cfg.DemoDir)
+	}
 	for _, ver := range cfg.Registry.All() {
 		if !versionName.MatchString(ver.Name) {
 			return view{}, fmt.Errorf("nginx: version name %q is not a plain path segment", ver.Name)
+		}
+		if ver.Name == "demo" && cfg.DemoDir != "" {
+			return view{}, errors.New(`nginx: a version named "demo" and the demo page would share /demo/`)
 		}
 		v.Known = append(v.Known, ver.Name)
 		if !ver.Live() {

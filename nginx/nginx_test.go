@@ -501,3 +501,62 @@ func TestNginxPrefixHoldsEverything(t *testing.T) {
 		}
 	}
 }
+
+func TestNginxServesDemoDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := map[string]string{
+		"index.html":     "<!doctype html><title>demo</title>",
+		"demo.css":       "body{}",
+		"kaiwa/index.js": "export const x = 1;",
+	}
+	for name, body := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := startStack(t, twoVersions(), 1, func(c *nginx.Config) { c.DemoDir = dir })
+	noRedirect := *s.client
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, useTLS := range []bool{false, true} {
+		base, _ := s.base(useTLS)
+		for path, want := range map[string]struct{ file, ctype string }{
+			"/demo/":               {"index.html", "text/html"},
+			"/demo/index.html":     {"index.html", "text/html"},
+			"/demo/demo.css":       {"demo.css", "text/css"},
+			"/demo/kaiwa/index.js": {"kaiwa/index.js", "text/javascript"},
+		} {
+			resp, err := s.client.Get(base + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != files[want.file] {
+				t.Errorf("GET %s = %d %q, want %s", path, resp.StatusCode, body, want.file)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, want.ctype) {
+				t.Errorf("GET %s: Content-Type %q, want %s", path, ct, want.ctype)
+			}
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-cache" {
+				t.Errorf("GET %s: Cache-Control %q", path, cc)
+			}
+		}
+		resp, err := noRedirect.Get(base + "/demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusMovedPermanently || !strings.HasSuffix(loc, "/demo/") {
+			t.Errorf("GET /demo = %d Location %q, want 301 to /demo/", resp.StatusCode, loc)
+		}
+		for _, path := range []string{"/demo/missing.js", "/demo/../go.mod", "/demox"} {
+			if code, e := s.getError(t, base+path); code != http.StatusNotFound || e.Error.Code != "not_found" {
+				t.Errorf("GET %s = %d %+v, want 404 not_found", path, code, e)
+			}
+		}
+	}
+}

@@ -323,6 +323,12 @@ func TestRenderRejectsBadConfig(t *testing.T) {
 		"no UA sockets": func(c *nginx.Config) {
 			c.Sockets = func(string) ([]string, string) { return nil, "/r/api.sock" }
 		},
+		"relative demo dir": func(c *nginx.Config) { c.DemoDir = "sdk/js/demo" },
+		"quote in demo dir": func(c *nginx.Config) { c.DemoDir = `/srv/"demo` },
+		"a version named demo": func(c *nginx.Config) {
+			c.DemoDir = "/srv/demo"
+			c.Registry = versions.NewRegistry(versions.Version{Name: "demo", Status: versions.Supported, Codec: versions.V1{}})
+		},
 	}
 	for name, mutate := range cases {
 		c := good
@@ -332,6 +338,21 @@ func TestRenderRejectsBadConfig(t *testing.T) {
 			t.Errorf("%s: Render succeeded", name)
 		} else if b.Len() != 0 {
 			t.Errorf("%s: Render wrote %d bytes before failing", name, b.Len())
+		}
+	}
+}
+
+func TestRenderDemoDir(t *testing.T) {
+	t.Parallel()
+	cfg := nginx.Config{Registry: testRegistry(), Prefix: "/p", Sockets: nginx.DirSockets("/r", 1)}
+	if conf := render(t, cfg); strings.Contains(conf, "/demo") {
+		t.Errorf("no DemoDir, yet the config has /demo:\n%s", conf)
+	}
+	cfg.DemoDir = "/srv/kaiwa/demo/"
+	loc := block(t, render(t, cfg), "location ^~ /demo/ {")
+	for _, want := range []string{`alias "/srv/kaiwa/demo/";`, "index index.html;", "text/javascript js mjs;", `add_header Cache-Control "no-cache" always;`} {
+		if !strings.Contains(loc, want) {
+			t.Errorf("the /demo/ location lacks %q:\n%s", want, loc)
 		}
 	}
 }

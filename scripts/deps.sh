@@ -162,4 +162,5 @@ if [ -n "$need_mariadb" ] && ! have_mariadb; then
 		exit 1
 	}
 fi
+"$root_dir/scripts/deps-js.sh" "$mode" # the TypeScript SDK: Node, npm ci, its build; for test, Chromium
 exit 0

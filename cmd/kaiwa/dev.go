@@ -24,6 +24,8 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	httpsAddr := f.str("https", "KAIWA_HTTPS_LISTEN", "127.0.0.1:8443", "nginx HTTPS address")
 	drain := f.duration("drain-window", "KAIWA_DEV_DRAIN_WINDOW", devstack.DefaultDrainWindow,
 		"the UAs' drain window: at Ctrl-C and SIGHUP each UA spreads its clients' reconnect requests over this long (production UAs: 30s)")
+	demoDir := f.str("demo-dir", "KAIWA_DEMO_DIR", "sdk/js/demo",
+		"directory served at /demo/: the TypeScript SDK's demo page (left out when it is not there; empty: none)")
 	vfile := f.versionsFile()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -64,6 +66,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		HTTPListen:   *httpAddr,
 		HTTPSListen:  *httpsAddr,
 		DrainWindow:  *drain,
+		DemoDir:      *demoDir,
 		Stdout:       stdout,
 		Stderr:       stderr,
 	})

@@ -67,6 +67,11 @@ type Config struct {
 	// Nginx, when set, adjusts the nginx configuration before it is
 	// rendered (worker counts, timeouts).
 	Nginx func(*nginx.Config)
+	// DemoDir, when set, is the directory nginx serves at /demo/: the
+	// TypeScript SDK's demo page (sdk/js/demo, which its build fills with
+	// the SDK). A directory that does not exist is left out, with a note
+	// in the log. Empty: no /demo/.
+	DemoDir string
 	// Supervisor tunables: the restart backoff of a child that exited
 	// (defaults 1s doubling to 30s, see [Supervisor]).
 	MinBackoff time.Duration
@@ -190,6 +195,15 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	cfg.Exe = exe
+	if cfg.DemoDir != "" {
+		if cfg.DemoDir, err = filepath.Abs(cfg.DemoDir); err != nil {
+			return nil, fmt.Errorf("devstack: %w", err)
+		}
+		if fi, err := os.Stat(cfg.DemoDir); err != nil || !fi.IsDir() {
+			cfg.Logger.Info("no demo page: its directory is not there", "dir", cfg.DemoDir)
+			cfg.DemoDir = ""
+		}
+	}
 	varDir, err := filepath.Abs(cfg.VarDir)
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %w", err)
@@ -489,6 +503,7 @@ func nginxChild(cfg Config, varDir, runDir string) (Child, nginx.Config, error) 
 		// up to 10,000 clients on one loopback source address.
 		PerIPConns:       -1,
 		PerIPUpgradeRate: -1,
+		DemoDir:          cfg.DemoDir,
 	}
 	if os.Geteuid() == 0 {
 		ncfg.User = "root"

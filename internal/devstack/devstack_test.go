@@ -552,3 +552,31 @@ func TestWalkthroughUsesOldestSupportedVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestWalkthroughNamesTheDemoPage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	reg := versions.NewRegistry(versions.Version{Name: "v2", Status: versions.Supported})
+	show := func(cfg Config) string {
+		var b bytes.Buffer
+		cfg.Registry, cfg.Exe, cfg.HTTPListen, cfg.HTTPSListen = reg, "/k", "127.0.0.1:8080", "127.0.0.1:8443"
+		printWalkthrough(&b, walkthrough{cfg: cfg, varDir: "var", keyFile: "/v/demo-api-key"})
+		return b.String()
+	}
+	if out := show(Config{}); strings.Contains(out, "/demo/") {
+		t.Errorf("no DemoDir, yet the walkthrough names a demo page:\n%s", out)
+	}
+	out := show(Config{DemoDir: dir})
+	if !strings.Contains(out, "https://127.0.0.1:8443/demo/") || !strings.Contains(out, "make build") {
+		t.Errorf("an unbuilt demo: the walkthrough should name the page and make build:\n%s", out)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "kaiwa"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kaiwa", "index.js"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := show(Config{DemoDir: dir}); !strings.Contains(out, "https://127.0.0.1:8443/demo/") || strings.Contains(out, "make build") {
+		t.Errorf("a built demo: the walkthrough should name the page only:\n%s", out)
+	}
+}

@@ -16,7 +16,8 @@
 //   - nginx with a configuration rendered by package nginx into
 //     VarDir/nginx and a self-signed certificate in VarDir/tls, without
 //     limits per client address (it is what "kaiwa bench" measures
-//     through nginx, with thousands of clients on one address).
+//     through nginx, with thousands of clients on one address), serving
+//     the TypeScript SDK's demo page at /demo/ from [Config.DemoDir].
 //
 // When every child answers, it makes sure a "demo" tenant exists, keeps its
 // API key in VarDir/demo-api-key, and prints the URLs and a copy-paste

@@ -40,6 +40,10 @@ Kaiwa is running.
 {{- range .Others}}
                   version {{.}}: /{{.}}/api/ and /{{.}}/ws
 {{- end}}
+{{- if .Demo}}
+  Demo page       https://{{.HTTPS}}/demo/       (the TypeScript SDK's: accept the certificate, paste a token from step 2){{if not .DemoBuilt}}
+                  the SDK is not built yet: make build (or cd sdk/js && npm ci && npm run build){{end}}
+{{- end}}
   NATS            {{.NATS}}
   MySQL           {{.DSN}}
   Access log      {{.AccessLog}}
@@ -69,6 +73,10 @@ The certificate is self-signed: curl needs -k and kaiwa chat --insecure.
 
   read -rsp 'token: ' KAIWA_TOKEN && export KAIWA_TOKEN
   {{.Exe}} chat --url wss://{{.HTTPS}}/{{.V}}/ws --insecure --join world
+{{- if .Demo}}
+
+   Or in two browser windows: https://{{.HTTPS}}/demo/, a token each, join world.
+{{- end}}
 
 4. Send a system message to the channel:
 
@@ -102,5 +110,11 @@ func printWalkthrough(w io.Writer, wt walkthrough) {
 		"HTTPS": wt.cfg.HTTPSListen, "HTTP": wt.cfg.HTTPListen, "V": v, "Others": others,
 		"NATS": wt.natsURL, "DSN": wt.dsn, "AccessLog": wt.accessLog,
 		"Key": wt.key, "KeyFile": keyFile, "Exe": exe,
+		"Demo": wt.cfg.DemoDir != "", "DemoBuilt": fileExists(filepath.Join(wt.cfg.DemoDir, "kaiwa", "index.js")),
 	})
+}
+
+func fileExists(name string) bool {
+	fi, err := os.Stat(name)
+	return err == nil && fi.Mode().IsRegular()
 }

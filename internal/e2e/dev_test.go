@@ -33,13 +33,14 @@ type devProc struct {
 }
 
 // startDev runs kaiwa dev on the test's MySQL database and NATS with a
-// 1 s drain window, and returns once its walkthrough is printed.
-func startDev(t *testing.T) *devProc {
+// 1 s drain window and no demo page (args add flags), and returns once its
+// walkthrough is printed.
+func startDev(t *testing.T, args ...string) *devProc {
 	t.Helper()
 	varDir := t.TempDir()
 	d := &devProc{out: &syncBuffer{}, exited: make(chan struct{}), https: testenv.FreeAddr(t)}
-	d.cmd = exec.Command(kaiwaBin, "dev", "--var", varDir, "--mysql-dsn", testenv.MySQL(t), "--nats-url", testenv.NATS(t),
-		"--http", testenv.FreeAddr(t), "--https", d.https, "--drain-window", "1s")
+	d.cmd = exec.Command(kaiwaBin, append([]string{"dev", "--var", varDir, "--mysql-dsn", testenv.MySQL(t), "--nats-url", testenv.NATS(t),
+		"--http", testenv.FreeAddr(t), "--https", d.https, "--drain-window", "1s", "--demo-dir", ""}, args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

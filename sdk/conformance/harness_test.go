@@ -133,9 +133,26 @@ func newControl(t *testing.T, s *stack) string {
 			_ = json.NewEncoder(w).Encode(out)
 		})
 	}
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(allowCORS(mux))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// allowCORS lets a runner in a browser page of another origin call the
+// control server: every answer allows any origin, and a preflight is
+// answered at once.
+func allowCORS(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "POST")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+			w.Header().Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // api calls the scenario tenant's API through nginx's plain listener.
