@@ -438,10 +438,10 @@ func (c *Conn) readLoop() {
 		}
 		clear(ops)
 		putFrameBuffer(buf, frame)
-		if serr != nil {
-			err = fmt.Errorf("client: %w", serr)
-			_ = c.ws.Close(websocket.StatusProtocolError, "malformed frame")
-			break
+		if serr != nil && !slow {
+			// A frame the client cannot read is reported, and the
+			// connection goes on, as every Kaiwa client does.
+			slow = !c.push(Event{Op: "error", Err: &kaiwa.Error{Code: CodeBadFrame, Message: serr.Error()}})
 		}
 		if slow {
 			err = ErrSlowReader
@@ -450,6 +450,20 @@ func (c *Conn) readLoop() {
 		}
 	}
 	c.finish(err)
+}
+
+// CodeBadFrame is the code of the "error" [Event] of a server frame the
+// client could not read; the connection goes on.
+const CodeBadFrame kaiwa.Code = "bad_frame"
+
+// push puts ev in the events channel without blocking; false when full.
+func (c *Conn) push(ev Event) bool {
+	select {
+	case c.events <- ev:
+		return true
+	default:
+		return false
+	}
 }
 
 // handle takes one server op, which may point into a reused buffer: a

@@ -24,7 +24,9 @@
 // in order, joins again the channels it had joined, and resends a say or
 // dm that was in flight with the same client message id, so it is never
 // delivered twice. A refused token can be replaced on the way
-// ([SessionOptions.GetToken]). Its events add "state" and "gap":
+// ([SessionOptions.GetToken]). A kick or ban (4003) ends the session: the
+// game decides when to come back. A channel the game server took the user
+// out of ("left") is not joined again. Its events add "state" and "gap":
 //
 //	s, err := client.Connect(ctx, "wss://chat.example.com/v2/ws", client.SessionOptions{
 //		Options: client.Options{Token: token},

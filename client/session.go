@@ -274,7 +274,13 @@ func (s *Session) run(ctx context.Context, conn *Conn) {
 			return
 		}
 		s.lose()
-		if wait > 0 && !sleepCtx(ctx, wait) {
+		if wait <= 0 {
+			// Not told when: a random part of the first backoff, so that the
+			// clients of a server that went away do not all come back at
+			// once.
+			wait = s.backoff(0)
+		}
+		if !sleepCtx(ctx, wait) {
 			s.end(nil)
 			return
 		}
@@ -307,6 +313,13 @@ func (s *Session) pump(conn *Conn) (wait time.Duration) {
 			if ev.Closing != nil {
 				wait = time.Duration(ev.Closing.ReconnectAfterMS) * time.Millisecond
 			}
+		case "left":
+			// The game server took the user out: not joined again.
+			s.mu.Lock()
+			delete(s.joined, ev.Ch)
+			delete(s.seqs, ev.Ch)
+			delete(s.pos, ev.Ch)
+			s.mu.Unlock()
 		}
 		s.emit(ev)
 	}
@@ -364,18 +377,21 @@ func (s *Session) rejoin(ctx context.Context, conn *Conn) {
 	}
 }
 
-// refusedForGood returns why the server closed conn when no reconnect
-// can help (kicked or banned is told by a reconnect's own refusal; a
-// revoked token needs a new one).
+// refusedForGood returns why the server closed conn when the session must
+// not reconnect: kicked or banned (4003: the game server wants the player
+// out; the game decides when to come back), or a revoked token with no
+// GetToken to replace it.
 func (s *Session) refusedForGood(conn *Conn) error {
 	code, reason, ok := conn.CloseStatus()
-	if !ok || code != 4001 {
+	switch {
+	case !ok:
 		return nil
-	}
-	if s.opts.GetToken == nil {
+	case code == 4003:
+		return &CloseError{Code: code, Reason: reason}
+	case code == 4001 && s.opts.GetToken == nil:
 		return &CloseError{Code: code, Reason: reason}
 	}
-	return nil // the next dial asks for a new token
+	return nil // 4001 with GetToken: the next dial asks for a new token
 }
 
 // end closes the session with err (nil: closed by the caller).

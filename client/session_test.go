@@ -208,3 +208,40 @@ func TestSessionGetsANewTokenWhenRevoked(t *testing.T) {
 		t.Errorf("bob's session ended with %v, want the 4001 close", err)
 	}
 }
+
+// TestSessionEndsWhenKicked: a kick (4003) ends the session with an error
+// event instead of a reconnect; the game decides when to come back.
+func TestSessionEndsWhenKicked(t *testing.T) {
+	t.Parallel()
+	s := teststack.New(t)
+	url, _ := s.UA("v2", nil)
+	ctx := ctxFor(t, 30*time.Second)
+	sess, err := client.Connect(ctx, url, client.SessionOptions{
+		Options: client.Options{Token: s.Token("alice", nil, nil)}, MinBackoff: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	rec := record(sess)
+	mod := kaiwa.Moderator{Store: s.Store, Bus: s.API, Events: s.API}
+	if err := mod.Kick(ctx, s.Tenant, "alice", "cheating"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sess.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the kicked session did not end")
+	}
+	var ce *client.CloseError
+	if err := sess.Err(); !errors.As(err, &ce) || ce.Code != 4003 {
+		t.Errorf("Err() = %v, want the 4003 close", err)
+	}
+	testenv.Eventually(t, "the closed state event", 5*time.Second, func() bool {
+		_, states, _ := rec.snapshot()
+		return slices.Contains(states, client.StateClosed)
+	})
+	if _, states, ops := rec.snapshot(); slices.Contains(states, client.StateReconnecting) || !slices.Contains(ops, "error") {
+		t.Errorf("states %v, ops %v: want an error and no reconnect", states, ops)
+	}
+}
