@@ -16,10 +16,18 @@ import (
 )
 
 // This file runs the C# SDK's tests (sdk/unity) with Mono: its unit tests
-// (TestCSharpUnit), built by scripts/build-cs.sh into bin/cs at the module
-// root when a source changed. Without mono and mcs they are skipped,
-// saying so, unless CI is set: then they fail. TestUnityPackage needs no
-// Mono.
+// (TestCSharpUnit), and its conformance runner, which plays scenarios.json
+// against the stack of TestConformance as the runner "csharp". Both are
+// built by scripts/build-cs.sh into bin/cs at the module root, when a
+// source changed. Without mono and mcs they are skipped, saying so, unless
+// CI is set: then they fail.
+
+func init() {
+	runners = append(runners, struct {
+		name string
+		run  func(t *testing.T, control, scenarios string)
+	}{name: "csharp", run: runCSharp})
+}
 
 var (
 	csOnce sync.Once
@@ -69,6 +77,19 @@ func TestCSharpUnit(t *testing.T) {
 	report(t, results)
 	if err != nil {
 		t.Fatalf("Kaiwa.Tests.exe: %v\n%s", err, out)
+	}
+}
+
+// runCSharp plays the scenarios with the C# SDK's runner.
+func runCSharp(t *testing.T, control, scenarios string) {
+	dir := csharpBuild(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	env := []string{"KAIWA_CONFORMANCE_CONTROL=" + control, "KAIWA_CONFORMANCE_SCENARIOS=" + scenarios}
+	results, out, err := runMono(ctx, filepath.Join(dir, "KaiwaConformance.exe"), env)
+	report(t, results)
+	if err != nil {
+		t.Fatalf("KaiwaConformance.exe: %v\n%s", err, out)
 	}
 }
 
