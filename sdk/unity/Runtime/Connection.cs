@@ -231,7 +231,7 @@ namespace Kaiwa
         /// <summary>Starts the reader: the ops that came with ready first, then the socket.</summary>
         public void Start()
         {
-            if (Interlocked.Exchange(ref started, 1) != 0) return;
+            if (Interlocked.Exchange(ref started, 1) != 0 || done.Task.IsCompleted) return; // closed before it started
             Task.Run(() => ReadLoopAsync());
         }
 
@@ -540,14 +540,15 @@ namespace Kaiwa
             lock (mu)
             {
                 if (!done.Task.IsCompleted) local = true;
-                if (closing == null) closing = CloseCoreAsync();
+                // On the thread pool: not under mu, and never deferred to the
+                // caller's SynchronizationContext (a game's next frame).
+                if (closing == null) closing = Task.Run(() => CloseCoreAsync());
                 return closing;
             }
         }
 
         async Task CloseCoreAsync()
         {
-            await Task.Yield(); // not under the caller's lock
             try
             {
                 using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1)))

@@ -695,6 +695,34 @@ namespace Kaiwa.Tests
             }
         }
 
+        // A context that never runs what is posted to it: a game quitting.
+        sealed class FrozenContext : SynchronizationContext
+        {
+            public override void Post(SendOrPostCallback d, object state) { }
+        }
+
+        [Test]
+        static async Task DisposeClosesEvenWhenTheGameLoopHasStopped()
+        {
+            using (var srv = new FakeServer())
+            {
+                var live = await Start(srv, "v2");
+                var prev = SynchronizationContext.Current;
+                SynchronizationContext.SetSynchronizationContext(new FrozenContext());
+                try
+                {
+                    live.C.Dispose();
+                }
+                finally
+                {
+                    SynchronizationContext.SetSynchronizationContext(prev);
+                }
+                var read = live.Conn.ReadFrameAsync();
+                Assert.True(await Task.WhenAny(read, Task.Delay(3000)) == read, "a close frame within 3 s");
+                Assert.Equal(8, read.Result.Key, "the frame's opcode");
+            }
+        }
+
         [Test]
         static async Task RequestsAreTimeBoundAndCancellable()
         {
