@@ -83,6 +83,8 @@ apt_install() {
 # apt_has reports whether apt knows a package by that name.
 apt_has() { apt-cache show "$1" >/dev/null 2>&1; }
 
+. "$root_dir/scripts/deps-cs.sh" # test: mono-devel for the C# SDK (sdk/unity)
+
 # --- nginx ----------------------------------------------------------------
 # is_exe reports whether one of its arguments is an executable regular file.
 is_exe() {
