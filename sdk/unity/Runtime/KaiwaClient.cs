@@ -495,6 +495,10 @@ namespace Kaiwa
                 int wait = c.ReconnectAfterMs;
                 try
                 {
+                    // Not told when: a random part of the first backoff, so
+                    // that the clients of a server that went away do not all
+                    // come back at once.
+                    if (wait <= 0) wait = (int)Backoff(0).TotalMilliseconds;
                     if (wait > 0) await Task.Delay(wait, life.Token).ConfigureAwait(false);
                     c = await DialAsync(life.Token).ConfigureAwait(false);
                 }
@@ -511,13 +515,16 @@ namespace Kaiwa
             }
         }
 
-        // RefusedForGood returns why the server closed c when no reconnect
-        // can help: a revoked token (4001) without GetToken. (Kicked or
-        // banned is told by the reconnect's own refusal.)
+        // RefusedForGood returns why the server closed c when the client
+        // must not reconnect: kicked or banned (4003: the game server wants
+        // the player out; the game decides when to come back), or a revoked
+        // token (4001) without GetToken.
         Exception RefusedForGood(Connection c)
         {
-            if (c.CloseCode != 4001 || opts.GetToken != null) return null;
             string reason = c.CloseReason;
+            if (c.CloseCode == 4003)
+                return new KaiwaException(ErrorCodes.Forbidden, string.IsNullOrEmpty(reason) ? "closed by the server (4003)" : reason);
+            if (c.CloseCode != 4001 || opts.GetToken != null) return null;
             return new KaiwaException(ErrorCodes.Unauthorized, string.IsNullOrEmpty(reason) ? "closed by the server (4001)" : reason);
         }
 
@@ -603,6 +610,13 @@ namespace Kaiwa
                     {
                         string ch = r.Str("ch"), reason = r.Str("reason");
                         if (r.Error != null) break;
+                        // The game server took the user out: not joined again.
+                        lock (mu)
+                        {
+                            joined.Remove(ch);
+                            seqs.Remove(ch);
+                            pos.Remove(ch);
+                        }
                         Emit(() => { var h = ChannelLeft; if (h != null) h(ch, reason); });
                         return true;
                     }

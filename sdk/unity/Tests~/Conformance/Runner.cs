@@ -354,15 +354,17 @@ namespace KaiwaConformance
                     }
                 case "rtt":
                     {
+                        // Up to five pings: one sample may carry a scheduling hiccup.
                         need();
-                        await c.C.PingAsync(ct);
-                        var rtt = c.C.Rtt;
                         long min = st.Int("min_ms"), max = st.Int("max_ms");
-                        if (!rtt.HasValue || rtt.Value.TotalMilliseconds < min || rtt.Value.TotalMilliseconds > max)
+                        TimeSpan? rtt = null;
+                        for (int ping = 0; ping < 5; ping++)
                         {
-                            throw new StepFailed("RTT " + (rtt.HasValue ? rtt.Value.TotalMilliseconds + " ms" : "unknown") + ", want " + min + "–" + max + " ms");
+                            await c.C.PingAsync(ct);
+                            rtt = c.C.Rtt;
+                            if (rtt.HasValue && rtt.Value.TotalMilliseconds >= min && rtt.Value.TotalMilliseconds <= max) return;
                         }
-                        return;
+                        throw new StepFailed("RTT " + (rtt.HasValue ? rtt.Value.TotalMilliseconds + " ms" : "unknown") + " after five pings, want " + min + "–" + max + " ms");
                     }
                 case "wait-ms":
                     {
