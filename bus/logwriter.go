@@ -33,6 +33,12 @@ type LogWriter struct {
 	MaxWait time.Duration
 	// MaxBackoff bounds the wait between retries of a failed write. Default 5s.
 	MaxBackoff time.Duration
+	// AckWait is how long the stream waits for a delivered message to be
+	// acknowledged before it delivers it again: after a log writer dies
+	// with messages in hand, another has them after this long (a message
+	// written twice is skipped by the log). A batch whose write is being
+	// retried is kept from redelivery meanwhile. Default 10s.
+	AckWait time.Duration
 	Logger     *slog.Logger
 }
 
@@ -53,6 +59,9 @@ func (w *LogWriter) Run(ctx context.Context) error {
 	if w.MaxBackoff <= 0 {
 		w.MaxBackoff = 5 * time.Second
 	}
+	if w.AckWait <= 0 {
+		w.AckWait = 10 * time.Second
+	}
 	if w.Logger == nil {
 		w.Logger = slog.Default()
 	}
@@ -61,7 +70,7 @@ func (w *LogWriter) Run(ctx context.Context) error {
 		Durable:       MessageLogConsumer,
 		Description:   "writes chat and system messages to the MySQL message log",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
+		AckWait:       w.AckWait,
 		MaxAckPending: 100_000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
@@ -72,7 +81,7 @@ func (w *LogWriter) Run(ctx context.Context) error {
 		Durable:       EventLogConsumer,
 		Description:   "writes events to the MySQL event log",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
+		AckWait:       w.AckWait,
 		MaxAckPending: 100_000,
 	})
 	if err != nil {
@@ -156,10 +165,18 @@ func (w *LogWriter) drain(ctx context.Context, c jetstream.Consumer, write write
 	}()
 	for batch := range batches {
 		backoff := 100 * time.Millisecond
+		held := time.Now() // since the stream last heard of the batch
 		for {
 			err := write(ctx, batch)
 			if err == nil {
 				break
+			}
+			if time.Since(held) > w.AckWait/3 {
+				// Still working on it: no redelivery to another writer.
+				for _, m := range batch {
+					_ = m.InProgress()
+				}
+				held = time.Now()
 			}
 			if kaiwa.IsCode(err, kaiwa.CodeBadRequest) {
 				// The log stored the valid entries and refused the rest:
