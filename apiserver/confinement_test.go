@@ -74,6 +74,7 @@ func TestEveryRouteIsConfinedToItsTenant(t *testing.T) {
 		"POST /keys":                 func(seededTenant) confinedCall { return confinedCall{"/keys", "", 201} },
 		"DELETE /keys/:id":           func(a seededTenant) confinedCall { return confinedCall{"/keys/" + a.keyID, "", 404} },
 		"GET /settings":              func(seededTenant) confinedCall { return confinedCall{"/settings", "", 200} },
+		"GET /stats":                 func(seededTenant) confinedCall { return confinedCall{"/stats", "", 200} },
 	}
 
 	routes := newTestEnv(t).handler.(*echo.Echo).Routes()

@@ -224,6 +224,7 @@ func (e *testEnv) config() Config {
 		NG:        e.store,
 		Sanctions: e.store,
 		Events:    e.store,
+		Stats:     fakeStats{secret: e.tenantA},
 	}
 }
 

@@ -23,6 +23,7 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	// prefix need a key too, and 405 is told apart from 404. The rate
 	// limit follows authentication: it is per tenant.
 	e.Pre(
+		newMetrics(cfg.Registry).observe,
 		recoverPanics,
 		noStore,
 		underPrefix(prefix, []string{prefix + openAPIPath},
@@ -35,6 +36,11 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 
 	e.GET("/healthz", handleHealthz())
 	e.GET("/readyz", handleReadyz(cfg.Ready, cfg.ReadyTimeout))
+	e.GET("/metrics", handleMetrics(cfg.Registry))
+	if cfg.Console != nil {
+		e.Any("/console", echo.WrapHandler(cfg.Console))
+		e.Any("/console/*", echo.WrapHandler(cfg.Console))
+	}
 
 	api := e.Group(prefix)
 	limits := pageLimits{Default: cfg.PageLimit, Max: cfg.MaxPageLimit}
@@ -77,6 +83,8 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	api.DELETE("/keys/:id", handleRevokeKey(cfg.Core))
 
 	api.GET("/settings", handleGetSettings(cfg.Tenants))
+
+	api.GET("/stats", handleStats(cfg.Stats))
 }
 
 // underPrefix applies middleware m only to requests whose path, as the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaiwa-chat/kaiwa"
 )
@@ -61,6 +62,16 @@ type Config struct {
 	Sanctions kaiwa.ModerationStore
 	// Events is the event log the GET /events call reads.
 	Events kaiwa.EventLog
+	// Stats gathers a tenant's health from every process for GET /stats.
+	// Nil answers it 503 unavailable.
+	Stats kaiwa.StatsSource
+	// Registry receives the server's metrics and is served at /metrics
+	// with whatever else the process registered there. Nil means a
+	// registry of the server's own.
+	Registry *prometheus.Registry
+	// Console, when not nil, is served under /console/: the tenants'
+	// operators' web console.
+	Console http.Handler
 
 	// Version is the API version served, "v1" when empty; the calls are
 	// mounted under "/" + Version + "/api".
@@ -102,6 +113,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
 	}
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/stats"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	Replicas int
 	// Timeout bounds publish acknowledgements and directory requests. Default 3s.
 	Timeout time.Duration
+	// StatsWait is how long a stats request gathers the processes'
+	// answers. Default [DefaultStatsWait].
+	StatsWait time.Duration
 	// Dispatchers is the number of goroutines running subscription
 	// handlers. Default 4.
 	Dispatchers int
@@ -88,6 +92,9 @@ func (c *Config) setDefaults() {
 	if c.Timeout <= 0 {
 		c.Timeout = 3 * time.Second
 	}
+	if c.StatsWait <= 0 {
+		c.StatsWait = DefaultStatsWait
+	}
 	if c.Dispatchers <= 0 {
 		c.Dispatchers = 4
 	}
@@ -125,6 +132,9 @@ type Bus struct {
 
 	watchMu  sync.Mutex
 	onReconn []func() // guarded by watchMu
+
+	met  *metrics    // see metrics.go
+	book *stats.Book // the process's figures per tenant, for stats requests
 }
 
 var (
@@ -139,7 +149,7 @@ var ErrClosed = errors.New("bus: closed")
 // limits, and starts the dispatchers.
 func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	cfg.setDefaults()
-	b := &Bus{cfg: cfg, subj: subjects{p: cfg.Prefix}, log: cfg.Logger}
+	b := &Bus{cfg: cfg, subj: subjects{p: cfg.Prefix}, log: cfg.Logger, met: newMetrics(), book: stats.NewBook()}
 	nc, err := nats.Connect(cfg.URL,
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
@@ -351,6 +361,9 @@ func (b *Bus) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, erro
 		if err == nil {
 			m.Seq = ack.Sequence
 			m.ID = b.MessageID(ack.Sequence)
+			if !ack.Duplicate {
+				b.published(m.Tenant)
+			}
 			return m, nil
 		}
 		if ctx.Err() != nil || errors.Is(err, nats.ErrConnectionClosed) {

@@ -262,6 +262,7 @@ type dirServer struct {
 // one channel their subscriptions share.
 type dirPool struct {
 	s        *dirServer
+	queue    string // the queue group; "" for every process to answer
 	ch       chan *nats.Msg
 	workers  int
 	handlers map[string]func(ctx context.Context, t kaiwa.TenantID, data []byte) (any, error)
@@ -271,7 +272,7 @@ type dirPool struct {
 
 // pool adds a pool of the given number of workers to s.
 func (s *dirServer) pool(workers int) *dirPool {
-	p := &dirPool{s: s, ch: make(chan *nats.Msg, 4096), workers: workers,
+	p := &dirPool{s: s, queue: DirectoryQueue, ch: make(chan *nats.Msg, 4096), workers: workers,
 		handlers: map[string]func(context.Context, kaiwa.TenantID, []byte) (any, error){}}
 	s.pools = append(s.pools, p)
 	return p
@@ -284,7 +285,7 @@ func (p *dirPool) handle(op string, h func(ctx context.Context, t kaiwa.TenantID
 	if p.s.err != nil {
 		return
 	}
-	sub, err := p.s.b.nc.ChanQueueSubscribe(p.s.b.subj.allDir(op), DirectoryQueue, p.ch)
+	sub, err := p.s.b.nc.ChanQueueSubscribe(p.s.b.subj.allDir(op), p.queue, p.ch)
 	if err != nil {
 		p.s.err = unavailable("serve directory "+op, err)
 		return
@@ -327,7 +328,9 @@ func (s *dirServer) Unsubscribe() error {
 			close(p.ch)
 			p.wg.Wait()
 		}
-		s.batch.close()
+		if s.batch != nil {
+			s.batch.close()
+		}
 	})
 	return errors.Join(errs...)
 }
@@ -343,9 +346,11 @@ func (p *dirPool) work() {
 		if !ok || h == nil {
 			err = kaiwa.Errorf(kaiwa.CodeBadRequest, "malformed directory request")
 		} else {
+			began := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), p.s.b.cfg.Timeout)
 			rep, err = h(ctx, t, m.Data)
 			cancel()
+			p.s.b.met.served(op, err, began)
 		}
 		if kaiwa.ErrorCode(err) == kaiwa.CodeInternal {
 			p.s.b.log.Error("directory", "op", op, "tenant", t, "err", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/stats"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -39,7 +40,7 @@ type LogWriter struct {
 	// written twice is skipped by the log). A batch whose write is being
 	// retried is kept from redelivery meanwhile. Default 10s.
 	AckWait time.Duration
-	Logger     *slog.Logger
+	Logger  *slog.Logger
 }
 
 // Durable consumer names of the log writer.
@@ -88,7 +89,8 @@ func (w *LogWriter) Run(ctx context.Context) error {
 		return fmt.Errorf("event log consumer: %w", err)
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); w.watchPending(ctx, 5*time.Second) }()
 	go func() { defer wg.Done(); w.drain(ctx, mc, w.writeMessages) }()
 	go func() { defer wg.Done(); w.drain(ctx, ec, w.writeEvents) }()
 	wg.Wait()
@@ -221,8 +223,10 @@ func (w *LogWriter) writeMessages(ctx context.Context, batch []jetstream.Msg) er
 		return nil
 	}
 	if err := w.Log.AppendMessages(ctx, msgs); err != nil {
+		w.Bus.met.writeErrs.WithLabelValues("messages").Inc()
 		return err
 	}
+	w.committed(msgs)
 	// The event log's say events come from the same batch: who said what
 	// where (the text stays in the message log), at no cost to the UAs.
 	// Their ids derive from the message ids, so a retried batch adds
@@ -267,7 +271,33 @@ func (w *LogWriter) writeEvents(ctx context.Context, batch []jetstream.Msg) erro
 	if len(events) == 0 {
 		return nil
 	}
-	return w.Events.AppendEvents(ctx, events)
+	if err := w.Events.AppendEvents(ctx, events); err != nil {
+		w.Bus.met.writeErrs.WithLabelValues("events").Inc()
+		return err
+	}
+	met := w.Bus.met
+	met.batch.WithLabelValues("events").Observe(float64(len(events)))
+	for i := range events {
+		met.written.WithLabelValues("events", string(events[i].Tenant)).Inc()
+	}
+	return nil
+}
+
+// committed counts a batch of messages written to the log: by tenant, its
+// size, and each message's lag from publish to commit.
+func (w *LogWriter) committed(msgs []kaiwa.Message) {
+	met, book := w.Bus.met, w.Bus.book
+	now := time.Now()
+	met.batch.WithLabelValues("messages").Observe(float64(len(msgs)))
+	lag := met.lag.WithLabelValues("messages")
+	for i := range msgs {
+		m := &msgs[i]
+		d := now.Sub(time.UnixMilli(m.TS))
+		met.written.WithLabelValues("messages", string(m.Tenant)).Inc()
+		lag.Observe(max(d, 0).Seconds())
+		book.Add(m.Tenant, stats.Written, 1)
+		book.Lag(m.Tenant, d)
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

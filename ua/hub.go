@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/stats"
 	"github.com/kaiwa-chat/kaiwa/ua/internal/outbox"
 )
 
@@ -426,7 +427,8 @@ func (h *hub) channelDeliver(r *room) func(*kaiwa.Message) {
 		b := outbox.Prepare(codec, codec.EncodeMessage(m))
 		sessions := r.sessions()
 		h.fanOut(sessions, func(ss *session) { ss.deliver(m, b) })
-		h.srv.met.delivered.Add(float64(len(sessions)))
+		h.srv.met.delivered.WithLabelValues(string(r.key.tenant)).Add(float64(len(sessions)))
+		h.srv.cfg.Stats.Add(r.key.tenant, stats.Deliveries, len(sessions))
 	}
 }
 

@@ -2,6 +2,7 @@ package ua
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
@@ -14,11 +15,15 @@ type metrics struct {
 	reg        *prometheus.Registry
 	sessions   prometheus.Gauge
 	connects   *prometheus.CounterVec
-	delivered  prometheus.Counter
+	delivered  *prometheus.CounterVec
 	slow       prometheus.Counter
 	refused    *prometheus.CounterVec
 	rtt        *prometheus.HistogramVec
-	published  prometheus.Counter
+	published  *prometheus.CounterVec
+	tenantSess *prometheus.GaugeVec
+	ng         *prometheus.CounterVec
+	resumes    *prometheus.CounterVec
+	peak       peakBytes
 	gaps       prometheus.Counter
 	repaired   prometheus.Counter
 	unrepaired prometheus.Counter
@@ -27,7 +32,7 @@ type metrics struct {
 	versionTag string
 }
 
-func newMetrics(version string) *metrics {
+func newMetrics(version string, more ...prometheus.Collector) *metrics {
 	reg := prometheus.NewRegistry()
 	m := &metrics{
 		reg: reg,
@@ -37,12 +42,21 @@ func newMetrics(version string) *metrics {
 		connects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kaiwa_ua_connects_total", Help: "Sessions that became ready, by tenant.",
 		}, []string{"tenant"}),
-		delivered: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kaiwa_ua_deliveries_total", Help: "Messages queued to local sessions.",
-		}),
-		published: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kaiwa_ua_published_total", Help: "Messages sessions published to the stream.",
-		}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kaiwa_ua_deliveries_total", Help: "Messages queued to local sessions, by tenant.",
+		}, []string{"tenant"}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kaiwa_ua_published_total", Help: "Messages sessions published to the stream, by tenant.",
+		}, []string{"tenant"}),
+		tenantSess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kaiwa_ua_tenant_sessions", Help: "Open authenticated sessions, by tenant and protocol version.",
+		}, []string{"tenant", "version"}),
+		ng: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kaiwa_ua_ng_total", Help: "Messages holding an NG word, by tenant and action (blocked, masked).",
+		}, []string{"tenant", "action"}),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kaiwa_ua_resumes_total", Help: "Channels v2 clients resumed, by tenant and whether all they missed was replayed (recovered true or false).",
+		}, []string{"tenant", "recovered"}),
 		gaps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaiwa_ua_gaps_total", Help: "Gaps in a channel's live deliveries found by their prev, each repaired from the stream.",
 		}),
@@ -67,9 +81,46 @@ func newMetrics(version string) *metrics {
 		versionTag: version,
 	}
 	reg.MustRegister(m.sessions, m.connects, m.delivered, m.published, m.gaps, m.repaired, m.unrepaired, m.slow, m.refused, m.rtt,
+		m.tenantSess, m.ng, m.resumes,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kaiwa_ua_outbox_peak_bytes", Help: "The most bytes any session's outbox held in the last minute (sampled with the pings).",
+		}, m.peak.max),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(more...)
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
 }
 
 func (m *metrics) error(code kaiwa.Code) { m.refused.WithLabelValues(string(code)).Inc() }
+
+// peakBytes keeps the largest outbox seen per 5 s over the last minute.
+type peakBytes struct {
+	mu    sync.Mutex
+	slots [12]struct{ at, n int64 }
+}
+
+// observe records an outbox's peak.
+func (p *peakBytes) observe(n int, now time.Time) {
+	slot := now.Unix() / 5
+	p.mu.Lock()
+	s := &p.slots[slot%int64(len(p.slots))]
+	if s.at != slot {
+		s.at, s.n = slot, 0
+	}
+	s.n = max(s.n, int64(n))
+	p.mu.Unlock()
+}
+
+// max returns the largest peak of the last minute.
+func (p *peakBytes) max() float64 {
+	slot := time.Now().Unix() / 5
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n int64
+	for _, s := range p.slots {
+		if s.at > slot-int64(len(p.slots)) {
+			n = max(n, s.n)
+		}
+	}
+	return float64(n)
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/stats"
 	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
@@ -187,7 +188,7 @@ func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) 
 		return m, &unknownOutcome{cid: cid, err: err}
 	}
 	if err == nil {
-		ss.srv.met.published.Inc()
+		ss.srv.met.published.WithLabelValues(string(ss.id.Tenant)).Inc()
 	}
 	return m, err
 }
@@ -219,10 +220,12 @@ func (ss *session) filter(ctx context.Context, ch, text string, now time.Time) (
 	if !hit {
 		return out, nil
 	}
-	typ := kaiwa.EventNGMasked
+	typ, kind, action := kaiwa.EventNGMasked, stats.NGMasked, "masked"
 	if err != nil {
-		typ = kaiwa.EventNGBlocked
+		typ, kind, action = kaiwa.EventNGBlocked, stats.NGBlocked, "blocked"
 	}
+	ss.srv.met.ng.WithLabelValues(string(ss.id.Tenant), action).Inc()
+	ss.srv.cfg.Stats.Add(ss.id.Tenant, kind, 1)
 	ss.srv.cfg.Recorder.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: typ, User: ss.id.User, Channel: ch, TS: now.UnixMilli()})
 	ss.escalate(now)
 	return out, err

@@ -15,8 +15,10 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/stats"
 	"github.com/kaiwa-chat/kaiwa/ua/internal/outbox"
 	"github.com/kaiwa-chat/kaiwa/versions"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config holds a UA server's dependencies and tunables. Zero tunables take
@@ -97,6 +99,14 @@ type Config struct {
 	// a change, in case the first answer came from a stale cache. Default
 	// 500ms.
 	ReloadAgain time.Duration
+
+	// Stats receives the per-tenant figures the tenant API's stats
+	// gather (sessions, deliveries, round-trip times, NG hits, slow
+	// consumers). Nil keeps none.
+	Stats *stats.Book
+	// Metrics are more collectors served at /metrics with the UA's own
+	// (the bus's, for one).
+	Metrics []prometheus.Collector
 }
 
 func (c *Config) setDefaults() {
@@ -224,7 +234,7 @@ func newServer(cfg Config) *Server {
 		log:      cfg.Logger,
 		sessions: make(map[*session]struct{}),
 		tenants:  make(map[kaiwa.TenantID]*tenantState),
-		met:      newMetrics(cfg.Version.Name),
+		met:      newMetrics(cfg.Version.Name, cfg.Metrics...),
 		quit:     make(chan struct{}),
 	}
 	s.hub = newHub(s)
@@ -394,6 +404,7 @@ func (s *Server) pinger() {
 			s.mu.Unlock()
 			due := now.Add(-s.cfg.PingInterval).UnixNano()
 			for _, ss := range all {
+				s.met.peak.observe(ss.out.TakePeak(), now)
 				if ss.lastPing.Load() <= due {
 					ss.lastPing.Store(now.UnixNano())
 					go ss.ping()
@@ -464,6 +475,10 @@ func (s *Server) untrack(ss *session) {
 	s.met.sessions.Dec()
 	s.wg.Done()
 }
+
+// MetricsHandler returns the handler of the server's /metrics, for a
+// listener of its own (Prometheus cannot scrape a unix socket).
+func (s *Server) MetricsHandler() http.Handler { return s.met.handler }
 
 // Sessions returns the number of open sessions.
 func (s *Server) Sessions() int {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/internal/stats"
 	"github.com/kaiwa-chat/kaiwa/ua/internal/outbox"
 	"github.com/kaiwa-chat/kaiwa/versions"
 	"golang.org/x/time/rate"
@@ -108,8 +110,24 @@ func newSession(s *Server, conn *websocket.Conn, out *outbox.Outbox, clock *vers
 // whose outbox is full is closed as a slow consumer.
 func (ss *session) enqueue(b []byte) {
 	if err := ss.out.Send(b); errors.Is(err, outbox.ErrFull) {
-		ss.srv.met.slow.Inc()
+		ss.countSlow()
 	}
+}
+
+// countSlow counts the session's close as a slow consumer.
+func (ss *session) countSlow() {
+	ss.srv.met.slow.Inc()
+	if ss.id.Tenant != "" {
+		ss.srv.cfg.Stats.Add(ss.id.Tenant, stats.SlowCloses, 1)
+	}
+}
+
+// counted counts the session, once ready, among its tenant's open ones
+// (open 1) or takes it out again (open -1).
+func (ss *session) counted(open int) {
+	t, v := string(ss.id.Tenant), ss.srv.cfg.Version.Name
+	ss.srv.met.tenantSess.WithLabelValues(t, v).Add(float64(open))
+	ss.srv.cfg.Stats.Session(ss.id.Tenant, v, open)
 }
 
 // deliver queues an encoded chat or system message, holding it back while
@@ -152,7 +170,7 @@ func (ss *session) stopReplayingLocked() {
 // closeSlow closes the session as a slow consumer.
 func (ss *session) closeSlow() {
 	if !ss.out.Closing() {
-		ss.srv.met.slow.Inc()
+		ss.countSlow()
 	}
 	ss.closeWith(StatusSlowConsumer, "slow consumer", slowNotice)
 }
@@ -262,6 +280,7 @@ func (ss *session) run(ctx context.Context) {
 	ss.closeWith(websocket.StatusNormalClosure, "")
 	ss.leaveAll()
 	ss.wait()
+	ss.counted(-1)
 	ss.srv.releaseTenant(ss.tenant)
 	ev := kaiwa.Event{Tenant: ss.id.Tenant, Type: kaiwa.EventDisconnect, User: ss.id.User}
 	if rtt, ok := ss.clock.RTT(); ok {
@@ -279,6 +298,7 @@ func (ss *session) observeRTT(now time.Time) {
 	if rtt, ok := ss.clock.RTT(); ok {
 		ss.rttSeen = now
 		ss.srv.met.rtt.WithLabelValues(string(ss.id.Tenant)).Observe(rtt.Seconds())
+		ss.srv.cfg.Stats.RTT(ss.id.Tenant, rtt)
 	}
 }
 
@@ -461,6 +481,7 @@ func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64)
 	}
 	ss.send(ready)
 	ss.srv.met.connects.WithLabelValues(string(id.Tenant)).Inc()
+	ss.counted(1)
 	for _, err := range refused {
 		ss.sendError("", err)
 	}
@@ -620,6 +641,7 @@ func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
 		if !ss.sendWait([][]byte{outbox.Prepare(ss.codec, ss.codec.EncodeOp(versions.OutResumed{Op: "resumed", Ch: ch, Recovered: recovered}))}) {
 			return
 		}
+		ss.srv.met.resumes.WithLabelValues(string(ss.id.Tenant), strconv.FormatBool(recovered)).Inc()
 		ss.closeGate(ch, last)
 	}
 }
@@ -635,7 +657,7 @@ func (ss *session) sendWait(ops [][]byte) bool {
 	err := ss.out.SendWait(ss.srv.cfg.WriteTimeout, ops...)
 	clear(ops) // the outbox holds them now
 	if errors.Is(err, outbox.ErrFull) {
-		ss.srv.met.slow.Inc()
+		ss.countSlow()
 	}
 	return err == nil
 }

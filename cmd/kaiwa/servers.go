@@ -88,6 +88,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	ping := f.duration("ping-interval", "KAIWA_PING_INTERVAL", 25*time.Second, "WebSocket ping interval")
 	drain := f.duration("drain-window", "KAIWA_DRAIN_WINDOW", 30*time.Second, "at shutdown, reconnect requests are spread over this long")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every connect (WebSocket upgrade) at info, tenant but never token")
+	metricsAddr := metricsListen(f)
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -107,8 +108,17 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 		Version: v, Directory: remote, Moderation: remote, Bus: b, Recorder: b, Logger: log,
 		CompileNG:      func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain,
+		Stats: b.Stats(), Metrics: b.Collectors(),
 	})
 	if err != nil {
+		return err
+	}
+	st, err := b.ServeStats("ua")
+	if err != nil {
+		return err
+	}
+	defer st.Unsubscribe()
+	if err := serveMetrics(ctx, *metricsAddr, srv.MetricsHandler(), log); err != nil {
 		return err
 	}
 	var h http.Handler = srv
@@ -132,6 +142,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	cacheTTL := f.duration("cache-ttl", "KAIWA_CACHE_TTL", time.Second, "how long directory answers to UAs are cached")
 	purgeEvery := f.duration("purge-every", "KAIWA_PURGE_EVERY", 10*time.Minute, "how often logs past each tenant's retention are purged (0: never, in this process)")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every request at info, tenant but never key")
+	metricsAddr := metricsListen(f)
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -188,6 +199,15 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		return err
 	}
 	defer ctl.Unsubscribe()
+	st, err := b.ServeStats("api")
+	if err != nil {
+		return err
+	}
+	defer st.Unsubscribe()
+	reg := processRegistry(b)
+	if err := serveMetrics(ctx, *metricsAddr, gathered(reg), log); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if *withLog {
@@ -212,6 +232,8 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		NG:        store,
 		Sanctions: store,
 		Events:    store,
+		Stats:     b,
+		Registry:  reg,
 		Version:   v.Name,
 		Logger:    log,
 		Ready: func(ctx context.Context) error {
@@ -227,6 +249,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 func runLogWriter(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	f := newFlags("logwriter", getenv, stderr)
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN")
+	metricsAddr := metricsListen(f)
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -245,6 +268,14 @@ func runLogWriter(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer b.Close()
+	st, err := b.ServeStats("logwriter")
+	if err != nil {
+		return err
+	}
+	defer st.Unsubscribe()
+	if err := serveMetrics(ctx, *metricsAddr, gathered(processRegistry(b)), log); err != nil {
+		return err
+	}
 	w := &bus.LogWriter{Bus: b, Log: store, Events: store, Logger: log}
 	return w.Run(ctx)
 }

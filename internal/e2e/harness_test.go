@@ -134,6 +134,8 @@ type clusterOpts struct {
 	// process (they must agree on the stream).
 	uaArgs  []string
 	busArgs []string
+	// apiArgs, when set, gives extra flags for version v's API process.
+	apiArgs func(v string) []string
 }
 
 func newCluster(t *testing.T, o clusterOpts) *cluster {
@@ -164,6 +166,9 @@ func newCluster(t *testing.T, o clusterOpts) *cluster {
 			args = append(args, "--logwriter")
 		}
 		args = append(args, o.busArgs...)
+		if o.apiArgs != nil {
+			args = append(args, o.apiArgs(v.Name)...)
+		}
 		api := start(t, "api-"+v.Name, args...)
 		waitSocket(t, apiSock, api)
 		for i := range perVersion {

@@ -131,6 +131,7 @@ type Outbox struct {
 	head      int
 	ops       [][]byte // staging's scratch
 	size      int      // bytes held: queued and staged
+	peak      int      // the most size has been since TakePeak
 	flushing  bool     // a flusher runs: givers queue
 	finishing bool     // the close handshake has begun
 	err       error    // the connection failed: nothing more is written
@@ -317,6 +318,16 @@ func (o *Outbox) Queued() int {
 	return o.size
 }
 
+// TakePeak returns the most bytes the outbox has held since the last
+// call, and starts over from what it holds now.
+func (o *Outbox) TakePeak() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := max(o.peak, o.size)
+	o.peak = o.size
+	return p
+}
+
 // Closing reports whether the close has begun.
 func (o *Outbox) Closing() bool { return o.closed.Load() }
 
@@ -381,6 +392,7 @@ func (o *Outbox) push(it item) {
 	}
 	o.q = append(o.q, it)
 	o.size += len(it.b)
+	o.peak = max(o.peak, o.size)
 }
 
 // putLocked writes b now when the outbox is idle, and hands what the
@@ -436,6 +448,7 @@ func (o *Outbox) putLocked(b []byte, op, keep bool) (failed bool) {
 	o.outN = len(rest)
 	o.buf = p
 	o.size += len(rest)
+	o.peak = max(o.peak, o.size)
 	o.startFlushLocked()
 	return false
 }
