@@ -56,3 +56,9 @@ type LogWriterStats struct {
 type StatsSource interface {
 	TenantStats(ctx context.Context, t TenantID) (TenantStats, error)
 }
+
+// ChannelCount is a channel and how many messages it had in some time.
+type ChannelCount struct {
+	Channel  string `json:"ch"`
+	Messages int64  `json:"messages"`
+}

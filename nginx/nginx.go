@@ -16,6 +16,10 @@
 //
 // /healthz is nginx's own health: 200 {"status":"ok"}, no backend asked.
 //
+// /console/ is proxied to the API socket of the newest supported version
+// (the newest live one when every one is deprecated): the tenants' web
+// console, which every API process serves.
+//
 // With [Config.DemoDir] set, /demo/ serves the files of that directory
 // (the TypeScript SDK's demo page and the built SDK it imports), as
 // static files with their types and no caching.
@@ -275,6 +279,9 @@ type view struct {
 	Live              []liveVersion
 	Retired           []string
 	Known             []string
+	// Console is the version whose API process serves /console/: the
+	// newest supported one (else the newest live one).
+	Console *liveVersion
 }
 
 type liveVersion struct {
@@ -355,6 +362,9 @@ func prepare(cfg Config) (view, error) {
 		if ver.Name == "demo" && cfg.DemoDir != "" {
 			return view{}, errors.New(`nginx: a version named "demo" and the demo page would share /demo/`)
 		}
+		if ver.Name == "console" {
+			return view{}, errors.New(`nginx: a version named "console" and the web console would share /console/`)
+		}
 		v.Known = append(v.Known, ver.Name)
 		if !ver.Live() {
 			v.Retired = append(v.Retired, ver.Name)
@@ -371,6 +381,11 @@ func prepare(cfg Config) (view, error) {
 			Depr: ver.Status == versions.Deprecated, Sunset: ver.Sunset,
 			Zone: "kaiwa_upgrade_" + ver.Name,
 		})
+	}
+	for i := range v.Live {
+		if v.Console == nil || !v.Live[i].Depr || v.Console.Depr {
+			v.Console = &v.Live[i]
+		}
 	}
 	for _, p := range paths {
 		if err := checkWord(p); err != nil {

@@ -11,7 +11,9 @@
 #          so and does nothing (make build).
 #   run    Node and npm (Debian's nodejs and npm) when missing, then build.
 #   test   as run, and Debian's chromium for the SDK's browser tests, when
-#          neither /usr/bin/chromium nor $KAIWA_CHROMIUM is there.
+#          neither /usr/bin/chromium nor $KAIWA_CHROMIUM is there, and
+#          fonts-noto-cjk when no Japanese font is installed (the web
+#          console's screenshots).
 #
 # Not root: apt-get runs through sudo when there is one; otherwise the
 # script prints the exact command to run and fails.
@@ -84,6 +86,11 @@ if [ "$mode" = test ]; then
 			say "chromium still not found after installing it"
 			exit 1
 		}
+	fi
+	# Japanese text in the screenshots of the web console's test.
+	if ! fc-list :lang=ja 2>/dev/null | grep -q .; then
+		say "no Japanese font (the web console's screenshots would show boxes)"
+		apt_install fonts-noto-cjk
 	fi
 fi
 

@@ -265,9 +265,16 @@ func (s *Store) tenantExists(ctx context.Context, id kaiwa.TenantID) error {
 // its tenant disabled. It records when the key was last used, writing at most
 // once per [Store.KeyTouchInterval].
 func (s *Store) AuthenticateKey(ctx context.Context, apiKey string) (kaiwa.TenantID, error) {
+	t, _, err := s.AuthenticateKeyID(ctx, apiKey)
+	return t, err
+}
+
+// AuthenticateKeyID is [Store.AuthenticateKey] that also returns the key's
+// id, which the console names its operator by.
+func (s *Store) AuthenticateKeyID(ctx context.Context, apiKey string) (kaiwa.TenantID, int64, error) {
 	tenant, ok := kaiwa.CredentialTenant(apiKey)
 	if !ok {
-		return "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid api key")
+		return "", 0, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid api key")
 	}
 	var (
 		id       int64
@@ -281,16 +288,16 @@ func (s *Store) AuthenticateKey(ctx context.Context, apiKey string) (kaiwa.Tenan
 		WHERE k.tenant_id = ? AND k.key_hash = ?`,
 		tenant, kaiwa.HashCredential(apiKey)).Scan(&id, &used, &revoked, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid api key")
+		return "", 0, kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid api key")
 	}
 	if err != nil {
-		return "", dbError("authenticate api key", err)
+		return "", 0, dbError("authenticate api key", err)
 	}
 	if revoked.Valid {
-		return "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "api key revoked")
+		return "", 0, kaiwa.Errorf(kaiwa.CodeUnauthorized, "api key revoked")
 	}
 	if disabled {
-		return "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "tenant disabled")
+		return "", 0, kaiwa.Errorf(kaiwa.CodeUnauthorized, "tenant disabled")
 	}
 	now := s.clock()
 	if stale := now.Add(-s.KeyTouchInterval); !used.Valid || used.Time.Before(stale) {
@@ -298,10 +305,27 @@ func (s *Store) AuthenticateKey(ctx context.Context, apiKey string) (kaiwa.Tenan
 		if _, err := s.db.ExecContext(ctx,
 			"UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
 			now, id, stale); err != nil {
-			return "", dbError("record api key use", err)
+			return "", 0, dbError("record api key use", err)
 		}
 	}
-	return tenant, nil
+	return tenant, id, nil
+}
+
+// KeyActive returns nil when key keyID of tenant id is active and the
+// tenant enabled, else a [kaiwa.CodeUnauthorized] error.
+func (s *Store) KeyActive(ctx context.Context, id kaiwa.TenantID, keyID int64) error {
+	var n int
+	err := s.db.QueryRowContext(ctx, `
+		SELECT COUNT(*) FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+		WHERE k.tenant_id = ? AND k.id = ? AND k.revoked_at IS NULL AND NOT t.disabled`,
+		id, keyID).Scan(&n)
+	if err != nil {
+		return dbError("check api key", err)
+	}
+	if n == 0 {
+		return kaiwa.Errorf(kaiwa.CodeUnauthorized, "api key revoked or tenant disabled")
+	}
+	return nil
 }
 
 // TenantSettings returns the tenant's settings with defaults applied;

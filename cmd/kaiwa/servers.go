@@ -13,6 +13,7 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/apiserver"
 	"github.com/kaiwa-chat/kaiwa/bus"
+	"github.com/kaiwa-chat/kaiwa/console"
 	"github.com/kaiwa-chat/kaiwa/tenants"
 	"github.com/kaiwa-chat/kaiwa/tenants/ngword"
 	"github.com/kaiwa-chat/kaiwa/ua"
@@ -143,12 +144,16 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	purgeEvery := f.duration("purge-every", "KAIWA_PURGE_EVERY", 10*time.Minute, "how often logs past each tenant's retention are purged (0: never, in this process)")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every request at info, tenant but never key")
 	metricsAddr := metricsListen(f)
+	consoleSecret := f.str("console-secret", "KAIWA_CONSOLE_SECRET", "", "signs the web console's sessions: every API process serving /console/ needs the same one, of at least 32 bytes (empty: a random one, so logins end with the process)")
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
 	}
 	if *dsn == "" {
 		return usageError{"--mysql-dsn (or KAIWA_MYSQL_DSN) is required"}
+	}
+	if n := len(*consoleSecret); n > 0 && n < console.MinSecret {
+		return usageError{fmt.Sprintf("--console-secret must be at least %d bytes", console.MinSecret)}
 	}
 	v, err := liveVersion(*vfile, *version)
 	if err != nil {
@@ -234,8 +239,13 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		Events:    store,
 		Stats:     b,
 		Registry:  reg,
-		Version:   v.Name,
-		Logger:    log,
+		Console: console.New(console.Config{
+			Core: core, Keys: store, Reads: store, Channels: store, Log: store, Events: store,
+			NG: store, Sanctions: store, Stats: b, Secret: []byte(*consoleSecret),
+			Logger: log.With("component", "console"),
+		}),
+		Version: v.Name,
+		Logger:  log,
 		Ready: func(ctx context.Context) error {
 			return errors.Join(store.Ping(ctx), b.Ping(ctx))
 		},
