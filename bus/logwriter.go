@@ -88,6 +88,9 @@ func (w *LogWriter) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("event log consumer: %w", err)
 	}
+	for _, log := range []string{"messages", "events"} {
+		b.met.writeErrs.WithLabelValues(log) // exported from the start, at 0
+	}
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); w.watchPending(ctx, 5*time.Second) }()

@@ -64,6 +64,7 @@ type session struct {
 	refused      int
 	refusedSince time.Time
 	rttSeen      time.Time
+	rttStats     time.Time          // when the RTT was last given to the stats
 	afterAuth    []versions.Command // ops sent in the auth frame after auth
 
 	mu       sync.Mutex
@@ -290,15 +291,20 @@ func (ss *session) run(ctx context.Context) {
 }
 
 // observeRTT reports the session's round-trip time to the metrics, at most
-// once per interval.
+// once per interval, and to the tenant's stats at most once a second.
 func (ss *session) observeRTT(now time.Time) {
-	if now.Sub(ss.rttSeen) < ss.srv.met.rttEvery {
+	if now.Sub(ss.rttStats) < time.Second {
 		return
 	}
-	if rtt, ok := ss.clock.RTT(); ok {
+	rtt, ok := ss.clock.RTT()
+	if !ok {
+		return
+	}
+	ss.rttStats = now
+	ss.srv.cfg.Stats.RTT(ss.id.Tenant, rtt)
+	if now.Sub(ss.rttSeen) >= ss.srv.met.rttEvery {
 		ss.rttSeen = now
 		ss.srv.met.rtt.WithLabelValues(string(ss.id.Tenant)).Observe(rtt.Seconds())
-		ss.srv.cfg.Stats.RTT(ss.id.Tenant, rtt)
 	}
 }
 
