@@ -131,8 +131,14 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		// When the client has gone away, what failed is a consequence of
 		// that, not a fault worth logging.
 		if code == kaiwa.CodeInternal && req.Context().Err() == nil {
-			logger.ErrorContext(req.Context(), "apiserver: internal error",
-				"method", req.Method, "path", req.URL.Path, "route", c.Path(), "err", err)
+			attrs := []any{"method", req.Method, "path", req.URL.Path, "route", c.Path(), "err", err}
+			if t, ok := c.Get(tenantKey).(kaiwa.TenantID); ok {
+				attrs = append(attrs, "tenant", string(t))
+			}
+			if id := req.Header.Get("X-Request-ID"); id != "" {
+				attrs = append(attrs, "request_id", id)
+			}
+			logger.ErrorContext(req.Context(), "apiserver: internal error", attrs...)
 		}
 		if c.Response().Committed {
 			return

@@ -359,11 +359,14 @@ func (c *Console) errorPage(err error, ec echo.Context) {
 	case errors.Is(err, context.DeadlineExceeded):
 		code, msg = kaiwa.CodeUnavailable, "the page took too long; try again"
 	}
-	if code == kaiwa.CodeInternal {
-		c.cfg.Logger.ErrorContext(ec.Request().Context(), "console: internal error",
-			"path", ec.Request().URL.Path, "request_id", ec.Request().Header.Get("X-Request-ID"), "err", err)
-	}
 	s, _ := ec.Get(sessionKey).(*session)
+	if code == kaiwa.CodeInternal {
+		attrs := []any{"path", ec.Request().URL.Path, "request_id", ec.Request().Header.Get("X-Request-ID"), "err", err}
+		if s != nil {
+			attrs = append(attrs, "tenant", string(s.Tenant))
+		}
+		c.cfg.Logger.ErrorContext(ec.Request().Context(), "console: internal error", attrs...)
+	}
 	v := c.view(ec, s, "")
 	v.Error = &pageError{Code: string(code), Message: msg}
 	page := "error"
