@@ -638,6 +638,17 @@ func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps pr
 	if len(l.pubRates) > 0 {
 		res.Rate = cfg.Rates[win.Index]
 	}
+	// The log's count before anything of this window can be sent: counted
+	// once the window had begun, it could already hold a first message
+	// sent by a publisher that started on time while this goroutine was
+	// late (a loaded machine), which then counted as missing.
+	var logBase uint64
+	if cfg.LogCount != nil && len(l.pubConn) > 0 {
+		var err error
+		if logBase, err = cfg.LogCount(ctx, l.prefix); err != nil {
+			return nil, fmt.Errorf("count the message log: %w", err)
+		}
+	}
 	for _, h := range handles {
 		if err := h.start(win); err != nil {
 			return nil, err
@@ -649,12 +660,6 @@ func measure(ctx context.Context, cfg *Config, l layout, handles []handle, ps pr
 		return nil, err
 	}
 	machine0, merr := SampleMachine()
-	var logBase uint64
-	if cfg.LogCount != nil && len(l.pubConn) > 0 {
-		if logBase, err = cfg.LogCount(ctx, l.prefix); err != nil {
-			return nil, fmt.Errorf("count the message log: %w", err)
-		}
-	}
 	acked := make([]uint64, len(l.pubConn))
 	for _, h := range handles {
 		a, err := h.published(ctx)
