@@ -88,6 +88,8 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	ping := f.duration("ping-interval", "KAIWA_PING_INTERVAL", 25*time.Second, "WebSocket ping interval")
 	drain := f.duration("drain-window", "KAIWA_DRAIN_WINDOW", 30*time.Second, "at shutdown, reconnect requests are spread over this long")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every connect (WebSocket upgrade) at info, tenant but never token")
+	fence := f.duration("fence-after", "KAIWA_FENCE_AFTER", 5*time.Second, "when the bus has been unreachable this long, ask every session to reconnect elsewhere, refuse new ones and fail /readyz until it is back (0: never)")
+	node := f.node()
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -106,11 +108,21 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	srv, err := ua.New(ua.Config{
 		Version: v, Directory: remote, Moderation: remote, Bus: b, Recorder: b, Logger: log,
 		CompileNG:      func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
-		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain,
+		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain, FenceAfter: fenceAfter(*fence),
 	})
 	if err != nil {
 		return err
 	}
+	stopBeat := node.start(b, "ua", v.Name, *addr, func(n *bus.Node) {
+		n.Sessions = srv.Sessions()
+		switch {
+		case srv.Draining():
+			n.State = bus.NodeDraining
+		case srv.Fenced():
+			n.State = bus.NodeFenced
+		}
+	})
+	defer stopBeat()
 	var h http.Handler = srv
 	if *logReqs {
 		h = logRequests(srv, log)
@@ -132,6 +144,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	cacheTTL := f.duration("cache-ttl", "KAIWA_CACHE_TTL", time.Second, "how long directory answers to UAs are cached")
 	purgeEvery := f.duration("purge-every", "KAIWA_PURGE_EVERY", 10*time.Minute, "how often logs past each tenant's retention are purged (0: never, in this process)")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every request at info, tenant but never key")
+	node := f.node()
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -188,6 +201,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		return err
 	}
 	defer ctl.Unsubscribe()
+	defer node.start(b, "api", v.Name, *addr, nil)()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if *withLog {
@@ -227,6 +241,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 func runLogWriter(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	f := newFlags("logwriter", getenv, stderr)
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN")
+	node := f.node()
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -245,8 +260,18 @@ func runLogWriter(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer b.Close()
+	defer node.start(b, "logwriter", "", "", nil)()
 	w := &bus.LogWriter{Bus: b, Log: store, Events: store, Logger: log}
 	return w.Run(ctx)
+}
+
+// fenceAfter turns the --fence-after flag into [ua.Config.FenceAfter],
+// where zero means the default and a negative value never.
+func fenceAfter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // invalidatingTokens drops the API tier's cached identities of a user whose
