@@ -72,7 +72,7 @@ operators:
 
 development:
   dev           run the whole stack locally (MariaDB, NATS, API, UAs, nginx)
-  nats          run a NATS server with JetStream in its own process (local stacks, benchmarks)
+  nats          run a NATS server with JetStream in its own process (local stacks, benchmarks; --config: a cluster node)
   chat          interactive chat client for one user token
   bench         load tool: idle, fanout, room, dm, storm scenarios and the bare reference server
   version       print the build version

@@ -140,6 +140,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	version := f.str("version", "KAIWA_VERSION", "v1", "API version served")
 	vfile := f.versionsFile()
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN, e.g. user:pass@tcp(127.0.0.1:3306)/kaiwa")
+	readDSN := f.str("mysql-read-dsn", "KAIWA_MYSQL_READ_DSN", "", "a MySQL replica's DSN: GET messages and GET events read the logs from it (default: --mysql-dsn)")
 	withLog := f.boolean("logwriter", "KAIWA_LOGWRITER", "also run the log writer in this process")
 	cacheTTL := f.duration("cache-ttl", "KAIWA_CACHE_TTL", time.Second, "how long directory answers to UAs are cached")
 	purgeEvery := f.duration("purge-every", "KAIWA_PURGE_EVERY", 10*time.Minute, "how often logs past each tenant's retention are purged (0: never, in this process)")
@@ -162,6 +163,13 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		return err
 	}
 	defer store.Close()
+	logs := store // what the log reads go to
+	if *readDSN != "" {
+		if logs, err = tenants.Open(ctx, *readDSN); err != nil {
+			return fmt.Errorf("replica: %w", err)
+		}
+		defer logs.Close()
+	}
 	b, err := connectBus(ctx, c, "kaiwa-api-"+v.Name, log)
 	if err != nil {
 		return err
@@ -222,10 +230,10 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		Core:      core,
 		Tenants:   store,
 		Channels:  store,
-		Log:       store,
+		Log:       logs,
 		NG:        store,
 		Sanctions: store,
-		Events:    store,
+		Events:    logs,
 		Version:   v.Name,
 		Logger:    log,
 		Ready: func(ctx context.Context) error {
