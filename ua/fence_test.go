@@ -1,13 +1,16 @@
 package ua_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/bus"
 	"github.com/kaiwa-chat/kaiwa/client"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"github.com/kaiwa-chat/kaiwa/ua"
@@ -159,4 +162,50 @@ func mustVersion(t *testing.T, name string) versions.Version {
 		t.Fatalf("no version %s", name)
 	}
 	return v
+}
+
+// flakyReplay is a bus whose first Replay reads fail as a NATS cluster's
+// do while the stream elects a new leader.
+type flakyReplay struct {
+	*bus.Bus
+	mu    sync.Mutex
+	fails int
+}
+
+func (f *flakyReplay) Replay(ctx context.Context, t kaiwa.TenantID, ch string, after uint64, max int) ([]kaiwa.Message, bool, error) {
+	f.mu.Lock()
+	fail := f.fails > 0
+	f.fails--
+	f.mu.Unlock()
+	if fail {
+		return nil, false, kaiwa.Errorf(kaiwa.CodeUnavailable, "message bus unavailable, try again")
+	}
+	return f.Bus.Replay(ctx, t, ch, after, max)
+}
+
+// TestResumeRetriesTheStream: a resume whose stream read fails for a
+// moment (a client moving to this UA while NATS elects a stream leader)
+// reads again and recovers everything, instead of reporting recovered
+// false.
+func TestResumeRetriesTheStream(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.channel("world", kaiwa.ChannelOpen)
+	first := s.Publish("world", "one")
+	s.Publish("world", "two")
+	s.Publish("world", "three")
+	fb := &flakyReplay{Bus: s.connect("ua"), fails: 3}
+	url, _ := s.UAOn(fb.Bus, "v2", func(c *ua.Config) { c.Bus = fb })
+	c, err := client.Dial(ctx5(t), url, client.Options{
+		Token: s.token("alice", []string{"*"}, []string{"*"}), Resume: map[string]uint64{"world": first.Seq},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	wantText(t, c, "two")
+	wantText(t, c, "three")
+	if ev := testenv.NextEvent(t, c, "resumed"); !ev.Recovered {
+		t.Errorf("resumed = %+v, want recovered", ev)
+	}
 }
