@@ -14,6 +14,12 @@
 #                own MariaDB and NATS processes, one fault at a time under
 #                v1 and v2 chat; prints one line of figures per fault
 #                (about five minutes)
+#   make test-cluster  the multi-host cluster (scripts/cluster.sh: hosts in
+#                network namespaces, built from deploy/) under failovers:
+#                a NATS leader killed, a UA host cut off, an API host and a
+#                UA host killed, MySQL stopped; as root (about 6 minutes)
+#   make cluster-up, cluster-down  the same cluster to try by hand
+#                (var/cluster; scripts/cluster.sh status)
 #   make soak    the same kind of stack under churn, chat, presence and
 #                moderation for SOAK (default 5m); samples every process's
 #                memory, goroutines and open files and requires them flat
@@ -43,7 +49,7 @@ FUZZTIME ?= 20s
 SOAK ?= 5m
 DEV_ARGS ?=
 
-.PHONY: build run test test-faults soak fuzz bench release image clean
+.PHONY: build run test test-faults test-cluster cluster-up cluster-down soak fuzz bench release image clean
 
 build:
 	@echo "==> go build -o bin/kaiwa ./cmd/kaiwa ($(VERSION))"
@@ -73,6 +79,21 @@ test-faults:
 	@$(MAKE) --no-print-directory build
 	@echo "==> the fault suite: KAIWA_FAULTS=1 go test -run TestFaults ./internal/faults"
 	@KAIWA_FAULTS=1 KAIWA_TEST_BIN=$(CURDIR)/bin/kaiwa $(GO) test -count=1 -v -timeout 15m -run 'TestFaults' ./internal/faults
+
+test-cluster:
+	@echo "==> checking dependencies (scripts/deps.sh cluster: nginx, MariaDB, iproute2, openssl)"
+	@scripts/deps.sh cluster
+	@$(MAKE) --no-print-directory build
+	@echo "==> the cluster suite: KAIWA_CLUSTER=1 go test -run TestCluster ./internal/faults (scripts/cluster.sh, as root)"
+	@KAIWA_CLUSTER=1 KAIWA_TEST_BIN=$(CURDIR)/bin/kaiwa $(GO) test -count=1 -v -timeout 15m -run 'TestCluster' ./internal/faults
+
+cluster-up:
+	@scripts/deps.sh cluster
+	@$(MAKE) --no-print-directory build
+	@scripts/cluster.sh up
+
+cluster-down:
+	@scripts/cluster.sh down
 
 soak:
 	@echo "==> checking dependencies (scripts/deps.sh run: nginx and the MariaDB server binaries)"
