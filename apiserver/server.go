@@ -54,13 +54,16 @@ type Config struct {
 	Tenants kaiwa.TenantStore
 	// Channels lists channels' members.
 	Channels kaiwa.ChannelStore
-	// Log is the message log the history calls read.
+	// Log is the message log the history calls read: it may be a MySQL
+	// replica's (kaiwa api --mysql-read-dsn), so that reading logs never
+	// loads the primary the log writers write to.
 	Log kaiwa.MessageLog
 	// NG reads the tenants' NG-word lists.
 	NG kaiwa.NGStore
 	// Sanctions reads the bans and mutes in force.
 	Sanctions kaiwa.ModerationStore
-	// Events is the event log the GET /events call reads.
+	// Events is the event log the GET /events call reads (a replica's, as
+	// Log may be).
 	Events kaiwa.EventLog
 	// Stats gathers a tenant's health from every process for GET /stats.
 	// Nil answers it 503 unavailable.

@@ -31,6 +31,9 @@ type Config struct {
 	Stream string
 	// EventStream buffers the event log. Default "KAIWA_EVENTS".
 	EventStream string
+	// NodesBucket is the key-value bucket of the processes' heartbeats
+	// ([Bus.Heartbeat], [Bus.Nodes]). Default "KAIWA_NODES".
+	NodesBucket string
 	// HistoryMaxAge is how long the stream keeps messages, for history,
 	// resume and the log writer's catch-up. Default 72h.
 	HistoryMaxAge time.Duration
@@ -73,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventStream == "" {
 		c.EventStream = "KAIWA_EVENTS"
+	}
+	if c.NodesBucket == "" {
+		c.NodesBucket = "KAIWA_NODES"
 	}
 	if c.HistoryMaxAge <= 0 {
 		c.HistoryMaxAge = 72 * time.Hour

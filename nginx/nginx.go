@@ -14,6 +14,10 @@
 //     API socket; /v/api/healthz and /v/api/readyz go to that process's
 //     own /healthz and /readyz, which need no key.
 //
+// A host that runs only UAs, or only API processes, has only those
+// routes (see [Config.Sockets]); the balancer in front sends each path
+// to the hosts that serve it.
+//
 // /healthz is nginx's own health: 200 {"status":"ok"}, no backend asked.
 //
 // /console/ is proxied to the API socket of the newest supported version
@@ -45,7 +49,11 @@
 // 503 unavailable at once, and the first upgrade after any UA listens
 // again reaches it. (A WebSocket request completes only when its session
 // ends, so nginx's max_fails accounting would let one upgrade through per
-// fail_timeout after a failure, for minutes.)
+// fail_timeout after a failure, for minutes.) A UA that refuses an
+// upgrade with 503 (it is draining, or fenced because it lost the bus)
+// is skipped the same way (proxy_next_upstream http_503); when every UA
+// of the version refuses, the client gets the last 503, which a balancer
+// in front of several hosts passes on to the next host.
 //
 // # Parking
 //
@@ -154,8 +162,10 @@ type Config struct {
 	// CertFile and KeyFile are the PEM certificate chain and key for TLS.
 	CertFile string
 	KeyFile  string
-	// Sockets returns a live version's UA sockets (at least one) and its
-	// API socket. [DirSockets] gives the dev stack's naming.
+	// Sockets returns a live version's UA sockets and its API socket. A
+	// host with only UAs returns no API socket (""), one with only API
+	// processes no UA sockets: the routes to what is not there are left
+	// out (404). [DirSockets] gives the dev stack's naming.
 	Sockets func(version string) (ua []string, api string)
 	// AccessLog is the JSON access log's path; empty means access.log in
 	// Prefix.
@@ -371,11 +381,13 @@ func prepare(cfg Config) (view, error) {
 			continue
 		}
 		ua, api := cfg.Sockets(ver.Name)
-		if len(ua) == 0 || api == "" {
-			return view{}, fmt.Errorf("nginx: version %s has no UA or API socket", ver.Name)
+		if len(ua) == 0 && api == "" {
+			return view{}, fmt.Errorf("nginx: version %s has neither UA nor API sockets", ver.Name)
 		}
 		paths = append(paths, ua...)
-		paths = append(paths, api)
+		if api != "" {
+			paths = append(paths, api)
+		}
 		v.Live = append(v.Live, liveVersion{
 			Name: ver.Name, UA: ua, API: api,
 			Depr: ver.Status == versions.Deprecated, Sunset: ver.Sunset,

@@ -320,8 +320,8 @@ func TestRenderRejectsBadConfig(t *testing.T) {
 		"path in version": func(c *nginx.Config) {
 			c.Registry = versions.NewRegistry(versions.Version{Name: "v1/../x", Status: versions.Supported})
 		},
-		"no UA sockets": func(c *nginx.Config) {
-			c.Sockets = func(string) ([]string, string) { return nil, "/r/api.sock" }
+		"neither UA nor API sockets": func(c *nginx.Config) {
+			c.Sockets = func(string) ([]string, string) { return nil, "" }
 		},
 		"relative demo dir": func(c *nginx.Config) { c.DemoDir = "sdk/js/demo" },
 		"quote in demo dir": func(c *nginx.Config) { c.DemoDir = `/srv/"demo` },

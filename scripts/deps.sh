@@ -2,7 +2,7 @@
 # Makes sure a Debian/Ubuntu machine has what Kaiwa needs, installing what
 # is missing with apt-get. Quiet when everything is there; idempotent.
 #
-# Usage: scripts/deps.sh run|test
+# Usage: scripts/deps.sh run|test|release|cluster
 #
 #   run   Go, nginx, and the MariaDB server binaries unless KAIWA_MYSQL_DSN
 #         names an existing database (kaiwa dev then starts no MariaDB).
@@ -10,6 +10,8 @@
 #         answers at KAIWA_TEST_MYSQL_DSN (default root@tcp(127.0.0.1:3306)/),
 #         so scripts/with-test-mysql.sh can start a private one, or when CI
 #         is set (the dev stack's own tests start a real mariadbd).
+#   release, cluster  what make release and make test-cluster need besides
+#         (scripts/deps-cluster.sh).
 #
 # Not root: apt-get runs through sudo when there is one; otherwise the
 # script prints the exact command to run and fails.
@@ -17,9 +19,9 @@ set -euo pipefail
 
 mode=${1:-}
 case "$mode" in
-run | test) ;;
+run | test | release | cluster) ;;
 *)
-	echo "usage: $0 run|test" >&2
+	echo "usage: $0 run|test|release|cluster" >&2
 	exit 2
 	;;
 esac
@@ -84,6 +86,7 @@ apt_install() {
 apt_has() { apt-cache show "$1" >/dev/null 2>&1; }
 
 . "$root_dir/scripts/deps-cs.sh" # test: mono-devel for the C# SDK (sdk/unity)
+. "$root_dir/scripts/deps-cluster.sh" # release (exits here), cluster
 
 # --- nginx ----------------------------------------------------------------
 # is_exe reports whether one of its arguments is an executable regular file.
@@ -145,6 +148,9 @@ case "$mode" in
 run)
 	[ -z "${KAIWA_MYSQL_DSN:-}" ] && need_mariadb="kaiwa dev starts a private MariaDB (KAIWA_MYSQL_DSN is empty)"
 	;;
+cluster)
+	need_mariadb="the cluster runs a MariaDB primary and replica of its own"
+	;;
 test)
 	test_dsn=${KAIWA_TEST_MYSQL_DSN:-"root@tcp(127.0.0.1:3306)/"}
 	if [ -n "${KAIWA_TEST_PRIVATE_MYSQL:-}" ]; then
@@ -164,5 +170,7 @@ if [ -n "$need_mariadb" ] && ! have_mariadb; then
 		exit 1
 	}
 fi
-"$root_dir/scripts/deps-js.sh" "$mode" # the TypeScript SDK: Node, npm ci, its build; for test, Chromium
+if [ "$mode" != cluster ]; then
+	"$root_dir/scripts/deps-js.sh" "$mode" # the TypeScript SDK: Node, npm ci, its build; for test, Chromium
+fi
 exit 0

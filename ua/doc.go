@@ -38,6 +38,15 @@
 // does the handshake, the reading and the control frames, which it writes
 // through the outbox.
 //
+// # Fencing
+//
+// A UA whose bus is a [BusPinger] checks it several times a second. When
+// it has been unreachable for [Config.FenceAfter] the UA fences itself:
+// it asks every session to reconnect elsewhere, refuses new ones with 503
+// and fails /readyz, so that no client stays on a UA that can neither
+// hear its channels nor publish. When the bus answers again, the UA reads
+// what its channels missed from the stream, then accepts sessions.
+//
 // # Lock order
 //
 // Every mutex of the package, in the order they may be taken (a lock is

@@ -28,12 +28,7 @@ func TestGapInLiveDeliveryIsRepaired(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	s.channel("world", kaiwa.ChannelOpen)
-	proxy := testenv.NewProxy(t, s.nats[len("nats://"):])
-	uaBus, err := bus.Connect(context.Background(), bus.Config{URL: "nats://" + proxy.Addr(), Name: "ua"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { uaBus.Close() })
+	proxy, uaBus := s.proxiedBus()
 	reg := versions.Default()
 	var conns []*client.Conn
 	for i, name := range []string{"v1", "v2"} {

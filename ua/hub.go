@@ -436,7 +436,10 @@ func (h *hub) channelDeliver(r *room) func(*kaiwa.Message) {
 func (h *hub) channelHandler(r *room) kaiwa.Handler {
 	codec := h.srv.codec
 	return kaiwa.Handler{
-		Message: func(m *kaiwa.Message) { h.admit(&r.feed, r, m, r.deliver) },
+		Message: func(m *kaiwa.Message) {
+			h.srv.met.busMsgs.Inc()
+			h.admit(&r.feed, r, m, r.deliver)
+		},
 		Presence: func(p *kaiwa.Presence) {
 			sessions := r.sessions()
 			if len(sessions) == 0 || len(sessions) > sessions[0].settings().PresenceLimit {
@@ -492,7 +495,10 @@ func (h *hub) userDeliver(r *room) func(*kaiwa.Message) {
 // to the user's local sessions.
 func (h *hub) userHandler(r *room) kaiwa.Handler {
 	return kaiwa.Handler{
-		Message: func(m *kaiwa.Message) { h.admit(r.userFeed(m.Channel), r, m, r.deliver) },
+		Message: func(m *kaiwa.Message) {
+			h.srv.met.busMsgs.Inc()
+			h.admit(r.userFeed(m.Channel), r, m, r.deliver)
+		},
 		Control: func(c *kaiwa.Control) {
 			for _, ss := range r.sessions() {
 				go ss.control(*c)

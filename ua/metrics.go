@@ -27,6 +27,9 @@ type metrics struct {
 	gaps       prometheus.Counter
 	repaired   prometheus.Counter
 	unrepaired prometheus.Counter
+	fenced     prometheus.Gauge
+	fences     prometheus.Counter
+	busMsgs    prometheus.Counter
 	rttEvery   time.Duration
 	handler    http.Handler
 	versionTag string
@@ -66,6 +69,15 @@ func newMetrics(version string, more ...prometheus.Collector) *metrics {
 		unrepaired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaiwa_ua_gaps_unrepaired_total", Help: "Gaps too large to replay whole (past RepairMax messages).",
 		}),
+		fenced: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kaiwa_ua_fenced", Help: "1 while the UA is fenced: the message bus has been unreachable too long, sessions are refused.",
+		}),
+		fences: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaiwa_ua_fences_total", Help: "Times the UA fenced itself after losing the message bus.",
+		}),
+		busMsgs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaiwa_ua_bus_messages_total", Help: "Chat and system messages the UA's subscriptions received from the bus: one per message per UA process, however many local members it has.",
+		}),
 		slow: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaiwa_ua_slow_consumers_total", Help: "Sessions closed because their send queue overflowed.",
 		}),
@@ -80,7 +92,7 @@ func newMetrics(version string, more ...prometheus.Collector) *metrics {
 		rttEvery:   5 * time.Second,
 		versionTag: version,
 	}
-	reg.MustRegister(m.sessions, m.connects, m.delivered, m.published, m.gaps, m.repaired, m.unrepaired, m.slow, m.refused, m.rtt,
+	reg.MustRegister(m.sessions, m.connects, m.delivered, m.published, m.gaps, m.repaired, m.unrepaired, m.fenced, m.fences, m.busMsgs, m.slow, m.refused, m.rtt,
 		m.tenantSess, m.ng, m.resumes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kaiwa_ua_outbox_peak_bytes", Help: "The most bytes any session's outbox held in the last minute (sampled with the pings).",

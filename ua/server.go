@@ -107,6 +107,15 @@ type Config struct {
 	// Metrics are more collectors served at /metrics with the UA's own
 	// (the bus's, for one).
 	Metrics []prometheus.Collector
+	// FenceAfter is how long the bus may stay unreachable before the
+	// server fences itself (see [BusPinger]): its sessions are asked to
+	// reconnect elsewhere, new ones are refused and /readyz fails until
+	// the bus answers again. Default 5s; negative: never.
+	FenceAfter time.Duration
+	// FenceSpread bounds the random wait each fenced session is told
+	// before reconnecting, so that they do not reach the other UAs as
+	// one storm. Default 5s.
+	FenceSpread time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -176,6 +185,12 @@ func (c *Config) setDefaults() {
 	if c.Recorder == nil {
 		c.Recorder = discard{}
 	}
+	if c.FenceAfter == 0 {
+		c.FenceAfter = 5 * time.Second
+	}
+	if c.FenceSpread <= 0 {
+		c.FenceSpread = 5 * time.Second
+	}
 }
 
 // discard is the [kaiwa.Recorder] of a server configured without one.
@@ -199,8 +214,12 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	draining atomic.Bool
-	stopped  atomic.Bool
-	wg       sync.WaitGroup
+	// fenced is set, under mu, while the bus is unreachable past
+	// FenceAfter (see fence.go).
+	fenced    atomic.Bool
+	unfencing atomic.Bool // an unfence is catching up
+	stopped   atomic.Bool
+	wg        sync.WaitGroup
 
 	tmu     sync.Mutex
 	tenants map[kaiwa.TenantID]*tenantState
@@ -222,6 +241,9 @@ func New(cfg Config) (*Server, error) {
 	s.ctl = sub
 	s.cfg.Bus.OnReconnect(s.reconnected)
 	go s.pinger()
+	if p, ok := s.cfg.Bus.(BusPinger); ok && s.cfg.FenceAfter > 0 {
+		go s.watchBus(p)
+	}
 	return s, nil
 }
 
@@ -292,6 +314,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, kaiwa.Errorf(kaiwa.CodeUnavailable, "draining"))
 			return
 		}
+		if s.fenced.Load() {
+			httpError(w, errFenced)
+			return
+		}
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("ok\n"))
 	case "/" + s.cfg.Version.Name + "/ws", "/ws":
@@ -331,6 +357,10 @@ func httpError(w http.ResponseWriter, err error) {
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		httpError(w, kaiwa.Errorf(kaiwa.CodeUnavailable, "server is draining, reconnect"))
+		return
+	}
+	if s.fenced.Load() {
+		httpError(w, errFenced)
 		return
 	}
 	var id *grant
@@ -459,7 +489,7 @@ func (s *Server) resolve(ctx context.Context, token string) (grant, error) {
 func (s *Server) track(ss *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining.Load() {
+	if s.draining.Load() || s.fenced.Load() {
 		return false
 	}
 	s.sessions[ss] = struct{}{}
@@ -538,8 +568,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // drain asks one session to reconnect and closes it with 1001.
 func (s *Server) drain(ss *session) {
-	after := int(rand.Int64N(int64(s.cfg.ReconnectAfter)+1) / int64(time.Millisecond))
-	const reason = "server shutting down"
+	s.sendAway(ss, "server shutting down", s.cfg.ReconnectAfter)
+}
+
+// sendAway asks one session to reconnect after a random wait up to
+// spread (v2: reconnect, then closing) and closes it with 1001.
+func (s *Server) sendAway(ss *session, reason string, spread time.Duration) {
+	after := int(rand.Int64N(int64(spread)+1) / int64(time.Millisecond))
 	closing := &versions.OutClosing{
 		Op: "closing", Code: int(websocket.StatusGoingAway), Reason: reason, ReconnectAfterMS: after,
 	}

@@ -616,7 +616,7 @@ func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
 		msgs, recovered := ss.srv.hub.recent(ss.id.Tenant, ch, after)
 		if !recovered {
 			var err error
-			msgs, recovered, err = ss.srv.cfg.Bus.Replay(ctx, ss.id.Tenant, ch, after, ss.srv.cfg.MaxReplay)
+			msgs, recovered, err = ss.readReplay(ctx, ch, after)
 			if err != nil {
 				ss.srv.log.Warn("replay", "tenant", ss.id.Tenant, "ch", ch, "err", err)
 				msgs, recovered = nil, false
@@ -649,6 +649,28 @@ func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
 		}
 		ss.srv.met.resumes.WithLabelValues(string(ss.id.Tenant), strconv.FormatBool(recovered)).Inc()
 		ss.closeGate(ch, last)
+	}
+}
+
+// readReplay reads a channel's messages after seq after from the stream
+// for a resume. A read the bus cannot answer now (a NATS node restarting,
+// the stream electing a leader) is tried again, backing off, for up to
+// the write timeout: a resume that gives up reports recovered false, and
+// the client would have to read the gap with history.
+func (ss *session) readReplay(ctx context.Context, ch string, after uint64) ([]kaiwa.Message, bool, error) {
+	deadline := time.Now().Add(ss.srv.cfg.WriteTimeout)
+	wait := 50 * time.Millisecond
+	for {
+		msgs, recovered, err := ss.srv.cfg.Bus.Replay(ctx, ss.id.Tenant, ch, after, ss.srv.cfg.MaxReplay)
+		if err == nil || !kaiwa.IsCode(err, kaiwa.CodeUnavailable) || time.Now().Add(wait).After(deadline) {
+			return msgs, recovered, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/bus"
 	"github.com/kaiwa-chat/kaiwa/client"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"github.com/kaiwa-chat/kaiwa/internal/teststack"
 	"github.com/kaiwa-chat/kaiwa/tenants"
 	"github.com/kaiwa-chat/kaiwa/ua"
@@ -31,6 +32,14 @@ func newStack(t *testing.T) *stack {
 }
 
 func (s *stack) connect(name string) *bus.Bus { return s.Connect(name) }
+
+// proxiedBus opens a bus connection, as a UA process would, through a
+// proxy in front of the stack's NATS that the test can cut or freeze.
+func (s *stack) proxiedBus() (*testenv.Proxy, *bus.Bus) {
+	s.t.Helper()
+	proxy := testenv.NewProxy(s.t, s.nats[len("nats://"):])
+	return proxy, s.ConnectTo("nats://"+proxy.Addr(), "ua")
+}
 
 // startUA runs a v1 UA server (its own bus connection, as its own process
 // would) and returns its ws:// URL.

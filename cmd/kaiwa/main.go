@@ -68,10 +68,11 @@ operators:
   tenant settings NAME [--set JSON] show or change a tenant's settings (applied live)
   tenant disable NAME              refuse a tenant's keys and tokens
   nginx-config                     render the nginx configuration from the versions registry
+  nodes [--json]                   list the server processes by their heartbeats: build, state, sessions
 
 development:
   dev           run the whole stack locally (MariaDB, NATS, API, UAs, nginx)
-  nats          run a NATS server with JetStream in its own process (local stacks, benchmarks)
+  nats          run a NATS server with JetStream in its own process (local stacks, benchmarks; --config: a cluster node)
   chat          interactive chat client for one user token
   bench         load tool: idle, fanout, room, dm, storm scenarios and the bare reference server
   version       print the build version
@@ -99,6 +100,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runTenant(ctx, rest, getenv, stdout, stderr)
 	case "nginx-config":
 		return runNginxConfig(ctx, rest, getenv, stdout, stderr)
+	case "nodes":
+		return runNodes(ctx, rest, getenv, stdout, stderr)
 	case "dev":
 		return runDev(ctx, rest, getenv, stdout, stderr)
 	case "nats":

@@ -12,15 +12,21 @@ import (
 // runArgs runs the program with args and the environment env.
 func runArgs(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runArgsCtx(context.Background(), env, args...)
+}
+
+// runArgsCtx runs the program with args and the environment env until
+// ctx ends.
+func runArgsCtx(ctx context.Context, env map[string]string, args ...string) (stdout, stderr string, err error) {
 	var out, errOut bytes.Buffer
-	err = run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
+	err = run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
 func TestHelpOfEveryCommand(t *testing.T) {
 	for _, args := range [][]string{
 		{"help"}, {"-h"}, {"tenant", "-h"}, {"tenant", "--help"}, {"tenant", "help"}, {"tenant", "create", "-h"},
-		{"ua", "-h"}, {"api", "-h"}, {"logwriter", "-h"}, {"migrate", "-h"}, {"dev", "-h"}, {"chat", "-h"}, {"bench", "-h"},
+		{"ua", "-h"}, {"api", "-h"}, {"nodes", "-h"}, {"logwriter", "-h"}, {"migrate", "-h"}, {"dev", "-h"}, {"chat", "-h"}, {"bench", "-h"},
 	} {
 		stdout, stderr, err := runArgs(t, nil, args...)
 		if err != nil && !errors.Is(err, flag.ErrHelp) {

@@ -347,11 +347,25 @@ func (r *commandEvents) flush(ctx context.Context, log kaiwa.EventLog) error {
 	return log.AppendEvents(ctx, events)
 }
 
+// hostSockets is [nginx.DirSockets] for a host that may run no UAs
+// (perVersion 0) or no API processes (withAPI false).
+func hostSockets(dir string, perVersion int, withAPI bool) func(string) ([]string, string) {
+	sockets := nginx.DirSockets(dir, max(perVersion, 0))
+	return func(v string) ([]string, string) {
+		ua, api := sockets(v)
+		if !withAPI {
+			api = ""
+		}
+		return ua, api
+	}
+}
+
 func runNginxConfig(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	f := newFlags("nginx-config", getenv, stderr)
 	prefix := f.str("prefix", "KAIWA_NGINX_PREFIX", "./var/nginx", "nginx prefix directory (pid, logs, temp files)")
 	sockets := f.str("sockets", "KAIWA_SOCKET_DIR", "./var/run", "directory of the UA and API unix sockets")
-	perVersion := f.integer("ua-per-version", "KAIWA_UA_PER_VERSION", 2, "UA processes (sockets) per version")
+	perVersion := f.integer("ua-per-version", "KAIWA_UA_PER_VERSION", 2, "UA processes (sockets) per version (0: a host without UAs, no /{v}/ws routes)")
+	noAPI := f.boolean("no-api", "KAIWA_NGINX_NO_API", "a host without API processes: no /{v}/api routes")
 	httpAddr := f.str("http", "KAIWA_HTTP_LISTEN", nginx.DefaultHTTPListen, "plain HTTP listen address")
 	httpsAddr := f.str("https", "KAIWA_HTTPS_LISTEN", "127.0.0.1:8443", "HTTPS listen address (empty: none)")
 	cert := f.str("cert", "KAIWA_TLS_CERT", "", "TLS certificate (PEM)")
@@ -391,7 +405,7 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 		HTTPSListen: *httpsAddr,
 		CertFile:    *cert,
 		KeyFile:     *key,
-		Sockets:     nginx.DirSockets(absSockets, *perVersion),
+		Sockets:     hostSockets(absSockets, *perVersion, !*noAPI),
 		User:        *user,
 		// nginx lets through every body the API accepts.
 		ClientMaxBodyBytes: apiserver.DefaultNGBodyLimit,

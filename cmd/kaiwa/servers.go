@@ -90,6 +90,8 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	drain := f.duration("drain-window", "KAIWA_DRAIN_WINDOW", 30*time.Second, "at shutdown, reconnect requests are spread over this long")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every connect (WebSocket upgrade) at info, tenant but never token")
 	metricsAddr := metricsListen(f)
+	fence := f.duration("fence-after", "KAIWA_FENCE_AFTER", 5*time.Second, "when the bus has been unreachable this long, ask every session to reconnect elsewhere, refuse new ones and fail /readyz until it is back (0: never)")
+	node := f.node()
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -108,7 +110,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	srv, err := ua.New(ua.Config{
 		Version: v, Directory: remote, Moderation: remote, Bus: b, Recorder: b, Logger: log,
 		CompileNG:      func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
-		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain,
+		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain, FenceAfter: fenceAfter(*fence),
 		Stats: b.Stats(), Metrics: b.Collectors(),
 	})
 	if err != nil {
@@ -122,6 +124,16 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := serveMetrics(ctx, *metricsAddr, srv.MetricsHandler(), log); err != nil {
 		return err
 	}
+	stopBeat := node.start(b, "ua", v.Name, *addr, func(n *bus.Node) {
+		n.Sessions = srv.Sessions()
+		switch {
+		case srv.Draining():
+			n.State = bus.NodeDraining
+		case srv.Fenced():
+			n.State = bus.NodeFenced
+		}
+	})
+	defer stopBeat()
 	var h http.Handler = srv
 	if *logReqs {
 		h = logRequests(srv, log)
@@ -139,12 +151,14 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	version := f.str("version", "KAIWA_VERSION", "v1", "API version served")
 	vfile := f.versionsFile()
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN, e.g. user:pass@tcp(127.0.0.1:3306)/kaiwa")
+	readDSN := f.str("mysql-read-dsn", "KAIWA_MYSQL_READ_DSN", "", "a MySQL replica's DSN: GET messages and GET events read the logs from it (default: --mysql-dsn)")
 	withLog := f.boolean("logwriter", "KAIWA_LOGWRITER", "also run the log writer in this process")
 	cacheTTL := f.duration("cache-ttl", "KAIWA_CACHE_TTL", time.Second, "how long directory answers to UAs are cached")
 	purgeEvery := f.duration("purge-every", "KAIWA_PURGE_EVERY", 10*time.Minute, "how often logs past each tenant's retention are purged (0: never, in this process)")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every request at info, tenant but never key")
 	metricsAddr := metricsListen(f)
 	consoleSecret := f.str("console-secret", "KAIWA_CONSOLE_SECRET", "", "signs the web console's sessions: every API process serving /console/ needs the same one, of at least 32 bytes (empty: a random one, so logins end with the process)")
+	node := f.node()
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -165,6 +179,13 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		return err
 	}
 	defer store.Close()
+	logs := store // what the log reads go to
+	if *readDSN != "" {
+		if logs, err = tenants.Open(ctx, *readDSN); err != nil {
+			return fmt.Errorf("replica: %w", err)
+		}
+		defer logs.Close()
+	}
 	b, err := connectBus(ctx, c, "kaiwa-api-"+v.Name, log)
 	if err != nil {
 		return err
@@ -213,6 +234,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	if err := serveMetrics(ctx, *metricsAddr, gathered(reg), log); err != nil {
 		return err
 	}
+	defer node.start(b, "api", v.Name, *addr, nil)()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if *withLog {
@@ -233,14 +255,14 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		Core:      core,
 		Tenants:   store,
 		Channels:  store,
-		Log:       store,
+		Log:       logs,
 		NG:        store,
 		Sanctions: store,
-		Events:    store,
+		Events:    logs,
 		Stats:     b,
 		Registry:  reg,
 		Console: console.New(console.Config{
-			Core: core, Keys: store, Reads: store, Channels: store, Log: store, Events: store,
+			Core: core, Keys: store, Reads: logs, Channels: store, Log: logs, Events: logs,
 			NG: store, Sanctions: store, Stats: b, Secret: []byte(*consoleSecret),
 			Logger: log.With("component", "console"),
 		}),
@@ -260,6 +282,7 @@ func runLogWriter(ctx context.Context, args []string, getenv func(string) string
 	f := newFlags("logwriter", getenv, stderr)
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN")
 	metricsAddr := metricsListen(f)
+	node := f.node()
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -286,8 +309,18 @@ func runLogWriter(ctx context.Context, args []string, getenv func(string) string
 	if err := serveMetrics(ctx, *metricsAddr, gathered(processRegistry(b)), log); err != nil {
 		return err
 	}
+	defer node.start(b, "logwriter", "", "", nil)()
 	w := &bus.LogWriter{Bus: b, Log: store, Events: store, Logger: log}
 	return w.Run(ctx)
+}
+
+// fenceAfter turns the --fence-after flag into [ua.Config.FenceAfter],
+// where zero means the default and a negative value never.
+func fenceAfter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // invalidatingTokens drops the API tier's cached identities of a user whose

@@ -49,6 +49,9 @@ type figures struct {
 	apiMax                           time.Duration
 	restarts                         map[string]int
 	crashes                          int
+	// logDone is when the log was found to hold every acknowledged
+	// message (zero if it never did).
+	logDone time.Time
 
 	problems []string       // the first examples of what went wrong
 	kinds    map[string]int // problems seen, by kind
@@ -247,6 +250,9 @@ func (r *round) check(t *testing.T, o outage) figures {
 			}
 		}
 		if (err == nil && lost == 0) || time.Now().After(deadline.Add(10*time.Second)) {
+			if err == nil && lost == 0 {
+				f.logDone = time.Now()
+			}
 			if err != nil {
 				f.logLost = f.acked
 				f.problem("log", "log unreadable: %v", err)

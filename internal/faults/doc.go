@@ -90,6 +90,33 @@
 // start count is compared with the kills and rolls the suite did), and no
 // process may print a panic or a fatal error.
 //
+// # The cluster suite
+//
+// TestCluster (make test-cluster, KAIWA_CLUSTER=1, as root) runs the same
+// rounds and rules against the multi-host deployment scripts/cluster.sh
+// builds from the deploy kit: three NATS nodes (the streams at three
+// replicas), a MariaDB primary and replica, two API hosts and two UA
+// hosts (a UA per version and nginx each), each a network namespace, and
+// the front on loopback; members connect through the front. First it
+// shows that a channel whose members are spread over the four UA
+// processes costs each UA process one message from NATS per message,
+// whatever its local members (kaiwa_ua_bus_messages_total against
+// kaiwa_ua_deliveries_total), and measures each host's CPU under steady
+// chat. Then one failover per round, each printing its recovery (the
+// longest wait between acknowledgements, when the members that moved were
+// back, when the log was complete):
+//
+//   - the NATS node leading the message stream killed (SIGKILL) and
+//     started again 10 s later;
+//   - ua-1 cut off the cluster network for 15 s, the front still reaching
+//     it: its UAs fence themselves (/readyz 503, sessions refused, the
+//     members sent to ua-2), and are ready again once restored. The round
+//     has v2 members only: what a cut-off UA cannot hear before it fences
+//     never reaches its v1 sessions, which have no resume;
+//   - every process of api-1 killed and left down;
+//   - every process of ua-2 killed and left down;
+//   - the MySQL primary stopped for 20 s.
+//
 // # The soak
 //
 // TestSoak runs one round for $KAIWA_SOAK with three members in four

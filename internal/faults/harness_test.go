@@ -31,15 +31,16 @@ import (
 
 // Environment variables that turn the slow tests on.
 const (
-	faultsEnv = "KAIWA_FAULTS" // "1": run the fault suite
-	soakEnv   = "KAIWA_SOAK"   // a duration ("5m"): run the soak that long
+	faultsEnv  = "KAIWA_FAULTS"  // "1": run the fault suite
+	soakEnv    = "KAIWA_SOAK"    // a duration ("5m"): run the soak that long
+	clusterEnv = "KAIWA_CLUSTER" // "1": run the cluster suite (root: network namespaces)
 )
 
 // kaiwaBin is the kaiwa binary the stack runs.
 var kaiwaBin string
 
 func TestMain(m *testing.M) {
-	if os.Getenv(faultsEnv) == "" && os.Getenv(soakEnv) == "" {
+	if os.Getenv(faultsEnv) == "" && os.Getenv(soakEnv) == "" && os.Getenv(clusterEnv) == "" {
 		os.Exit(m.Run()) // every test skips itself
 	}
 	os.Exit(testenv.RunWithKaiwa(m, &kaiwaBin))
@@ -71,6 +72,9 @@ type stack struct {
 	dsn   string
 	nats  *natsProc
 	st    *devstack.Stack
+	// exits, for a stack devstack does not run (the cluster), returns
+	// the processes that exited without the test asking, with how often.
+	exits func() map[string]int
 	key   string // the tenant's API key
 	tls   *tls.Config
 	https string // nginx's TLS address
@@ -212,6 +216,9 @@ func (s *stack) expectStart(name string) {
 // unexpectedStarts returns the children started more often than the
 // test's faults explain, with how many times.
 func (s *stack) unexpectedStarts() map[string]int {
+	if s.st == nil {
+		return s.exits()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]int{}
