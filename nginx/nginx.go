@@ -395,6 +395,9 @@ func prepare(cfg Config) (view, error) {
 		})
 	}
 	for i := range v.Live {
+		if v.Live[i].API == "" {
+			continue // a UA-only host serves no console
+		}
 		if v.Console == nil || !v.Live[i].Depr || v.Console.Depr {
 			v.Console = &v.Live[i]
 		}
