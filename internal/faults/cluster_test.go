@@ -200,15 +200,20 @@ func unixGet(sock, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// metric reads one counter or gauge of a UA's /metrics (-1 if absent).
+// metric reads one counter or gauge of a UA's /metrics, summed over its
+// labels (by tenant, say); -1 if absent.
 func metric(sock, name string) float64 {
 	_, body := unixGet(sock, "/metrics")
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(body)
-	if m == nil {
+	ms := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:\{[^}]*\})? (\S+)$`).FindAllStringSubmatch(body, -1)
+	if ms == nil {
 		return -1
 	}
-	v, _ := strconv.ParseFloat(m[1], 64)
-	return v
+	var sum float64
+	for _, m := range ms {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		sum += v
+	}
+	return sum
 }
 
 // sessions returns the open sessions of each UA host.
