@@ -210,6 +210,12 @@ const (
 	ControlUnban ControlKind = "unban"
 	// ControlMessageDeleted: message ID of Channel was deleted; clients drop it.
 	ControlMessageDeleted ControlKind = "message_deleted"
+	// ControlRead: User read Channel up to Seq; the user's sessions are told.
+	ControlRead ControlKind = "read"
+	// ControlBlock, ControlUnblock: User blocked (unblocked) Other; the
+	// sessions of both users apply it.
+	ControlBlock   ControlKind = "block"
+	ControlUnblock ControlKind = "unblock"
 )
 
 // Control is a live change published by the API tier. User-targeted kinds
@@ -223,6 +229,8 @@ type Control struct {
 	Reason  string      `json:"reason,omitempty"`
 	Until   time.Time   `json:"until,omitzero"`
 	ID      string      `json:"id,omitempty"`
+	Other   string      `json:"other,omitempty"`
+	Seq     uint64      `json:"seq,omitempty"`
 }
 
 // Handler receives what a subscription delivers, each kind by its own
@@ -289,4 +297,64 @@ type Bus interface {
 	// back after a loss (with the subscriptions restored): deliveries may
 	// have been missed meanwhile.
 	OnReconnect(f func())
+}
+
+// StreamReader reads single messages and positions of the stream.
+type StreamReader interface {
+	// Message returns message id of channel ch as the stream holds it
+	// ([CodeNotFound] when it holds none such in ch).
+	Message(ctx context.Context, tenant TenantID, ch, id string) (Message, error)
+	// LastSeq returns the seq of a channel's newest message (0: none).
+	LastSeq(ctx context.Context, tenant TenantID, ch string) (uint64, error)
+}
+
+// PlayerStore keeps what players do besides sending: reactions, read
+// cursors, blocks, and the search index of the message log.
+type PlayerStore interface {
+	// React adds (or with remove, takes back) user's reaction emoji on
+	// message id of ch. changed is false when there was nothing to do;
+	// counts are the message's reactions after it. Adding a kind of
+	// reaction past [MaxReactionKinds] is [CodeTooLarge].
+	React(ctx context.Context, tenant TenantID, ch, id, user, emoji string, remove bool) (changed bool, counts []Reaction, err error)
+	// SetCursor moves user's cursor of ch forward to seq (never back)
+	// and returns it; moved is false when it was there already.
+	SetCursor(ctx context.Context, tenant TenantID, user, ch string, seq uint64) (c Cursor, moved bool, err error)
+	// Cursors lists user's cursors in channel order.
+	Cursors(ctx context.Context, tenant TenantID, user string) ([]Cursor, error)
+	// Unread counts user's unread messages in each of chs.
+	Unread(ctx context.Context, tenant TenantID, user string, chs []string) ([]Unread, error)
+	// Block makes user block other (or, with unblock, no longer);
+	// changed is false when it already was so. More than [MaxBlocks] is
+	// [CodeTooLarge].
+	Block(ctx context.Context, tenant TenantID, user, other string, unblock bool) (changed bool, err error)
+	// Blocks lists the users user blocks, in id order.
+	Blocks(ctx context.Context, tenant TenantID, user string) ([]string, error)
+	// Blocking reports whether user blocks other.
+	Blocking(ctx context.Context, tenant TenantID, user, other string) (bool, error)
+	// Search finds messages of the log ([SearchQuery]).
+	Search(ctx context.Context, tenant TenantID, q SearchQuery) (SearchPage, error)
+	// MessageEdits lists the edits of message id of ch, oldest first.
+	MessageEdits(ctx context.Context, tenant TenantID, ch, id string) ([]MessageEdit, error)
+}
+
+// EditLog applies edits (change entries of [KindEdit], in stream order)
+// to the message log, keeping each edit for operators. The log writer
+// calls it; it is idempotent.
+type EditLog interface {
+	ApplyEdits(ctx context.Context, edits []Message) error
+}
+
+// Players is what a UA asks the API tier on a player's behalf: the core's
+// rules of editing, deleting, reacting, reading, blocking and searching
+// ([Core.Players] presents them this way). user is the player.
+type Players interface {
+	EditMessage(ctx context.Context, tenant TenantID, user, ch, id, text string) (Message, error)
+	DeleteOwnMessage(ctx context.Context, tenant TenantID, user, ch, id string) error
+	React(ctx context.Context, tenant TenantID, user, ch, id, emoji string, remove bool) (Message, error)
+	MarkRead(ctx context.Context, tenant TenantID, user, ch string, seq uint64) (Cursor, error)
+	Unread(ctx context.Context, tenant TenantID, user string, chs []string) ([]Unread, error)
+	Block(ctx context.Context, tenant TenantID, user, other string, unblock bool) error
+	Blocking(ctx context.Context, tenant TenantID, user, other string) (bool, error)
+	Start(ctx context.Context, tenant TenantID, user string, chs []string) (PlayerStart, error)
+	Search(ctx context.Context, tenant TenantID, q SearchQuery) (SearchPage, error)
 }

@@ -58,6 +58,11 @@ type Core struct {
 	Bus Publisher
 	// Events records the event of every change.
 	Events Recorder
+	// Stream reads single messages and channel positions (edits,
+	// reactions, read cursors).
+	Stream StreamReader
+	// Player keeps reactions, read cursors, blocks and the search index.
+	Player PlayerStore
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

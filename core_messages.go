@@ -187,6 +187,12 @@ func (c *Core) DeleteMessage(ctx context.Context, actor string, t TenantID, ch, 
 	if err := CheckChannel(ch); err != nil {
 		return err
 	}
+	return c.deleteMessage(ctx, actor, t, ch, id, "")
+}
+
+// deleteMessage is the rule of [Core.DeleteMessage]; the event names user
+// (the author deleting their own message) when not empty.
+func (c *Core) deleteMessage(ctx context.Context, actor string, t TenantID, ch, id, user string) error {
 	inStream := true
 	if err := c.Bus.DeleteMessage(ctx, t, ch, id); err != nil {
 		if !IsCode(err, CodeNotFound) {
@@ -203,6 +209,6 @@ func (c *Core) DeleteMessage(ctx context.Context, actor string, t TenantID, ch, 
 	if !found {
 		missing = Errorf(CodeNotFound, "no message %s in channel %s", id, ch)
 	}
-	return c.settle(ctx, Control{Kind: ControlMessageDeleted, Tenant: t, Channel: ch, ID: id}, found, missing,
+	return c.settle(ctx, Control{Kind: ControlMessageDeleted, Tenant: t, Channel: ch, ID: id, User: user}, found, missing,
 		actor, EventMsgDeleted, map[string]any{"id": id})
 }

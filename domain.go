@@ -61,6 +61,15 @@ type Settings struct {
 	// process.
 	APIRate  float64 `json:"api_rate,omitempty"`
 	APIBurst int     `json:"api_burst,omitempty"`
+
+	// EditWindowS is how long after sending its author may edit or
+	// delete a message, in seconds. Default 900.
+	EditWindowS int `json:"edit_window_s,omitempty"`
+	// MaxAttachments bounds the attachments of one message. Default 4.
+	MaxAttachments int `json:"max_attachments,omitempty"`
+	// Reactions, when not empty, are the only reaction strings players
+	// may use; otherwise any short string ([CheckEmoji]) is allowed.
+	Reactions []string `json:"reactions,omitempty"`
 }
 
 // NG-word policies.
@@ -86,6 +95,8 @@ func DefaultSettings() Settings {
 		RetentionDays:      90,
 		APIRate:            50,
 		APIBurst:           100,
+		EditWindowS:        900,
+		MaxAttachments:     4,
 	}
 }
 
@@ -134,6 +145,12 @@ func (s Settings) WithDefaults() Settings {
 	if s.APIBurst <= 0 {
 		s.APIBurst = d.APIBurst
 	}
+	if s.EditWindowS <= 0 {
+		s.EditWindowS = d.EditWindowS
+	}
+	if s.MaxAttachments <= 0 {
+		s.MaxAttachments = d.MaxAttachments
+	}
 	return s
 }
 
@@ -156,6 +173,9 @@ func (s Settings) Check() error {
 		return Errorf(CodeBadRequest, "escalation values must not be negative")
 	case s.RetentionDays < 0 || s.RetentionDays > 3650:
 		return Errorf(CodeBadRequest, "retention_days must be between 1 and 3650")
+	}
+	if err := s.checkPlayers(); err != nil {
+		return err
 	}
 	for _, v := range s.AllowedVersions {
 		if v == "" || len(v) > 16 {
@@ -307,6 +327,23 @@ type Message struct {
 	System  bool            `json:"system,omitempty"`
 	// CID is the sender's client message id, used to de-duplicate resends.
 	CID string `json:"cid,omitempty"`
+
+	// What players expect of a message (domain_players.go): the message
+	// it replies to with a short quote of it, attachments by reference,
+	// when it was last edited and its reactions.
+	ReplyTo     string       `json:"reply_to,omitempty"`
+	Quote       *Quote       `json:"quote,omitempty"`
+	Attachments []Attachment `json:"attachments,omitempty"`
+	EditedAt    int64        `json:"edited_at,omitempty"`
+	Reactions   []Reaction   `json:"reactions,omitempty"`
+	// Kind is "" for a message; a change entry of the stream (an edit or
+	// a reaction, [KindEdit], [KindReaction]) changes message Target of
+	// the same channel. A reaction change names its Emoji, whether From
+	// took it back (Removed), and the counts after it (Reactions).
+	Kind    string `json:"kind,omitempty"`
+	Target  string `json:"target,omitempty"`
+	Emoji   string `json:"emoji,omitempty"`
+	Removed bool   `json:"removed,omitempty"`
 }
 
 // Presence is a join or leave of a user in a channel.
@@ -376,6 +413,11 @@ const (
 	EventKeyRevoked      = "key_revoked"
 	EventTenantCreated   = "tenant_created"
 	EventTenantDisabled  = "tenant_disabled"
+	EventMsgEdited       = "message_edited"
+	EventReactionAdded   = "reaction_added"
+	EventReactionRemoved = "reaction_removed"
+	EventBlock           = "block"
+	EventUnblock         = "unblock"
 )
 
 // NGList is a tenant's NG-word list: the words to catch, the allow-list of

@@ -28,6 +28,8 @@ const (
 	CodeUnavailable       Code = "unavailable"
 	CodeInternal          Code = "internal"
 	CodeConflict          Code = "conflict"
+	// CodeBlocked: the recipient of a direct message has blocked its sender.
+	CodeBlocked Code = "blocked"
 )
 
 // Codes lists every [Code] in a fixed order, for documentation and tests.
@@ -35,7 +37,7 @@ var Codes = []Code{
 	CodeBadRequest, CodeUnknownOp, CodeUnauthorized, CodeTokenExpired,
 	CodeForbidden, CodeNotFound, CodeNotJoined, CodeNGWord, CodeRateLimited,
 	CodeTooLarge, CodeMuted, CodeBanned, CodeVersionNotAllowed,
-	CodeUnavailable, CodeInternal, CodeConflict,
+	CodeUnavailable, CodeInternal, CodeConflict, CodeBlocked,
 }
 
 // Error is the one error type that crosses package boundaries. Message is

@@ -75,6 +75,20 @@ func TestEveryRouteIsConfinedToItsTenant(t *testing.T) {
 		"DELETE /keys/:id":           func(a seededTenant) confinedCall { return confinedCall{"/keys/" + a.keyID, "", 404} },
 		"GET /settings":              func(seededTenant) confinedCall { return confinedCall{"/settings", "", 200} },
 		"GET /stats":                 func(seededTenant) confinedCall { return confinedCall{"/stats", "", 200} },
+		"GET /messages/search": func(seededTenant) confinedCall {
+			return confinedCall{"/messages/search?q=secret&ch=alobby", "", 200}
+		},
+		"GET /channels/:ch/messages/:id/edits": func(a seededTenant) confinedCall {
+			return confinedCall{"/channels/alobby/messages/" + a.messageID + "/edits", "", 200}
+		},
+		"PUT /users/:user/blocks/:other": func(seededTenant) confinedCall {
+			return confinedCall{"/users/amember/blocks/intruder", "", 204}
+		},
+		"DELETE /users/:user/blocks/:other": func(seededTenant) confinedCall {
+			return confinedCall{"/users/amember/blocks/intruder", "", 204}
+		},
+		"GET /users/:user/blocks":  func(seededTenant) confinedCall { return confinedCall{"/users/amember/blocks", "", 200} },
+		"GET /users/:user/cursors": func(seededTenant) confinedCall { return confinedCall{"/users/amember/cursors", "", 200} },
 	}
 
 	routes := newTestEnv(t).handler.(*echo.Echo).Routes()

@@ -27,6 +27,7 @@ var statuses = map[kaiwa.Code]int{
 	kaiwa.CodeNotFound:          http.StatusNotFound,
 	kaiwa.CodeNotJoined:         http.StatusConflict,
 	kaiwa.CodeConflict:          http.StatusConflict,
+	kaiwa.CodeBlocked:           http.StatusForbidden,
 	kaiwa.CodeTooLarge:          http.StatusRequestEntityTooLarge,
 	kaiwa.CodeNGWord:            http.StatusUnprocessableEntity,
 	kaiwa.CodeRateLimited:       http.StatusTooManyRequests,

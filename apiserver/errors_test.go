@@ -25,6 +25,7 @@ var wantStatuses = map[kaiwa.Code]int{
 	kaiwa.CodeNotFound:          404,
 	kaiwa.CodeNotJoined:         409,
 	kaiwa.CodeConflict:          409,
+	kaiwa.CodeBlocked:           403,
 	kaiwa.CodeTooLarge:          413,
 	kaiwa.CodeNGWord:            422,
 	kaiwa.CodeRateLimited:       429,

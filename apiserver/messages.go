@@ -111,6 +111,21 @@ type messageJSON struct {
 	Data    json.RawMessage `json:"data,omitempty"`
 	TS      int64           `json:"ts"`
 	System  bool            `json:"system"`
+
+	ReplyTo     string             `json:"reply_to,omitempty"`
+	Quote       *kaiwa.Quote       `json:"quote,omitempty"`
+	Attachments []kaiwa.Attachment `json:"attachments,omitempty"`
+	EditedAt    int64              `json:"edited_at,omitempty"`
+	Reactions   []kaiwa.Reaction   `json:"reactions,omitempty"`
+}
+
+// toMessageJSON returns a log message as the API shows it.
+func toMessageJSON(m kaiwa.Message) messageJSON {
+	return messageJSON{
+		ID: m.ID, Seq: m.Seq, Channel: m.Channel, From: m.From, Name: m.Name,
+		Text: m.Text, Data: m.Data, TS: m.TS, System: m.System,
+		ReplyTo: m.ReplyTo, Quote: m.Quote, Attachments: m.Attachments, EditedAt: m.EditedAt, Reactions: m.Reactions,
+	}
 }
 
 // pageResponse answers GET /channels/{ch}/messages and GET /messages.
@@ -156,10 +171,7 @@ func listMessages(c echo.Context, log kaiwa.MessageLog, q kaiwa.MessageQuery) er
 	}
 	out := pageResponse{Messages: make([]messageJSON, 0, len(page.Messages)), Next: page.Next}
 	for _, m := range page.Messages {
-		out.Messages = append(out.Messages, messageJSON{
-			ID: m.ID, Seq: m.Seq, Channel: m.Channel, From: m.From, Name: m.Name,
-			Text: m.Text, Data: m.Data, TS: m.TS, System: m.System,
-		})
+		out.Messages = append(out.Messages, toMessageJSON(m))
 	}
 	return c.JSON(http.StatusOK, out)
 }

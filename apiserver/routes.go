@@ -63,6 +63,12 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	api.POST("/users/:user/messages", handlePostUserMessage(cfg.Core))
 	api.POST("/messages", handleBroadcast(cfg.Core))
 	api.GET("/messages", handleListAllMessages(cfg.Log, limits))
+	api.GET("/messages/search", handleSearchMessages(cfg.Core, limits))
+	api.GET("/channels/:ch/messages/:id/edits", handleListEdits(cfg.Core))
+	api.PUT("/users/:user/blocks/:other", handleBlock(cfg.Core, false))
+	api.DELETE("/users/:user/blocks/:other", handleBlock(cfg.Core, true))
+	api.GET("/users/:user/blocks", handleListBlocks(cfg.Core))
+	api.GET("/users/:user/cursors", handleListCursors(cfg.Core))
 
 	api.GET("/ngwords", handleGetNGWords(cfg.NG))
 	api.PUT("/ngwords", handlePutNGWords(cfg.Core))

@@ -353,7 +353,7 @@ func (b *Bus) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, erro
 		m.CID = kaiwa.NewCID()
 	}
 	m.ID, m.Seq, m.Prev = "", 0, 0
-	msg := nats.NewMsg(b.subj.msg(m.Tenant, m.Channel))
+	msg := nats.NewMsg(b.subj.stored(&m))
 	msg.Data = appendPayload(make([]byte, 0, 160+len(m.Text)+len(m.Data)), &m)
 	msg.Header.Set(jetstream.MsgIDHeader, string(m.Tenant)+"/"+m.From+"/"+m.CID)
 	if _, ok := ctx.Deadline(); !ok {
@@ -442,6 +442,11 @@ func (b *Bus) PublishControl(ctx context.Context, c kaiwa.Control) error {
 		subjs = []string{b.subj.user(c.Tenant, c.User)}
 	case kaiwa.ControlChannelDeleted, kaiwa.ControlChannelClosed:
 		subjs = []string{b.subj.ev(c.Tenant, c.Channel)}
+	case kaiwa.ControlRead:
+		subjs = []string{b.subj.user(c.Tenant, c.User)}
+	case kaiwa.ControlBlock, kaiwa.ControlUnblock:
+		// The blocker's sessions cull; the other's refuse direct messages.
+		subjs = []string{b.subj.user(c.Tenant, c.User), b.subj.user(c.Tenant, c.Other)}
 	case kaiwa.ControlMessageDeleted:
 		// Direct and inbox messages reach sessions through their users'
 		// subjects; channel messages through the channel's.

@@ -51,21 +51,23 @@ func (b *Bus) History(ctx context.Context, t kaiwa.TenantID, ch, before string, 
 			return nil, err
 		}
 		if len(msgs) >= limit || start == 1 {
-			return msgs, nil
+			return msgs, b.overlay(ctx, t, ch, msgs)
 		}
 		info, err := b.stream.Info(ctx)
 		if err != nil {
 			return nil, unavailable("history", err)
 		}
 		if start <= info.State.FirstSeq {
-			return msgs, nil
+			return msgs, b.overlay(ctx, t, ch, msgs)
 		}
 		window *= 8
 	}
 }
 
 // Replay returns the messages of a channel with sequence after afterSeq,
-// oldest first: all of them, or the newest max when there are more.
+// and the changes of messages stored meanwhile (edits, reactions), in
+// stream order, oldest first: all of them, or the newest max when there
+// are more.
 // recovered is false when that is not every message of the channel since
 // afterSeq: more than max, or the stream no longer holds the start of the
 // gap. When recovered, the first message's Prev is afterSeq.
@@ -77,7 +79,7 @@ func (b *Bus) Replay(ctx context.Context, t kaiwa.TenantID, ch string, afterSeq 
 		return nil, false, unavailable("replay", err)
 	}
 	recovered := afterSeq+1 >= info.State.FirstSeq
-	msgs, total, err := b.readRange(ctx, b.subj.msg(t, ch), afterSeq+1, 0, max)
+	msgs, total, err := b.scan(ctx, []string{b.subj.msg(t, ch), b.subj.change(t, ch)}, afterSeq+1, 0, max, false)
 	if err != nil {
 		return nil, false, err
 	}
@@ -132,7 +134,7 @@ func (b *Bus) Missed(ctx context.Context, t kaiwa.TenantID, ch string, after, be
 // others after them in that range.
 func (b *Bus) readFirst(ctx context.Context, subj string, start, upper uint64, keep int) (out []kaiwa.Message, more bool, err error) {
 	var total int
-	out, total, err = b.scan(ctx, subj, start, upper, keep+1, true)
+	out, total, err = b.scan(ctx, []string{subj}, start, upper, keep+1, true)
 	if total > keep {
 		return out[:keep], true, err
 	}
@@ -144,15 +146,17 @@ func (b *Bus) readFirst(ctx context.Context, subj string, start, upper uint64, k
 // it read. Each message's Prev is the one read before it (0 for the
 // first).
 func (b *Bus) readRange(ctx context.Context, subj string, start, upper uint64, keep int) (out []kaiwa.Message, total int, err error) {
-	return b.scan(ctx, subj, start, upper, keep, false)
+	return b.scan(ctx, []string{subj}, start, upper, keep, false)
 }
 
-// scan reads the messages of subj with sequence in [start, upper) (upper
-// 0: to the end). It keeps the last keep of them, or with first the first
-// keep and stops there; total is how many it read.
-func (b *Bus) scan(ctx context.Context, subj string, start, upper uint64, keep int, first bool) (out []kaiwa.Message, total int, err error) {
+// scan reads the messages of subjs with sequence in [start, upper)
+// (upper 0: to the end). It keeps the last keep of them, or with first the
+// first keep and stops there; total is how many it read. A message's Prev
+// is the message read before it; change entries have none and are not
+// one.
+func (b *Bus) scan(ctx context.Context, subjs []string, start, upper uint64, keep int, first bool) (out []kaiwa.Message, total int, err error) {
 	cons, err := b.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subj},
+		FilterSubjects: subjs,
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    start,
 	})
@@ -182,7 +186,11 @@ func (b *Bus) scan(ctx context.Context, subj string, start, upper uint64, keep i
 				b.log.Warn("skipping undecodable stored message", "seq", seq, "err", err)
 				continue
 			}
-			prev = seq
+			if msg.Kind == "" {
+				prev = seq
+			} else {
+				msg.Prev = 0
+			}
 			total++
 			out = append(out, *msg)
 			if len(out) > keep {

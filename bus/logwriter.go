@@ -210,6 +210,7 @@ func (w *LogWriter) drain(ctx context.Context, c jetstream.Consumer, write write
 
 func (w *LogWriter) writeMessages(ctx context.Context, batch []jetstream.Msg) error {
 	msgs := make([]kaiwa.Message, 0, len(batch))
+	var edits []kaiwa.Message
 	for _, m := range batch {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -220,14 +221,30 @@ func (w *LogWriter) writeMessages(ctx context.Context, batch []jetstream.Msg) er
 			w.Logger.Error("log writer: undecodable message skipped", "seq", meta.Sequence.Stream, "err", err)
 			continue
 		}
-		msgs = append(msgs, *msg)
+		switch msg.Kind {
+		case "":
+			msgs = append(msgs, *msg)
+		case kaiwa.KindEdit:
+			edits = append(edits, *msg)
+		}
+		// Reactions are kept by the API tier as they are made; the
+		// stream's copy is for live delivery and history only.
+	}
+	if len(msgs) > 0 {
+		if err := w.Log.AppendMessages(ctx, msgs); err != nil {
+			w.Bus.met.writeErrs.WithLabelValues("messages").Inc()
+			return err
+		}
+	}
+	if el, ok := w.Log.(kaiwa.EditLog); ok && len(edits) > 0 {
+		// After the batch's messages: an edit follows its message.
+		if err := el.ApplyEdits(ctx, edits); err != nil {
+			w.Bus.met.writeErrs.WithLabelValues("messages").Inc()
+			return err
+		}
 	}
 	if len(msgs) == 0 {
 		return nil
-	}
-	if err := w.Log.AppendMessages(ctx, msgs); err != nil {
-		w.Bus.met.writeErrs.WithLabelValues("messages").Inc()
-		return err
 	}
 	w.committed(msgs)
 	// The event log's say events come from the same batch: who said what

@@ -74,7 +74,7 @@ func TestPayloadIsVersion1(t *testing.T) {
 // TestPayloadOfALaterVersionIsRefused: a release does not guess at a
 // format it does not know.
 func TestPayloadOfALaterVersionIsRefused(t *testing.T) {
-	for _, data := range []string{`{"v":2,"text":"hi","ts":1}`, `{"v":-1,"text":"hi","ts":1}`, `["v",1]`} {
+	for _, data := range []string{`{"v":3,"text":"hi","ts":1}`, `{"v":-1,"text":"hi","ts":1}`, `["v",1]`} {
 		var m kaiwa.Message
 		if err := decodePayload([]byte(data), &m); err == nil {
 			t.Errorf("%s decoded as %+v", data, m)

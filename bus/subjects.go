@@ -99,6 +99,25 @@ func (s subjects) msg(t kaiwa.TenantID, ch string) string {
 func (s subjects) live(t kaiwa.TenantID, ch string) string {
 	return s.tenant(t) + ".live." + chanTail(ch)
 }
+
+// change and liveChange are the subjects of a channel's change entries
+// (edits, reactions): "msg.x." and the channel's tail, beside its
+// messages, so that a message's prev stays the previous message's seq.
+func (s subjects) change(t kaiwa.TenantID, ch string) string {
+	return s.tenant(t) + ".msg.x." + chanTail(ch)
+}
+func (s subjects) liveChange(t kaiwa.TenantID, ch string) string {
+	return s.tenant(t) + ".live.x." + chanTail(ch)
+}
+
+// stored returns the subject m is stored on: its channel's, or for a
+// change entry the channel's change subject.
+func (s subjects) stored(m *kaiwa.Message) string {
+	if m.Kind != "" {
+		return s.change(m.Tenant, m.Channel)
+	}
+	return s.msg(m.Tenant, m.Channel)
+}
 func (s subjects) ev(t kaiwa.TenantID, ch string) string { return s.tenant(t) + ".ev." + token(ch) }
 func (s subjects) user(t kaiwa.TenantID, u string) string {
 	return s.tenant(t) + ".user." + token(u)
@@ -116,11 +135,12 @@ func (s subjects) allEvlog() string   { return s.p + ".*.evlog" }
 // allDir is directory operation op's subject in every tenant.
 func (s subjects) allDir(op string) string { return s.p + ".*.dir." + op }
 
-// userLive returns the subjects that carry a user's direct messages and
-// inbox.
-func (s subjects) userLive(t kaiwa.TenantID, u string) [3]string {
+// userLive returns the subjects that carry a user's direct messages, the
+// changes of them, and the user's inbox.
+func (s subjects) userLive(t kaiwa.TenantID, u string) [5]string {
 	base := s.tenant(t) + ".live."
-	return [3]string{base + "d." + token(u) + ".*", base + "d.*." + token(u), base + "u." + token(u)}
+	return [5]string{base + "d." + token(u) + ".*", base + "d.*." + token(u), base + "u." + token(u),
+		base + "x.d." + token(u) + ".*", base + "x.d.*." + token(u)}
 }
 
 // parseTenant returns the tenant of a subject under prefix p.
@@ -137,8 +157,10 @@ func (s subjects) parseTenant(subj string) (kaiwa.TenantID, string, bool) {
 	return kaiwa.TenantID(t), rest, true
 }
 
-// parseMsgTail turns "c.CH" or "d.A.B" back into a channel name.
+// parseMsgTail turns "c.CH" or "d.A.B" (or a change subject's
+// "x.c.CH", "x.d.A.B") back into a channel name.
 func parseMsgTail(tail string) (string, bool) {
+	tail = strings.TrimPrefix(tail, "x.")
 	kind, rest, ok := strings.Cut(tail, ".")
 	if !ok {
 		return "", false

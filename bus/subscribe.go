@@ -112,6 +112,9 @@ func (b *Bus) SubscribeChannel(t kaiwa.TenantID, ch string, h kaiwa.Handler) (ka
 	if err := b.subscribe(g, b.subj.live(t, ch), subLive, h); err != nil {
 		return nil, err
 	}
+	if err := b.subscribe(g, b.subj.liveChange(t, ch), subLive, h); err != nil {
+		return nil, err
+	}
 	if err := b.subscribe(g, b.subj.ev(t, ch), subEphemeral, h); err != nil {
 		return nil, err
 	}

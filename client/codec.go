@@ -97,6 +97,14 @@ type outOp struct {
 	Limit  int    `json:"limit,omitempty"`
 	Before string `json:"before,omitempty"`
 	CID    string `json:"cid,omitempty"`
+
+	ID          string             `json:"id,omitempty"`
+	Emoji       string             `json:"emoji,omitempty"`
+	Seq         uint64             `json:"seq,omitempty"`
+	User        string             `json:"user,omitempty"`
+	Q           string             `json:"q,omitempty"`
+	ReplyTo     string             `json:"reply_to,omitempty"`
+	Attachments []kaiwa.Attachment `json:"attachments,omitempty"`
 }
 
 // authOp is the first-frame authentication op.
@@ -157,6 +165,17 @@ type inOp struct {
 
 	Recovered bool `json:"recovered"`
 	AfterMS   int  `json:"after_ms"`
+
+	ReplyTo     string             `json:"reply_to"`
+	Quote       *kaiwa.Quote       `json:"quote"`
+	Attachments []kaiwa.Attachment `json:"attachments"`
+	EditedAt    int64              `json:"edited_at"`
+	Reactions   []kaiwa.Reaction   `json:"reactions"`
+	Emoji       string             `json:"emoji"`
+	Added       bool               `json:"added"`
+	Unread      map[string]Unread  `json:"unread"`
+	Blocks      []string           `json:"blocks"`
+	Next        string             `json:"next"`
 }
 
 // decodeOp parses one server op. On a decoding error the returned op still
@@ -193,7 +212,8 @@ func (in *inOp) closing() *Closing {
 // message returns the message a "msg" op carries.
 func (in *inOp) message() *Message {
 	return &Message{Ch: in.Ch, ID: in.ID, Seq: in.Seq, Prev: in.Prev, From: in.From,
-		Name: in.Name, Text: in.Text, Data: in.Data, TS: in.TS, System: in.System}
+		Name: in.Name, Text: in.Text, Data: in.Data, TS: in.TS, System: in.System,
+		ReplyTo: in.ReplyTo, Quote: in.Quote, Attachments: in.Attachments, EditedAt: in.EditedAt, Reactions: in.Reactions}
 }
 
 // reply returns the op as a [Reply].
@@ -223,6 +243,13 @@ func (in *inOp) event(raw []byte) Event {
 		ev.Closing = in.closing()
 	case "error":
 		ev.Err = in.kaiwaError()
+	case "edited", "reaction":
+		ev.Ch, ev.ID, ev.Change = in.Ch, in.ID, in.change()
+	case "read":
+		ev.Ch, ev.Seq = in.Ch, in.Seq
+	case "typing":
+		ev.Ch = in.Ch
+		ev.Presence = &Presence{Ch: in.Ch, User: in.User, Name: in.Name, Event: "typing"}
 	}
 	return ev
 }

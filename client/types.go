@@ -23,6 +23,10 @@ type Ready struct {
 	// started: resume a channel from it when no message of it has come
 	// since. Channels being resumed are not in it.
 	Seqs map[string]uint64 `json:"seqs,omitempty"`
+	// Unread is each joined channel's unread count, when the server
+	// could tell; Blocks the users the user blocks.
+	Unread map[string]Unread `json:"unread,omitempty"`
+	Blocks []string          `json:"blocks,omitempty"`
 }
 
 // Deprecation tells a client that its protocol version will be retired.
@@ -52,6 +56,17 @@ type Message struct {
 	// TS is the server time of the message in milliseconds since the epoch.
 	TS     int64 `json:"ts"`
 	System bool  `json:"system,omitempty"`
+	// ReplyTo is the id of the message this one answers, and Quote a
+	// short quote of it.
+	ReplyTo string       `json:"reply_to,omitempty"`
+	Quote   *kaiwa.Quote `json:"quote,omitempty"`
+	// Attachments are references to files the message shows.
+	Attachments []kaiwa.Attachment `json:"attachments,omitempty"`
+	// EditedAt is when the author last edited the text (ms since the
+	// epoch; 0: never).
+	EditedAt int64 `json:"edited_at,omitempty"`
+	// Reactions are the message's reaction counts.
+	Reactions []kaiwa.Reaction `json:"reactions,omitempty"`
 }
 
 // Presence is a user joining or leaving a channel the session is in.
@@ -91,6 +106,12 @@ type Closing struct {
 //   - "reconnect" (v2): AfterMS. The server asks the client to reconnect
 //     after that many milliseconds (drain, upgrade): dial again with
 //     [Options.Resume] set from [Conn.LastSeqs], then close this Conn
+//   - "edited": Ch, ID and Change (Text, EditedAt): the author edited
+//     the message
+//   - "reaction": Ch, ID and Change (User, Emoji, Added, Reactions)
+//   - "read": Ch and Seq: the user read the channel up to Seq, on this
+//     or another device
+//   - "typing": Presence (Event "typing"): a user is typing in Ch
 //   - "error": Err (an error that answers no pending request)
 //   - "state" (a [Session] only): State
 //   - "gap" (a [Session] only, v2): Ch and Gap
@@ -115,6 +136,11 @@ type Event struct {
 	State State
 	// Gap is set by "gap" (a [Session]'s, v2): messages of Ch it missed.
 	Gap *Gap
+	// Change is set by "edited" and "reaction": a change of message ID
+	// of Ch.
+	Change *Change
+	// Seq is set by "read": the user read Ch up to it (on any device).
+	Seq uint64
 	Raw json.RawMessage
 }
 

@@ -106,11 +106,13 @@ func (s *Store) AppendMessages(ctx context.Context, msgs []kaiwa.Message) error 
 		}
 		valid = append(valid, &msgs[i])
 	}
-	err := logInsert("messages", "(tenant_id, id, seq, channel, from_user, from_name, text, data, ts, is_system)", 10).
+	err := logInsert("messages", "(tenant_id, id, seq, channel, from_user, from_name, text, data, ts, is_system, reply_to, quote, attachments)", 13).
 		run(ctx, s.db, len(valid), func(i int) (int, []any) {
 			m := valid[i]
+			quote, attachments := playerColumns(m)
 			size := len(m.Text) + len(m.Data) + len(m.Name) + 256
-			return size, []any{m.Tenant, m.ID, m.Seq, m.Channel, m.From, m.Name, m.Text, nullRaw(m.Data), m.TS, m.System}
+			return size, []any{m.Tenant, m.ID, m.Seq, m.Channel, m.From, m.Name, m.Text, nullRaw(m.Data), m.TS, m.System,
+				nullString(m.ReplyTo), quote, attachments}
 		})
 	if err != nil {
 		return err
@@ -263,7 +265,8 @@ func messagesSQL(tenant kaiwa.TenantID, q kaiwa.MessageQuery, after, before *pla
 	if q.Desc {
 		order = "ts DESC, seq DESC, pk DESC"
 	}
-	return `SELECT id, seq, channel, from_user, from_name, text, data, ts, is_system
+	return `SELECT id, seq, channel, from_user, from_name, text, data, ts, is_system,
+		reply_to, quote, attachments, edited_at
 		FROM messages WHERE ` + strings.Join(where, " AND ") + `
 		ORDER BY ` + order + ` LIMIT ?`, append(args, limit+1)
 }
@@ -305,13 +308,19 @@ func (s *Store) Messages(ctx context.Context, tenant kaiwa.TenantID, q kaiwa.Mes
 		func(rows *sql.Rows) (kaiwa.Message, error) {
 			m := kaiwa.Message{Tenant: tenant}
 			var data sql.NullString
-			err := rows.Scan(&m.ID, &m.Seq, &m.Channel, &m.From, &m.Name, &m.Text, &data, &m.TS, &m.System)
+			var pc playerCols
+			err := rows.Scan(&m.ID, &m.Seq, &m.Channel, &m.From, &m.Name, &m.Text, &data, &m.TS, &m.System,
+				&pc.replyTo, &pc.quote, &pc.attachments, &pc.editedAt)
 			if data.Valid {
 				m.Data = json.RawMessage(data.String)
 			}
+			pc.set(&m)
 			return m, err
 		}, func(m kaiwa.Message) string { return m.ID })
 	if err != nil {
+		return kaiwa.MessagePage{}, err
+	}
+	if err := s.withReactions(ctx, tenant, msgs); err != nil {
 		return kaiwa.MessagePage{}, err
 	}
 	return kaiwa.MessagePage{Messages: msgs, Next: next}, nil

@@ -197,3 +197,52 @@ func benchWriter(b *testing.B, v versions.Version) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/float64(max(frames.Load(), 1)), "ops/frame")
 }
+
+// TestFanoutWithBlocksAllocatesNothingPerRecipient: culling the messages
+// of users a recipient blocks happens in the fan-out over the one encoded
+// frame, so the allocations still do not grow with the recipients.
+func TestFanoutWithBlocksAllocatesNothingPerRecipient(t *testing.T) {
+	allocs := func(n int) float64 {
+		srv := testServer(versions.Default().All()[0], nil)
+		sessions, peers := loopbackSessions(t, srv, n)
+		for _, p := range peers {
+			p.Discard()
+		}
+		for i, ss := range sessions {
+			if i%2 == 0 {
+				ss.setBlocks([]string{"alice", "troll"}) // half the room blocks the sender
+			}
+		}
+		h := srv.hub.channelHandler(channelRoom(srv, sessions))
+		m := benchMsg
+		return testing.AllocsPerRun(100, func() {
+			m.Prev, m.Seq = m.Seq, m.Seq+1
+			h.Message(&m)
+		})
+	}
+	small, large := allocs(10), allocs(1000)
+	if large > small {
+		t.Errorf("fan-out to 1000 sessions with blocks allocates %.1f times, to 10 sessions %.1f: allocation per recipient", large, small)
+	}
+}
+
+// BenchmarkFanout_1000Subs_Blocks is BenchmarkFanout_1000Subs with every
+// recipient blocking someone else: the cost of the blocks check.
+func BenchmarkFanout_1000Subs_Blocks(b *testing.B) {
+	srv := testServer(versions.Default().All()[0], nil)
+	sessions, peers := loopbackSessions(b, srv, 1000)
+	for _, p := range peers {
+		p.Discard()
+	}
+	for _, ss := range sessions {
+		ss.setBlocks([]string{"troll"})
+	}
+	h := srv.hub.channelHandler(channelRoom(srv, sessions))
+	m := benchMsg
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Prev, m.Seq = m.Seq, m.Seq+1
+		h.Message(&m)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/delivery")
+}

@@ -98,6 +98,7 @@ type room struct {
 	recent   []kaiwa.Message // contiguous by prev, oldest first
 	base     uint64          // the seq before the window: it covers every message after base
 	last     uint64          // the seq of the last message remembered
+	changed  uint64          // the seq of the last change entry (edit, reaction) delivered
 }
 
 // remember adds a delivered message to the room's recent window. A message
@@ -141,7 +142,8 @@ func (r *room) forget(id string) {
 func (r *room) since(after uint64) ([]kaiwa.Message, bool) {
 	r.recentMu.Lock()
 	defer r.recentMu.Unlock()
-	if r.last == 0 || after < r.base {
+	if r.last == 0 || after < r.base || r.changed > after {
+		// A change came since: the stream's replay carries it.
 		return nil, false
 	}
 	var out []kaiwa.Message
@@ -426,7 +428,12 @@ func (h *hub) channelDeliver(r *room) func(*kaiwa.Message) {
 		r.remember(m, keep)
 		b := outbox.Prepare(codec, codec.EncodeMessage(m))
 		sessions := r.sessions()
-		h.fanOut(sessions, func(ss *session) { ss.deliver(m, b) })
+		from := m.From
+		h.fanOut(sessions, func(ss *session) {
+			if !ss.hides(from) {
+				ss.deliver(m, b)
+			}
+		})
 		h.srv.met.delivered.WithLabelValues(string(r.key.tenant)).Add(float64(len(sessions)))
 		h.srv.cfg.Stats.Add(r.key.tenant, stats.Deliveries, len(sessions))
 	}
@@ -438,6 +445,10 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 	return kaiwa.Handler{
 		Message: func(m *kaiwa.Message) {
 			h.srv.met.busMsgs.Inc()
+			if m.Kind != "" {
+				h.deliverChange(r, m)
+				return
+			}
 			h.admit(&r.feed, r, m, r.deliver)
 		},
 		Presence: func(p *kaiwa.Presence) {
@@ -450,7 +461,7 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 			b := outbox.Prepare(codec, codec.EncodePresence(p))
 			user := p.User
 			h.fanOut(sessions, func(ss *session) {
-				if ss.id.User != user {
+				if ss.id.User != user && !ss.hides(user) {
 					ss.enqueue(b)
 				}
 			})
@@ -486,7 +497,9 @@ func (h *hub) userDeliver(r *room) func(*kaiwa.Message) {
 	return func(m *kaiwa.Message) {
 		b := outbox.Prepare(codec, codec.EncodeMessage(m))
 		for _, ss := range r.sessions() {
-			ss.deliver(m, b)
+			if !ss.hides(m.From) {
+				ss.deliver(m, b)
+			}
 		}
 	}
 }
@@ -497,6 +510,10 @@ func (h *hub) userHandler(r *room) kaiwa.Handler {
 	return kaiwa.Handler{
 		Message: func(m *kaiwa.Message) {
 			h.srv.met.busMsgs.Inc()
+			if m.Kind != "" {
+				r.deliver(m) // a change of a direct message: no feed of its own
+				return
+			}
 			h.admit(r.userFeed(m.Channel), r, m, r.deliver)
 		},
 		Control: func(c *kaiwa.Control) {

@@ -35,6 +35,9 @@ func (ss *session) handle(ctx context.Context, c *versions.Command) {
 		reply = versions.OutPong{Op: "pong", Ref: c.Ref}
 	case versions.OpAuth:
 		err = kaiwa.Errorf(kaiwa.CodeBadRequest, "already authenticated")
+	case versions.OpEdit, versions.OpDelete, versions.OpReact, versions.OpUnreact, versions.OpRead,
+		versions.OpUnread, versions.OpBlock, versions.OpUnblock, versions.OpTyping, versions.OpSearch:
+		reply, err = ss.handlePlayer(ctx, c)
 	default:
 		err = kaiwa.Errorf(kaiwa.CodeUnknownOp, "unknown op %.32q", c.Op)
 	}
@@ -146,6 +149,9 @@ func (ss *session) opDM(ctx context.Context, c *versions.Command) (any, error) {
 		return nil, kaiwa.Errorf(kaiwa.CodeBadRequest, "cannot send a direct message to yourself")
 	}
 	ch := kaiwa.DMChannel(ss.id.User, c.To)
+	if err := ss.checkNotBlocked(ctx, c.To); err != nil {
+		return nil, err
+	}
 	m, err := ss.publish(ctx, ch, c)
 	if err != nil {
 		return nil, err
@@ -169,6 +175,10 @@ func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) 
 	if err := kaiwa.CheckContent(c.Text, data, ss.settings()); err != nil {
 		return kaiwa.Message{}, err
 	}
+	extras, err := ss.sayExtras(ctx, ch, c)
+	if err != nil {
+		return kaiwa.Message{}, err
+	}
 	text, err := ss.filter(ctx, ch, c.Text, now)
 	if err != nil {
 		return kaiwa.Message{}, err
@@ -183,6 +193,7 @@ func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) 
 	m, err := ss.srv.cfg.Bus.Publish(ctx, kaiwa.Message{
 		Tenant: ss.id.Tenant, Channel: ch, From: ss.id.User, Name: ss.id.Name,
 		Text: text, Data: json.RawMessage(data), CID: cid, TS: now.UnixMilli(),
+		ReplyTo: extras.ReplyTo, Quote: extras.Quote, Attachments: extras.Attachments,
 	})
 	if kaiwa.IsCode(err, kaiwa.CodeUnavailable) {
 		return m, &unknownOutcome{cid: cid, err: err}
@@ -273,6 +284,7 @@ func (ss *session) opHistory(ctx context.Context, c *versions.Command) (any, err
 	if err != nil {
 		return nil, err
 	}
+	msgs = ss.withoutBlocked(msgs)
 	out := versions.OutHistory{Op: "history", Ref: c.Ref, Ch: c.Ch, Messages: make([]json.RawMessage, len(msgs))}
 	for i := range msgs {
 		out.Messages[i] = ss.codec.EncodeMessage(&msgs[i])

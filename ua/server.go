@@ -38,7 +38,14 @@ type Config struct {
 	Moderation kaiwa.Moderation
 	// CompileNG builds a tenant's NG matcher. Nil disables NG filtering.
 	CompileNG func(kaiwa.NGList) (Matcher, error)
-	Logger    *slog.Logger
+	// Players applies what players do besides sending (edit, delete,
+	// react, read, block, search) through the API tier. Nil refuses those
+	// ops with unavailable.
+	Players kaiwa.Players
+	// Stream reads single messages (the message a reply quotes). Nil
+	// uses Bus when it is one.
+	Stream kaiwa.StreamReader
+	Logger *slog.Logger
 
 	// SendQueueBytes bounds each session's outbox: the bytes given to it
 	// and not yet on the socket. A client whose outbox would pass it is

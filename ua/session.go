@@ -84,6 +84,11 @@ type session struct {
 	gate      map[string][]gated
 	gateBytes int // held in gate, over every channel
 	marks     map[string]uint64
+
+	// players is the state of what the player does besides sending
+	// (ua/players.go): the users it blocks, read by the fan-out without
+	// a lock.
+	players playerState
 }
 
 // gated is a live message held back during a replay.
@@ -479,6 +484,7 @@ func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64)
 		Op: "ready", User: id.User, Name: id.Name, Channels: joined,
 		Version: ss.srv.cfg.Version.Name, ServerTime: kaiwa.Now(),
 	}
+	ss.startPlayer(ctx, &ready)
 	if ss.sequenced() {
 		ready.Seqs = ss.startPositions(joined, resumed)
 	}
@@ -636,10 +642,16 @@ func (ss *session) replay(ctx context.Context, resume map[string]uint64) {
 		for len(msgs) > 0 {
 			chunk = chunk[:0]
 			for i := range min(len(msgs), replayChunk) {
-				chunk = append(chunk, outbox.Prepare(ss.codec, ss.codec.EncodeMessage(&msgs[i])))
 				last = msgs[i].Seq
+				if ss.hides(msgs[i].From) {
+					continue
+				}
+				chunk = append(chunk, outbox.Prepare(ss.codec, ss.codec.EncodeMessage(&msgs[i])))
 			}
-			msgs = msgs[len(chunk):]
+			msgs = msgs[min(len(msgs), replayChunk):]
+			if len(chunk) == 0 {
+				continue
+			}
 			if !ss.sendWait(chunk) {
 				return
 			}
@@ -936,6 +948,8 @@ func (ss *session) control(c kaiwa.Control) {
 		ss.mutedUntil.Store(0)
 	case kaiwa.ControlMessageDeleted:
 		ss.send(outDeleted{Op: "deleted", Ch: c.Channel, ID: c.ID})
+	case kaiwa.ControlRead, kaiwa.ControlBlock, kaiwa.ControlUnblock:
+		ss.playerControl(c)
 	}
 }
 

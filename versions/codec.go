@@ -45,6 +45,17 @@ type Command struct {
 	Before string
 	CID    string
 	Resume map[string]uint64
+
+	// What players do: the message an op is about (ID), a reaction
+	// (Emoji), a read position (Seq), another user (User), a search (Q),
+	// and a say's reply and attachments.
+	ID          string
+	Emoji       string
+	Seq         uint64
+	User        string
+	Q           string
+	ReplyTo     string
+	Attachments []kaiwa.Attachment
 }
 
 // Client op names.
@@ -56,6 +67,17 @@ const (
 	OpDM      = "dm"
 	OpHistory = "history"
 	OpPing    = "ping"
+
+	OpEdit    = "edit"
+	OpDelete  = "delete"
+	OpReact   = "react"
+	OpUnreact = "unreact"
+	OpRead    = "read"
+	OpUnread  = "unread"
+	OpBlock   = "block"
+	OpUnblock = "unblock"
+	OpTyping  = "typing"
+	OpSearch  = "search"
 )
 
 // OutReady is the "ready" op.
@@ -71,6 +93,11 @@ type OutReady struct {
 	// its messages came before the session (resume from it). Channels
 	// being resumed are not in it.
 	Seqs map[string]uint64 `json:"seqs,omitempty"`
+	// Unread gives each joined channel's unread count, the user's read
+	// cursor and the channel's position, when the server could tell.
+	Unread map[string]UnreadCount `json:"unread,omitempty"`
+	// Blocks are the users the user blocks.
+	Blocks []string `json:"blocks,omitempty"`
 }
 
 // Deprecation tells a client its version will be retired.

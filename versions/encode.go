@@ -103,6 +103,9 @@ func encodeHistory(h *OutHistory) []byte {
 
 // encodePresence encodes a "presence" op.
 func encodePresence(p *kaiwa.Presence) []byte {
+	if p.Event == kaiwa.PresenceTyping {
+		return encodeTyping(p)
+	}
 	b := append(make([]byte, 0, 80+len(p.Channel)+len(p.User)+len(p.Name)), `{"op":"presence"`...)
 	b = jsonw.StringField(b, "ch", p.Channel)
 	b = jsonw.StringField(b, "user", p.User)

@@ -28,6 +28,15 @@ type wireOp struct {
 	Before string            `json:"before"`
 	CID    string            `json:"cid"`
 	Resume map[string]uint64 `json:"resume"`
+
+	// What players do (versions/players.go).
+	ID          string             `json:"id"`
+	Emoji       string             `json:"emoji"`
+	Seq         uint64             `json:"seq"`
+	User        string             `json:"user"`
+	Q           string             `json:"q"`
+	ReplyTo     string             `json:"reply_to"`
+	Attachments []kaiwa.Attachment `json:"attachments"`
 }
 
 // decodeOp parses one op object, checking what every version shares.
@@ -59,6 +68,7 @@ func decodeOp(raw []byte) (Command, string, error) {
 	return Command{
 		Op: w.Op, Ref: w.Ref, Token: w.Token, Ch: w.Ch, To: w.To, Text: w.Text,
 		Data: w.Data, Limit: w.Limit, Before: w.Before, CID: w.CID, Resume: w.Resume,
+		ID: w.ID, Emoji: w.Emoji, Seq: w.Seq, User: w.User, Q: w.Q, ReplyTo: w.ReplyTo, Attachments: w.Attachments,
 	}, w.Ref, nil
 }
 
@@ -109,7 +119,7 @@ func appendMsg(dst []byte, m *kaiwa.Message, withSeq bool) []byte {
 		dst = jsonw.Uint(jsonw.Field(dst, "seq", false), m.Seq)
 		dst = jsonw.Uint(jsonw.Field(dst, "prev", false), m.Prev)
 	}
-	return append(jsonw.MessageBody(dst, m), '}')
+	return append(jsonw.PlayerMembers(jsonw.MessageBody(dst, m), m), '}')
 }
 
 // msgSize is the usual length of m's "msg" op (longer only when strings
@@ -120,6 +130,9 @@ func msgSize(m *kaiwa.Message) int {
 
 // EncodeMessage implements [Codec].
 func (V1) EncodeMessage(m *kaiwa.Message) []byte {
+	if m.Kind != "" {
+		return appendChange(make([]byte, 0, msgSize(m)), m, false)
+	}
 	return appendMsg(make([]byte, 0, msgSize(m)), m, false)
 }
 

@@ -175,6 +175,9 @@ func decodeV2(dst []Command, frame []byte, clk *Clock, now time.Time) ([]Command
 
 // EncodeMessage implements [Codec]: the "msg" op with "seq" and "prev".
 func (V2) EncodeMessage(m *kaiwa.Message) []byte {
+	if m.Kind != "" {
+		return appendChange(make([]byte, 0, 48+msgSize(m)), m, true)
+	}
 	return appendMsg(make([]byte, 0, 48+msgSize(m)), m, true)
 }
 

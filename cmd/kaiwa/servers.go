@@ -109,6 +109,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	remote := b.Directory()
 	srv, err := ua.New(ua.Config{
 		Version: v, Directory: remote, Moderation: remote, Bus: b, Recorder: b, Logger: log,
+		Players: b.Players(), Stream: b,
 		CompileNG:      func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain, FenceAfter: fenceAfter(*fence),
 		Stats: b.Stats(), Metrics: b.Collectors(),
@@ -203,12 +204,19 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		Sanctions: invalidatingSanctions{store, cache},
 		Bus:       b,
 		Events:    b,
+		Stream:    b,
+		Player:    store,
 	}
 	dir, err := b.ServeDirectory(cache, core.Moderation(kaiwa.ActorUA), 64)
 	if err != nil {
 		return err
 	}
 	defer dir.Unsubscribe()
+	players, err := b.ServePlayers(core.Players(kaiwa.ActorUA), 32)
+	if err != nil {
+		return err
+	}
+	defer players.Unsubscribe()
 	// Changes made through other API processes make this one's cached
 	// answers stale: drop them when their live change goes by.
 	ctl, err := b.SubscribeControls(func(c *kaiwa.Control) {
@@ -245,6 +253,11 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 			if err := w.Run(ctx); err != nil {
 				log.Error("log writer stopped", "err", err)
 			}
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			store.RunIndexer(ctx, 0, log.With("component", "indexer"))
 		}()
 	}
 	if *purgeEvery > 0 {
@@ -310,6 +323,7 @@ func runLogWriter(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer node.start(b, "logwriter", "", "", nil)()
+	go store.RunIndexer(ctx, 0, log.With("component", "indexer"))
 	w := &bus.LogWriter{Bus: b, Log: store, Events: store, Logger: log}
 	return w.Run(ctx)
 }

@@ -119,7 +119,7 @@ func TestNoRouteCrossesTenants(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	params := map[string]string{"{ch}": "world", "{user}": "alice", "{id}": msgID, "{word}": secret + "word"}
+	params := map[string]string{"{ch}": "world", "{user}": "alice", "{other}": "bob", "{id}": msgID, "{word}": secret + "word"}
 	bodies := map[string]string{
 		"POST /tokens":                      `{"user":"alice","ttl_seconds":60,"join":["*"],"publish":["*"]}`,
 		"PUT /channels/{ch}":                `{"kind":"open","title":"rival"}`,

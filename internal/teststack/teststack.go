@@ -46,6 +46,12 @@ func New(t testing.TB) *Stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sub.Unsubscribe() })
+	core := &kaiwa.Core{Tenants: store, Channels: store, Log: store, Bus: s.API, Events: s.API, Stream: s.API, Player: store}
+	psub, err := s.API.ServePlayers(core.Players(kaiwa.ActorUA), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { psub.Unsubscribe() })
 	if _, err := store.CreateTenant(ctx, s.Tenant, "Acme"); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +94,7 @@ func (s *Stack) UAOn(b *bus.Bus, version string, tune func(*ua.Config)) (string,
 	dir := b.Directory()
 	cfg := ua.Config{
 		Version: v, Directory: dir, Moderation: dir, Bus: b, Recorder: b, DrainWindow: 100 * time.Millisecond,
+		Players: b.Players(), Stream: b,
 		CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 	}
 	if tune != nil {

@@ -9,9 +9,11 @@ import type {
   Ready,
   RequestOptions,
   SayOptions,
+  SearchPage,
   Sent,
   SentDirect,
   State,
+  Unread,
   WebSocketConstructor,
   WebSocketLike,
 } from "./types.js";
@@ -22,10 +24,13 @@ import {
   newCID,
   now,
   type Op,
+  readEdited,
   readError,
   readMessage,
   readMessages,
+  readReaction,
   readReady,
+  readUnread,
   urlVersion,
   utf8Length,
   V1Codec,
@@ -522,6 +527,20 @@ export class Client {
       case "deleted":
         if (typeof op.ch === "string" && typeof op.id === "string") this.emit("deleted", { channel: op.ch, id: op.id });
         return;
+      case "edited":
+        this.emit("edited", readEdited(op));
+        return;
+      case "reaction":
+        this.emit("reaction", readReaction(op));
+        return;
+      case "read":
+        if (typeof op.ch === "string" && typeof op.seq === "number") this.emit("read", { channel: op.ch, seq: op.seq });
+        return;
+      case "typing":
+        if (typeof op.ch === "string" && typeof op.user === "string") {
+          this.emit("typing", { channel: op.ch, user: op.user, name: typeof op.name === "string" ? op.name : "" });
+        }
+        return;
       case "closing":
         conn.closing = readClosing(op);
         return;
@@ -538,6 +557,8 @@ export class Client {
       case "history":
       case "pong":
       case "ready":
+      case "unread":
+      case "search":
         return; // an answer nobody waits for any more (timed out, cancelled, or a keepalive ping's)
       default:
         this.emit("error", new KaiwaError("unknown_op", `kaiwa: unknown server op ${JSON.stringify(op.op)}`));
@@ -863,6 +884,8 @@ export class Client {
   async say(channel: string, text: string, options: SayOptions = {}): Promise<Sent> {
     const op: Record<string, unknown> = { op: "say", ch: channel, text, cid: options.cid ?? newCID() };
     if (options.data !== undefined) op.data = options.data;
+    if (options.replyTo !== undefined) op.reply_to = options.replyTo;
+    if (options.attachments !== undefined) op.attachments = options.attachments;
     const reply = await this.request(op, "ok", options);
     return { id: String(reply.id ?? ""), seq: typeof reply.seq === "number" ? reply.seq : 0 };
   }
@@ -896,6 +919,77 @@ export class Client {
   async ping(options: RequestOptions = {}): Promise<void> {
     await this.request({ op: "ping" }, "pong", options);
   }
+
+  /** Replaces the text of the user's own message (within the game's edit window); everyone gets an `edited` event. */
+  async edit(channel: string, id: string, text: string, options: RequestOptions = {}): Promise<void> {
+    await this.request({ op: "edit", ch: channel, id, text }, "ok", options);
+  }
+
+  /** Deletes the user's own message (within the game's edit window); everyone gets a `deleted` event. */
+  async delete(channel: string, id: string, options: RequestOptions = {}): Promise<void> {
+    await this.request({ op: "delete", ch: channel, id }, "ok", options);
+  }
+
+  /** Adds the user's reaction (one of each emoji per user); everyone gets a `reaction` event with the counts. */
+  async react(channel: string, id: string, emoji: string, options: RequestOptions = {}): Promise<void> {
+    await this.request({ op: "react", ch: channel, id, emoji }, "ok", options);
+  }
+
+  /** Takes back the user's reaction. */
+  async unreact(channel: string, id: string, emoji: string, options: RequestOptions = {}): Promise<void> {
+    await this.request({ op: "unreact", ch: channel, id, emoji }, "ok", options);
+  }
+
+  /** Marks a channel read up to a message's seq; the user's other devices get a `read` event. Resolves with the cursor. */
+  async read(channel: string, seq: number, options: RequestOptions = {}): Promise<number> {
+    const reply = await this.request({ op: "read", ch: channel, seq }, "ok", options);
+    return typeof reply.seq === "number" ? reply.seq : seq;
+  }
+
+  /** The unread counts of a channel, or of every joined channel. */
+  async unread(channel?: string, options: RequestOptions = {}): Promise<Record<string, Unread>> {
+    const op: Record<string, unknown> = { op: "unread" };
+    if (channel !== undefined) op.ch = channel;
+    const reply = await this.request(op, "unread", options);
+    return readUnread(reply.unread);
+  }
+
+  /** Stops delivery of a user's messages to this user, and refuses their direct messages (`blocked`). */
+  async block(user: string, options: RequestOptions = {}): Promise<void> {
+    await this.request({ op: "block", user }, "ok", options);
+  }
+
+  /** Ends a {@link Client.block}. */
+  async unblock(user: string, options: RequestOptions = {}): Promise<void> {
+    await this.request({ op: "unblock", user }, "ok", options);
+  }
+
+  /** Tells the channel's other members the user is typing (passed on at most every 2 s; never stored). */
+  async typing(channel: string, options: RequestOptions = {}): Promise<void> {
+    await this.request({ op: "typing", ch: channel }, "ok", options);
+  }
+
+  /** Finds messages holding `q` (2–100 characters; case, width and kana folded) in the channels the client is in, newest first. */
+  async search(q: string, options: SearchOptions = {}): Promise<SearchPage> {
+    const op: Record<string, unknown> = { op: "search", q };
+    if (options.channel !== undefined) op.ch = options.channel;
+    if (options.limit !== undefined) op.limit = options.limit;
+    if (options.before !== undefined) op.before = options.before;
+    const reply = await this.request(op, "search", options);
+    const page: SearchPage = { messages: readMessages(reply) };
+    if (typeof reply.next === "string" && reply.next !== "") page.next = reply.next;
+    return page;
+  }
+}
+
+/** Options of {@link Client.search}. */
+export interface SearchOptions extends RequestOptions {
+  /** One joined channel only. */
+  channel?: string;
+  /** 1–100 (default 50). */
+  limit?: number;
+  /** A page's `next`. */
+  before?: string;
 }
 
 function readClosing(op: Op): { code: number; reason: string; reconnectAfterMs?: number } {

@@ -5,12 +5,15 @@
  * @packageDocumentation
  */
 export { Client, defaults, defaultConnectTimeoutMs } from "./client.js";
+export type { SearchOptions } from "./client.js";
 export { KaiwaError } from "./errors.js";
 export type { ErrorCode, KaiwaErrorDetails } from "./errors.js";
 export { newCID } from "./wire.js";
 export type {
+  Attachment,
   ClientEvents,
   ClientOptions,
+  Edited,
   ConnectOptions,
   Deleted,
   Gap,
@@ -20,13 +23,20 @@ export type {
   Left,
   Message,
   Presence,
+  Quote,
+  Reaction,
+  ReactionChange,
+  Read,
   Ready,
   RequestOptions,
   Resumed,
   SayOptions,
+  SearchPage,
   Sent,
   SentDirect,
   State,
+  Typing,
+  Unread,
   WebSocketConstructor,
   WebSocketLike,
 } from "./types.js";

@@ -33,6 +33,85 @@ export interface Message {
   system: boolean;
   /** When the server accepted it, in milliseconds since the epoch (`new Date(m.time)`). */
   time: number;
+  /** The id of the message this one answers, and a short quote of it. */
+  replyTo?: string;
+  quote?: Quote;
+  /** References to files the message shows (Kaiwa stores no files). */
+  attachments?: Attachment[];
+  /** When its author last edited the text, in ms since the epoch. */
+  editedAt?: number;
+  /** Reaction counts. */
+  reactions?: Reaction[];
+}
+
+/** The quote of the message a reply answers: its text cut to 100 characters. */
+export interface Quote {
+  id: string;
+  user?: string;
+  name?: string;
+  text: string;
+}
+
+/** A reference to a file: an https URL, at most 2048 bytes. */
+export interface Attachment {
+  type: "image" | "video" | "audio" | "file" | "link";
+  url: string;
+  width?: number;
+  height?: number;
+  name?: string;
+}
+
+/** How many users reacted to a message with one emoji. */
+export interface Reaction {
+  emoji: string;
+  count: number;
+}
+
+/** The author edited message `id` of `channel` (live, or replayed on resume). */
+export interface Edited {
+  channel: string;
+  id: string;
+  seq: number;
+  user?: string;
+  text: string;
+  editedAt: number;
+}
+
+/** A user added or took back a reaction; `reactions` are the message's counts after it. */
+export interface ReactionChange {
+  channel: string;
+  id: string;
+  seq: number;
+  user: string;
+  emoji: string;
+  added: boolean;
+  reactions: Reaction[];
+}
+
+/** The user read `channel` up to `seq`, on this or another device. */
+export interface Read {
+  channel: string;
+  seq: number;
+}
+
+/** A user is typing in a channel this client is in. */
+export interface Typing {
+  channel: string;
+  user: string;
+  name: string;
+}
+
+/** A channel's unread count: messages of others after the user's read cursor `read` (at most 999); `last` the channel's position. */
+export interface Unread {
+  count: number;
+  read: number;
+  last?: number;
+}
+
+/** A page of {@link Client.search}: newest first; `next` is the `before` of the next page. */
+export interface SearchPage {
+  messages: Message[];
+  next?: string;
 }
 
 /** Another session joined or left a channel this client is in. */
@@ -77,6 +156,10 @@ export interface Ready {
   serverTime: number;
   /** Set when the version is deprecated: update before `sunset` (RFC 3339). */
   deprecated?: { sunset: string };
+  /** Each joined channel's unread count, when the server could tell. */
+  unread?: Record<string, Unread>;
+  /** The users the user blocks. */
+  blocks?: string[];
 }
 
 /** The game server added the user to a channel; the client is now in it. */
@@ -109,6 +192,10 @@ export interface ClientEvents {
   joined: Joined;
   left: Left;
   deleted: Deleted;
+  edited: Edited;
+  reaction: ReactionChange;
+  read: Read;
+  typing: Typing;
 }
 
 /** The answer to {@link Client.say}. */
@@ -159,6 +246,10 @@ export interface SayOptions extends RequestOptions {
    * it once. Give your own to make a retry of your own safe as well.
    */
   cid?: string;
+  /** The id of a message of the same channel this one answers. */
+  replyTo?: string;
+  /** Up to 4 references to files. */
+  attachments?: Attachment[];
 }
 
 /** Options of {@link Client.history}. */

@@ -2,7 +2,7 @@
 // the v2 clocks, and reading the server's ops into the client's types.
 
 import { KaiwaError } from "./errors.js";
-import type { Message, Ready } from "./types.js";
+import type { Attachment, Edited, Message, Reaction, ReactionChange, Ready, Unread } from "./types.js";
 
 /** The largest value of a v2 clock: 2^53−1. */
 export const MAX_CLOCK = Number.MAX_SAFE_INTEGER;
@@ -210,7 +210,67 @@ export function readMessage(op: Op): Message {
   const name = str(op, "name");
   if (name !== undefined) m.name = name;
   if (isObject(op.data)) m.data = op.data;
+  const replyTo = str(op, "reply_to");
+  if (replyTo !== undefined) m.replyTo = replyTo;
+  if (isObject(op.quote) && typeof op.quote.id === "string") {
+    const q = op.quote;
+    m.quote = { id: q.id as string, text: typeof q.text === "string" ? q.text : "" };
+    if (typeof q.from === "string") m.quote.user = q.from;
+    if (typeof q.name === "string") m.quote.name = q.name;
+  }
+  if (Array.isArray(op.attachments)) m.attachments = op.attachments.filter(isObject) as unknown as Attachment[];
+  const editedAt = num(op, "edited_at");
+  if (editedAt !== undefined) m.editedAt = editedAt;
+  if (Array.isArray(op.reactions)) m.reactions = readReactions(op.reactions);
   return m;
+}
+
+/** Reaction counts as the server sends them. */
+export function readReactions(list: unknown[]): Reaction[] {
+  return list
+    .filter(isObject)
+    .filter((r) => typeof r.emoji === "string" && typeof r.count === "number")
+    .map((r) => ({ emoji: r.emoji as string, count: r.count as number }));
+}
+
+/** What an "edited" op says. */
+export function readEdited(op: Op): Edited {
+  const e: Edited = {
+    channel: need(op, "ch"),
+    id: need(op, "id"),
+    seq: num(op, "seq") ?? 0,
+    text: str(op, "text") ?? "",
+    editedAt: num(op, "edited_at") ?? 0,
+  };
+  const user = str(op, "from");
+  if (user !== undefined) e.user = user;
+  return e;
+}
+
+/** What a "reaction" op says. */
+export function readReaction(op: Op): ReactionChange {
+  return {
+    channel: need(op, "ch"),
+    id: need(op, "id"),
+    seq: num(op, "seq") ?? 0,
+    user: str(op, "user") ?? "",
+    emoji: need(op, "emoji"),
+    added: op.added === true,
+    reactions: Array.isArray(op.reactions) ? readReactions(op.reactions) : [],
+  };
+}
+
+/** An "unread" map as the server sends it (in "ready" and the unread reply). */
+export function readUnread(v: unknown): Record<string, Unread> {
+  const out: Record<string, Unread> = {};
+  if (!isObject(v)) return out;
+  for (const [ch, u] of Object.entries(v)) {
+    if (!isObject(u)) continue;
+    const e: Unread = { count: typeof u.count === "number" ? u.count : 0, read: typeof u.read === "number" ? u.read : 0 };
+    if (typeof u.last === "number") e.last = u.last;
+    out[ch] = e;
+  }
+  return out;
 }
 
 /** The history reply's messages. */
@@ -244,6 +304,8 @@ export function readReady(op: Op): Ready & { seqs: Record<string, number> } {
   if (isObject(op.deprecated) && typeof op.deprecated.sunset === "string") {
     r.deprecated = { sunset: op.deprecated.sunset };
   }
+  if (isObject(op.unread)) r.unread = readUnread(op.unread);
+  if (Array.isArray(op.blocks)) r.blocks = op.blocks.filter((b): b is string => typeof b === "string");
   return r;
 }
 

@@ -1,0 +1,13 @@
+DROP TABLE search_progress;
+DROP TABLE message_grams;
+DROP TABLE user_blocks;
+DROP TABLE read_cursors;
+DROP TABLE message_reactions;
+DROP TABLE message_edits;
+ALTER TABLE messages
+  DROP KEY messages_channel_seq,
+  DROP COLUMN edited_seq,
+  DROP COLUMN edited_at,
+  DROP COLUMN attachments,
+  DROP COLUMN quote,
+  DROP COLUMN reply_to;
