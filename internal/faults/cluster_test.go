@@ -201,13 +201,11 @@ func unixGet(sock, path string) (int, string) {
 }
 
 // metric reads one counter or gauge of a UA's /metrics, summed over its
-// labels (by tenant, say); -1 if absent.
+// labels (by tenant, say); 0 when absent (a labelled counter appears with
+// its first count).
 func metric(sock, name string) float64 {
 	_, body := unixGet(sock, "/metrics")
 	ms := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:\{[^}]*\})? (\S+)$`).FindAllStringSubmatch(body, -1)
-	if ms == nil {
-		return -1
-	}
 	var sum float64
 	for _, m := range ms {
 		v, _ := strconv.ParseFloat(m[1], 64)
