@@ -228,6 +228,8 @@ type Identity struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	Join      []string  `json:"join"`
 	Publish   []string  `json:"publish"`
+	// TokenID is a signed token's id (jti), by which it can be revoked.
+	TokenID string `json:"jti,omitempty"`
 }
 
 // CanJoin reports whether the identity's join prefixes allow channel ch.

@@ -74,6 +74,12 @@ func TestEveryRouteIsConfinedToItsTenant(t *testing.T) {
 		"POST /keys":                 func(seededTenant) confinedCall { return confinedCall{"/keys", "", 201} },
 		"DELETE /keys/:id":           func(a seededTenant) confinedCall { return confinedCall{"/keys/" + a.keyID, "", 404} },
 		"GET /settings":              func(seededTenant) confinedCall { return confinedCall{"/settings", "", 200} },
+		"DELETE /tokens/:jti":        func(seededTenant) confinedCall { return confinedCall{"/tokens/ajti", "", 204} },
+		"GET /signing-keys":          func(seededTenant) confinedCall { return confinedCall{"/signing-keys", "", 200} },
+		"POST /signing-keys": func(seededTenant) confinedCall {
+			return confinedCall{"/signing-keys", `{"kid":"k1","alg":"HS256","secret":"0123456789abcdef0123456789abcdef"}`, 201}
+		},
+		"DELETE /signing-keys/:kid": func(seededTenant) confinedCall { return confinedCall{"/signing-keys/k1", "", 404} },
 	}
 
 	routes := newTestEnv(t).handler.(*echo.Echo).Routes()

@@ -216,8 +216,9 @@ func (e *testEnv) config() Config {
 	return Config{
 		Core: &kaiwa.Core{
 			Tenants: e.store, Tokens: e.store, Channels: e.store, Log: e.store, NG: e.store,
-			Sanctions: e.store, Bus: e.bus, Events: e.events,
+			Sanctions: e.store, Signing: e.store, Bus: e.bus, Events: e.events,
 		},
+		Signing:   e.store,
 		Tenants:   e.store,
 		Channels:  e.store,
 		Log:       e.store,

@@ -43,6 +43,10 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 
 	api.POST("/tokens", handleIssueToken(cfg.Core))
 	api.DELETE("/users/:user/tokens", handleRevokeTokens(cfg.Core))
+	api.DELETE("/tokens/:jti", handleRevokeTokenID(cfg.Core))
+	api.GET("/signing-keys", handleListSigningKeys(cfg.Signing))
+	api.POST("/signing-keys", handleAddSigningKey(cfg.Core))
+	api.DELETE("/signing-keys/:kid", handleDeleteSigningKey(cfg.Core))
 
 	api.PUT("/channels/:ch", handlePutChannel(cfg.Core))
 	api.DELETE("/channels/:ch", handleDeleteChannel(cfg.Core))

@@ -61,6 +61,8 @@ type Config struct {
 	Sanctions kaiwa.ModerationStore
 	// Events is the event log the GET /events call reads.
 	Events kaiwa.EventLog
+	// Signing lists the tenants' signing keys.
+	Signing kaiwa.SigningStore
 
 	// Version is the API version served, "v1" when empty; the calls are
 	// mounted under "/" + Version + "/api".

@@ -13,6 +13,7 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/apiserver"
 	"github.com/kaiwa-chat/kaiwa/bus"
+	"github.com/kaiwa-chat/kaiwa/signing"
 	"github.com/kaiwa-chat/kaiwa/tenants"
 	"github.com/kaiwa-chat/kaiwa/tenants/ngword"
 	"github.com/kaiwa-chat/kaiwa/ua"
@@ -103,8 +104,14 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer b.Close()
 	remote := b.Directory()
+	// Signed tokens are verified here, with keys the directory sends once.
+	dir, signSub, err := signing.Attach(remote, b, log)
+	if err != nil {
+		return err
+	}
+	defer signSub.Unsubscribe()
 	srv, err := ua.New(ua.Config{
-		Version: v, Directory: remote, Moderation: remote, Bus: b, Recorder: b, Logger: log,
+		Version: v, Directory: dir, Moderation: remote, Bus: b, Recorder: b, Logger: log,
 		CompileNG:      func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain,
 	})
@@ -164,6 +171,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		Log:       store,
 		NG:        invalidatingNG{store, cache},
 		Sanctions: invalidatingSanctions{store, cache},
+		Signing:   store,
 		Bus:       b,
 		Events:    b,
 	}
@@ -212,6 +220,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		NG:        store,
 		Sanctions: store,
 		Events:    store,
+		Signing:   store,
 		Version:   v.Name,
 		Logger:    log,
 		Ready: func(ctx context.Context) error {
