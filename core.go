@@ -55,6 +55,10 @@ type Core struct {
 	Sanctions ModerationStore
 	// Signing keeps signing keys and the revocations of signed tokens.
 	Signing SigningStore
+	// Webhooks keeps the tenants' webhooks; URLs checks the endpoints
+	// they name.
+	Webhooks WebhookStore
+	URLs     URLChecker
 	// Bus publishes system messages and live changes, and deletes messages
 	// from the stream.
 	Bus Publisher

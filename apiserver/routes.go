@@ -52,6 +52,8 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	api.DELETE("/channels/:ch", handleDeleteChannel(cfg.Core))
 
 	api.GET("/channels/:ch/members", handleListMembers(cfg.Channels))
+	api.GET("/channels/:ch/presence", handleChannelPresence(cfg.Presence, cfg.Tenants))
+	api.GET("/users/:user/online", handleUserOnline(cfg.Presence))
 	api.PUT("/channels/:ch/members/:user", handleAddMember(cfg.Core))
 	api.DELETE("/channels/:ch/members/:user", handleRemoveMember(cfg.Core))
 
@@ -81,6 +83,11 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	api.DELETE("/keys/:id", handleRevokeKey(cfg.Core))
 
 	api.GET("/settings", handleGetSettings(cfg.Tenants))
+
+	api.POST("/webhooks", handleAddWebhook(cfg.Core))
+	api.GET("/webhooks", handleListWebhooks(cfg.Webhooks))
+	api.DELETE("/webhooks/:id", handleDeleteWebhook(cfg.Core))
+	api.GET("/webhooks/:id/deliveries", handleListDeliveries(cfg.Webhooks))
 }
 
 // underPrefix applies middleware m only to requests whose path, as the

@@ -65,6 +65,9 @@ func (s *Store) Purge(ctx context.Context, now time.Time, batch int) (PurgeStats
 	if err := s.purgeRevocations(ctx, now); err != nil {
 		return st, err
 	}
+	if err := s.purgeDeliveries(ctx, now); err != nil {
+		return st, err
+	}
 	// Sanctions are few: one statement selects and deletes each batch.
 	for {
 		if err := ctx.Err(); err != nil {

@@ -104,11 +104,11 @@ func TestMigrateUpDownUp(t *testing.T) {
 			t.Fatalf("after %s: %d tables, want %d", cmd, n, wantTables)
 		}
 	}
-	check(MigrateVersion, 10, 13)
-	check(MigrateUp, 10, 13) // no change
+	check(MigrateVersion, 11, 15)
+	check(MigrateUp, 11, 15) // no change
 	check(MigrateDown, 0, 0)
 	check(MigrateVersion, 0, 0)
-	check(MigrateUp, 10, 13)
+	check(MigrateUp, 11, 15)
 
 	// The schema works after the round trip.
 	s := openStore(t, dsn)

@@ -32,6 +32,8 @@ func (ss *session) handle(ctx context.Context, c *versions.Command) {
 		reply, err = ss.opHistory(ctx, c)
 	case versions.OpPing:
 		reply = versions.OutPong{Op: "pong", Ref: c.Ref}
+	case opPresence:
+		reply, err = ss.opPresenceList(ctx, c)
 	case versions.OpAuth:
 		err = kaiwa.Errorf(kaiwa.CodeBadRequest, "already authenticated")
 	default:

@@ -36,7 +36,10 @@ type Config struct {
 	Moderation kaiwa.Moderation
 	// CompileNG builds a tenant's NG matcher. Nil disables NG filtering.
 	CompileNG func(kaiwa.NGList) (Matcher, error)
-	Logger    *slog.Logger
+	// Presence answers presence questions across UAs. Nil: this server
+	// answers none, and its clients' presence op is unavailable.
+	Presence PresenceBus
+	Logger   *slog.Logger
 
 	// SendQueueBytes bounds each session's outbox: the bytes given to it
 	// and not yet on the socket. A client whose outbox would pass it is
@@ -195,7 +198,8 @@ type Server struct {
 	tmu     sync.Mutex
 	tenants map[kaiwa.TenantID]*tenantState
 	ctl     kaiwa.Subscription
-	quit    chan struct{} // stops the pinger
+	pres    kaiwa.Subscription // presence questions; nil without a PresenceBus
+	quit    chan struct{}      // stops the pinger
 
 	// outbox is what every session's outbox shares: the bound in bytes,
 	// the write timeout, the closing op a slow consumer gets.
@@ -210,6 +214,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.ctl = sub
+	if s.pres, err = s.servePresence(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
 	s.cfg.Bus.OnReconnect(s.reconnected)
 	go s.pinger()
 	return s, nil
@@ -514,6 +522,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		if s.ctl != nil {
 			_ = s.ctl.Unsubscribe()
+		}
+		if s.pres != nil {
+			_ = s.pres.Unsubscribe()
 		}
 		return nil
 	case <-ctx.Done():

@@ -13,6 +13,7 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/apiserver"
 	"github.com/kaiwa-chat/kaiwa/bus"
+	"github.com/kaiwa-chat/kaiwa/egress"
 	"github.com/kaiwa-chat/kaiwa/signing"
 	"github.com/kaiwa-chat/kaiwa/tenants"
 	"github.com/kaiwa-chat/kaiwa/tenants/ngword"
@@ -111,7 +112,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer signSub.Unsubscribe()
 	srv, err := ua.New(ua.Config{
-		Version: v, Directory: dir, Moderation: remote, Bus: b, Recorder: b, Logger: log,
+		Version: v, Directory: dir, Moderation: remote, Bus: b, Recorder: b, Logger: log, Presence: b,
 		CompileNG:      func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain,
 	})
@@ -139,6 +140,8 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	cacheTTL := f.duration("cache-ttl", "KAIWA_CACHE_TTL", time.Second, "how long directory answers to UAs are cached")
 	purgeEvery := f.duration("purge-every", "KAIWA_PURGE_EVERY", 10*time.Minute, "how often logs past each tenant's retention are purged (0: never, in this process)")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every request at info, tenant but never key")
+	hooks := f.str("webhooks", "KAIWA_WEBHOOKS", "on", `"on": this process delivers webhooks (with the other API processes), "off": it leaves them to others`)
+	allowPrivate := f.boolean("webhook-allow-private", "KAIWA_WEBHOOK_ALLOW_PRIVATE", "let tenants' endpoints be http URLs and private, loopback or link-local addresses (tests, private deployments)")
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -146,6 +149,10 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	if *dsn == "" {
 		return usageError{"--mysql-dsn (or KAIWA_MYSQL_DSN) is required"}
 	}
+	if *hooks != "on" && *hooks != "off" {
+		return usageError{`--webhooks is "on" or "off"`}
+	}
+	egressPolicy := egress.Policy{AllowPrivate: *allowPrivate}
 	v, err := liveVersion(*vfile, *version)
 	if err != nil {
 		return err
@@ -172,6 +179,8 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		NG:        invalidatingNG{store, cache},
 		Sanctions: invalidatingSanctions{store, cache},
 		Signing:   store,
+		Webhooks:  store,
+		URLs:      egressPolicy,
 		Bus:       b,
 		Events:    b,
 	}
@@ -208,6 +217,13 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 			}
 		}()
 	}
+	if *hooks == "on" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runWebhooks(ctx, b, store, core, egressPolicy, log.With("component", "webhooks"))
+		}()
+	}
 	if *purgeEvery > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); purgeLoop(ctx, store, *purgeEvery, log) }()
@@ -221,6 +237,8 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		Sanctions: store,
 		Events:    store,
 		Signing:   store,
+		Webhooks:  store,
+		Presence:  b,
 		Version:   v.Name,
 		Logger:    log,
 		Ready: func(ctx context.Context) error {

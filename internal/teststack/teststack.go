@@ -93,7 +93,7 @@ func (s *Stack) UAOn(b *bus.Bus, version string, tune func(*ua.Config)) (string,
 	}
 	s.T.Cleanup(func() { sub.Unsubscribe() })
 	cfg := ua.Config{
-		Version: v, Directory: signed, Moderation: dir, Bus: b, Recorder: b, DrainWindow: 100 * time.Millisecond,
+		Version: v, Directory: signed, Moderation: dir, Bus: b, Recorder: b, DrainWindow: 100 * time.Millisecond, Presence: b,
 		CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 	}
 	if tune != nil {
