@@ -62,3 +62,37 @@ func (c *Core) NoticeOffline(actor string, t TenantID, user, ch, id, from string
 	c.record(actor, t, EventOfflineMessage, user, "", map[string]any{"ch": ch, "id": id, "from": from})
 	return nil
 }
+
+// SetBeforeSend replaces tenant t's before-send configuration
+// ([BeforeSend.Check]ed, URLs by the core's URLs), applied live like any
+// settings change. Event: settings_changed (detail.before_send, without
+// secrets).
+func (c *Core) SetBeforeSend(ctx context.Context, actor string, t TenantID, b BeforeSend) error {
+	if err := checkActor(actor); err != nil {
+		return err
+	}
+	if err := b.Check(); err != nil {
+		return err
+	}
+	if c.URLs != nil {
+		for _, h := range b.Hooks {
+			if err := c.URLs.CheckURL(ctx, h.URL); err != nil {
+				return err
+			}
+		}
+	}
+	s, err := c.Tenants.TenantSettings(ctx, t)
+	if err != nil {
+		return err
+	}
+	s.BeforeSend = b
+	if err := c.Tenants.SetTenantSettings(ctx, t, s); err != nil {
+		return err
+	}
+	hooks := make([]map[string]string, 0, len(b.Hooks))
+	for _, h := range b.Hooks {
+		hooks = append(hooks, map[string]string{"prefix": h.Prefix, "url": h.URL})
+	}
+	return c.settle(ctx, Control{Kind: ControlSettings, Tenant: t}, true, nil, actor, EventSettingsChanged,
+		map[string]any{"before_send": map[string]any{"hooks": hooks, "timeout_ms": b.TimeoutMS, "on_timeout": b.OnTimeout}})
+}

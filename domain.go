@@ -61,6 +61,15 @@ type Settings struct {
 	// process.
 	APIRate  float64 `json:"api_rate,omitempty"`
 	APIBurst int     `json:"api_burst,omitempty"`
+	// UserMsgsPerSec bounds the messages (say, dm) one user sends per
+	// second over all of the user's connections on every UA;
+	// TenantMsgsPerSec those of all the tenant's users together. 0 (the
+	// default): no limit. Enforced across UAs within a stated error (see
+	// docs/api.md).
+	UserMsgsPerSec   int `json:"user_msgs_per_sec,omitempty"`
+	TenantMsgsPerSec int `json:"tenant_msgs_per_sec,omitempty"`
+	// BeforeSend is the tenant's before-send hooks ([BeforeSend]).
+	BeforeSend BeforeSend `json:"before_send,omitzero"`
 }
 
 // NG-word policies.
@@ -148,6 +157,8 @@ func (s Settings) Check() error {
 	case s.RateOps < 0 || s.RateBurst < 0 || s.APIRate < 0 || s.APIBurst < 0,
 		math.IsNaN(s.RateOps) || math.IsInf(s.RateOps, 0) || math.IsNaN(s.APIRate) || math.IsInf(s.APIRate, 0):
 		return Errorf(CodeBadRequest, "rates must be finite and not negative")
+	case s.UserMsgsPerSec < 0 || s.TenantMsgsPerSec < 0 || s.UserMsgsPerSec > 100000 || s.TenantMsgsPerSec > 1000000:
+		return Errorf(CodeBadRequest, "message rates must be between 0 and 100000 (user), 1000000 (tenant)")
 	case s.PresenceLimit < 0 || s.MaxChannelsPerConn < 0 || s.MaxConnsPerUser < 0 || s.MaxChannelMembers < 0:
 		return Errorf(CodeBadRequest, "limits must not be negative")
 	case s.NGPolicy != "" && s.NGPolicy != NGReject && s.NGPolicy != NGMask:
@@ -156,6 +167,9 @@ func (s Settings) Check() error {
 		return Errorf(CodeBadRequest, "escalation values must not be negative")
 	case s.RetentionDays < 0 || s.RetentionDays > 3650:
 		return Errorf(CodeBadRequest, "retention_days must be between 1 and 3650")
+	}
+	if err := s.BeforeSend.Check(); err != nil {
+		return err
 	}
 	for _, v := range s.AllowedVersions {
 		if v == "" || len(v) > 16 {

@@ -28,6 +28,9 @@ const (
 	CodeUnavailable       Code = "unavailable"
 	CodeInternal          Code = "internal"
 	CodeConflict          Code = "conflict"
+	// CodeRejected: the tenant's before-send hook refused the message;
+	// the error's message is the hook's reason.
+	CodeRejected Code = "rejected"
 )
 
 // Codes lists every [Code] in a fixed order, for documentation and tests.
@@ -35,7 +38,7 @@ var Codes = []Code{
 	CodeBadRequest, CodeUnknownOp, CodeUnauthorized, CodeTokenExpired,
 	CodeForbidden, CodeNotFound, CodeNotJoined, CodeNGWord, CodeRateLimited,
 	CodeTooLarge, CodeMuted, CodeBanned, CodeVersionNotAllowed,
-	CodeUnavailable, CodeInternal, CodeConflict,
+	CodeUnavailable, CodeInternal, CodeConflict, CodeRejected,
 }
 
 // Error is the one error type that crosses package boundaries. Message is

@@ -83,6 +83,10 @@ func TestEveryRouteIsConfinedToItsTenant(t *testing.T) {
 		"POST /webhooks": func(seededTenant) confinedCall {
 			return confinedCall{"/webhooks", `{"url":"https://127.0.0.1:9/hook","events":["message"]}`, 201}
 		},
+		"GET /before-send": func(seededTenant) confinedCall { return confinedCall{"/before-send", "", 200} },
+		"PUT /before-send": func(seededTenant) confinedCall {
+			return confinedCall{"/before-send", `{"hooks":[{"prefix":"*","url":"https://127.0.0.1:9/h","secret":"0123456789abcdef"}]}`, 204}
+		},
 		"GET /webhooks":                func(seededTenant) confinedCall { return confinedCall{"/webhooks", "", 200} },
 		"GET /channels/:ch/presence":   func(seededTenant) confinedCall { return confinedCall{"/channels/alobby/presence", "", 200} },
 		"GET /users/:user/online":      func(seededTenant) confinedCall { return confinedCall{"/users/amember/online", "", 200} },

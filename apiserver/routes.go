@@ -83,6 +83,8 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	api.DELETE("/keys/:id", handleRevokeKey(cfg.Core))
 
 	api.GET("/settings", handleGetSettings(cfg.Tenants))
+	api.GET("/before-send", handleGetBeforeSend(cfg.Tenants))
+	api.PUT("/before-send", handlePutBeforeSend(cfg.Core))
 
 	api.POST("/webhooks", handleAddWebhook(cfg.Core))
 	api.GET("/webhooks", handleListWebhooks(cfg.Webhooks))

@@ -170,8 +170,14 @@ func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) 
 	if err := kaiwa.CheckContent(c.Text, data, ss.settings()); err != nil {
 		return kaiwa.Message{}, err
 	}
+	if err := ss.admitSend(); err != nil {
+		return kaiwa.Message{}, err
+	}
 	text, err := ss.filter(ctx, ch, c.Text, now)
 	if err != nil {
+		return kaiwa.Message{}, err
+	}
+	if text, data, err = ss.beforeSend(ctx, ch, text, data, now); err != nil {
 		return kaiwa.Message{}, err
 	}
 	// Every send has a cid, the client's or a fresh one, so that the bus

@@ -13,7 +13,6 @@ import (
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 )
 
-
 // setNG replaces the tenant's NG list and tells the UAs, as the API does.
 func (s *stack) setNG(l kaiwa.NGList) {
 	s.t.Helper()

@@ -39,7 +39,15 @@ type Config struct {
 	// Presence answers presence questions across UAs. Nil: this server
 	// answers none, and its clients' presence op is unavailable.
 	Presence PresenceBus
-	Logger   *slog.Logger
+	// HookClient calls the tenants' before-send hooks (egress's client in
+	// production: public addresses only). Nil: every hook fails, and its
+	// tenant's timeout policy applies.
+	HookClient *http.Client
+	// Limits shares admissions with the other UAs, for the tenants'
+	// per-user and per-tenant message rates. Nil: those rates are not
+	// enforced.
+	Limits LimitBus
+	Logger *slog.Logger
 
 	// SendQueueBytes bounds each session's outbox: the bytes given to it
 	// and not yet on the socket. A client whose outbox would pass it is
@@ -188,6 +196,7 @@ type Server struct {
 	// replays bounds each user's resume replays.
 	replays *replayBudget
 	met     *metrics
+	hookMet *hookMetrics
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -199,6 +208,8 @@ type Server struct {
 	tenants map[kaiwa.TenantID]*tenantState
 	ctl     kaiwa.Subscription
 	pres    kaiwa.Subscription // presence questions; nil without a PresenceBus
+	lim     kaiwa.Subscription // other UAs' admissions; nil without a LimitBus
+	limits  *limiter           // nil without a LimitBus
 	quit    chan struct{}      // stops the pinger
 
 	// outbox is what every session's outbox shares: the bound in bytes,
@@ -216,6 +227,16 @@ func New(cfg Config) (*Server, error) {
 	s.ctl = sub
 	if s.pres, err = s.servePresence(); err != nil {
 		_ = sub.Unsubscribe()
+		return nil, err
+	}
+	if s.lim, err = s.startLimits(); err != nil {
+		_ = sub.Unsubscribe()
+		if s.pres != nil {
+			_ = s.pres.Unsubscribe()
+		}
+		if s.lim != nil {
+			_ = s.lim.Unsubscribe()
+		}
 		return nil, err
 	}
 	s.cfg.Bus.OnReconnect(s.reconnected)
@@ -236,6 +257,7 @@ func newServer(cfg Config) *Server {
 		quit:     make(chan struct{}),
 	}
 	s.hub = newHub(s)
+	s.hookMet = newHookMetrics(s.met.reg)
 	s.replays = newReplayBudget(cfg.MaxReplayPerUserMinute)
 	s.outbox = outbox.Config{
 		Codec:      s.codec,

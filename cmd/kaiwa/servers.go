@@ -90,6 +90,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	ping := f.duration("ping-interval", "KAIWA_PING_INTERVAL", 25*time.Second, "WebSocket ping interval")
 	drain := f.duration("drain-window", "KAIWA_DRAIN_WINDOW", 30*time.Second, "at shutdown, reconnect requests are spread over this long")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every connect (WebSocket upgrade) at info, tenant but never token")
+	hookPrivate := f.boolean("hook-allow-private", "KAIWA_HOOK_ALLOW_PRIVATE", "let tenants' before-send hooks be http URLs and private, loopback or link-local addresses (tests, private deployments)")
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -113,6 +114,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	defer signSub.Unsubscribe()
 	srv, err := ua.New(ua.Config{
 		Version: v, Directory: dir, Moderation: remote, Bus: b, Recorder: b, Logger: log, Presence: b,
+		HookClient: egress.Policy{AllowPrivate: *hookPrivate}.Client(5 * time.Second), Limits: b,
 		CompileNG:      func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain,
 	})

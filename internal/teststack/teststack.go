@@ -13,6 +13,7 @@ import (
 
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/bus"
+	"github.com/kaiwa-chat/kaiwa/egress"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"github.com/kaiwa-chat/kaiwa/signing"
 	"github.com/kaiwa-chat/kaiwa/tenants"
@@ -94,6 +95,7 @@ func (s *Stack) UAOn(b *bus.Bus, version string, tune func(*ua.Config)) (string,
 	s.T.Cleanup(func() { sub.Unsubscribe() })
 	cfg := ua.Config{
 		Version: v, Directory: signed, Moderation: dir, Bus: b, Recorder: b, DrainWindow: 100 * time.Millisecond, Presence: b,
+		HookClient: egress.Policy{AllowPrivate: true}.Client(5 * time.Second), Limits: b,
 		CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 	}
 	if tune != nil {
