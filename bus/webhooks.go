@@ -119,14 +119,16 @@ func (d *WebhookDispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); d.recordLoop(ctx) }()
-	if d.Offline != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); d.Offline.run(ctx, d) }()
-	}
 	t := time.NewTicker(d.Resync)
 	defer t.Stop()
-	for {
+	for first := true; ; first = false {
 		d.sync(ctx)
+		if first && d.Offline != nil {
+			// After the first sync: the watcher asks which tenants want
+			// notices.
+			wg.Add(1)
+			go func() { defer wg.Done(); d.Offline.run(ctx, d) }()
+		}
 		select {
 		case <-ctx.Done():
 			d.mu.Lock()
@@ -444,18 +446,34 @@ func (d *WebhookDispatcher) record(r kaiwa.WebhookDelivery) {
 	}
 }
 
-// recordLoop writes the attempts' records.
+// recordLoop writes the attempts' records; when ctx ends, it writes what
+// is queued for up to two seconds more.
 func (d *WebhookDispatcher) recordLoop(ctx context.Context) {
+	// A record is written whole even as the dispatcher stops (its attempt
+	// has happened), each within 5 s.
+	write := func(ctx context.Context, r kaiwa.WebhookDelivery) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := d.Store.RecordDelivery(rctx, r); err != nil {
+			d.Logger.Warn("webhooks: record delivery", "webhook", r.Webhook, "err", err)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			last, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			for last.Err() == nil {
+				select {
+				case r := <-d.records:
+					write(last, r)
+				default:
+					return
+				}
+			}
 			return
 		case r := <-d.records:
-			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := d.Store.RecordDelivery(rctx, r); err != nil && ctx.Err() == nil {
-				d.Logger.Warn("webhooks: record delivery", "webhook", r.Webhook, "err", err)
-			}
-			cancel()
+			write(ctx, r)
 		}
 	}
 }
