@@ -65,35 +65,12 @@ func (o *OfflineWatcher) run(ctx context.Context, d *WebhookDispatcher) {
 			}
 			continue
 		}
-		it, err := c.Messages(jetstream.PullMaxMessages(2 * o.Workers))
-		if err != nil {
+		if err := pullWith(ctx, c, o.Workers, func(m jetstream.Msg) { o.check(ctx, d, m) }); err != nil {
 			d.Logger.Warn("offline watcher: pull", "err", err)
+		}
+		if ctx.Err() == nil {
 			sleep(ctx, time.Second)
-			continue
 		}
-		msgs := make(chan jetstream.Msg)
-		var wg sync.WaitGroup
-		for range o.Workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for m := range msgs {
-					o.check(ctx, d, m)
-				}
-			}()
-		}
-		stop := context.AfterFunc(ctx, it.Stop)
-		for {
-			m, err := it.Next()
-			if err != nil {
-				break
-			}
-			msgs <- m
-		}
-		stop()
-		close(msgs)
-		wg.Wait()
-		it.Stop()
 	}
 }
 

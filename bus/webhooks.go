@@ -267,35 +267,9 @@ func (d *WebhookDispatcher) consume(ctx context.Context, w kaiwa.Webhook, src st
 			}
 			continue
 		}
-		it, err := c.Messages(jetstream.PullMaxMessages(2 * d.Workers))
-		if err != nil {
+		if err := pullWith(ctx, c, d.Workers, func(m jetstream.Msg) { d.deliver(ctx, w, src, m) }); err != nil {
 			d.Logger.Warn("webhooks: pull", "webhook", w.ID, "err", err)
-			sleep(ctx, time.Second)
-			continue
 		}
-		msgs := make(chan jetstream.Msg)
-		var wg sync.WaitGroup
-		for range d.Workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for m := range msgs {
-					d.deliver(ctx, w, src, m)
-				}
-			}()
-		}
-		stop := context.AfterFunc(ctx, it.Stop)
-		for {
-			m, err := it.Next()
-			if err != nil {
-				break
-			}
-			msgs <- m
-		}
-		stop()
-		close(msgs)
-		wg.Wait()
-		it.Stop()
 		if ctx.Err() == nil {
 			sleep(ctx, time.Second)
 		}
@@ -476,4 +450,38 @@ func (d *WebhookDispatcher) recordLoop(ctx context.Context) {
 			write(ctx, r)
 		}
 	}
+}
+
+// pullWith pulls c continuously and hands each message to f on one of
+// workers goroutines, until ctx ends or the pull fails; it returns once
+// every f has returned.
+func pullWith(ctx context.Context, c jetstream.Consumer, workers int, f func(jetstream.Msg)) error {
+	it, err := c.Messages(jetstream.PullMaxMessages(2 * workers))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	msgs := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range msgs {
+				f(m)
+			}
+		}()
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			break
+		}
+		msgs <- m
+	}
+	close(msgs)
+	wg.Wait()
+	return nil
 }
