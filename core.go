@@ -53,6 +53,12 @@ type Core struct {
 	NG NGStore
 	// Sanctions keeps bans and mutes.
 	Sanctions ModerationStore
+	// Signing keeps signing keys and the revocations of signed tokens.
+	Signing SigningStore
+	// Webhooks keeps the tenants' webhooks; URLs checks the endpoints
+	// they name.
+	Webhooks WebhookStore
+	URLs     URLChecker
 	// Bus publishes system messages and live changes, and deletes messages
 	// from the stream.
 	Bus Publisher

@@ -1,6 +1,9 @@
 package kaiwa
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // IssueToken issues a token for a user of tenant t ([TokenRequest.Check]ed;
 // the display name defaults to the user id). No event is recorded: a game
@@ -20,8 +23,10 @@ func (c *Core) IssueToken(ctx context.Context, actor string, t TenantID, req Tok
 
 // RevokeTokens revokes every token of a user and closes the user's live
 // sessions ([ControlTokensRevoked], published also when no token was
-// left, so that a retry after a failed publish still closes them). It
-// returns how many tokens it revoked. Event: token_revoked (detail.tokens).
+// left, so that a retry after a failed publish still closes them). Signed
+// tokens of the user issued before now are refused too (the control's
+// Until). It returns how many registered tokens it revoked. Event:
+// token_revoked (detail.tokens).
 func (c *Core) RevokeTokens(ctx context.Context, actor string, t TenantID, user string) (int, error) {
 	if err := checkActor(actor); err != nil {
 		return 0, err
@@ -33,6 +38,10 @@ func (c *Core) RevokeTokens(ctx context.Context, actor string, t TenantID, user 
 	if err != nil {
 		return 0, err
 	}
-	return n, c.settle(ctx, Control{Kind: ControlTokensRevoked, Tenant: t, User: user}, true, nil,
+	now := c.now().UTC().Truncate(time.Millisecond)
+	if err := c.revokeSigned(ctx, t, user, now); err != nil {
+		return 0, err
+	}
+	return n, c.settle(ctx, Control{Kind: ControlTokensRevoked, Tenant: t, User: user, Until: now}, true, nil,
 		actor, EventTokenRevoked, map[string]any{"tokens": n})
 }

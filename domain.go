@@ -70,6 +70,15 @@ type Settings struct {
 	// Reactions, when not empty, are the only reaction strings players
 	// may use; otherwise any short string ([CheckEmoji]) is allowed.
 	Reactions []string `json:"reactions,omitempty"`
+	// UserMsgsPerSec bounds the messages (say, dm) one user sends per
+	// second over all of the user's connections on every UA;
+	// TenantMsgsPerSec those of all the tenant's users together. 0 (the
+	// default): no limit. Enforced across UAs within a stated error (see
+	// docs/api.md).
+	UserMsgsPerSec   int `json:"user_msgs_per_sec,omitempty"`
+	TenantMsgsPerSec int `json:"tenant_msgs_per_sec,omitempty"`
+	// BeforeSend is the tenant's before-send hooks ([BeforeSend]).
+	BeforeSend BeforeSend `json:"before_send,omitzero"`
 }
 
 // NG-word policies.
@@ -165,6 +174,8 @@ func (s Settings) Check() error {
 	case s.RateOps < 0 || s.RateBurst < 0 || s.APIRate < 0 || s.APIBurst < 0,
 		math.IsNaN(s.RateOps) || math.IsInf(s.RateOps, 0) || math.IsNaN(s.APIRate) || math.IsInf(s.APIRate, 0):
 		return Errorf(CodeBadRequest, "rates must be finite and not negative")
+	case s.UserMsgsPerSec < 0 || s.TenantMsgsPerSec < 0 || s.UserMsgsPerSec > 100000 || s.TenantMsgsPerSec > 1000000:
+		return Errorf(CodeBadRequest, "message rates must be between 0 and 100000 (user), 1000000 (tenant)")
 	case s.PresenceLimit < 0 || s.MaxChannelsPerConn < 0 || s.MaxConnsPerUser < 0 || s.MaxChannelMembers < 0:
 		return Errorf(CodeBadRequest, "limits must not be negative")
 	case s.NGPolicy != "" && s.NGPolicy != NGReject && s.NGPolicy != NGMask:
@@ -175,6 +186,9 @@ func (s Settings) Check() error {
 		return Errorf(CodeBadRequest, "retention_days must be between 1 and 3650")
 	}
 	if err := s.checkPlayers(); err != nil {
+		return err
+	}
+	if err := s.BeforeSend.Check(); err != nil {
 		return err
 	}
 	for _, v := range s.AllowedVersions {
@@ -248,6 +262,8 @@ type Identity struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	Join      []string  `json:"join"`
 	Publish   []string  `json:"publish"`
+	// TokenID is a signed token's id (jti), by which it can be revoked.
+	TokenID string `json:"jti,omitempty"`
 }
 
 // CanJoin reports whether the identity's join prefixes allow channel ch.

@@ -30,6 +30,9 @@ const (
 	CodeConflict          Code = "conflict"
 	// CodeBlocked: the recipient of a direct message has blocked its sender.
 	CodeBlocked Code = "blocked"
+	// CodeRejected: the tenant's before-send hook refused the message;
+	// the error's message is the hook's reason.
+	CodeRejected Code = "rejected"
 )
 
 // Codes lists every [Code] in a fixed order, for documentation and tests.
@@ -37,7 +40,7 @@ var Codes = []Code{
 	CodeBadRequest, CodeUnknownOp, CodeUnauthorized, CodeTokenExpired,
 	CodeForbidden, CodeNotFound, CodeNotJoined, CodeNGWord, CodeRateLimited,
 	CodeTooLarge, CodeMuted, CodeBanned, CodeVersionNotAllowed,
-	CodeUnavailable, CodeInternal, CodeConflict, CodeBlocked,
+	CodeUnavailable, CodeInternal, CodeConflict, CodeBlocked, CodeRejected,
 }
 
 // Error is the one error type that crosses package boundaries. Message is

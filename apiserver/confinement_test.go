@@ -89,6 +89,24 @@ func TestEveryRouteIsConfinedToItsTenant(t *testing.T) {
 		},
 		"GET /users/:user/blocks":  func(seededTenant) confinedCall { return confinedCall{"/users/amember/blocks", "", 200} },
 		"GET /users/:user/cursors": func(seededTenant) confinedCall { return confinedCall{"/users/amember/cursors", "", 200} },
+		"DELETE /tokens/:jti":      func(seededTenant) confinedCall { return confinedCall{"/tokens/ajti", "", 204} },
+		"GET /signing-keys":        func(seededTenant) confinedCall { return confinedCall{"/signing-keys", "", 200} },
+		"POST /signing-keys": func(seededTenant) confinedCall {
+			return confinedCall{"/signing-keys", `{"kid":"k1","alg":"HS256","secret":"0123456789abcdef0123456789abcdef"}`, 201}
+		},
+		"DELETE /signing-keys/:kid": func(seededTenant) confinedCall { return confinedCall{"/signing-keys/k1", "", 404} },
+		"POST /webhooks": func(seededTenant) confinedCall {
+			return confinedCall{"/webhooks", `{"url":"https://127.0.0.1:9/hook","events":["message"]}`, 201}
+		},
+		"GET /before-send": func(seededTenant) confinedCall { return confinedCall{"/before-send", "", 200} },
+		"PUT /before-send": func(seededTenant) confinedCall {
+			return confinedCall{"/before-send", `{"hooks":[{"prefix":"*","url":"https://127.0.0.1:9/h","secret":"0123456789abcdef"}]}`, 204}
+		},
+		"GET /webhooks":                func(seededTenant) confinedCall { return confinedCall{"/webhooks", "", 200} },
+		"GET /channels/:ch/presence":   func(seededTenant) confinedCall { return confinedCall{"/channels/alobby/presence", "", 200} },
+		"GET /users/:user/online":      func(seededTenant) confinedCall { return confinedCall{"/users/amember/online", "", 200} },
+		"DELETE /webhooks/:id":         func(seededTenant) confinedCall { return confinedCall{"/webhooks/wh_a", "", 404} },
+		"GET /webhooks/:id/deliveries": func(seededTenant) confinedCall { return confinedCall{"/webhooks/wh_a/deliveries", "", 404} },
 	}
 
 	routes := newTestEnv(t).handler.(*echo.Echo).Routes()

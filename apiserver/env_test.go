@@ -18,6 +18,7 @@ import (
 
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/bus"
+	"github.com/kaiwa-chat/kaiwa/egress"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"github.com/kaiwa-chat/kaiwa/tenants"
 )
@@ -216,8 +217,12 @@ func (e *testEnv) config() Config {
 	return Config{
 		Core: &kaiwa.Core{
 			Tenants: e.store, Tokens: e.store, Channels: e.store, Log: e.store, NG: e.store,
-			Sanctions: e.store, Bus: e.bus, Events: e.events, Player: e.store,
+			Sanctions: e.store, Signing: e.store, Bus: e.bus, Events: e.events, Player: e.store,
+			Webhooks: e.store, URLs: egress.Policy{AllowPrivate: true},
 		},
+		Signing:   e.store,
+		Webhooks:  e.store,
+		Presence:  shared.bus,
 		Tenants:   e.store,
 		Channels:  e.store,
 		Log:       e.store,

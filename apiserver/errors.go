@@ -33,6 +33,7 @@ var statuses = map[kaiwa.Code]int{
 	kaiwa.CodeRateLimited:       http.StatusTooManyRequests,
 	kaiwa.CodeUnavailable:       http.StatusServiceUnavailable,
 	kaiwa.CodeInternal:          http.StatusInternalServerError,
+	kaiwa.CodeRejected:          http.StatusUnprocessableEntity,
 }
 
 // StatusOf returns the HTTP status the tenant API answers an error of the

@@ -28,6 +28,7 @@ var wantStatuses = map[kaiwa.Code]int{
 	kaiwa.CodeBlocked:           403,
 	kaiwa.CodeTooLarge:          413,
 	kaiwa.CodeNGWord:            422,
+	kaiwa.CodeRejected:          422,
 	kaiwa.CodeRateLimited:       429,
 	kaiwa.CodeUnavailable:       503,
 	kaiwa.CodeInternal:          500,

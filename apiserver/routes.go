@@ -49,11 +49,17 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 
 	api.POST("/tokens", handleIssueToken(cfg.Core))
 	api.DELETE("/users/:user/tokens", handleRevokeTokens(cfg.Core))
+	api.DELETE("/tokens/:jti", handleRevokeTokenID(cfg.Core))
+	api.GET("/signing-keys", handleListSigningKeys(cfg.Signing))
+	api.POST("/signing-keys", handleAddSigningKey(cfg.Core))
+	api.DELETE("/signing-keys/:kid", handleDeleteSigningKey(cfg.Core))
 
 	api.PUT("/channels/:ch", handlePutChannel(cfg.Core))
 	api.DELETE("/channels/:ch", handleDeleteChannel(cfg.Core))
 
 	api.GET("/channels/:ch/members", handleListMembers(cfg.Channels))
+	api.GET("/channels/:ch/presence", handleChannelPresence(cfg.Presence, cfg.Tenants))
+	api.GET("/users/:user/online", handleUserOnline(cfg.Presence))
 	api.PUT("/channels/:ch/members/:user", handleAddMember(cfg.Core))
 	api.DELETE("/channels/:ch/members/:user", handleRemoveMember(cfg.Core))
 
@@ -89,6 +95,13 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	api.DELETE("/keys/:id", handleRevokeKey(cfg.Core))
 
 	api.GET("/settings", handleGetSettings(cfg.Tenants))
+	api.GET("/before-send", handleGetBeforeSend(cfg.Tenants))
+	api.PUT("/before-send", handlePutBeforeSend(cfg.Core))
+
+	api.POST("/webhooks", handleAddWebhook(cfg.Core))
+	api.GET("/webhooks", handleListWebhooks(cfg.Webhooks))
+	api.DELETE("/webhooks/:id", handleDeleteWebhook(cfg.Core))
+	api.GET("/webhooks/:id/deliveries", handleListDeliveries(cfg.Webhooks))
 
 	api.GET("/stats", handleStats(cfg.Stats))
 }

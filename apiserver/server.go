@@ -75,6 +75,12 @@ type Config struct {
 	// Console, when not nil, is served under /console/: the tenants'
 	// operators' web console.
 	Console http.Handler
+	// Signing lists the tenants' signing keys.
+	Signing kaiwa.SigningStore
+	// Webhooks lists the tenants' webhooks and their deliveries.
+	Webhooks kaiwa.WebhookStore
+	// Presence asks the UAs who is online; nil answers unavailable.
+	Presence Presence
 
 	// Version is the API version served, "v1" when empty; the calls are
 	// mounted under "/" + Version + "/api".

@@ -19,7 +19,9 @@ func handleGetSettings(tenants kaiwa.TenantStore) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, settingsJSON(s.WithDefaults()))
+		s = s.WithDefaults()
+		s.BeforeSend = withoutSecrets(s.BeforeSend)
+		return c.JSON(http.StatusOK, settingsJSON(s))
 	}
 }
 

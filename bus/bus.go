@@ -437,8 +437,11 @@ func (b *Bus) PublishPresence(_ context.Context, p kaiwa.Presence) error {
 func (b *Bus) PublishControl(ctx context.Context, c kaiwa.Control) error {
 	var subjs []string
 	switch c.Kind {
-	case kaiwa.ControlMemberAdded, kaiwa.ControlMemberRemoved, kaiwa.ControlTokensRevoked,
-		kaiwa.ControlKick, kaiwa.ControlBan, kaiwa.ControlMute, kaiwa.ControlUnmute, kaiwa.ControlUnban:
+	case kaiwa.ControlTokensRevoked, kaiwa.ControlBan, kaiwa.ControlMute, kaiwa.ControlUnmute, kaiwa.ControlUnban:
+		// The tenant's subject too: UAs that admit signed tokens keep the
+		// tenant's revocations and sanctions (see package signing).
+		subjs = []string{b.subj.user(c.Tenant, c.User), b.subj.ctl(c.Tenant)}
+	case kaiwa.ControlMemberAdded, kaiwa.ControlMemberRemoved, kaiwa.ControlKick:
 		subjs = []string{b.subj.user(c.Tenant, c.User)}
 	case kaiwa.ControlChannelDeleted, kaiwa.ControlChannelClosed:
 		subjs = []string{b.subj.ev(c.Tenant, c.Channel)}

@@ -235,6 +235,7 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int)
 	serve(quick, opChannels, s.channels)
 	serve(quick, opNG, s.ngList)
 	serve(quick, opSanctions, s.sanctions)
+	serve(quick, opSigning, s.signing)
 	if m != nil {
 		serve(quick, opSanction, s.sanction)
 		serve(quick, opLift, s.lift)
@@ -563,11 +564,13 @@ func (o oneByOne) ResolveSessions(ctx context.Context, tokens []string) []kaiwa.
 	return out
 }
 
-// Remote is what a UA asks the API tier over the bus: the directory, and
-// moderation (for NG-word escalation).
+// Remote is what a UA asks the API tier over the bus: the directory,
+// moderation (for NG-word escalation), and the signing state of tenants
+// (for signed tokens).
 type Remote interface {
 	kaiwa.Directory
 	kaiwa.Moderation
+	SigningState(ctx context.Context, t kaiwa.TenantID) (kaiwa.SigningState, error)
 }
 
 // Directory returns the [Remote] that asks the API tier over the bus. It

@@ -260,6 +260,8 @@ sweep="$(n 40000),$(n 58000),$(n 70000),$(n 80000),$(n 100000)"
 # shellcheck disable=SC2086
 {
 	bench idle $ua1 --label ua --conns "$(n 19000)" --duration 5s --connect-concurrency 128
+	# The same with signed tokens the benchmark mints: no token lookup.
+	bench idle $ua1 --label "ua, signed" --signed --conns "$(n 19000)" --duration 5s --connect-concurrency 128
 	bench idle $bare --label bare --conns "$(n 19000)" --duration 5s --connect-concurrency 128
 	bench fanout $ua1 --label ua --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
 	bench fanout $bare --label bare --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s

@@ -62,6 +62,12 @@ func (s *Store) Purge(ctx context.Context, now time.Time, batch int) (PurgeStats
 	if err := s.purgeTokens(ctx, &st, batch, now.Add(-s.TokenGrace)); err != nil {
 		return st, err
 	}
+	if err := s.purgeRevocations(ctx, now); err != nil {
+		return st, err
+	}
+	if err := s.purgeDeliveries(ctx, now); err != nil {
+		return st, err
+	}
 	// Sanctions are few: one statement selects and deletes each batch.
 	for {
 		if err := ctx.Err(); err != nil {

@@ -33,6 +33,8 @@ func (ss *session) handle(ctx context.Context, c *versions.Command) {
 		reply, err = ss.opHistory(ctx, c)
 	case versions.OpPing:
 		reply = versions.OutPong{Op: "pong", Ref: c.Ref}
+	case opPresence:
+		reply, err = ss.opPresenceList(ctx, c)
 	case versions.OpAuth:
 		err = kaiwa.Errorf(kaiwa.CodeBadRequest, "already authenticated")
 	case versions.OpEdit, versions.OpDelete, versions.OpReact, versions.OpUnreact, versions.OpRead,
@@ -175,12 +177,18 @@ func (ss *session) publish(ctx context.Context, ch string, c *versions.Command) 
 	if err := kaiwa.CheckContent(c.Text, data, ss.settings()); err != nil {
 		return kaiwa.Message{}, err
 	}
+	if err := ss.admitSend(); err != nil {
+		return kaiwa.Message{}, err
+	}
 	extras, err := ss.sayExtras(ctx, ch, c)
 	if err != nil {
 		return kaiwa.Message{}, err
 	}
 	text, err := ss.filter(ctx, ch, c.Text, now)
 	if err != nil {
+		return kaiwa.Message{}, err
+	}
+	if text, data, err = ss.beforeSend(ctx, ch, text, data, now); err != nil {
 		return kaiwa.Message{}, err
 	}
 	// Every send has a cid, the client's or a fresh one, so that the bus

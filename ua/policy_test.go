@@ -117,6 +117,15 @@ func TestNGWordsRejectMaskAndEscalate(t *testing.T) {
 		}
 		return fmt.Errorf("say = %v, want muted", err)
 	})
+	// The mute is stored by the directory a moment after this session
+	// muted itself.
+	eventually(t, "the escalation mute stored", func() error {
+		list, err := s.store.Sanctions(ctx, s.tenant, "bob")
+		if err != nil || len(list) == 0 {
+			return fmt.Errorf("sanctions %v, %v", list, err)
+		}
+		return nil
+	})
 	bob2 := s.dial(url1, "bob") // a new session of bob is muted too
 	if err := bob2.Join(ctx, "world"); err != nil {
 		t.Fatal(err)

@@ -45,6 +45,17 @@ type Config struct {
 	// Stream reads single messages (the message a reply quotes). Nil
 	// uses Bus when it is one.
 	Stream kaiwa.StreamReader
+	// Presence answers presence questions across UAs. Nil: this server
+	// answers none, and its clients' presence op is unavailable.
+	Presence PresenceBus
+	// HookClient calls the tenants' before-send hooks (egress's client in
+	// production: public addresses only). Nil: every hook fails, and its
+	// tenant's timeout policy applies.
+	HookClient *http.Client
+	// Limits shares admissions with the other UAs, for the tenants'
+	// per-user and per-tenant message rates. Nil: those rates are not
+	// enforced.
+	Limits LimitBus
 	Logger *slog.Logger
 
 	// SendQueueBytes bounds each session's outbox: the bytes given to it
@@ -217,6 +228,7 @@ type Server struct {
 	// replays bounds each user's resume replays.
 	replays *replayBudget
 	met     *metrics
+	hookMet *hookMetrics
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -231,7 +243,10 @@ type Server struct {
 	tmu     sync.Mutex
 	tenants map[kaiwa.TenantID]*tenantState
 	ctl     kaiwa.Subscription
-	quit    chan struct{} // stops the pinger
+	pres    kaiwa.Subscription // presence questions; nil without a PresenceBus
+	lim     kaiwa.Subscription // other UAs' admissions; nil without a LimitBus
+	limits  *limiter           // nil without a LimitBus
+	quit    chan struct{}      // stops the pinger
 
 	// outbox is what every session's outbox shares: the bound in bytes,
 	// the write timeout, the closing op a slow consumer gets.
@@ -246,6 +261,20 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.ctl = sub
+	if s.pres, err = s.servePresence(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
+	if s.lim, err = s.startLimits(); err != nil {
+		_ = sub.Unsubscribe()
+		if s.pres != nil {
+			_ = s.pres.Unsubscribe()
+		}
+		if s.lim != nil {
+			_ = s.lim.Unsubscribe()
+		}
+		return nil, err
+	}
 	s.cfg.Bus.OnReconnect(s.reconnected)
 	go s.pinger()
 	if p, ok := s.cfg.Bus.(BusPinger); ok && s.cfg.FenceAfter > 0 {
@@ -267,6 +296,7 @@ func newServer(cfg Config) *Server {
 		quit:     make(chan struct{}),
 	}
 	s.hub = newHub(s)
+	s.hookMet = newHookMetrics(s.met.reg)
 	s.replays = newReplayBudget(cfg.MaxReplayPerUserMinute)
 	s.outbox = outbox.Config{
 		Codec:      s.codec,
@@ -566,6 +596,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		if s.ctl != nil {
 			_ = s.ctl.Unsubscribe()
+		}
+		if s.pres != nil {
+			_ = s.pres.Unsubscribe()
 		}
 		return nil
 	case <-ctx.Done():

@@ -195,6 +195,9 @@ func (ss *session) sendError(ref string, err error) {
 	if u, ok := errors.AsType[*unknownOutcome](err); ok {
 		e.CID = u.cid
 	}
+	if r, ok := errors.AsType[*retryAfter](err); ok {
+		e.RetryAfterMS = int(r.after.Milliseconds())
+	}
 	ss.send(e)
 }
 

@@ -109,6 +109,8 @@ func (s *Server) tenantControl(c *kaiwa.Control) {
 		// cache had not yet heard of the change may answer the first load.
 		go ts.reloadNG()
 		time.AfterFunc(s.cfg.ReloadAgain, ts.reloadNG)
+	case kaiwa.ControlTokenIDRevoked:
+		s.closeTokenID(c.Tenant, c.ID)
 	}
 }
 

@@ -133,6 +133,9 @@ type OutError struct {
 	Code    kaiwa.Code `json:"code"`
 	Message string     `json:"message"`
 	CID     string     `json:"cid,omitempty"`
+	// RetryAfterMS is set on a rate_limited error of a send refused by a
+	// per-user or per-tenant limit: when to try again.
+	RetryAfterMS int `json:"retry_after_ms,omitempty"`
 }
 
 // OutHistory is the "history" reply; Messages are encoded "msg" ops.

@@ -141,6 +141,7 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	api := f.str("api", "KAIWA_BENCH_API", "", "set up through this tenant API base URL instead, e.g. http://127.0.0.1:8081/v1/api (loopback only)")
 	apiKey := f.str("api-key", "KAIWA_BENCH_API_KEY", "", "API key for --api")
 	setupConc := f.integer("setup-concurrency", "KAIWA_BENCH_SETUP_CONCURRENCY", 16, "setup writes or requests in flight")
+	signed := f.boolean("signed", "KAIWA_BENCH_SIGNED", "with --mysql-dsn: the clients' tokens are signed tokens the benchmark mints with a key it registers, instead of registered ones")
 	checkLog := f.boolean("check-log", "KAIWA_BENCH_CHECK_LOG", "after the window, wait until the message log in --mysql-dsn holds every acknowledged message: stored, missing, and the log writer's lag")
 	quiet := f.boolean("quiet", "KAIWA_BENCH_QUIET", "no progress lines")
 	if err := f.Parse(args); err != nil {
@@ -214,7 +215,11 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 		if _, err := store.CreateTenant(ctx, t, "Benchmarks"); err != nil && !kaiwa.IsCode(err, kaiwa.CodeConflict) {
 			return fmt.Errorf("bench: create tenant %s: %w", t, err)
 		}
-		cfg.Setup = &bench.StoreSetup{Tenant: t, Tokens: store, Channels: store, Concurrency: *setupConc}
+		st := &bench.StoreSetup{Tenant: t, Tokens: store, Channels: store, Concurrency: *setupConc}
+		cfg.Setup = st
+		if *signed {
+			cfg.Setup = &bench.SignedSetup{StoreSetup: st, Keys: store}
+		}
 		if *checkLog {
 			db, err := sql.Open("mysql", *dsn)
 			if err != nil {
@@ -225,6 +230,8 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 		}
 	case *checkLog:
 		return usageError{"bench: --check-log needs --mysql-dsn"}
+	case *signed:
+		return usageError{"bench: --signed needs --mysql-dsn"}
 	case *api != "":
 		if *apiKey == "" {
 			return usageError{"bench: --api needs --api-key"}

@@ -62,6 +62,9 @@ const tenantUsage = `usage: kaiwa tenant COMMAND [NAME] [flags]
   revoke-key NAME KEY_ID      revoke one of a tenant's API keys
   settings NAME [--set JSON]  show or change a tenant's settings (applied live)
   disable NAME                refuse a tenant's keys and tokens
+  signing-keys NAME [--add JSON | --delete KID]
+                              list, add or delete the keys that verify the
+                              tenant's signed tokens (applied live)
 
 flags:
 `
@@ -78,6 +81,8 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN")
 	asJSON := f.Bool("json", false, "print one JSON object, for scripts")
+	addKey := f.String("add", "", `signing-keys: a key to add, e.g. '{"kid":"k1","alg":"EdDSA","public_key":"-----BEGIN PUBLIC KEY-----..."}'`)
+	delKey := f.String("delete", "", "signing-keys: the kid of a key to delete")
 	set := f.String("set", "", `settings: a JSON object merged into the tenant's settings, e.g. '{"rate_ops":20,"allowed_versions":["v2"]}'`)
 	natsURL := f.str("nats-url", "KAIWA_NATS_URL", "nats://127.0.0.1:4222", "NATS, to tell the servers about a settings change")
 	busPrefix := f.str("bus-prefix", "KAIWA_BUS_PREFIX", "kaiwa", "prefix of every bus subject")
@@ -113,7 +118,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 	live := &announcer{url: *natsURL, prefix: *busPrefix}
 	defer live.close()
 	events := &commandEvents{}
-	core := &kaiwa.Core{Tenants: store, Bus: live, Events: events}
+	core := &kaiwa.Core{Tenants: store, Signing: store, Bus: live, Events: events}
 	defer func() {
 		if err := events.flush(ctx, store); err != nil {
 			fmt.Fprintf(stderr, "kaiwa: the change is made, but its event was not logged: %v\n", err)
@@ -223,6 +228,12 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 			enc.SetIndent("", "  ")
 		}
 		return enc.Encode(st)
+	case "signing-keys":
+		id, err := needName()
+		if err != nil {
+			return err
+		}
+		return signingKeys(ctx, core, store, id, *addKey, *delKey, *asJSON, stdout)
 	case "list":
 		list, err := store.Tenants(ctx)
 		if err != nil {
@@ -241,7 +252,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return tw.Flush()
 	}
-	return usageError{fmt.Sprintf("unknown tenant command %q (create, list, keys, rotate-key, revoke-key, settings, disable)", sub)}
+	return usageError{fmt.Sprintf("unknown tenant command %q (create, list, keys, rotate-key, revoke-key, settings, disable, signing-keys)", sub)}
 }
 
 func stamp(t time.Time) string {

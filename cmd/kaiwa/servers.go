@@ -14,6 +14,8 @@ import (
 	"github.com/kaiwa-chat/kaiwa/apiserver"
 	"github.com/kaiwa-chat/kaiwa/bus"
 	"github.com/kaiwa-chat/kaiwa/console"
+	"github.com/kaiwa-chat/kaiwa/egress"
+	"github.com/kaiwa-chat/kaiwa/signing"
 	"github.com/kaiwa-chat/kaiwa/tenants"
 	"github.com/kaiwa-chat/kaiwa/tenants/ngword"
 	"github.com/kaiwa-chat/kaiwa/ua"
@@ -92,6 +94,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	metricsAddr := metricsListen(f)
 	fence := f.duration("fence-after", "KAIWA_FENCE_AFTER", 5*time.Second, "when the bus has been unreachable this long, ask every session to reconnect elsewhere, refuse new ones and fail /readyz until it is back (0: never)")
 	node := f.node()
+	hookPrivate := f.boolean("hook-allow-private", "KAIWA_HOOK_ALLOW_PRIVATE", "let tenants' before-send hooks be http URLs and private, loopback or link-local addresses (tests, private deployments)")
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -107,8 +110,15 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer b.Close()
 	remote := b.Directory()
+	// Signed tokens are verified here, with keys the directory sends once.
+	dir, signSub, err := signing.Attach(remote, b, log)
+	if err != nil {
+		return err
+	}
+	defer signSub.Unsubscribe()
 	srv, err := ua.New(ua.Config{
-		Version: v, Directory: remote, Moderation: remote, Bus: b, Recorder: b, Logger: log,
+		Version: v, Directory: dir, Moderation: remote, Bus: b, Recorder: b, Logger: log, Presence: b,
+		HookClient: egress.Policy{AllowPrivate: *hookPrivate}.Client(5 * time.Second), Limits: b,
 		Players: b.Players(), Stream: b,
 		CompileNG:      func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain, FenceAfter: fenceAfter(*fence),
@@ -160,6 +170,8 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	metricsAddr := metricsListen(f)
 	consoleSecret := f.str("console-secret", "KAIWA_CONSOLE_SECRET", "", "signs the web console's sessions: every API process serving /console/ needs the same one, of at least 32 bytes (empty: a random one, so logins end with the process)")
 	node := f.node()
+	hooks := f.str("webhooks", "KAIWA_WEBHOOKS", "on", `"on": this process delivers webhooks (with the other API processes), "off": it leaves them to others`)
+	allowPrivate := f.boolean("webhook-allow-private", "KAIWA_WEBHOOK_ALLOW_PRIVATE", "let tenants' endpoints be http URLs and private, loopback or link-local addresses (tests, private deployments)")
 	c := f.common()
 	if err := f.Parse(args); err != nil {
 		return err
@@ -170,6 +182,10 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	if n := len(*consoleSecret); n > 0 && n < console.MinSecret {
 		return usageError{fmt.Sprintf("--console-secret must be at least %d bytes", console.MinSecret)}
 	}
+	if *hooks != "on" && *hooks != "off" {
+		return usageError{`--webhooks is "on" or "off"`}
+	}
+	egressPolicy := egress.Policy{AllowPrivate: *allowPrivate}
 	v, err := liveVersion(*vfile, *version)
 	if err != nil {
 		return err
@@ -202,6 +218,9 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		Log:       store,
 		NG:        invalidatingNG{store, cache},
 		Sanctions: invalidatingSanctions{store, cache},
+		Signing:   store,
+		Webhooks:  store,
+		URLs:      egressPolicy,
 		Bus:       b,
 		Events:    b,
 		Stream:    b,
@@ -260,6 +279,13 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 			store.RunIndexer(ctx, 0, log.With("component", "indexer"))
 		}()
 	}
+	if *hooks == "on" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runWebhooks(ctx, b, store, core, egressPolicy, log.With("component", "webhooks"))
+		}()
+	}
 	if *purgeEvery > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); purgeLoop(ctx, store, *purgeEvery, log) }()
@@ -272,6 +298,9 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		NG:        store,
 		Sanctions: store,
 		Events:    logs,
+		Signing:   store,
+		Webhooks:  store,
+		Presence:  b,
 		Stats:     b,
 		Registry:  reg,
 		Console: console.New(console.Config{

@@ -119,7 +119,7 @@ func TestNoRouteCrossesTenants(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	params := map[string]string{"{ch}": "world", "{user}": "alice", "{other}": "bob", "{id}": msgID, "{word}": secret + "word"}
+	params := map[string]string{"{ch}": "world", "{user}": "alice", "{other}": "bob", "{id}": msgID, "{word}": secret + "word", "{kid}": "k1", "{jti}": "j1"}
 	bodies := map[string]string{
 		"POST /tokens":                      `{"user":"alice","ttl_seconds":60,"join":["*"],"publish":["*"]}`,
 		"PUT /channels/{ch}":                `{"kind":"open","title":"rival"}`,
@@ -132,6 +132,7 @@ func TestNoRouteCrossesTenants(t *testing.T) {
 		"PUT /users/{user}/ban":             `{"reason":"rival"}`,
 		"PUT /users/{user}/mute":            `{"reason":"rival"}`,
 		"PUT /channels/{ch}/members/{user}": `{}`,
+		"POST /signing-keys":                `{"kid":"k1","alg":"HS256","secret":"rival's secret of thirty-two bytes or more"}`,
 	}
 	var calls []string
 	for path, methods := range doc.Paths {

@@ -205,7 +205,7 @@ func unixGet(sock, path string) (int, string) {
 // its first count).
 func metric(sock, name string) float64 {
 	_, body := unixGet(sock, "/metrics")
-	ms := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:\{[^}]*\})? (\S+)$`).FindAllStringSubmatch(body, -1)
+	ms := regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(name)+`(?:\{[^}]*\})? (\S+)$`).FindAllStringSubmatch(body, -1)
 	var sum float64
 	for _, m := range ms {
 		v, _ := strconv.ParseFloat(m[1], 64)

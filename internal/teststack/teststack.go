@@ -13,7 +13,9 @@ import (
 
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/bus"
+	"github.com/kaiwa-chat/kaiwa/egress"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
+	"github.com/kaiwa-chat/kaiwa/signing"
 	"github.com/kaiwa-chat/kaiwa/tenants"
 	"github.com/kaiwa-chat/kaiwa/tenants/ngword"
 	"github.com/kaiwa-chat/kaiwa/ua"
@@ -92,8 +94,14 @@ func (s *Stack) UAOn(b *bus.Bus, version string, tune func(*ua.Config)) (string,
 		s.T.Fatalf("teststack: no version %q", version)
 	}
 	dir := b.Directory()
+	signed, sub, err := signing.Attach(dir, b, nil)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	s.T.Cleanup(func() { sub.Unsubscribe() })
 	cfg := ua.Config{
-		Version: v, Directory: dir, Moderation: dir, Bus: b, Recorder: b, DrainWindow: 100 * time.Millisecond,
+		Version: v, Directory: signed, Moderation: dir, Bus: b, Recorder: b, DrainWindow: 100 * time.Millisecond, Presence: b,
+		HookClient: egress.Policy{AllowPrivate: true}.Client(5 * time.Second), Limits: b,
 		Players: b.Players(), Stream: b,
 		CompileNG: func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 	}
