@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -83,24 +84,46 @@ type stack struct {
 	// starts is how many times each supervised child should have been
 	// started: once, plus the kills and restarts the test did.
 	starts map[string]int
-	// deleted holds the message ids the probers deleted before they
-	// existed (ids are global to the stream, so a later round's message
-	// may bear one).
+	// deleted holds the message ids the probers meant to delete before
+	// they existed (ids are global to the stream, so a later round's
+	// message may bear one), and whether the API said it deleted them.
+	// A prober guesses a future id from the acknowledgements it has seen;
+	// under a fault a message can be in the stream before its sender's
+	// acknowledgement arrives, so the API may rightly delete it.
 	deleted map[string]bool
 }
 
-// deleting records that a prober deletes id.
-func (s *stack) deleting(id string) {
+// deleting records that a prober deletes id, and whether the API answered
+// that it did.
+func (s *stack) deleting(id string, done bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.deleted[id] = true
+	s.deleted[id] = s.deleted[id] || done
 }
 
-// wasDeleted reports whether a prober deleted id.
-func (s *stack) wasDeleted(id string) bool {
+// wasDeleted reports whether a prober deleted id, and whether the API
+// said it deleted a message.
+func (s *stack) wasDeleted(id string) (probed, done bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.deleted[id]
+	done, probed = s.deleted[id]
+	return probed, done
+}
+
+// deletedWithin reports whether the API deleted, for a prober, a message
+// whose seq is in (last, prev]: a gap a member sees there is the deleted
+// message (protocol.md §14.4). A message id ends with its stream seq.
+func (s *stack) deletedWithin(last, prev uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, done := range s.deleted {
+		i := strings.LastIndexByte(id, '-')
+		seq, err := strconv.ParseUint(id[i+1:], 10, 64)
+		if done && err == nil && seq > last && seq <= prev {
+			return true
+		}
+	}
+	return false
 }
 
 // startStack starts a stack for the whole test and stops it in t.Cleanup.

@@ -161,6 +161,9 @@ func (l *ledger) future() (epoch string, seq uint64) {
 	return l.epoch, l.maxSeq
 }
 
+// gap is a v2 message whose prev was not the last seq its member had.
+type gap struct{ last, prev uint64 }
+
 // receipt is one message as a member received it.
 type receipt struct {
 	id, cid string
@@ -187,7 +190,7 @@ type member struct {
 	spans      []span
 	got        map[string][]receipt // by channel
 	last       map[string]uint64    // v2: the last seq received per channel
-	gaps       int                  // v2: a message whose prev was not the last seq
+	gaps       []gap                // v2: messages whose prev was not the last seq
 	unrecov    int                  // v2: resumes that could not recover
 	drained    int                  // connections the server asked to reconnect
 	downs      []time.Duration      // each time from a connection's end to the next ready
@@ -213,7 +216,7 @@ func (m *member) record(ev client.Event) {
 		m.got[msg.Ch] = append(m.got[msg.Ch], receipt{id: msg.ID, cid: cid, seq: msg.Seq, at: time.Now()})
 		if m.v == "v2" && msg.Seq != 0 {
 			if msg.Prev != m.last[msg.Ch] {
-				m.gaps++
+				m.gaps = append(m.gaps, gap{last: m.last[msg.Ch], prev: msg.Prev})
 			}
 			if msg.Seq > m.last[msg.Ch] {
 				m.last[msg.Ch] = msg.Seq
@@ -400,6 +403,9 @@ type apiCall struct {
 	took    time.Duration
 	at      time.Time
 	goodFor []int // statuses that are right answers besides 503
+	// deleted is the id a deletion probe asked for; its 204 is right
+	// when a message of that id was acknowledged.
+	deleted string
 }
 
 // round is one fault's traffic: its members, channels and sends.
@@ -546,9 +552,15 @@ func (r *round) probe() {
 				continue
 			}
 			id := epoch + "-" + strconv.FormatUint(seq+uint64(20+rand.IntN(40)), 10)
-			r.s.deleting(id)
+			r.s.deleting(id, false)
 			status, _, err := r.api.call(v, "DELETE", "/channels/"+ch+"/messages/"+id, nil)
-			c = apiCall{what: "DELETE unknown message", status: status, err: err, goodFor: []int{404}}
+			c = apiCall{what: "DELETE unknown message", status: status, err: err, goodFor: []int{404}, deleted: id}
+			if err == nil && status == http.StatusNoContent {
+				// The guess was late: the message was in the stream
+				// already. Right only if it was acknowledged (checked
+				// with the round).
+				r.s.deleting(id, true)
+			}
 		}
 		c.took, c.at = time.Since(began), began
 		r.recordCall(c)
