@@ -196,6 +196,9 @@ const (
 	ControlTokensRevoked ControlKind = "tokens_revoked"
 	// ControlSettings: the tenant's settings changed; cached copies are dropped.
 	ControlSettings ControlKind = "settings"
+	// ControlKeys: one of the tenant's API keys was revoked, or the tenant
+	// disabled; the API processes drop their cached checks of its keys.
+	ControlKeys ControlKind = "api_keys"
 	// ControlNGWords: the tenant's NG list changed; matchers are rebuilt.
 	ControlNGWords ControlKind = "ng_words"
 	// ControlKick: the user's sessions are closed (4003) with Reason.

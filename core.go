@@ -69,8 +69,38 @@ type Core struct {
 	Stream StreamReader
 	// Player keeps reactions, read cursors, blocks and the search index.
 	Player PlayerStore
+	// Lookup, when set, answers the reads of the message paths (a
+	// tenant's settings, whether a channel exists) in place of Tenants and
+	// Channels: a cache that may be a moment stale (a [Directory] cache
+	// serves). A change never reads through it.
+	Lookup Lookup
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Lookup is what the message paths read of a tenant; [Directory] has these
+// methods.
+type Lookup interface {
+	TenantSettings(ctx context.Context, t TenantID) (Settings, error)
+	Channel(ctx context.Context, t TenantID, ch string) (Channel, error)
+}
+
+// settingsOf returns tenant t's settings for a message path, through
+// [Core.Lookup] when set.
+func (c *Core) settingsOf(ctx context.Context, t TenantID) (Settings, error) {
+	if c.Lookup != nil {
+		return c.Lookup.TenantSettings(ctx, t)
+	}
+	return c.Tenants.TenantSettings(ctx, t)
+}
+
+// channelOf returns channel ch of tenant t for a message path, through
+// [Core.Lookup] when set.
+func (c *Core) channelOf(ctx context.Context, t TenantID, ch string) (Channel, error) {
+	if c.Lookup != nil {
+		return c.Lookup.Channel(ctx, t, ch)
+	}
+	return c.Channels.Channel(ctx, t, ch)
 }
 
 // now returns the time of the core's clock.

@@ -61,7 +61,7 @@ func (c *Core) ownMessage(ctx context.Context, actor string, t TenantID, user, c
 	if id == "" || len(id) > MaxRefLen {
 		return Message{}, Settings{}, Errorf(CodeBadRequest, "id is required")
 	}
-	st, err := c.Tenants.TenantSettings(ctx, t)
+	st, err := c.settingsOf(ctx, t)
 	if err != nil {
 		return Message{}, Settings{}, err
 	}

@@ -27,7 +27,7 @@ func (c *Core) PostMessage(ctx context.Context, actor string, t TenantID, ch str
 		return Message{}, err
 	}
 	if !IsInbox(ch) {
-		if _, err := c.Channels.Channel(ctx, t, ch); err != nil {
+		if _, err := c.channelOf(ctx, t, ch); err != nil {
 			return Message{}, err
 		}
 	}
@@ -103,7 +103,7 @@ func (c *Core) systemMessage(ctx context.Context, t TenantID, sm SystemMessage) 
 	if len(sm.CID) > MaxRefLen {
 		return Message{}, Errorf(CodeBadRequest, "cid longer than %d characters", MaxRefLen)
 	}
-	settings, err := c.Tenants.TenantSettings(ctx, t)
+	settings, err := c.settingsOf(ctx, t)
 	if err != nil {
 		return Message{}, err
 	}

@@ -20,7 +20,7 @@ func (c *Core) React(ctx context.Context, actor string, t TenantID, user, ch, id
 	if err := CheckID("user", user); err != nil {
 		return Message{}, err
 	}
-	st, err := c.Tenants.TenantSettings(ctx, t)
+	st, err := c.settingsOf(ctx, t)
 	if err != nil {
 		return Message{}, err
 	}

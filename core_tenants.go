@@ -18,8 +18,9 @@ func (c *Core) CreateTenant(ctx context.Context, actor string, id TenantID, name
 	return apiKey, nil
 }
 
-// DisableTenant refuses tenant id's API keys and user tokens from now on.
-// Event: tenant_disabled.
+// DisableTenant refuses tenant id's API keys and user tokens from now on
+// (see [Core.RevokeKey] on the API processes' cached key checks). Event:
+// tenant_disabled.
 func (c *Core) DisableTenant(ctx context.Context, actor string, id TenantID) error {
 	if err := checkActor(actor); err != nil {
 		return err
@@ -27,8 +28,17 @@ func (c *Core) DisableTenant(ctx context.Context, actor string, id TenantID) err
 	if err := c.Tenants.DisableTenant(ctx, id); err != nil {
 		return err
 	}
+	c.keysChanged(ctx, id)
 	c.record(actor, id, EventTenantDisabled, "", "", nil)
 	return nil
+}
+
+// keysChanged tells the API processes to drop their cached checks of
+// tenant t's API keys ([ControlKeys]). It is a hint: a process that does
+// not hear it refuses the key once its cached check expires (the cache's
+// TTL, a second by default), so its failure fails nothing.
+func (c *Core) keysChanged(ctx context.Context, t TenantID) {
+	_ = c.Bus.PublishControl(ctx, Control{Kind: ControlKeys, Tenant: t})
 }
 
 // SetSettings replaces tenant t's settings ([Settings.Check]ed; zero
@@ -70,7 +80,9 @@ func (c *Core) AddKey(ctx context.Context, actor string, t TenantID) (apiKey str
 
 // RevokeKey revokes API key keyID of tenant t: [CodeNotFound] when the
 // tenant has no such active key, [CodeConflict] for its last active key.
-// A key may revoke itself. Event: key_revoked (detail.id).
+// A key may revoke itself. Every API process refuses it at once, or
+// within its key cache's TTL when it missed the live change
+// ([ControlKeys]). Event: key_revoked (detail.id).
 func (c *Core) RevokeKey(ctx context.Context, actor string, t TenantID, keyID int64) error {
 	if err := checkActor(actor); err != nil {
 		return err
@@ -81,6 +93,7 @@ func (c *Core) RevokeKey(ctx context.Context, actor string, t TenantID, keyID in
 	if err := c.Tenants.RevokeKey(ctx, t, keyID); err != nil {
 		return err
 	}
+	c.keysChanged(ctx, t)
 	c.record(actor, t, EventKeyRevoked, "", "", map[string]any{"id": keyID})
 	return nil
 }

@@ -58,7 +58,9 @@ type Settings struct {
 	// (native games) are not affected.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 	// APIRate and APIBurst bound the tenant API calls per second, per API
-	// process.
+	// process. The defaults (2,000 a second, bursts of 4,000) fit a game
+	// server at launch issuing a token per player login; one API process
+	// answers about 10,000 token calls a second (docs/benchmarks.md).
 	APIRate  float64 `json:"api_rate,omitempty"`
 	APIBurst int     `json:"api_burst,omitempty"`
 
@@ -102,8 +104,8 @@ func DefaultSettings() Settings {
 		NGEscalateWindowS:  60,
 		NGEscalateMuteS:    300,
 		RetentionDays:      90,
-		APIRate:            50,
-		APIBurst:           100,
+		APIRate:            2000,
+		APIBurst:           4000,
 		EditWindowS:        900,
 		MaxAttachments:     4,
 	}

@@ -55,6 +55,7 @@ const (
 	kindMemberChannels            // a: user; value []string
 	kindNGList                    // value kaiwa.NGList
 	kindSanctions                 // a: user; value []kaiwa.Sanction
+	kindAPIKey                    // a: key hash; value kaiwa.TenantID
 )
 
 type cacheKey struct {
@@ -270,6 +271,27 @@ func lookup[T any](ctx context.Context, c *Cache, tenant kaiwa.TenantID, k cache
 }
 
 func same[T any](v T) T { return v }
+
+// CachedKeys is a [kaiwa.TenantStore] whose AuthenticateKey answers from
+// Cache: a key found valid is taken as valid for the cache's TTL without
+// asking the store again (a refused key is always asked again). The
+// process that revokes a key or disables a tenant drops the tenant's
+// entries at once (through [Cache.Invalidate] on [kaiwa.ControlKeys]);
+// another process refuses the key within the TTL.
+type CachedKeys struct {
+	kaiwa.TenantStore
+	Cache *Cache
+}
+
+// AuthenticateKey implements [kaiwa.TenantStore], cached.
+func (k CachedKeys) AuthenticateKey(ctx context.Context, apiKey string) (kaiwa.TenantID, error) {
+	tenant, ok := kaiwa.CredentialTenant(apiKey)
+	if !ok {
+		return "", kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid api key")
+	}
+	return lookup(ctx, k.Cache, tenant, cacheKey{kind: kindAPIKey, a: kaiwa.HashCredential(apiKey)}, same,
+		func(ctx context.Context) (kaiwa.TenantID, error) { return k.TenantStore.AuthenticateKey(ctx, apiKey) })
+}
 
 // TenantSettings returns the tenant's settings, cached.
 func (c *Cache) TenantSettings(ctx context.Context, tenant kaiwa.TenantID) (kaiwa.Settings, error) {

@@ -530,3 +530,52 @@ func TestCacheResolveSessions(t *testing.T) {
 	}
 	g.wantCalls(t, map[string]int{"ResolveToken": 1, "Sanctions": 1, "MemberChannels": 1})
 }
+
+// TestCachedKeys: a key found valid is not checked again within the TTL;
+// a refused key always is; a revocation this process makes (Invalidate)
+// is refused at once; another process's revocation within the TTL.
+func TestCachedKeys(t *testing.T) {
+	ctx := context.Background()
+	f := newCacheFixture(t)
+	key := newTenant(t, f.s, "keys")
+	spare, err := f.s.RotateKey(ctx, "keys")
+	must(t, err)
+	k := CachedKeys{TenantStore: f.s, Cache: f.c}
+	for range 3 {
+		got, err := k.AuthenticateKey(ctx, key)
+		if err != nil || got != "keys" {
+			t.Fatalf("AuthenticateKey = %q, %v", got, err)
+		}
+	}
+	// Revoke it behind the cache's back (another process): still admitted
+	// within the TTL, refused after it.
+	keys, err := f.s.APIKeys(ctx, "keys")
+	must(t, err)
+	var first int64
+	for _, ak := range keys {
+		if first == 0 || ak.ID < first {
+			first = ak.ID
+		}
+	}
+	must(t, f.s.RevokeKey(ctx, "keys", first))
+	if got, err := k.AuthenticateKey(ctx, key); err != nil || got != "keys" {
+		t.Fatalf("within the TTL: %q, %v; want the cached answer", got, err)
+	}
+	f.advance(6 * time.Second)
+	_, err = k.AuthenticateKey(ctx, key)
+	wantCode(t, err, kaiwa.CodeUnauthorized)
+	// A refused key is asked again every time: it is still refused.
+	_, err = k.AuthenticateKey(ctx, key)
+	wantCode(t, err, kaiwa.CodeUnauthorized)
+	// This process's own revocation drops the cached check at once.
+	if got, err := k.AuthenticateKey(ctx, spare); err != nil || got != "keys" {
+		t.Fatalf("spare key: %q, %v", got, err)
+	}
+	must(t, f.s.DisableTenant(ctx, "keys"))
+	f.c.Invalidate("keys")
+	_, err = k.AuthenticateKey(ctx, spare)
+	wantCode(t, err, kaiwa.CodeUnauthorized)
+	// Not a key at all.
+	_, err = k.AuthenticateKey(ctx, "no-tenant-prefix")
+	wantCode(t, err, kaiwa.CodeUnauthorized)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +18,7 @@ import (
 // metricsListen defines the --metrics-listen flag of a server process.
 func metricsListen(f envFlags) *string {
 	return f.str("metrics-listen", "KAIWA_METRICS_LISTEN", "",
-		`also serve GET /metrics on this TCP address for Prometheus ("127.0.0.1:9101"); empty: only on --listen`)
+		`also serve GET /metrics (and Go's profiles at /debug/pprof/) on this TCP address for Prometheus and operators ("127.0.0.1:9101"); empty: only on --listen`)
 }
 
 // processRegistry returns a registry with the process's own metrics (Go
@@ -30,8 +31,10 @@ func processRegistry(b *bus.Bus) *prometheus.Registry {
 	return reg
 }
 
-// serveMetrics serves h at /metrics on addr (nothing when addr is empty)
-// until ctx is done. It fails at once when addr cannot be listened on.
+// serveMetrics serves h at /metrics, and the process's profiles at
+// /debug/pprof/, on addr (nothing when addr is empty) until ctx is done.
+// It fails at once when addr cannot be listened on. The address is the
+// operators' own, never the clients'.
 func serveMetrics(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
 	if addr == "" {
 		return nil
@@ -42,6 +45,9 @@ func serveMetrics(ctx context.Context, addr string, h http.Handler, log *slog.Lo
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {

@@ -164,7 +164,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN, e.g. user:pass@tcp(127.0.0.1:3306)/kaiwa")
 	readDSN := f.str("mysql-read-dsn", "KAIWA_MYSQL_READ_DSN", "", "a MySQL replica's DSN: GET messages and GET events read the logs from it (default: --mysql-dsn)")
 	withLog := f.boolean("logwriter", "KAIWA_LOGWRITER", "also run the log writer in this process")
-	cacheTTL := f.duration("cache-ttl", "KAIWA_CACHE_TTL", time.Second, "how long directory answers to UAs are cached")
+	cacheTTL := f.duration("cache-ttl", "KAIWA_CACHE_TTL", time.Second, "how long directory answers to UAs, API key checks and the settings and channels system messages read are cached")
 	purgeEvery := f.duration("purge-every", "KAIWA_PURGE_EVERY", 10*time.Minute, "how often logs past each tenant's retention are purged (0: never, in this process)")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every request at info, tenant but never key")
 	metricsAddr := metricsListen(f)
@@ -212,7 +212,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	// Every change goes through the core; changes made through this
 	// process drop its cached directory answers at once.
 	core := &kaiwa.Core{
-		Tenants:   store,
+		Tenants:   invalidatingTenants{store, cache},
 		Tokens:    invalidatingTokens{store, cache},
 		Channels:  invalidatingChannels{store, cache},
 		Log:       store,
@@ -225,6 +225,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		Events:    b,
 		Stream:    b,
 		Player:    store,
+		Lookup:    cache,
 	}
 	dir, err := b.ServeDirectory(cache, core.Moderation(kaiwa.ActorUA), 64)
 	if err != nil {
@@ -242,7 +243,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		switch {
 		case c.Kind == kaiwa.ControlNGWords:
 			cache.InvalidateNG(c.Tenant)
-		case c.Kind == kaiwa.ControlSettings:
+		case c.Kind == kaiwa.ControlSettings, c.Kind == kaiwa.ControlKeys:
 			cache.Invalidate(c.Tenant)
 		case c.User != "":
 			cache.InvalidateUser(c.Tenant, c.User)
@@ -292,7 +293,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	}
 	h := apiserver.NewServer(apiserver.Config{
 		Core:      core,
-		Tenants:   store,
+		Tenants:   tenants.CachedKeys{TenantStore: store, Cache: cache},
 		Channels:  store,
 		Log:       logs,
 		NG:        store,
@@ -364,6 +365,26 @@ func fenceAfter(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// invalidatingTenants drops the API tier's cached key checks of a tenant
+// whose key it revokes or which it disables, so this process never admits
+// the key again; the others hear of it live ([kaiwa.ControlKeys]).
+type invalidatingTenants struct {
+	kaiwa.TenantStore
+	cache *tenants.Cache
+}
+
+func (t invalidatingTenants) RevokeKey(ctx context.Context, id kaiwa.TenantID, keyID int64) error {
+	err := t.TenantStore.RevokeKey(ctx, id, keyID)
+	t.cache.Invalidate(id)
+	return err
+}
+
+func (t invalidatingTenants) DisableTenant(ctx context.Context, id kaiwa.TenantID) error {
+	err := t.TenantStore.DisableTenant(ctx, id)
+	t.cache.Invalidate(id)
+	return err
 }
 
 // invalidatingTokens drops the API tier's cached identities of a user whose

@@ -3,9 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"io"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/client"
+	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 )
 
 // TestLiveChangesReachBothUAsWithinASecond: an NG-list change and a ban
@@ -228,4 +229,47 @@ func snapshot(c *cluster, key string) string {
 		parts = append(parts, fmt.Sprintf("key %v revoked=%v", k["id"], k["revoked_at"]))
 	}
 	return strings.Join(parts, "\n")
+}
+
+// TestRevokedKeyIsRefusedByEveryAPIProcess: the API processes cache a
+// key's check, but a key revoked through one (here v1's) is refused by it
+// at once and by the other (v2's) within a second; so are the keys of a
+// tenant the operator disables from the CLI.
+func TestRevokedKeyIsRefusedByEveryAPIProcess(t *testing.T) {
+	c := newCluster(t, clusterOpts{})
+	first := c.tenant("keyco")
+	second := c.must(201, "POST", "/keys", first, nil)["key"].(string)
+	// Both processes have checked (and cached) both keys.
+	for _, v := range []string{"v1", "v2"} {
+		for _, k := range []string{first, second} {
+			c.mustV(v, 200, "GET", "/settings", k, nil)
+		}
+	}
+	var firstID any
+	for _, k := range c.must(200, "GET", "/keys", second, nil)["keys"].([]any) {
+		if firstID == nil || k.(map[string]any)["id"].(float64) < firstID.(float64) {
+			firstID = k.(map[string]any)["id"]
+		}
+	}
+	c.must(204, "DELETE", fmt.Sprintf("/keys/%v", firstID), second, nil)
+	revoked := time.Now()
+	if status, _ := c.apiV("v1", "GET", "/settings", first, nil); status != 401 {
+		t.Fatalf("the process that revoked the key answered %d for it, want 401", status)
+	}
+	testenv.Eventually(t, "v2 refuses the revoked key", time.Second, func() bool {
+		status, _ := c.apiV("v2", "GET", "/settings", first, nil)
+		return status == 401
+	})
+	t.Logf("v2 refused the revoked key %v after the revocation", time.Since(revoked).Round(time.Millisecond))
+	c.mustV("v2", 200, "GET", "/settings", second, nil)
+
+	if out, err := exec.Command(kaiwaBin, "tenant", "disable", "keyco", "--mysql-dsn", c.dsn, "--nats-url", c.nats).CombinedOutput(); err != nil {
+		t.Fatalf("kaiwa tenant disable: %v\n%s", err, out)
+	}
+	for _, v := range []string{"v1", "v2"} {
+		testenv.Eventually(t, v+" refuses the disabled tenant's key", time.Second, func() bool {
+			status, _ := c.apiV(v, "GET", "/settings", second, nil)
+			return status == 401
+		})
+	}
 }
