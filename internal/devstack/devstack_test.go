@@ -87,16 +87,6 @@ func fakeKaiwa(args []string) int {
 	return 2
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func TestRunStartsServesAndStopsInOrder(t *testing.T) {
 	if _, err := nginx.Binary(); err != nil {
 		t.Fatalf("%v; run make test, which installs nginx", err)
@@ -115,8 +105,8 @@ func TestRunStartsServesAndStopsInOrder(t *testing.T) {
 		Registry:     versions.NewRegistry(versions.Version{Name: "v0", Status: versions.Retired}, versions.Version{Name: "v1", Status: versions.Supported}),
 		MySQLDSN:     "root@unix(/nonexistent.sock)/kaiwa", // the fake children do not use it
 		NATSListen:   "127.0.0.1:0",
-		HTTPListen:   freePort(t),
-		HTTPSListen:  freePort(t),
+		HTTPListen:   testenv.FreeAddr(t),
+		HTTPSListen:  testenv.FreeAddr(t),
 		DrainTimeout: 2 * time.Second,
 		ReadyTimeout: 20 * time.Second,
 		Stdout:       &stdout,
@@ -246,7 +236,7 @@ func startFake(t *testing.T, cfg Config) (*Stack, *lockedBuffer, *recordHandler)
 	cfg.Registry = versions.NewRegistry(versions.Version{Name: "v1", Status: versions.Supported})
 	cfg.MySQLDSN = "root@unix(/nonexistent.sock)/kaiwa"
 	cfg.NATSListen = "127.0.0.1:0"
-	cfg.HTTPListen, cfg.HTTPSListen = freePort(t), freePort(t)
+	cfg.HTTPListen, cfg.HTTPSListen = testenv.FreeAddr(t), testenv.FreeAddr(t)
 	cfg.Stdout, cfg.Stderr, cfg.Logger = &stdout, &stdout, slog.New(logs)
 	cfg.Quiet = true
 	s, err := Start(context.Background(), cfg)

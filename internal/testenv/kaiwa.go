@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -41,13 +42,21 @@ func RunWithKaiwa(m *testing.M, bin *string) int {
 }
 
 // FreeAddr returns a loopback address ("127.0.0.1:PORT") whose port was
-// free a moment ago.
+// free a moment ago. The port is below the kernel's ephemeral range
+// (32768 and up on Linux), so that no outgoing connection takes it before
+// the process it is for listens on it; a port the kernel picks (":0")
+// comes from that range, which the tests' own clients also use.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: pick a free port: %v", err)
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken
+		}
+		l.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("testenv: no free port in 20000-31999 after 200 tries")
+	return ""
 }
