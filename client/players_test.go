@@ -219,6 +219,12 @@ func TestReadCursorsAndUnreadCounts(t *testing.T) {
 	if unread["lobby"].Read != seq {
 		t.Fatalf("unread %+v, want read %d", unread, seq)
 	}
+	// ready says it too, for the channels the session starts in.
+	resumed := player(t, s, url, "bob", map[string]uint64{"lobby": seq})
+	if u := resumed.Ready().Unread["lobby"]; u.Count != 3 || u.Read != seq {
+		t.Fatalf("ready's unread %+v, want 3 after %d", resumed.Ready().Unread, seq)
+	}
+	resumed.Close()
 
 	// Reading on one device clears it on the other.
 	desk := player(t, s, url, "bob", nil)
