@@ -93,6 +93,7 @@ type Session struct {
 	seqs    map[string]uint64 // the last seq seen per channel
 	pos     map[string]uint64 // where a channel stood when joined, while no message of it came
 	joined  map[string]bool   // channels joined with Join
+	last    Ready             // what the latest connection's ready said
 	closing bool              // Close was called
 	err     error             // why the session ended
 	stop    context.CancelFunc
@@ -238,6 +239,7 @@ func (s *Session) setConn(conn *Conn) {
 	s.noteStart(conn)
 	s.mu.Lock()
 	s.conn = conn
+	s.last = conn.Ready()
 	s.state = StateConnected
 	close(s.ready)
 	s.mu.Unlock()
@@ -606,6 +608,17 @@ func (s *Session) RTT() (time.Duration, bool) {
 		return 0, false
 	}
 	return conn.RTT()
+}
+
+// Ready returns what the server reported when the latest connection
+// became ready: its channels, and the unread counts and blocks of
+// [Ready.Unread] and [Ready.Blocks] as they were then.
+func (s *Session) Ready() Ready {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.last
+	r.Channels = slices.Clone(r.Channels)
+	return r
 }
 
 // LastSeqs returns the last seq seen per channel (v2): what the session
