@@ -292,6 +292,8 @@ func TestBlockedUserIsNeverDelivered(t *testing.T) {
 	}
 	_, _, err = troll.DM(ctx, "alice", "psst", nil)
 	wantCode(t, err, kaiwa.CodeBlocked)
+	_, err = troll.Say(ctx, "dm:alice:troll", "psst", nil) // the same as a dm
+	wantCode(t, err, kaiwa.CodeBlocked)
 	if err := alice.Unblock(ctx, "troll"); err != nil {
 		t.Fatal(err)
 	}
