@@ -316,6 +316,17 @@ func TestTypingIsNeitherStoredNorReplayed(t *testing.T) {
 	if ev.Presence == nil || ev.Presence.User != "alice" || ev.Ch != "lobby" {
 		t.Fatalf("typing %+v", ev)
 	}
+	// In a direct channel it goes to the other user only.
+	if err := alice.Typing(ctx, "dm:alice:bob"); err != nil {
+		t.Fatal(err)
+	}
+	ev = waitFor(t, bob, "typing in the direct channel", func(ev client.Event) bool { return ev.Op == "typing" })
+	if ev.Presence.User != "alice" || ev.Ch != "dm:alice:bob" {
+		t.Fatalf("typing %+v", ev)
+	}
+	carol := player(t, s, url, "carol", nil)
+	wantCode(t, carol.Typing(ctx, "dm:alice:bob"), kaiwa.CodeNotJoined)
+	wantCode(t, alice.Typing(ctx, "@alice"), kaiwa.CodeBadRequest)
 	if _, err := alice.Say(ctx, "lobby", "done", nil); err != nil {
 		t.Fatal(err)
 	}
