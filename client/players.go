@@ -142,8 +142,9 @@ func (c *Conn) Unblock(ctx context.Context, user string) error {
 	return err
 }
 
-// Typing tells the channel's other members the user is typing. Calls
-// closer than two seconds apart are passed on once.
+// Typing tells the channel's other members the user is typing (in a
+// direct channel, the other user). Calls closer than two seconds apart
+// are passed on once.
 func (c *Conn) Typing(ctx context.Context, ch string) error {
 	_, err := c.request(ctx, outOp{Op: "typing", Ch: ch}, nil, "ok")
 	return err

@@ -984,7 +984,7 @@ export class Client {
     await this.request({ op: "unblock", user }, "ok", options);
   }
 
-  /** Tells the channel's other members the user is typing (passed on at most every 2 s; never stored). */
+  /** Tells the channel's other members (in a direct channel, the other user) the user is typing (passed on at most every 2 s; never stored). */
   async typing(channel: string, options: RequestOptions = {}): Promise<void> {
     await this.request({ op: "typing", ch: channel }, "ok", options);
   }

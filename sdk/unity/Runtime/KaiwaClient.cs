@@ -1115,8 +1115,9 @@ namespace Kaiwa
         }
 
         /// <summary>
-        /// Tells the channel's other members that the user is typing: call it
-        /// every few seconds while the user types. The server passes it on at
+        /// Tells the channel's other members (in a direct channel, "dm:a:b",
+        /// the other user) that the user is typing: call it every few seconds
+        /// while the user types. The server passes it on at
         /// most once per two seconds, and never stores it.
         /// </summary>
         public async Task TypingAsync(string channel, CancellationToken cancellationToken = default(CancellationToken))
