@@ -270,7 +270,8 @@ type Publisher interface {
 // not part of it: that is a [Recorder], wired on its own.
 type Bus interface {
 	Publisher
-	// PublishPresence sends an ephemeral join or leave to a channel.
+	// PublishPresence sends an ephemeral join, leave or typing to a
+	// channel; a direct channel's typing goes to its other user.
 	PublishPresence(ctx context.Context, p Presence) error
 	// History returns up to limit messages of a channel before the message
 	// with id before (or the newest when before is ""), oldest first.

@@ -418,13 +418,21 @@ type ephemeral struct {
 	Control  *kaiwa.Control  `json:"control,omitempty"`
 }
 
-// PublishPresence implements [kaiwa.Bus].
+// PublishPresence implements [kaiwa.Bus]. A direct channel has no
+// subject of its own for presence: its typing goes to the other user's.
 func (b *Bus) PublishPresence(_ context.Context, p kaiwa.Presence) error {
 	data, err := json.Marshal(ephemeral{Presence: &p})
 	if err != nil {
 		return fmt.Errorf("encode presence: %w", err)
 	}
-	if err := b.nc.Publish(b.subj.ev(p.Tenant, p.Channel), data); err != nil {
+	subj := b.subj.ev(p.Tenant, p.Channel)
+	if one, other, ok := kaiwa.ParseDM(p.Channel); ok {
+		if one == p.User {
+			one = other
+		}
+		subj = b.subj.user(p.Tenant, one)
+	}
+	if err := b.nc.Publish(subj, data); err != nil {
 		return unavailable("publish presence", err)
 	}
 	return nil

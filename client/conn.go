@@ -384,7 +384,8 @@ func (c *Conn) handshake(ctx context.Context, opts *Options) error {
 				failed = fmt.Errorf("client: %w", err)
 			case in.Op == "ready":
 				c.ready = Ready{User: in.User, Name: in.Name, Channels: in.Channels,
-					Version: in.Version, ServerTime: in.ServerTime, Deprecated: in.Deprecated, Seqs: in.Seqs}
+					Version: in.Version, ServerTime: in.ServerTime, Deprecated: in.Deprecated, Seqs: in.Seqs,
+					Unread: in.Unread, Blocks: in.Blocks}
 				ready = true
 			case in.Op == "error":
 				failed = in.kaiwaError()

@@ -40,7 +40,10 @@
 //	}
 //	id, seq, err := s.Say(ctx, "guild.42", "gg", nil)
 //
-// The TypeScript and Unity SDKs behave the same way.
+// The TypeScript and Unity SDKs behave the same way. What players do
+// besides chatting (docs/protocol.md §15: edits, deletions, replies,
+// reactions, read cursors, blocks, typing, search) has the same methods
+// on a Session as on a Conn ([Conn.Edit], [Session.Edit], ...).
 //
 // # Requests and events
 //

@@ -142,8 +142,9 @@ func (c *Conn) Unblock(ctx context.Context, user string) error {
 	return err
 }
 
-// Typing tells the channel's other members the user is typing. Calls
-// closer than two seconds apart are passed on once.
+// Typing tells the channel's other members the user is typing (in a
+// direct channel, the other user). Calls closer than two seconds apart
+// are passed on once.
 func (c *Conn) Typing(ctx context.Context, ch string) error {
 	_, err := c.request(ctx, outOp{Op: "typing", Ch: ch}, nil, "ok")
 	return err
@@ -162,4 +163,83 @@ func (c *Conn) Search(ctx context.Context, q, ch string, limit int, before strin
 	}
 	_ = json.Unmarshal(r.Raw, &out)
 	return r.Messages, out.Next, nil
+}
+
+// SayWith is [Session.SayCID] with a reply and attachments; a send with
+// no o.CID gets a fresh one, kept across resends.
+func (s *Session) SayWith(ctx context.Context, ch, text string, data json.RawMessage, o SayOptions) (id string, seq uint64, err error) {
+	if o.CID == "" {
+		o.CID = NewCID()
+	}
+	err = s.do(ctx, func(c *Conn) error {
+		id, seq, err = c.SayWith(ctx, ch, text, data, o)
+		return err
+	})
+	return id, seq, err
+}
+
+// Edit is [Conn.Edit] on the session's connection.
+func (s *Session) Edit(ctx context.Context, ch, id, text string) (seq uint64, err error) {
+	err = s.do(ctx, func(c *Conn) error {
+		seq, err = c.Edit(ctx, ch, id, text)
+		return err
+	})
+	return seq, err
+}
+
+// Delete is [Conn.Delete] on the session's connection.
+func (s *Session) Delete(ctx context.Context, ch, id string) error {
+	return s.do(ctx, func(c *Conn) error { return c.Delete(ctx, ch, id) })
+}
+
+// React is [Conn.React] on the session's connection.
+func (s *Session) React(ctx context.Context, ch, id, emoji string) error {
+	return s.do(ctx, func(c *Conn) error { return c.React(ctx, ch, id, emoji) })
+}
+
+// Unreact is [Conn.Unreact] on the session's connection.
+func (s *Session) Unreact(ctx context.Context, ch, id, emoji string) error {
+	return s.do(ctx, func(c *Conn) error { return c.Unreact(ctx, ch, id, emoji) })
+}
+
+// Read is [Conn.Read] on the session's connection.
+func (s *Session) Read(ctx context.Context, ch string, seq uint64) (cursor uint64, err error) {
+	err = s.do(ctx, func(c *Conn) error {
+		cursor, err = c.Read(ctx, ch, seq)
+		return err
+	})
+	return cursor, err
+}
+
+// Unread is [Conn.Unread] on the session's connection.
+func (s *Session) Unread(ctx context.Context, ch string) (counts map[string]Unread, err error) {
+	err = s.do(ctx, func(c *Conn) error {
+		counts, err = c.Unread(ctx, ch)
+		return err
+	})
+	return counts, err
+}
+
+// Block is [Conn.Block] on the session's connection.
+func (s *Session) Block(ctx context.Context, user string) error {
+	return s.do(ctx, func(c *Conn) error { return c.Block(ctx, user) })
+}
+
+// Unblock is [Conn.Unblock] on the session's connection.
+func (s *Session) Unblock(ctx context.Context, user string) error {
+	return s.do(ctx, func(c *Conn) error { return c.Unblock(ctx, user) })
+}
+
+// Typing is [Conn.Typing] on the session's connection.
+func (s *Session) Typing(ctx context.Context, ch string) error {
+	return s.do(ctx, func(c *Conn) error { return c.Typing(ctx, ch) })
+}
+
+// Search is [Conn.Search] on the session's connection.
+func (s *Session) Search(ctx context.Context, q, ch string, limit int, before string) (msgs []Message, next string, err error) {
+	err = s.do(ctx, func(c *Conn) error {
+		msgs, next, err = c.Search(ctx, q, ch, limit, before)
+		return err
+	})
+	return msgs, next, err
 }

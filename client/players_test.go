@@ -219,6 +219,12 @@ func TestReadCursorsAndUnreadCounts(t *testing.T) {
 	if unread["lobby"].Read != seq {
 		t.Fatalf("unread %+v, want read %d", unread, seq)
 	}
+	// ready says it too, for the channels the session starts in.
+	resumed := player(t, s, url, "bob", map[string]uint64{"lobby": seq})
+	if u := resumed.Ready().Unread["lobby"]; u.Count != 3 || u.Read != seq {
+		t.Fatalf("ready's unread %+v, want 3 after %d", resumed.Ready().Unread, seq)
+	}
+	resumed.Close()
 
 	// Reading on one device clears it on the other.
 	desk := player(t, s, url, "bob", nil)
@@ -286,6 +292,8 @@ func TestBlockedUserIsNeverDelivered(t *testing.T) {
 	}
 	_, _, err = troll.DM(ctx, "alice", "psst", nil)
 	wantCode(t, err, kaiwa.CodeBlocked)
+	_, err = troll.Say(ctx, "dm:alice:troll", "psst", nil) // the same as a dm
+	wantCode(t, err, kaiwa.CodeBlocked)
 	if err := alice.Unblock(ctx, "troll"); err != nil {
 		t.Fatal(err)
 	}
@@ -308,6 +316,17 @@ func TestTypingIsNeitherStoredNorReplayed(t *testing.T) {
 	if ev.Presence == nil || ev.Presence.User != "alice" || ev.Ch != "lobby" {
 		t.Fatalf("typing %+v", ev)
 	}
+	// In a direct channel it goes to the other user only.
+	if err := alice.Typing(ctx, "dm:alice:bob"); err != nil {
+		t.Fatal(err)
+	}
+	ev = waitFor(t, bob, "typing in the direct channel", func(ev client.Event) bool { return ev.Op == "typing" })
+	if ev.Presence.User != "alice" || ev.Ch != "dm:alice:bob" {
+		t.Fatalf("typing %+v", ev)
+	}
+	carol := player(t, s, url, "carol", nil)
+	wantCode(t, carol.Typing(ctx, "dm:alice:bob"), kaiwa.CodeNotJoined)
+	wantCode(t, alice.Typing(ctx, "@alice"), kaiwa.CodeBadRequest)
 	if _, err := alice.Say(ctx, "lobby", "done", nil); err != nil {
 		t.Fatal(err)
 	}

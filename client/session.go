@@ -75,7 +75,9 @@ type Gap struct {
 // Events arrive on [Session.Events] as with a [Conn], plus "state" events
 // (Event.State) and, in v2, "gap" events (Event.Gap) when a message shows
 // that earlier ones of its channel were missed and could not be replayed.
-// Messages already seen (by seq) are not delivered twice.
+// Messages already seen (by seq) are not delivered twice, nor are edits
+// and reactions ("edited", "reaction") replayed after a resume that had
+// come live before.
 //
 // A Session is safe for concurrent use. It runs one goroutine, which reads
 // the current connection's events and reconnects.
@@ -93,6 +95,8 @@ type Session struct {
 	seqs    map[string]uint64 // the last seq seen per channel
 	pos     map[string]uint64 // where a channel stood when joined, while no message of it came
 	joined  map[string]bool   // channels joined with Join
+	changes map[string]uint64 // the last seq of an edit or reaction seen per channel
+	last    Ready             // what the latest connection's ready said
 	closing bool              // Close was called
 	err     error             // why the session ended
 	stop    context.CancelFunc
@@ -122,7 +126,7 @@ func Connect(ctx context.Context, rawURL string, opts SessionOptions) (*Session,
 		url: rawURL, opts: opts, v2: version != "v1",
 		events: make(chan Event, n), done: make(chan struct{}),
 		ready: make(chan struct{}), state: StateConnecting,
-		seqs: map[string]uint64{}, pos: map[string]uint64{}, joined: map[string]bool{}, stop: stop,
+		seqs: map[string]uint64{}, pos: map[string]uint64{}, joined: map[string]bool{}, changes: map[string]uint64{}, stop: stop,
 	}
 	maps.Copy(s.seqs, opts.Resume)
 	s.emit(Event{Op: "state", State: StateConnecting})
@@ -238,6 +242,7 @@ func (s *Session) setConn(conn *Conn) {
 	s.noteStart(conn)
 	s.mu.Lock()
 	s.conn = conn
+	s.last = conn.Ready()
 	s.state = StateConnected
 	close(s.ready)
 	s.mu.Unlock()
@@ -306,6 +311,10 @@ func (s *Session) pump(conn *Conn) (wait time.Duration) {
 			if !s.seen(ev.Msg) {
 				continue
 			}
+		case "edited", "reaction":
+			if !s.newChange(ev.Change) {
+				continue
+			}
 		case "reconnect":
 			s.emit(ev)
 			return time.Duration(ev.AfterMS) * time.Millisecond
@@ -316,9 +325,7 @@ func (s *Session) pump(conn *Conn) (wait time.Duration) {
 		case "left":
 			// The game server took the user out: not joined again.
 			s.mu.Lock()
-			delete(s.joined, ev.Ch)
-			delete(s.seqs, ev.Ch)
-			delete(s.pos, ev.Ch)
+			s.forgetLocked(ev.Ch)
 			s.mu.Unlock()
 		}
 		s.emit(ev)
@@ -346,6 +353,33 @@ func (s *Session) seen(m *Message) bool {
 		s.emit(Event{Op: "gap", Ch: m.Ch, Gap: &Gap{Ch: m.Ch, After: last, Before: m.Seq}})
 	}
 	return true
+}
+
+// newChange notes an edit's or a reaction's seq and reports whether it
+// is new: a resume replays the changes after the last message seen, some
+// of which may have come live already. Changes do not move the seqs a
+// session resumes from: a message the server held back may still come
+// before them.
+func (s *Session) newChange(c *Change) bool {
+	if c == nil || c.Seq == 0 {
+		return true // v1: nothing to compare
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last, ok := s.changes[c.Ch]; ok && c.Seq <= last {
+		return false
+	}
+	s.changes[c.Ch] = c.Seq
+	return true
+}
+
+// forgetLocked drops what the session keeps of a channel it left. Call
+// with mu held.
+func (s *Session) forgetLocked(ch string) {
+	delete(s.joined, ch)
+	delete(s.seqs, ch)
+	delete(s.pos, ch)
+	delete(s.changes, ch)
 }
 
 // rejoin joins, on a new connection, the channels joined with Join that
@@ -531,9 +565,7 @@ func (s *Session) Join(ctx context.Context, ch string) error {
 // Leave leaves channel ch; it is not joined again after a reconnect.
 func (s *Session) Leave(ctx context.Context, ch string) error {
 	s.mu.Lock()
-	delete(s.joined, ch)
-	delete(s.seqs, ch)
-	delete(s.pos, ch)
+	s.forgetLocked(ch)
 	s.mu.Unlock()
 	return s.do(ctx, func(c *Conn) error { return c.Leave(ctx, ch) })
 }
@@ -606,6 +638,17 @@ func (s *Session) RTT() (time.Duration, bool) {
 		return 0, false
 	}
 	return conn.RTT()
+}
+
+// Ready returns what the server reported when the latest connection
+// became ready: its channels, and the unread counts and blocks of
+// [Ready.Unread] and [Ready.Blocks] as they were then.
+func (s *Session) Ready() Ready {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.last
+	r.Channels = slices.Clone(r.Channels)
+	return r
 }
 
 // LastSeqs returns the last seq seen per channel (v2): what the session

@@ -504,9 +504,10 @@ func (h *hub) userDeliver(r *room) func(*kaiwa.Message) {
 	}
 }
 
-// userHandler delivers a user's direct messages and applies live changes
-// to the user's local sessions.
+// userHandler delivers a user's direct messages and typing in them, and
+// applies live changes to the user's local sessions.
 func (h *hub) userHandler(r *room) kaiwa.Handler {
+	codec := h.srv.codec
 	return kaiwa.Handler{
 		Message: func(m *kaiwa.Message) {
 			h.srv.met.busMsgs.Inc()
@@ -515,6 +516,18 @@ func (h *hub) userHandler(r *room) kaiwa.Handler {
 				return
 			}
 			h.admit(r.userFeed(m.Channel), r, m, r.deliver)
+		},
+		Presence: func(p *kaiwa.Presence) {
+			// The other user of a direct channel is typing.
+			if p.Event != kaiwa.PresenceTyping || !kaiwa.IsDM(p.Channel) {
+				return
+			}
+			b := outbox.Prepare(codec, codec.EncodePresence(p))
+			for _, ss := range r.sessions() {
+				if ss.id.User != p.User && !ss.hides(p.User) {
+					ss.enqueue(b)
+				}
+			}
 		},
 		Control: func(c *kaiwa.Control) {
 			for _, ss := range r.sessions() {

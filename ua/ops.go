@@ -133,6 +133,14 @@ func (ss *session) opSay(ctx context.Context, c *versions.Command) (any, error) 
 		if !ss.ownDM(c.Ch) {
 			return nil, kaiwa.Errorf(kaiwa.CodeNotJoined, "not a direct channel of yours")
 		}
+		// The same as a dm to the other user.
+		to, other, _ := kaiwa.ParseDM(c.Ch)
+		if to == ss.id.User {
+			to = other
+		}
+		if err := ss.checkNotBlocked(ctx, to); err != nil {
+			return nil, err
+		}
 	} else if !ss.joined(c.Ch) {
 		return nil, kaiwa.Errorf(kaiwa.CodeNotJoined, "join the channel first")
 	}

@@ -385,16 +385,25 @@ func (ss *session) canRead(ch string) error {
 }
 
 // opTyping passes on that the user is typing in a channel, over core
-// NATS with the channel's presence: never stored, logged or replayed. A
-// session's typing in one channel goes out at most once per typingEvery.
+// NATS with the channel's presence (in a direct channel, to the other
+// user: [kaiwa.Bus.PublishPresence]): never stored, logged or replayed.
+// A session's typing in one channel goes out at most once per
+// typingEvery.
 func (ss *session) opTyping(c *versions.Command) (any, error) {
 	if err := kaiwa.CheckChannel(c.Ch); err != nil {
 		return nil, err
 	}
-	if kaiwa.IsDM(c.Ch) || kaiwa.IsInbox(c.Ch) {
-		return nil, kaiwa.Errorf(kaiwa.CodeBadRequest, "typing is shown in channels")
-	}
-	if !ss.joined(c.Ch) {
+	switch {
+	case kaiwa.IsInbox(c.Ch):
+		return nil, kaiwa.Errorf(kaiwa.CodeBadRequest, "typing is shown in channels and direct channels")
+	case kaiwa.IsDM(c.Ch):
+		if !ss.ownDM(c.Ch) {
+			return nil, kaiwa.Errorf(kaiwa.CodeNotJoined, "not a direct channel of yours")
+		}
+		if !ss.id.CanPublish(c.Ch) {
+			return nil, kaiwa.Errorf(kaiwa.CodeForbidden, "your token does not permit direct messages to this user")
+		}
+	case !ss.joined(c.Ch):
 		return nil, kaiwa.Errorf(kaiwa.CodeNotJoined, "join the channel first")
 	}
 	now := time.Now()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -45,9 +46,18 @@ type step struct {
 	raw          map[string]json.RawMessage
 
 	As, Token, Fails, Ch, Text, CID, To, Prefix string
+	Label, Msg, Emoji, User, Q, ReplyTo         string
 	SameAs                                      *int
 	Count, Limit, MS, MinMS, MaxMS, TTL         int
 	Texts                                       []string
+	Attachments                                 []kaiwa.Attachment
+	Messages                                    []map[string]any
+}
+
+// sent is a message a say step labelled: its id and seq (0 in v1).
+type sent struct {
+	id  string
+	seq uint64
 }
 
 func parseStep(raw json.RawMessage) (step, error) {
@@ -87,6 +97,12 @@ func parseStep(raw json.RawMessage) (step, error) {
 	str("cid", &st.CID)
 	str("to", &st.To)
 	str("prefix", &st.Prefix)
+	str("label", &st.Label)
+	str("msg", &st.Msg)
+	str("emoji", &st.Emoji)
+	str("user", &st.User)
+	str("q", &st.Q)
+	str("reply_to", &st.ReplyTo)
 	num("count", &st.Count)
 	num("limit", &st.Limit)
 	num("ms", &st.MS)
@@ -99,6 +115,12 @@ func parseStep(raw json.RawMessage) (step, error) {
 	}
 	if v, ok := st.raw["texts"]; ok {
 		_ = json.Unmarshal(v, &st.Texts)
+	}
+	if v, ok := st.raw["attachments"]; ok {
+		_ = json.Unmarshal(v, &st.Attachments)
+	}
+	if v, ok := st.raw["messages"]; ok && st.kind == "history" {
+		_ = json.Unmarshal(v, &st.Messages)
 	}
 	return st, nil
 }
@@ -206,13 +228,14 @@ func play(ctx context.Context, ctl control, sc scenario, version string) (err er
 		}
 	}()
 	sayIDs := map[int]string{}
+	labels := map[string]sent{}
 	for i, raw := range sc.Steps {
 		st, err := parseStep(raw)
 		if err != nil {
 			return fmt.Errorf("step %d: %w", i, err)
 		}
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err = playStep(sctx, ctl, users, version, clients, sayIDs, i, st)
+		err = playStep(sctx, ctl, users, version, clients, sayIDs, labels, i, st)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("step %d %s: %w", i, raw, err)
@@ -221,13 +244,21 @@ func play(ctx context.Context, ctl control, sc scenario, version string) (err er
 	return nil
 }
 
-func playStep(ctx context.Context, ctl control, users setupUsers, version string, clients map[string]*goClient, sayIDs map[int]string, i int, st step) error {
+func playStep(ctx context.Context, ctl control, users setupUsers, version string, clients map[string]*goClient, sayIDs map[int]string, labels map[string]sent, i int, st step) error {
 	c := clients[st.client]
 	need := func() error {
 		if c == nil {
 			return fmt.Errorf("no client %q", st.client)
 		}
 		return nil
+	}
+	// msg is the message the step's "msg" names.
+	msg := func() (sent, error) {
+		m, ok := labels[st.Msg]
+		if !ok {
+			return m, fmt.Errorf("no message labelled %q", st.Msg)
+		}
+		return m, nil
 	}
 	wantFail := func(err error) error {
 		if st.Fails == "" {
@@ -294,17 +325,18 @@ func playStep(ctx context.Context, ctl control, users setupUsers, version string
 		if err := need(); err != nil {
 			return err
 		}
-		var id string
-		var err error
-		if st.CID != "" {
-			id, _, err = c.sess.SayCID(ctx, st.Ch, st.Text, nil, st.CID)
-		} else {
-			id, _, err = c.sess.Say(ctx, st.Ch, st.Text, nil)
+		o := client.SayOptions{CID: st.CID, Attachments: st.Attachments}
+		if st.ReplyTo != "" {
+			o.ReplyTo = labels[st.ReplyTo].id
 		}
+		id, seq, err := c.sess.SayWith(ctx, st.Ch, st.Text, nil, o)
 		if err != nil || st.Fails != "" {
 			return wantFail(err)
 		}
 		sayIDs[i] = id
+		if st.Label != "" {
+			labels[st.Label] = sent{id, seq}
+		}
 		if st.SameAs != nil && sayIDs[*st.SameAs] != id {
 			return fmt.Errorf("message id %s, want %s (step %d's)", id, sayIDs[*st.SameAs], *st.SameAs)
 		}
@@ -337,15 +369,94 @@ func playStep(ctx context.Context, ctl control, users setupUsers, version string
 		for _, m := range msgs {
 			texts = append(texts, m.Text)
 		}
-		if !slices.Equal(texts, st.Texts) {
+		if st.Texts != nil && !slices.Equal(texts, st.Texts) {
 			return fmt.Errorf("history %q, want %q", texts, st.Texts)
+		}
+		if st.Messages != nil {
+			if len(msgs) != len(st.Messages) {
+				return fmt.Errorf("history %q, want %d messages", texts, len(st.Messages))
+			}
+			for n := range msgs {
+				if err := matchMessage(&msgs[n], st.Messages[n], labels); err != nil {
+					return fmt.Errorf("history[%d]: %w", n, err)
+				}
+			}
+		}
+		return nil
+	case "edit", "delete", "react", "unreact", "read":
+		if err := need(); err != nil {
+			return err
+		}
+		m, err := msg()
+		if err != nil {
+			return err
+		}
+		switch st.kind {
+		case "edit":
+			_, err = c.sess.Edit(ctx, st.Ch, m.id, st.Text)
+		case "delete":
+			err = c.sess.Delete(ctx, st.Ch, m.id)
+		case "react":
+			err = c.sess.React(ctx, st.Ch, m.id, st.Emoji)
+		case "unreact":
+			err = c.sess.Unreact(ctx, st.Ch, m.id, st.Emoji)
+		case "read":
+			_, err = c.sess.Read(ctx, st.Ch, m.seq)
+		}
+		return wantFail(err)
+	case "unread":
+		if err := need(); err != nil {
+			return err
+		}
+		got := -1
+		err := poll(ctx, func() (bool, error) {
+			counts, err := c.sess.Unread(ctx, st.Ch)
+			got = counts[st.Ch].Count
+			return got == st.Count, err
+		})
+		if err != nil {
+			return fmt.Errorf("unread count of %s is %d, want %d: %w", st.Ch, got, st.Count, err)
+		}
+		return nil
+	case "block", "unblock":
+		if err := need(); err != nil {
+			return err
+		}
+		if st.kind == "block" {
+			return wantFail(c.sess.Block(ctx, st.User))
+		}
+		return wantFail(c.sess.Unblock(ctx, st.User))
+	case "typing":
+		if err := need(); err != nil {
+			return err
+		}
+		return wantFail(c.sess.Typing(ctx, st.Ch))
+	case "search":
+		if err := need(); err != nil {
+			return err
+		}
+		if st.Fails != "" {
+			_, _, err := c.sess.Search(ctx, st.Q, st.Ch, st.Limit, "")
+			return wantFail(err)
+		}
+		var texts []string
+		err := poll(ctx, func() (bool, error) {
+			msgs, _, err := c.sess.Search(ctx, st.Q, st.Ch, st.Limit, "")
+			texts = texts[:0]
+			for _, m := range msgs {
+				texts = append(texts, m.Text)
+			}
+			return slices.Equal(texts, st.Texts), err
+		})
+		if err != nil {
+			return fmt.Errorf("search %q found %q, want %q: %w", st.Q, texts, st.Texts, err)
 		}
 		return nil
 	case "expect":
 		if err := need(); err != nil {
 			return err
 		}
-		return expect(ctx, c, st)
+		return expect(ctx, c, st, labels)
 	case "quiet":
 		if err := need(); err != nil {
 			return err
@@ -353,8 +464,10 @@ func playStep(ctx context.Context, ctl control, users setupUsers, version string
 		if err := c.sess.Ping(ctx); err != nil {
 			return err
 		}
-		if msgs := c.pending("msg"); len(msgs) > 0 {
-			return fmt.Errorf("%d messages not expected, the first %s", len(msgs), msgs[0].Raw)
+		for _, op := range []string{"msg", "edited", "deleted", "reaction"} {
+			if evs := c.pending(op); len(evs) > 0 {
+				return fmt.Errorf("%d %s events not expected, the first %s", len(evs), op, evs[0].Raw)
+			}
 		}
 		return nil
 	case "rtt":
@@ -412,8 +525,23 @@ func playStep(ctx context.Context, ctl control, users setupUsers, version string
 	return fmt.Errorf("unknown step %q", st.kind)
 }
 
+// poll calls f every 100 ms until it is done or fails, or ctx ends: for
+// what follows the message log by a moment (unread counts, search).
+func poll(ctx context.Context, f func() (done bool, err error)) error {
+	for {
+		if done, err := f(); done || err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // expect plays an expect step.
-func expect(ctx context.Context, c *goClient, st step) error {
+func expect(ctx context.Context, c *goClient, st step, labels map[string]sent) error {
 	var (
 		msg  map[string]any
 		msgs struct {
@@ -439,7 +567,7 @@ func expect(ctx context.Context, c *goClient, st step) error {
 		if err != nil {
 			return fmt.Errorf("no message: %w", err)
 		}
-		return matchMessage(ev.Msg, msg)
+		return matchMessage(ev.Msg, msg, labels)
 	case st.raw["messages"] != nil:
 		_ = json.Unmarshal(st.raw["messages"], &msgs)
 		want := msgs.Texts
@@ -483,6 +611,39 @@ func expect(ctx context.Context, c *goClient, st step) error {
 			return fmt.Errorf("resumed recovered %v, want %v", ev.Recovered, resumed.Recovered)
 		}
 		return nil
+	case st.raw["edited"] != nil, st.raw["deleted"] != nil, st.raw["reaction"] != nil:
+		return expectChange(ctx, c, st, labels)
+	case st.raw["read"] != nil:
+		var want struct{ Ch, Msg string }
+		_ = json.Unmarshal(st.raw["read"], &want)
+		seq := labels[want.Msg].seq
+		_, err := c.take(ctx, func(ev client.Event) bool { return ev.Op == "read" && ev.Ch == want.Ch && ev.Seq == seq })
+		if err != nil {
+			return fmt.Errorf("no read of %s up to %d: %w", want.Ch, seq, err)
+		}
+		return nil
+	case st.raw["typing"] != nil:
+		var want struct{ Ch, User string }
+		_ = json.Unmarshal(st.raw["typing"], &want)
+		ev, err := c.take(ctx, func(ev client.Event) bool { return ev.Op == "typing" && ev.Ch == want.Ch })
+		if err != nil {
+			return fmt.Errorf("no typing in %s: %w", want.Ch, err)
+		}
+		if ev.Presence.User != want.User {
+			return fmt.Errorf("typing by %s, want %s", ev.Presence.User, want.User)
+		}
+		return nil
+	case st.raw["unread"] != nil:
+		var want struct {
+			Ch    string
+			Count int
+		}
+		_ = json.Unmarshal(st.raw["unread"], &want)
+		got, ok := c.sess.Ready().Unread[want.Ch]
+		if !ok || got.Count != want.Count {
+			return fmt.Errorf("the latest ready's unread count of %s is %+v (given %v), want %d; ready %+v", want.Ch, got, ok, want.Count, c.sess.Ready())
+		}
+		return nil
 	case st.raw["error"] != nil:
 		_ = json.Unmarshal(st.raw["error"], &errWant)
 		_, err := c.take(ctx, func(ev client.Event) bool {
@@ -496,10 +657,91 @@ func expect(ctx context.Context, c *goClient, st step) error {
 	return fmt.Errorf("unknown expectation")
 }
 
-// matchMessage checks the fields a scenario names.
-func matchMessage(m *client.Message, want map[string]any) error {
-	got := map[string]any{"ch": m.Ch, "text": m.Text, "from": m.From, "system": m.System}
+// expectChange plays an expect step of an edited, deleted or reaction
+// event: the first of its kind about the message named.
+func expectChange(ctx context.Context, c *goClient, st step, labels map[string]sent) error {
+	var (
+		op   string
+		want struct {
+			Ch, Msg, Text, User, Emoji string
+			Added                      *bool
+			Counts                     map[string]int
+		}
+	)
+	for _, k := range []string{"edited", "deleted", "reaction"} {
+		if st.raw[k] != nil {
+			op = k
+			_ = json.Unmarshal(st.raw[k], &want)
+		}
+	}
+	id := labels[want.Msg].id
+	ev, err := c.take(ctx, func(ev client.Event) bool { return ev.Op == op && ev.Ch == want.Ch && ev.ID == id })
+	if err != nil {
+		return fmt.Errorf("no %s event about %s (%s): %w", op, want.Msg, id, err)
+	}
+	switch op {
+	case "edited":
+		if ev.Change.Text != want.Text || ev.Change.EditedAt == 0 {
+			return fmt.Errorf("edited %+v, want the text %q", *ev.Change, want.Text)
+		}
+	case "reaction":
+		ch := ev.Change
+		if ch.User != want.User || ch.Emoji != want.Emoji || want.Added != nil && ch.Added != *want.Added || !sameCounts(ch.Reactions, want.Counts) {
+			return fmt.Errorf("reaction %+v, want %s", *ch, st.raw["reaction"])
+		}
+	}
+	return nil
+}
+
+// sameCounts reports whether reactions are exactly the counts of want.
+func sameCounts(reactions []kaiwa.Reaction, want map[string]int) bool {
+	got := map[string]int{}
+	for _, r := range reactions {
+		got[r.Emoji] = r.Count
+	}
+	return maps.Equal(got, want)
+}
+
+// matchMessage checks the fields a scenario names: ch, text, from and
+// system; reply_to (a label), quote ({from, text}), attachments (their
+// URLs), reactions ({emoji: count}) and edited (whether it was).
+func matchMessage(m *client.Message, want map[string]any, labels map[string]sent) error {
+	got := map[string]any{"ch": m.Ch, "text": m.Text, "from": m.From, "system": m.System, "edited": m.EditedAt != 0}
 	for k, w := range want {
+		switch k {
+		case "reply_to":
+			label, _ := w.(string)
+			if m.ReplyTo != labels[label].id {
+				return fmt.Errorf("message reply_to = %q, want %q (%s's)", m.ReplyTo, labels[label].id, label)
+			}
+			continue
+		case "quote":
+			q, _ := w.(map[string]any)
+			if m.Quote == nil || m.Quote.From != fmt.Sprint(q["from"]) || m.Quote.Text != fmt.Sprint(q["text"]) {
+				return fmt.Errorf("message quote = %+v, want %v", m.Quote, q)
+			}
+			continue
+		case "attachments":
+			var urls []any
+			for _, a := range m.Attachments {
+				urls = append(urls, a.URL)
+			}
+			if fmt.Sprint(urls) != fmt.Sprint(w) {
+				return fmt.Errorf("message attachments %+v, want the URLs %v", m.Attachments, w)
+			}
+			continue
+		case "reactions":
+			counts := map[string]int{}
+			wm, _ := w.(map[string]any)
+			for e, n := range wm {
+				f, _ := n.(float64)
+				counts[e] = int(f)
+			}
+			if !sameCounts(m.Reactions, counts) {
+				return fmt.Errorf("message reactions %+v, want %v", m.Reactions, w)
+			}
+			continue
+		}
 		if fmt.Sprint(got[k]) != fmt.Sprint(w) {
 			return fmt.Errorf("message %s = %v, want %v (message %+v)", k, got[k], w, *m)
 		}

@@ -194,6 +194,7 @@ export class Client {
   private queue: Request[] = [];
   private readonly seqs = new Map<string, number>(); // the last seq seen per channel
   private readonly pos = new Map<string, number>(); // where a quiet channel stood when joined
+  private readonly changes = new Map<string, number>(); // the last seq of an edit or reaction seen per channel
   private readonly joined = new Set<string>(); // channels joined with join()
   private attempt = 0; // failed attempts since the last ready connection
   private run = 0; // changes whenever the client starts or ends, so stale callbacks stop
@@ -444,6 +445,7 @@ export class Client {
     this.joined.delete(ch);
     this.seqs.delete(ch);
     this.pos.delete(ch);
+    this.changes.delete(ch);
   }
 
   /** A frame arrived: read every op of it; nothing the server sends throws out of here. */
@@ -527,12 +529,16 @@ export class Client {
       case "deleted":
         if (typeof op.ch === "string" && typeof op.id === "string") this.emit("deleted", { channel: op.ch, id: op.id });
         return;
-      case "edited":
-        this.emit("edited", readEdited(op));
+      case "edited": {
+        const e = readEdited(op);
+        if (this.newChange(e.channel, e.seq)) this.emit("edited", e);
         return;
-      case "reaction":
-        this.emit("reaction", readReaction(op));
+      }
+      case "reaction": {
+        const r = readReaction(op);
+        if (this.newChange(r.channel, r.seq)) this.emit("reaction", r);
         return;
+      }
       case "read":
         if (typeof op.ch === "string" && typeof op.seq === "number") this.emit("read", { channel: op.ch, seq: op.seq });
         return;
@@ -579,6 +585,20 @@ export class Client {
     if (last !== undefined && last > 0 && m.prev > last) {
       this.emit("gap", { channel: m.channel, after: last, before: m.seq });
     }
+    return true;
+  }
+
+  /**
+   * Notes an edit's or a reaction's seq and reports whether it is new: a
+   * resume replays the changes after the last message seen, some of which
+   * may have come live already. Changes do not move the seqs the client
+   * resumes from: a message the server held back may still come before.
+   */
+  private newChange(ch: string, seq: number): boolean {
+    if (seq === 0) return true; // v1: nothing to compare
+    const last = this.changes.get(ch);
+    if (last !== undefined && seq <= last) return false;
+    this.changes.set(ch, seq);
     return true;
   }
 
@@ -964,7 +984,7 @@ export class Client {
     await this.request({ op: "unblock", user }, "ok", options);
   }
 
-  /** Tells the channel's other members the user is typing (passed on at most every 2 s; never stored). */
+  /** Tells the channel's other members (in a direct channel, the other user) the user is typing (passed on at most every 2 s; never stored). */
   async typing(channel: string, options: RequestOptions = {}): Promise<void> {
     await this.request({ op: "typing", ch: channel }, "ok", options);
   }

@@ -59,7 +59,9 @@ class Player {
       this.events.push({ op, value });
       this.wake();
     };
-    for (const op of ["message", "presence", "state", "resumed", "error", "gap"]) client.on(op, add(op));
+    for (const op of ["message", "presence", "state", "resumed", "error", "gap", "edited", "deleted", "reaction", "read", "typing"]) {
+      client.on(op, add(op));
+    }
   }
 
   /** Waits for the first unconsumed event that match accepts, removes it and returns it; the rest stay. */
@@ -96,12 +98,13 @@ async function play(env, sc, version) {
   await call(control, "/begin", { scenario: `${sc.name} ${version}`, setup: sc.setup });
   const clients = new Map();
   const sayIDs = new Map();
+  const labels = new Map(); // a say's label: the message's id and seq
   try {
     for (let i = 0; i < sc.steps.length; i++) {
       const step = sc.steps[i];
       const signal = AbortSignal.timeout(STEP_MS);
       try {
-        await playStep(env, sc, version, clients, sayIDs, i, step, signal);
+        await playStep(env, sc, version, clients, sayIDs, labels, i, step, signal);
       } catch (e) {
         const why = e instanceof Error ? (e.code ? `${e.code}: ${e.message}` : e.message) : String(e);
         throw new Error(`step ${i} ${JSON.stringify(step)}: ${why}`);
@@ -112,7 +115,16 @@ async function play(env, sc, version) {
   }
 }
 
-async function playStep(env, sc, version, clients, sayIDs, i, st, signal) {
+/** Calls f until it returns true, every 100 ms, until signal ends: what follows the log (unread counts, search) lags by a moment. */
+async function poll(signal, f, why) {
+  for (;;) {
+    if (await f()) return;
+    if (signal.aborted) throw new Error(why());
+    await sleep(100);
+  }
+}
+
+async function playStep(env, sc, version, clients, sayIDs, labels, i, st, signal) {
   const { Client, KaiwaError, control } = env;
   const kind = Object.keys(st)[0];
   const name = typeof st[kind] === "string" ? st[kind] : undefined;
@@ -129,6 +141,11 @@ async function playStep(env, sc, version, clients, sayIDs, i, st, signal) {
     if (!(err instanceof KaiwaError) || err.code !== st.fails) {
       throw new Error(`got ${err ? `${err.code ?? ""} ${err.message}` : "success"}, want ${st.fails}`);
     }
+  };
+  const msg = () => {
+    const m = labels.get(st.msg);
+    if (!m) throw new Error(`no message labelled ${JSON.stringify(st.msg)}`);
+    return m;
   };
   const attempt = async (f) => {
     try {
@@ -167,14 +184,19 @@ async function playStep(env, sc, version, clients, sayIDs, i, st, signal) {
       return attempt(() => need().c.leave(st.ch, { signal, timeoutMs: STEP_MS }));
     case "say": {
       const c = need().c;
+      const options = { signal, timeoutMs: STEP_MS };
+      if (st.cid) options.cid = st.cid;
+      if (st.reply_to) options.replyTo = labels.get(st.reply_to)?.id;
+      if (st.attachments) options.attachments = st.attachments;
       let sent;
       try {
-        sent = await c.say(st.ch, st.text, { signal, timeoutMs: STEP_MS, ...(st.cid ? { cid: st.cid } : {}) });
+        sent = await c.say(st.ch, st.text, options);
       } catch (e) {
         return wantFail(e);
       }
       if (st.fails) return wantFail(undefined);
       sayIDs.set(i, sent.id);
+      if (st.label) labels.set(st.label, sent);
       if (st.same_as !== undefined && sayIDs.get(st.same_as) !== sent.id) {
         throw new Error(`message id ${sent.id}, want ${sayIDs.get(st.same_as)} (step ${st.same_as}'s)`);
       }
@@ -190,19 +212,81 @@ async function playStep(env, sc, version, clients, sayIDs, i, st, signal) {
     case "history": {
       const page = await need().c.history(st.ch, { limit: st.limit, signal, timeoutMs: STEP_MS });
       const texts = page.messages.map((m) => m.text);
-      if (JSON.stringify(texts) !== JSON.stringify(st.texts)) {
+      if (st.texts && JSON.stringify(texts) !== JSON.stringify(st.texts)) {
         throw new Error(`history ${JSON.stringify(texts)}, want ${JSON.stringify(st.texts)}`);
+      }
+      if (st.messages) {
+        if (page.messages.length !== st.messages.length) {
+          throw new Error(`history ${JSON.stringify(texts)}, want ${st.messages.length} messages`);
+        }
+        page.messages.forEach((m, n) => {
+          try {
+            matchMessage(m, st.messages[n], labels);
+          } catch (e) {
+            throw new Error(`history[${n}]: ${e.message}`);
+          }
+        });
       }
       return;
     }
+    case "edit":
+      return attempt(() => need().c.edit(st.ch, msg().id, st.text, { signal, timeoutMs: STEP_MS }));
+    case "delete":
+      return attempt(() => need().c.delete(st.ch, msg().id, { signal, timeoutMs: STEP_MS }));
+    case "react":
+      return attempt(() => need().c.react(st.ch, msg().id, st.emoji, { signal, timeoutMs: STEP_MS }));
+    case "unreact":
+      return attempt(() => need().c.unreact(st.ch, msg().id, st.emoji, { signal, timeoutMs: STEP_MS }));
+    case "read":
+      return attempt(() => need().c.read(st.ch, msg().seq, { signal, timeoutMs: STEP_MS }));
+    case "unread": {
+      const pl = need();
+      let got;
+      await poll(
+        signal,
+        async () => {
+          const counts = await pl.c.unread(st.ch, { signal, timeoutMs: STEP_MS });
+          got = counts[st.ch]?.count;
+          return got === st.count;
+        },
+        () => `unread count of ${st.ch} is ${got}, want ${st.count}`,
+      );
+      return;
+    }
+    case "block":
+      return attempt(() => need().c.block(st.user, { signal, timeoutMs: STEP_MS }));
+    case "unblock":
+      return attempt(() => need().c.unblock(st.user, { signal, timeoutMs: STEP_MS }));
+    case "typing":
+      return attempt(() => need().c.typing(st.ch, { signal, timeoutMs: STEP_MS }));
+    case "search": {
+      const pl = need();
+      const options = { signal, timeoutMs: STEP_MS };
+      if (st.ch) options.channel = st.ch;
+      if (st.limit) options.limit = st.limit;
+      if (st.fails) return attempt(() => pl.c.search(st.q, options));
+      let texts;
+      await poll(
+        signal,
+        async () => {
+          const page = await pl.c.search(st.q, options);
+          texts = page.messages.map((m) => m.text);
+          return JSON.stringify(texts) === JSON.stringify(st.texts);
+        },
+        () => `search ${JSON.stringify(st.q)} found ${JSON.stringify(texts)}, want ${JSON.stringify(st.texts)}`,
+      );
+      return;
+    }
     case "expect":
-      return expect(need(), st, signal);
+      return expect(need(), st, signal, labels);
     case "quiet": {
       const pl = need();
       await pl.c.ping({ signal, timeoutMs: STEP_MS });
-      const msgs = pl.pending("message");
-      if (msgs.length > 0) {
-        throw new Error(`${msgs.length} messages not expected, the first ${JSON.stringify(msgs[0].value)}`);
+      for (const op of ["message", "edited", "deleted", "reaction"]) {
+        const evs = pl.pending(op);
+        if (evs.length > 0) {
+          throw new Error(`${evs.length} ${op} events not expected, the first ${JSON.stringify(evs[0].value)}`);
+        }
       }
       return;
     }
@@ -247,17 +331,41 @@ async function playStep(env, sc, version, clients, sayIDs, i, st, signal) {
   throw new Error(`unknown step ${JSON.stringify(kind)}`);
 }
 
-/** What the Go runner's matchMessage compares: fmt.Sprint of each named field. */
-function matchMessage(m, want) {
-  const got = { ch: m.channel, text: m.text, from: m.user ?? "", system: m.system };
+/** Whether reactions ([{emoji, count}]) are exactly the counts of want ({emoji: count}). */
+function sameCounts(reactions, want) {
+  const got = Object.fromEntries((reactions ?? []).map((r) => [r.emoji, r.count]));
+  const keys = Object.keys(want ?? {});
+  return Object.keys(got).length === keys.length && keys.every((k) => got[k] === want[k]);
+}
+
+/** What the Go runner's matchMessage compares: fmt.Sprint of each named field, and the players' fields. */
+function matchMessage(m, want, labels) {
+  const got = { ch: m.channel, text: m.text, from: m.user ?? "", system: m.system, edited: (m.editedAt ?? 0) !== 0 };
+  const fail = (k, w) => {
+    throw new Error(`message ${k}: want ${JSON.stringify(w)} (message ${JSON.stringify(m)})`);
+  };
   for (const [k, w] of Object.entries(want)) {
+    switch (k) {
+      case "reply_to":
+        if (m.replyTo !== labels.get(w)?.id) fail(k, w);
+        continue;
+      case "quote":
+        if (!m.quote || (m.quote.user ?? "") !== w.from || m.quote.text !== w.text) fail(k, w);
+        continue;
+      case "attachments":
+        if (JSON.stringify((m.attachments ?? []).map((a) => a.url)) !== JSON.stringify(w)) fail(k, w);
+        continue;
+      case "reactions":
+        if (!sameCounts(m.reactions, w)) fail(k, w);
+        continue;
+    }
     if (String(got[k]) !== String(w)) {
       throw new Error(`message ${k} = ${JSON.stringify(got[k])}, want ${JSON.stringify(w)} (message ${JSON.stringify(m)})`);
     }
   }
 }
 
-async function expect(pl, st, signal) {
+async function expect(pl, st, signal, labels) {
   const wait = async (what, match) => {
     try {
       return await pl.take(signal, match);
@@ -267,7 +375,7 @@ async function expect(pl, st, signal) {
   };
   if (st.message) {
     const ev = await wait("message", (e) => e.op === "message");
-    return matchMessage(ev.value, st.message);
+    return matchMessage(ev.value, st.message, labels);
   }
   if (st.messages) {
     const want = [...(st.messages.texts ?? [])];
@@ -296,6 +404,40 @@ async function expect(pl, st, signal) {
     const ev = await wait("resumed", (e) => e.op === "resumed" && e.value.channel === st.resumed.ch);
     if (ev.value.recovered !== st.resumed.recovered) {
       throw new Error(`resumed recovered ${ev.value.recovered}, want ${st.resumed.recovered}`);
+    }
+    return;
+  }
+  for (const op of ["edited", "deleted", "reaction"]) {
+    const w = st[op];
+    if (!w) continue;
+    const id = labels.get(w.msg)?.id;
+    const ev = await wait(`${op} event about ${w.msg} (${id})`, (e) => e.op === op && e.value.channel === w.ch && e.value.id === id);
+    const v = ev.value;
+    if (op === "edited" && (v.text !== w.text || !v.editedAt)) {
+      throw new Error(`edited ${JSON.stringify(v)}, want the text ${JSON.stringify(w.text)}`);
+    }
+    if (
+      op === "reaction" &&
+      (v.user !== w.user || v.emoji !== w.emoji || (w.added !== undefined && v.added !== w.added) || !sameCounts(v.reactions, w.counts))
+    ) {
+      throw new Error(`reaction ${JSON.stringify(v)}, want ${JSON.stringify(w)}`);
+    }
+    return;
+  }
+  if (st.read) {
+    const seq = labels.get(st.read.msg)?.seq;
+    await wait(`read of ${st.read.ch} up to ${seq}`, (e) => e.op === "read" && e.value.channel === st.read.ch && e.value.seq === seq);
+    return;
+  }
+  if (st.typing) {
+    const ev = await wait(`typing in ${st.typing.ch}`, (e) => e.op === "typing" && e.value.channel === st.typing.ch);
+    if (ev.value.user !== st.typing.user) throw new Error(`typing by ${ev.value.user}, want ${st.typing.user}`);
+    return;
+  }
+  if (st.unread) {
+    const got = pl.c.ready?.unread?.[st.unread.ch];
+    if (!got || got.count !== st.unread.count) {
+      throw new Error(`the latest ready's unread count of ${st.unread.ch} is ${JSON.stringify(got)}, want ${st.unread.count}`);
     }
     return;
   }

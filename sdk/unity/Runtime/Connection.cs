@@ -225,7 +225,18 @@ namespace Kaiwa
                 if (s != null && s.Kind == JsonKind.String) sunset = s.AsString;
                 else sunset = "";
             }
-            return new ReadyInfo(r.Str("user"), r.Str("name"), channels.AsReadOnly(), r.Str("version"), r.Long("server_time"), sunset, seqs);
+            var blocks = new List<string>();
+            var bl = r.Array("blocks");
+            if (bl != null)
+            {
+                foreach (var v in bl.Items)
+                {
+                    if (v.Kind == JsonKind.String) blocks.Add(v.AsString);
+                    else r.Fail("blocks holds a " + v.Kind);
+                }
+            }
+            return new ReadyInfo(r.Str("user"), r.Str("name"), channels.AsReadOnly(), r.Str("version"), r.Long("server_time"), sunset, seqs,
+                r.ReadUnread("unread"), blocks.AsReadOnly());
         }
 
         /// <summary>Starts the reader: the ops that came with ready first, then the socket.</summary>
@@ -591,6 +602,8 @@ namespace Kaiwa
     internal sealed class OpReader
     {
         readonly JsonValue v;
+        readonly OpReader parent; // the op's reader, for an object nested in it
+        readonly string where;    // the nested object's place in the op
 
         public OpReader(JsonValue v)
         {
@@ -611,9 +624,28 @@ namespace Kaiwa
         /// <summary>What was wrong, or null.</summary>
         public string Error { get; private set; }
 
+        // A reader of an object nested in the op (a quote, an attachment, a
+        // reaction, an unread count): its failures are the op's.
+        OpReader(JsonValue v, OpReader parent, string where)
+        {
+            this.v = v;
+            this.parent = parent;
+            this.where = where;
+            Op = parent.Op;
+        }
+
         public void Fail(string what)
         {
-            if (Error == null) Error = "a \"" + Op + "\" op whose " + what;
+            if (parent != null) parent.Fail(where + "." + what);
+            else if (Error == null) Error = "a \"" + Op + "\" op whose " + what;
+        }
+
+        // Nested returns a reader of item (at where) when it is an object.
+        OpReader Nested(JsonValue item, string where)
+        {
+            if (item.Kind == JsonKind.Object) return new OpReader(item, this, where);
+            Fail(where + " is not an object");
+            return null;
         }
 
         JsonValue Get(string name, JsonKind kind, string want)
@@ -686,12 +718,79 @@ namespace Kaiwa
             return new KaiwaException(code, message);
         }
 
-        /// <summary>Reads a "msg" op (or a message of a history reply).</summary>
+        /// <summary>A member that must be a non-empty string.</summary>
+        public string Need(string name)
+        {
+            string s = Str(name);
+            if (string.IsNullOrEmpty(s)) Fail(name + " is missing");
+            return s;
+        }
+
+        /// <summary>Reads a "msg" op (or a message of a history or search reply).</summary>
         public Message ToMessage()
         {
-            string ch = Str("ch");
-            if (ch == null) Fail("ch is missing");
-            return new Message(ch, Str("id"), Seq("seq"), Seq("prev"), Str("from"), Str("name"), Str("text") ?? "", RawValue("data"), Long("ts"), Bool("system"));
+            var m = new Message(Need("ch"), Str("id"), Seq("seq"), Seq("prev"), Str("from"), Str("name"), Str("text") ?? "", RawValue("data"), Long("ts"), Bool("system"));
+            m.ReplyTo = Str("reply_to");
+            m.Quote = ReadQuote("quote");
+            m.Attachments = ReadAttachments("attachments");
+            m.Reactions = ReadReactions("reactions");
+            m.EditedAt = Long("edited_at");
+            return m;
+        }
+
+        public Quote ReadQuote(string name)
+        {
+            var q = Object(name);
+            if (q == null) return null;
+            var r = new OpReader(q, this, name);
+            return new Quote(r.Need("id"), r.Str("from"), r.Str("name"), r.Str("text") ?? "");
+        }
+
+        public IReadOnlyList<Attachment> ReadAttachments(string name)
+        {
+            var a = Array(name);
+            if (a == null || a.Items.Count == 0) return Message.NoAttachments;
+            var list = new List<Attachment>(a.Items.Count);
+            for (int i = 0; i < a.Items.Count; i++)
+            {
+                var r = Nested(a.Items[i], name + "[" + i.ToString(CultureInfo.InvariantCulture) + "]");
+                if (r == null) return Message.NoAttachments;
+                string type = r.Need("type"), url = r.Need("url"), label = r.Str("name");
+                long width = r.Seq("width"), height = r.Seq("height");
+                if (width > int.MaxValue || height > int.MaxValue) r.Fail("width or height is too large");
+                if (Error != null) return Message.NoAttachments;
+                list.Add(new Attachment(type, url, (int)width, (int)height, label));
+            }
+            return list.AsReadOnly();
+        }
+
+        public IReadOnlyList<Reaction> ReadReactions(string name)
+        {
+            var a = Array(name);
+            if (a == null || a.Items.Count == 0) return Message.NoReactions;
+            var list = new List<Reaction>(a.Items.Count);
+            for (int i = 0; i < a.Items.Count; i++)
+            {
+                var r = Nested(a.Items[i], name + "[" + i.ToString(CultureInfo.InvariantCulture) + "]");
+                if (r == null) return Message.NoReactions;
+                list.Add(new Reaction(r.Need("emoji"), r.Seq("count")));
+            }
+            return list.AsReadOnly();
+        }
+
+        /// <summary>An "unread" map (in "ready" and the unread reply): channel to {count, read, last}.</summary>
+        public IReadOnlyDictionary<string, UnreadCount> ReadUnread(string name)
+        {
+            var counts = new Dictionary<string, UnreadCount>();
+            var o = Object(name);
+            if (o == null) return counts;
+            foreach (var kv in o.Members)
+            {
+                var r = Nested(kv.Value, name + "." + kv.Key);
+                if (r == null) break;
+                counts[kv.Key] = new UnreadCount(r.Seq("count"), r.Seq("read"), r.Seq("last"));
+            }
+            return counts;
         }
     }
 }

@@ -47,6 +47,7 @@ namespace Kaiwa
         readonly Dictionary<string, long> seqs = new Dictionary<string, long>(); // the last seq seen per channel
         readonly Dictionary<string, long> pos = new Dictionary<string, long>();  // where a quiet channel stood when joined
         readonly HashSet<string> joined = new HashSet<string>();                 // channels joined with JoinAsync
+        readonly Dictionary<string, long> changes = new Dictionary<string, long>(); // the last seq of an edit or reaction seen per channel
         Connection conn;                    // the current connection; null while there is none
         TaskCompletionSource<bool> ready = NewSignal(); // completed when conn is set or the client ends
         ClientState state = ClientState.Idle;
@@ -134,8 +135,20 @@ namespace Kaiwa
         /// <summary>The client is no longer in a channel without having asked: the channel, and why ("removed", "channel deleted", "channel closed").</summary>
         public event Action<string, string> ChannelLeft;
 
-        /// <summary>A moderator removed a message: its channel and id. Remove it from view.</summary>
+        /// <summary>A message was deleted, by its author or a moderator: its channel and id. Remove it from view.</summary>
         public event Action<string, string> MessageDeleted;
+
+        /// <summary>The author edited a message: show its new text (live, or replayed after a reconnect).</summary>
+        public event Action<MessageEdit> MessageEdited;
+
+        /// <summary>A user added or took back a reaction to a message; the change carries the message's counts after it.</summary>
+        public event Action<ReactionChange> ReactionChanged;
+
+        /// <summary>The user read a channel up to a seq, on this or another device: the channel and the seq (clear its unread count).</summary>
+        public event Action<string, long> ReadCursorMoved;
+
+        /// <summary>Another user is typing in a channel (or a direct channel) this client is in; Event is "typing". Never stored or replayed: show it for a few seconds.</summary>
+        public event Action<Presence> Typing;
 
         // ---- properties ---------------------------------------------------
 
@@ -611,12 +624,7 @@ namespace Kaiwa
                         string ch = r.Str("ch"), reason = r.Str("reason");
                         if (r.Error != null) break;
                         // The game server took the user out: not joined again.
-                        lock (mu)
-                        {
-                            joined.Remove(ch);
-                            seqs.Remove(ch);
-                            pos.Remove(ch);
-                        }
+                        lock (mu) ForgetLocked(ch);
                         Emit(() => { var h = ChannelLeft; if (h != null) h(ch, reason); });
                         return true;
                     }
@@ -625,6 +633,36 @@ namespace Kaiwa
                         string ch = r.Str("ch"), id = r.Str("id");
                         if (r.Error != null) break;
                         Emit(() => { var h = MessageDeleted; if (h != null) h(ch, id); });
+                        return true;
+                    }
+                case "edited":
+                    {
+                        var e = new MessageEdit(r.Need("ch"), r.Need("id"), r.Seq("seq"), r.Str("from"), r.Str("text") ?? "", r.Long("edited_at"));
+                        if (r.Error != null) break;
+                        if (NewChange(e.Channel, e.Seq)) Emit(() => { var h = MessageEdited; if (h != null) h(e); });
+                        return true;
+                    }
+                case "reaction":
+                    {
+                        var rc = new ReactionChange(r.Need("ch"), r.Need("id"), r.Seq("seq"), r.Str("user"), r.Need("emoji"), r.Bool("added"), r.ReadReactions("reactions"));
+                        if (r.Error != null) break;
+                        if (NewChange(rc.Channel, rc.Seq)) Emit(() => { var h = ReactionChanged; if (h != null) h(rc); });
+                        return true;
+                    }
+                case "read":
+                    {
+                        string ch = r.Need("ch");
+                        long seq = r.Seq("seq");
+                        if (seq == 0) r.Fail("seq is missing");
+                        if (r.Error != null) break;
+                        Emit(() => { var h = ReadCursorMoved; if (h != null) h(ch, seq); });
+                        return true;
+                    }
+                case "typing":
+                    {
+                        var p = new Presence(r.Need("ch"), r.Need("user"), r.Str("name"), "typing");
+                        if (r.Error != null) break;
+                        Emit(() => { var h = Typing; if (h != null) h(p); });
                         return true;
                     }
                 case "resumed":
@@ -682,6 +720,32 @@ namespace Kaiwa
             }
             if (had && last > 0 && m.Prev > last) gap = new MessageGap(m.Channel, last, m.Seq);
             return true;
+        }
+
+        // NewChange notes an edit's or a reaction's seq and reports whether it
+        // is new: a resume replays the changes after the last message seen,
+        // some of which may have come live already. Changes do not move
+        // LastSeqs: a message held back by the server may still come before.
+        bool NewChange(string ch, long seq)
+        {
+            if (seq == 0) return true; // v1: nothing to compare
+            lock (mu)
+            {
+                long last;
+                if (changes.TryGetValue(ch, out last) && seq <= last) return false;
+                changes[ch] = seq;
+            }
+            return true;
+        }
+
+        // ForgetLocked drops what the client keeps of a channel it left. Call
+        // with mu held.
+        void ForgetLocked(string ch)
+        {
+            joined.Remove(ch);
+            seqs.Remove(ch);
+            pos.Remove(ch);
+            changes.Remove(ch);
         }
 
         void Emit(Action a) { events.Add(a); }
@@ -804,12 +868,7 @@ namespace Kaiwa
         public async Task LeaveAsync(string channel, CancellationToken cancellationToken = default(CancellationToken))
         {
             CheckName(channel, "channel");
-            lock (mu)
-            {
-                joined.Remove(channel);
-                seqs.Remove(channel);
-                pos.Remove(channel);
-            }
+            lock (mu) ForgetLocked(channel);
             await DoAsync("leave", (c, ct) => c.RequestAsync("leave", w => w.Member("ch", channel), "ok", ct), cancellationToken).ConfigureAwait(false);
         }
 
@@ -822,15 +881,25 @@ namespace Kaiwa
         /// </summary>
         /// <exception cref="KaiwaException">The server refused: not_joined, forbidden, too_large, ng_word, muted, rate_limited, ...</exception>
         /// <exception cref="TimeoutException">No answer within <see cref="KaiwaOptions.RequestTimeout"/>.</exception>
-        public async Task<SendResult> SayAsync(string channel, string text, string data = null, string cid = null, CancellationToken cancellationToken = default(CancellationToken))
+        public Task<SendResult> SayAsync(string channel, string text, string data = null, string cid = null, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return SayAsync(channel, text, new SayOptions { Data = data, Cid = cid }, cancellationToken);
+        }
+
+        /// <summary>
+        /// Sends a message to a joined channel with what options carry: data,
+        /// a client message id, the message it replies to (the delivered
+        /// message quotes it) and attachments.
+        /// </summary>
+        /// <exception cref="KaiwaException">The server refused: as <see cref="SayAsync(string, string, string, string, CancellationToken)"/>, and bad_request for a reply to a message of another channel or an attachment it does not take.</exception>
+        public async Task<SendResult> SayAsync(string channel, string text, SayOptions options, CancellationToken cancellationToken = default(CancellationToken))
         {
             CheckName(channel, "channel");
-            CheckData(data);
-            if (cid == null) cid = NewCid();
+            var o = Content(options);
             JsonValue reply = await DoAsync("say", (c, ct) => c.RequestAsync("say", w =>
             {
                 w.Member("ch", channel);
-                WriteContent(w, text, data, cid);
+                WriteContent(w, text, o);
             }, "ok", ct), cancellationToken).ConfigureAwait(false);
             var r = new OpReader(reply);
             string id = r.Str("id");
@@ -841,18 +910,24 @@ namespace Kaiwa
 
         /// <summary>
         /// Sends a direct message to another user of the game, as
-        /// <see cref="SayAsync"/> does; the result names the direct channel
+        /// <see cref="SayAsync(string, string, string, string, CancellationToken)"/> does; the result names the direct channel
         /// ("dm:" and the two user ids sorted).
         /// </summary>
-        public async Task<SendResult> DmAsync(string to, string text, string data = null, string cid = null, CancellationToken cancellationToken = default(CancellationToken))
+        /// <exception cref="KaiwaException">The server refused: as SayAsync, and blocked when the user blocks the sender.</exception>
+        public Task<SendResult> DmAsync(string to, string text, string data = null, string cid = null, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return DmAsync(to, text, new SayOptions { Data = data, Cid = cid }, cancellationToken);
+        }
+
+        /// <summary>A direct message with what options carry, as <see cref="SayAsync(string, string, SayOptions, CancellationToken)"/>.</summary>
+        public async Task<SendResult> DmAsync(string to, string text, SayOptions options, CancellationToken cancellationToken = default(CancellationToken))
         {
             CheckName(to, "to");
-            CheckData(data);
-            if (cid == null) cid = NewCid();
+            var o = Content(options);
             JsonValue reply = await DoAsync("dm", (c, ct) => c.RequestAsync("dm", w =>
             {
                 w.Member("to", to);
-                WriteContent(w, text, data, cid);
+                WriteContent(w, text, o);
             }, "ok", ct), cancellationToken).ConfigureAwait(false);
             var r = new OpReader(reply);
             string id = r.Str("id"), ch = r.Str("ch");
@@ -861,11 +936,41 @@ namespace Kaiwa
             return new SendResult(id, seq, ch);
         }
 
-        static void WriteContent(JsonWriter w, string text, string data, string cid)
+        // Content checks a send's options and returns a copy of them with a
+        // client message id (the caller's, or a fresh one), which every
+        // resend of the send carries.
+        static SayOptions Content(SayOptions options)
+        {
+            var o = new SayOptions();
+            if (options != null)
+            {
+                CheckData(options.Data);
+                o.Data = options.Data;
+                o.Cid = options.Cid;
+                o.ReplyTo = options.ReplyTo;
+                if (options.Attachments != null)
+                {
+                    var list = new List<Attachment>(options.Attachments);
+                    if (list.Contains(null)) throw new ArgumentException("Attachments holds a null", "options");
+                    o.Attachments = list;
+                }
+            }
+            if (o.Cid == null) o.Cid = NewCid();
+            return o;
+        }
+
+        static void WriteContent(JsonWriter w, string text, SayOptions o)
         {
             if (!string.IsNullOrEmpty(text)) w.Member("text", text);
-            if (!string.IsNullOrEmpty(cid)) w.Member("cid", cid);
-            if (!string.IsNullOrEmpty(data)) w.Name("data").Raw(data);
+            if (!string.IsNullOrEmpty(o.Cid)) w.Member("cid", o.Cid);
+            if (!string.IsNullOrEmpty(o.ReplyTo)) w.Member("reply_to", o.ReplyTo);
+            if (o.Attachments != null && o.Attachments.Count > 0)
+            {
+                w.Name("attachments").BeginArray();
+                foreach (var a in o.Attachments) a.Write(w);
+                w.EndArray();
+            }
+            if (!string.IsNullOrEmpty(o.Data)) w.Name("data").Raw(o.Data);
         }
 
         /// <summary>
@@ -882,8 +987,184 @@ namespace Kaiwa
                 if (limit != 0) w.Member("limit", limit);
                 if (!string.IsNullOrEmpty(before)) w.Member("before", before);
             }, "history", ct), cancellationToken).ConfigureAwait(false);
-            var list = new List<Message>();
             var r = new OpReader(reply);
+            var list = ReadMessages(r, "history");
+            if (r.Error != null) throw new KaiwaException(ErrorCodes.BadFrame, r.Error);
+            return list;
+        }
+
+        /// <summary>Asks the server for a pong (and, in v2, refreshes <see cref="Rtt"/>).</summary>
+        public async Task PingAsync(CancellationToken cancellationToken = default(CancellationToken))
+        {
+            await DoAsync("ping", (c, ct) => c.RequestAsync("ping", null, "pong", ct), cancellationToken).ConfigureAwait(false);
+        }
+
+        // ---- what players do (docs/protocol.md §15) --------------------------
+
+        /// <summary>
+        /// Replaces the text of the user's own message id of channel (within
+        /// the game's edit window, 15 minutes by default); everyone in the
+        /// channel gets <see cref="MessageEdited"/>. Returns the edit's seq
+        /// (0 in v1).
+        /// </summary>
+        /// <exception cref="KaiwaException">The server refused: forbidden (not the author, or past the window), not_found, too_large, ng_word, muted, ...</exception>
+        public async Task<long> EditAsync(string channel, string id, string text, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            CheckName(channel, "channel");
+            CheckName(id, "id");
+            if (text == null) throw new ArgumentNullException("text");
+            JsonValue reply = await DoAsync("edit", (c, ct) => c.RequestAsync("edit", w => w.Member("ch", channel).Member("id", id).Member("text", text), "ok", ct), cancellationToken).ConfigureAwait(false);
+            return SeqOf(reply);
+        }
+
+        /// <summary>
+        /// Deletes the user's own message id of channel (within the edit
+        /// window); everyone in the channel gets <see cref="MessageDeleted"/>.
+        /// A delete sent again after a lost answer may find it gone: not_found.
+        /// </summary>
+        public async Task DeleteAsync(string channel, string id, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            CheckName(channel, "channel");
+            CheckName(id, "id");
+            await DoAsync("delete", (c, ct) => c.RequestAsync("delete", w => w.Member("ch", channel).Member("id", id), "ok", ct), cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Adds the user's reaction emoji (at most 8 characters, or one of the
+        /// game's list) to message id of channel; a user has one of each
+        /// emoji on a message, so reacting again changes nothing. Everyone in
+        /// the channel gets <see cref="ReactionChanged"/> with the counts.
+        /// </summary>
+        /// <exception cref="KaiwaException">The server refused: bad_request or too_large for an emoji it does not take, too_large past 20 kinds on a message, not_found, ...</exception>
+        public Task ReactAsync(string channel, string id, string emoji, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return ReactionAsync("react", channel, id, emoji, cancellationToken);
+        }
+
+        /// <summary>Takes back the user's reaction emoji on message id of channel (nothing changes when there was none).</summary>
+        public Task UnreactAsync(string channel, string id, string emoji, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return ReactionAsync("unreact", channel, id, emoji, cancellationToken);
+        }
+
+        async Task ReactionAsync(string op, string channel, string id, string emoji, CancellationToken cancellationToken)
+        {
+            CheckName(channel, "channel");
+            CheckName(id, "id");
+            CheckName(emoji, "emoji");
+            await DoAsync(op, (c, ct) => c.RequestAsync(op, w => w.Member("ch", channel).Member("id", id).Member("emoji", emoji), "ok", ct), cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Marks channel read up to seq (a message's <see cref="Message.Seq"/>,
+        /// or <see cref="UnreadCount.Last"/>); every session of the user, on
+        /// every device, gets <see cref="ReadCursorMoved"/>. Returns the
+        /// cursor, which never moves back.
+        /// </summary>
+        /// <exception cref="KaiwaException">The server refused: bad_request for a seq past the channel's newest, not_joined, ...</exception>
+        public async Task<long> MarkReadAsync(string channel, long seq, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            CheckName(channel, "channel");
+            if (seq <= 0) throw new ArgumentOutOfRangeException("seq", "a seq is positive");
+            JsonValue reply = await DoAsync("read", (c, ct) => c.RequestAsync("read", w => w.Member("ch", channel).Member("seq", seq), "ok", ct), cancellationToken).ConfigureAwait(false);
+            long cursor = SeqOf(reply);
+            return cursor != 0 ? cursor : seq;
+        }
+
+        /// <summary>
+        /// The unread counts of channel, or of every joined channel when it is
+        /// null: the messages of others after the user's read cursor (at most
+        /// 999). Counts come from the message log, which follows the chat by a
+        /// moment.
+        /// </summary>
+        public async Task<IReadOnlyDictionary<string, UnreadCount>> UnreadAsync(string channel = null, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            JsonValue reply = await DoAsync("unread", (c, ct) => c.RequestAsync("unread", w =>
+            {
+                if (!string.IsNullOrEmpty(channel)) w.Member("ch", channel);
+            }, "unread", ct), cancellationToken).ConfigureAwait(false);
+            var r = new OpReader(reply);
+            var counts = r.ReadUnread("unread");
+            if (r.Error != null) throw new KaiwaException(ErrorCodes.BadFrame, r.Error);
+            return counts;
+        }
+
+        /// <summary>
+        /// Blocks user: their messages are no longer delivered to this user
+        /// (live, replayed, in history and search), their presence and typing
+        /// are not shown, and their direct messages to this user are refused
+        /// (<see cref="ErrorCodes.Blocked"/>). The user's other sessions apply
+        /// it at once.
+        /// </summary>
+        /// <exception cref="KaiwaException">The server refused: bad_request for the user themselves, too_large past 1000 blocks.</exception>
+        public Task BlockAsync(string user, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return BlockingAsync("block", user, cancellationToken);
+        }
+
+        /// <summary>Ends a <see cref="BlockAsync"/>.</summary>
+        public Task UnblockAsync(string user, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return BlockingAsync("unblock", user, cancellationToken);
+        }
+
+        async Task BlockingAsync(string op, string user, CancellationToken cancellationToken)
+        {
+            CheckName(user, "user");
+            await DoAsync(op, (c, ct) => c.RequestAsync(op, w => w.Member("user", user), "ok", ct), cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Tells the channel's other members (in a direct channel, "dm:a:b",
+        /// the other user) that the user is typing: call it every few seconds
+        /// while the user types. The server passes it on at
+        /// most once per two seconds, and never stores it.
+        /// </summary>
+        public async Task TypingAsync(string channel, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            CheckName(channel, "channel");
+            await DoAsync("typing", (c, ct) => c.RequestAsync("typing", w => w.Member("ch", channel), "ok", ct), cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Finds messages holding q (2 to 100 characters; case, full and half
+        /// width, katakana and hiragana folded) in channel, or in every joined
+        /// channel when it is null, newest first: up to limit (0: 50, at most
+        /// 100) before the message with id before (a page's
+        /// <see cref="SearchPage.Next"/>). Messages are found about a second
+        /// after they were sent.
+        /// </summary>
+        /// <exception cref="KaiwaException">The server refused: bad_request for a q too short, too_large for one too long, not_joined.</exception>
+        public async Task<SearchPage> SearchAsync(string q, string channel = null, int limit = 0, string before = null, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            CheckName(q, "q");
+            JsonValue reply = await DoAsync("search", (c, ct) => c.RequestAsync("search", w =>
+            {
+                w.Member("q", q);
+                if (!string.IsNullOrEmpty(channel)) w.Member("ch", channel);
+                if (limit != 0) w.Member("limit", limit);
+                if (!string.IsNullOrEmpty(before)) w.Member("before", before);
+            }, "search", ct), cancellationToken).ConfigureAwait(false);
+            var r = new OpReader(reply);
+            var msgs = ReadMessages(r, "search");
+            string next = r.Str("next");
+            if (r.Error != null) throw new KaiwaException(ErrorCodes.BadFrame, r.Error);
+            return new SearchPage(msgs, string.IsNullOrEmpty(next) ? null : next);
+        }
+
+        // SeqOf returns the seq a reply carries (0 when none).
+        static long SeqOf(JsonValue reply)
+        {
+            var r = new OpReader(reply);
+            long seq = r.Seq("seq");
+            if (r.Error != null) throw new KaiwaException(ErrorCodes.BadFrame, r.Error);
+            return seq;
+        }
+
+        // ReadMessages reads the messages of a history or search reply.
+        static IReadOnlyList<Message> ReadMessages(OpReader r, string what)
+        {
+            var list = new List<Message>();
             var msgs = r.Array("messages");
             if (msgs != null)
             {
@@ -891,18 +1172,11 @@ namespace Kaiwa
                 {
                     var mr = new OpReader(v);
                     var m = mr.ToMessage();
-                    if (mr.Error != null) throw new KaiwaException(ErrorCodes.BadFrame, "history: " + mr.Error);
+                    if (mr.Error != null) throw new KaiwaException(ErrorCodes.BadFrame, what + ": " + mr.Error);
                     list.Add(m);
                 }
             }
-            if (r.Error != null) throw new KaiwaException(ErrorCodes.BadFrame, r.Error);
             return list.AsReadOnly();
-        }
-
-        /// <summary>Asks the server for a pong (and, in v2, refreshes <see cref="Rtt"/>).</summary>
-        public async Task PingAsync(CancellationToken cancellationToken = default(CancellationToken))
-        {
-            await DoAsync("ping", (c, ct) => c.RequestAsync("ping", null, "pong", ct), cancellationToken).ConfigureAwait(false);
         }
 
         /// <summary>A fresh random client message id: 22 characters of base64url.</summary>

@@ -47,6 +47,9 @@ namespace Kaiwa
         public const string Unavailable = "unavailable";
         public const string Internal = "internal";
 
+        /// <summary>A direct message to a user who blocks the sender.</summary>
+        public const string Blocked = "blocked";
+
         /// <summary>
         /// Never sent by a server: the client received something it could not
         /// read (not JSON, not the protocol's shape, not UTF-8, over
@@ -151,6 +154,24 @@ namespace Kaiwa
         /// <summary>When the server accepted it.</summary>
         public DateTimeOffset Time { get { return DateTimeOffset.FromUnixTimeMilliseconds(Timestamp); } }
 
+        /// <summary>The id of the message of the same channel this one answers; null when it answers none.</summary>
+        public string ReplyTo { get; internal set; }
+
+        /// <summary>A short quote of the message replied to; null when it answers none.</summary>
+        public Quote Quote { get; internal set; }
+
+        /// <summary>References to files the message shows; empty when none.</summary>
+        public IReadOnlyList<Attachment> Attachments { get; internal set; } = NoAttachments;
+
+        /// <summary>The message's reaction counts (in history, search and replays); empty when none.</summary>
+        public IReadOnlyList<Reaction> Reactions { get; internal set; } = NoReactions;
+
+        /// <summary>When the author last edited the text, in milliseconds since the Unix epoch; 0: never.</summary>
+        public long EditedAt { get; internal set; }
+
+        internal static readonly IReadOnlyList<Attachment> NoAttachments = new Attachment[0];
+        internal static readonly IReadOnlyList<Reaction> NoReactions = new Reaction[0];
+
         public override string ToString()
         {
             return Channel + " " + (System ? "[system]" : From) + ": " + Text;
@@ -172,7 +193,7 @@ namespace Kaiwa
         public string User { get; }
         public string Name { get; }
 
-        /// <summary>"join" or "leave".</summary>
+        /// <summary>"join" or "leave"; "typing" in <see cref="KaiwaClient.Typing"/>.</summary>
         public string Event { get; }
 
         /// <summary>True for "join".</summary>
@@ -219,8 +240,11 @@ namespace Kaiwa
     /// <summary>What the server reported when the current connection became ready.</summary>
     public sealed class ReadyInfo
     {
-        internal ReadyInfo(string user, string name, IReadOnlyList<string> channels, string version, long serverTime, string sunset, IReadOnlyDictionary<string, long> seqs)
+        internal ReadyInfo(string user, string name, IReadOnlyList<string> channels, string version, long serverTime, string sunset, IReadOnlyDictionary<string, long> seqs,
+            IReadOnlyDictionary<string, UnreadCount> unread, IReadOnlyList<string> blocks)
         {
+            Unread = unread;
+            Blocks = blocks;
             User = user;
             Name = name;
             Channels = channels;
@@ -250,5 +274,15 @@ namespace Kaiwa
 
         /// <summary>(v2) each joined channel's position when the session started.</summary>
         public IReadOnlyDictionary<string, long> Seqs { get; }
+
+        /// <summary>
+        /// Each joined channel's unread count when the session started (empty
+        /// when the server could not tell in time: ask <see cref="KaiwaClient.UnreadAsync"/>).
+        /// Counts come from the message log, which follows the chat by a moment.
+        /// </summary>
+        public IReadOnlyDictionary<string, UnreadCount> Unread { get; }
+
+        /// <summary>The users the user blocks: their messages are not delivered to the user.</summary>
+        public IReadOnlyList<string> Blocks { get; }
     }
 }

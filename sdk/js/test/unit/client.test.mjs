@@ -139,6 +139,30 @@ test("the server's reconnect: the client waits after_ms and resumes from the las
   assert.deepEqual(c.lastSeqs(), { lobby: 7 });
 });
 
+test("edits and reactions replayed after a resume are emitted once, and do not move the resume position", async (t) => {
+  const { srv, c, conn } = await connected(t);
+  const ev = record(c, ["message", "edited", "reaction", "resumed"]);
+  const edit = { op: "edited", ch: "lobby", id: "m4", seq: 5, from: "bob", text: "fixed", edited_at: 9 };
+  conn.send([{ op: "msg", ch: "lobby", id: "m4", seq: 4, prev: 0, from: "bob", text: "fxed", ts: 1 }, edit]);
+  await ev.until((e) => e.name === "edited");
+  conn.close(1001, "gone");
+  const conn2 = await srv.next();
+  const auth = await conn2.recv();
+  assert.deepEqual(auth.resume, { lobby: 4 });
+  conn2.send([
+    { op: "ready", user: "alice", name: "Alice", channels: ["lobby"], version: "v2", server_time: 2 },
+    edit,
+    { op: "reaction", ch: "lobby", id: "m4", seq: 6, user: "carol", emoji: "👍", added: true, reactions: [{ emoji: "👍", count: 1 }] },
+    { op: "resumed", ch: "lobby", recovered: true },
+  ]);
+  await ev.until((e) => e.name === "resumed");
+  assert.deepEqual(
+    ev.events.map((e) => e.name),
+    ["message", "edited", "reaction", "resumed"],
+  );
+  assert.deepEqual(c.lastSeqs(), { lobby: 4 });
+});
+
 test("a message after a gap the server could not replay comes after a gap event", async (t) => {
   const { ev, conn } = await connected(t);
   conn.send([

@@ -79,9 +79,19 @@ namespace KaiwaConformance
         public Message Msg;
         public Presence Presence;
         public ClientState State;
-        public string Ch;
+        public string Ch, Id;
+        public long Seq;
         public bool Recovered;
         public KaiwaError Err;
+        public MessageEdit Edit;
+        public ReactionChange Reaction;
+    }
+
+    /// <summary>A message a say step labelled.</summary>
+    internal sealed class Sent
+    {
+        public string Id;
+        public long Seq;
     }
 
     /// <summary>One client of a scenario and its unconsumed events (main thread only).</summary>
@@ -101,7 +111,11 @@ namespace KaiwaConformance
             C.ErrorReceived += e => Events.Add(new Ev { Op = "error", Err = e, Ch = e.Channel });
             C.ChannelJoined += ch => Events.Add(new Ev { Op = "joined", Ch = ch });
             C.ChannelLeft += (ch, reason) => Events.Add(new Ev { Op = "left", Ch = ch });
-            C.MessageDeleted += (ch, id) => Events.Add(new Ev { Op = "deleted", Ch = ch });
+            C.MessageDeleted += (ch, id) => Events.Add(new Ev { Op = "deleted", Ch = ch, Id = id });
+            C.MessageEdited += e => Events.Add(new Ev { Op = "edited", Ch = e.Channel, Id = e.Id, Edit = e });
+            C.ReactionChanged += r => Events.Add(new Ev { Op = "reaction", Ch = r.Channel, Id = r.Id, Reaction = r });
+            C.ReadCursorMoved += (ch, seq) => Events.Add(new Ev { Op = "read", Ch = ch, Seq = seq });
+            C.Typing += p => Events.Add(new Ev { Op = "typing", Ch = p.Channel, Presence = p });
         }
     }
 
@@ -118,6 +132,7 @@ namespace KaiwaConformance
         readonly FrameLoop loop;
         readonly string control;
         readonly HttpClient http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        readonly Dictionary<string, Sent> labels = new Dictionary<string, Sent>(); // the scenario's labelled messages
 
         public Runner(FrameLoop loop, string control)
         {
@@ -189,6 +204,7 @@ namespace KaiwaConformance
             }
             var clients = new Dictionary<string, RClient>();
             var sayIds = new Dictionary<int, string>();
+            labels.Clear();
             try
             {
                 var steps = sc["steps"].Items;
@@ -246,6 +262,12 @@ namespace KaiwaConformance
                 if (c == null) throw new StepFailed("no client \"" + st.Client + "\"");
                 return c;
             };
+            Func<Sent> msg = () =>
+            {
+                Sent m;
+                if (!labels.TryGetValue(st.Str("msg"), out m)) throw new StepFailed("no message labelled \"" + st.Str("msg") + "\"");
+                return m;
+            };
             switch (st.Kind)
             {
                 case "connect":
@@ -301,14 +323,23 @@ namespace KaiwaConformance
                     {
                         need();
                         SendResult res = null;
-                        string cid = st.Str("cid");
-                        var err = await Try(async () => { res = await c.C.SayAsync(st.Str("ch"), st.Str("text"), null, cid == "" ? null : cid, ct); });
+                        string cid = st.Str("cid"), replyTo = st.Str("reply_to");
+                        var o = new SayOptions { Cid = cid == "" ? null : cid };
+                        Sent to;
+                        if (replyTo != "" && labels.TryGetValue(replyTo, out to)) o.ReplyTo = to.Id;
+                        if (st.V["attachments"] != null)
+                        {
+                            o.Attachments = st.V["attachments"].Items.Select(a => new Attachment(a["type"].AsString, a["url"].AsString,
+                                (int)Num(a, "width"), (int)Num(a, "height"), a["name"] == null ? null : a["name"].AsString)).ToList();
+                        }
+                        var err = await Try(async () => { res = await c.C.SayAsync(st.Str("ch"), st.Str("text"), o, ct); });
                         if (err != null || st.Fails != "")
                         {
                             Check(WantFail(st, err));
                             return;
                         }
                         sayIds[i] = res.Id;
+                        if (st.Str("label") != "") labels[st.Str("label")] = new Sent { Id = res.Id, Seq = res.Seq };
                         var same = st.V["same_as"];
                         long n;
                         if (same != null && same.TryGetInt64(out n))
@@ -335,8 +366,92 @@ namespace KaiwaConformance
                         need();
                         var msgs = await c.C.HistoryAsync(st.Str("ch"), st.Int("limit"), null, ct);
                         var got = msgs.Select(m => m.Text).ToList();
-                        var want = st.V["texts"] == null ? new List<string>() : st.V["texts"].Items.Select(t => t.AsString).ToList();
-                        if (!got.SequenceEqual(want)) throw new StepFailed("history " + Quote(got) + ", want " + Quote(want));
+                        if (st.V["texts"] != null)
+                        {
+                            var want = st.V["texts"].Items.Select(t => t.AsString).ToList();
+                            if (!got.SequenceEqual(want)) throw new StepFailed("history " + Quote(got) + ", want " + Quote(want));
+                        }
+                        var wantMsgs = st.V["messages"];
+                        if (wantMsgs != null)
+                        {
+                            if (msgs.Count != wantMsgs.Items.Count) throw new StepFailed("history " + Quote(got) + ", want " + wantMsgs.Items.Count + " messages");
+                            for (int n = 0; n < msgs.Count; n++)
+                            {
+                                try
+                                {
+                                    MatchMessage(msgs[n], wantMsgs.Items[n]);
+                                }
+                                catch (StepFailed e)
+                                {
+                                    throw new StepFailed("history[" + n + "]: " + e.Message);
+                                }
+                            }
+                        }
+                        return;
+                    }
+                case "edit":
+                    need();
+                    Check(WantFail(st, await Try(() => c.C.EditAsync(st.Str("ch"), msg().Id, st.Str("text"), ct))));
+                    return;
+                case "delete":
+                    need();
+                    Check(WantFail(st, await Try(() => c.C.DeleteAsync(st.Str("ch"), msg().Id, ct))));
+                    return;
+                case "react":
+                    need();
+                    Check(WantFail(st, await Try(() => c.C.ReactAsync(st.Str("ch"), msg().Id, st.Str("emoji"), ct))));
+                    return;
+                case "unreact":
+                    need();
+                    Check(WantFail(st, await Try(() => c.C.UnreactAsync(st.Str("ch"), msg().Id, st.Str("emoji"), ct))));
+                    return;
+                case "read":
+                    need();
+                    Check(WantFail(st, await Try(() => c.C.MarkReadAsync(st.Str("ch"), msg().Seq, ct))));
+                    return;
+                case "unread":
+                    {
+                        need();
+                        string ch = st.Str("ch");
+                        long want = st.Int("count"), got = -1;
+                        await Poll(async () =>
+                        {
+                            var counts = await c.C.UnreadAsync(ch, ct);
+                            UnreadCount u;
+                            got = counts.TryGetValue(ch, out u) ? u.Count : -1;
+                            return got == want;
+                        }, deadline, () => "unread count of " + ch + " is " + got + ", want " + want);
+                        return;
+                    }
+                case "block":
+                    need();
+                    Check(WantFail(st, await Try(() => c.C.BlockAsync(st.Str("user"), ct))));
+                    return;
+                case "unblock":
+                    need();
+                    Check(WantFail(st, await Try(() => c.C.UnblockAsync(st.Str("user"), ct))));
+                    return;
+                case "typing":
+                    need();
+                    Check(WantFail(st, await Try(() => c.C.TypingAsync(st.Str("ch"), ct))));
+                    return;
+                case "search":
+                    {
+                        need();
+                        string q = st.Str("q"), ch = st.Str("ch") == "" ? null : st.Str("ch");
+                        if (st.Fails != "")
+                        {
+                            Check(WantFail(st, await Try(() => c.C.SearchAsync(q, ch, st.Int("limit"), null, ct))));
+                            return;
+                        }
+                        var want = st.V["texts"].Items.Select(t => t.AsString).ToList();
+                        var got = new List<string>();
+                        await Poll(async () =>
+                        {
+                            var page = await c.C.SearchAsync(q, ch, st.Int("limit"), null, ct);
+                            got = page.Messages.Select(m => m.Text).ToList();
+                            return got.SequenceEqual(want);
+                        }, deadline, () => "search \"" + q + "\" found " + Quote(got) + ", want " + Quote(want));
                         return;
                     }
                 case "expect":
@@ -350,6 +465,8 @@ namespace KaiwaConformance
                         await loop.NextFrame(); // what arrived before the pong is dispatched
                         var msgs = c.Events.Where(e => e.Op == "msg").ToList();
                         if (msgs.Count > 0) throw new StepFailed(msgs.Count + " messages not expected, the first " + Describe(msgs[0].Msg));
+                        var changes = c.Events.Where(e => e.Op == "edited" || e.Op == "deleted" || e.Op == "reaction").ToList();
+                        if (changes.Count > 0) throw new StepFailed(changes.Count + " edited, deleted or reaction events not expected, the first " + changes[0].Op + " of " + changes[0].Id);
                         return;
                     }
                 case "rtt":
@@ -403,6 +520,17 @@ namespace KaiwaConformance
             throw new StepFailed("unknown step \"" + st.Kind + "\"");
         }
 
+        // Poll calls f every 100 ms until it is done or the deadline passes:
+        // for what follows the message log by a moment (unread counts, search).
+        static async Task Poll(Func<Task<bool>> f, DateTime deadline, Func<string> why)
+        {
+            while (!await f())
+            {
+                if (DateTime.UtcNow > deadline) throw new StepFailed(why());
+                await Task.Delay(100);
+            }
+        }
+
         static async Task<Exception> Try(Func<Task> f)
         {
             try
@@ -442,11 +570,7 @@ namespace KaiwaConformance
             if (v["message"] != null)
             {
                 var ev = await Take(c, e => e.Op == "msg", deadline, "message");
-                foreach (var kv in v["message"].Members)
-                {
-                    string got = Field(ev.Msg, kv.Key), want = Plain(kv.Value);
-                    if (got != want) throw new StepFailed("message " + kv.Key + " = " + got + ", want " + want + " (message " + Describe(ev.Msg) + ")");
-                }
+                MatchMessage(ev.Msg, v["message"]);
                 return;
             }
             if (v["messages"] != null)
@@ -491,6 +615,56 @@ namespace KaiwaConformance
                 if (ev.Recovered != want) throw new StepFailed("resumed recovered " + ev.Recovered + ", want " + want);
                 return;
             }
+            foreach (var op in new[] { "edited", "deleted", "reaction" })
+            {
+                var w = v[op];
+                if (w == null) continue;
+                string ch = w["ch"].AsString, label = w["msg"].AsString;
+                Sent m;
+                string id = labels.TryGetValue(label, out m) ? m.Id : null;
+                var ev = await Take(c, e => e.Op == op && e.Ch == ch && e.Id == id, deadline, op + " event about " + label + " (" + id + ")");
+                if (op == "edited" && (ev.Edit.Text != w["text"].AsString || ev.Edit.EditedAt == 0))
+                {
+                    throw new StepFailed("edited \"" + ev.Edit.Text + "\" at " + ev.Edit.EditedAt + ", want " + w.Raw);
+                }
+                if (op == "reaction")
+                {
+                    var r = ev.Reaction;
+                    var added = w["added"];
+                    if (r.User != w["user"].AsString || r.Emoji != w["emoji"].AsString || (added != null && r.Added != (added.Kind == JsonKind.True)) || !SameCounts(r.Reactions, w["counts"]))
+                    {
+                        throw new StepFailed("reaction " + r.User + " " + r.Emoji + " " + r.Added + " [" + string.Join(", ", r.Reactions) + "], want " + w.Raw);
+                    }
+                }
+                return;
+            }
+            if (v["read"] != null)
+            {
+                string ch = v["read"]["ch"].AsString, label = v["read"]["msg"].AsString;
+                Sent m;
+                long seq = labels.TryGetValue(label, out m) ? m.Seq : -1;
+                await Take(c, e => e.Op == "read" && e.Ch == ch && e.Seq == seq, deadline, "read of " + ch + " up to " + seq);
+                return;
+            }
+            if (v["typing"] != null)
+            {
+                string ch = v["typing"]["ch"].AsString, user = v["typing"]["user"].AsString;
+                var ev = await Take(c, e => e.Op == "typing" && e.Ch == ch, deadline, "typing in " + ch);
+                if (ev.Presence.User != user) throw new StepFailed("typing by " + ev.Presence.User + ", want " + user);
+                return;
+            }
+            if (v["unread"] != null)
+            {
+                string ch = v["unread"]["ch"].AsString;
+                long want = Num(v["unread"], "count");
+                var ready = c.C.Ready;
+                UnreadCount got;
+                if (ready == null || !ready.Unread.TryGetValue(ch, out got) || got.Count != want)
+                {
+                    throw new StepFailed("the latest ready's unread count of " + ch + " is " + (ready != null && ready.Unread.TryGetValue(ch, out got) ? got.ToString() : "not given") + ", want " + want);
+                }
+                return;
+            }
             if (v["error"] != null)
             {
                 string code = v["error"]["code"].AsString;
@@ -502,6 +676,51 @@ namespace KaiwaConformance
 
         static string Lower(ClientState s) { return s.ToString().ToLowerInvariant(); }
 
+        static long Num(JsonValue o, string k)
+        {
+            var m = o[k];
+            long n;
+            return m != null && m.TryGetInt64(out n) ? n : 0;
+        }
+
+        // SameCounts reports whether reactions are exactly the counts of want ({emoji: count}).
+        static bool SameCounts(IReadOnlyList<Reaction> reactions, JsonValue want)
+        {
+            var members = want == null ? new List<KeyValuePair<string, JsonValue>>() : want.Members.ToList();
+            if (reactions.Count != members.Count) return false;
+            return members.All(kv => reactions.Any(r => r.Emoji == kv.Key && r.Count == Num(want, kv.Key)));
+        }
+
+        // MatchMessage checks the fields a scenario names: as the Go runner's matchMessage.
+        void MatchMessage(Message m, JsonValue want)
+        {
+            foreach (var kv in want.Members)
+            {
+                var w = kv.Value;
+                bool ok;
+                switch (kv.Key)
+                {
+                    case "reply_to":
+                        Sent to;
+                        ok = labels.TryGetValue(w.AsString, out to) && m.ReplyTo == to.Id;
+                        break;
+                    case "quote":
+                        ok = m.Quote != null && (m.Quote.From ?? "") == w["from"].AsString && m.Quote.Text == w["text"].AsString;
+                        break;
+                    case "attachments":
+                        ok = m.Attachments.Select(a => a.Url).SequenceEqual(w.Items.Select(u => u.AsString));
+                        break;
+                    case "reactions":
+                        ok = SameCounts(m.Reactions, w);
+                        break;
+                    default:
+                        ok = Field(m, kv.Key) == Plain(w);
+                        break;
+                }
+                if (!ok) throw new StepFailed("message " + kv.Key + ": want " + w.Raw + " (message " + Describe(m) + ")");
+            }
+        }
+
         // Field is a message's field as the scenarios compare it (Go's fmt.Sprint).
         static string Field(Message m, string k)
         {
@@ -511,6 +730,7 @@ namespace KaiwaConformance
                 case "text": return m.Text;
                 case "from": return m.From ?? "";
                 case "system": return m.System ? "true" : "false";
+                case "edited": return m.EditedAt != 0 ? "true" : "false";
             }
             return "<no field " + k + ">";
         }
@@ -528,7 +748,9 @@ namespace KaiwaConformance
 
         static string Describe(Message m)
         {
-            return "{ch " + m.Channel + " id " + m.Id + " seq " + m.Seq + " from " + m.From + " text \"" + m.Text + "\" system " + m.System + "}";
+            return "{ch " + m.Channel + " id " + m.Id + " seq " + m.Seq + " from " + m.From + " text \"" + m.Text + "\" system " + m.System +
+                " reply_to " + m.ReplyTo + " quote " + (m.Quote == null ? "none" : m.Quote.From + " \"" + m.Quote.Text + "\"") +
+                " attachments " + m.Attachments.Count + " reactions [" + string.Join(", ", m.Reactions) + "] edited_at " + m.EditedAt + "}";
         }
 
         static string Quote(List<string> xs)

@@ -23,7 +23,7 @@ namespace Kaiwa.Tests
 
     internal static class ClientTests
     {
-        static KaiwaOptions Opts()
+        internal static KaiwaOptions Opts()
         {
             return new KaiwaOptions
             {
@@ -36,13 +36,13 @@ namespace Kaiwa.Tests
             };
         }
 
-        static string Ready(string channels = "[]", string seqs = null)
+        internal static string Ready(string channels = "[]", string seqs = null)
         {
             return "{\"op\":\"ready\",\"user\":\"alice\",\"name\":\"Alice\",\"channels\":" + channels +
                 ",\"version\":\"v2\",\"server_time\":1767225600000" + (seqs == null ? "" : ",\"seqs\":" + seqs) + "}";
         }
 
-        static string Msg(string ch, string text, long seq = 0, long prev = 0)
+        internal static string Msg(string ch, string text, long seq = 0, long prev = 0)
         {
             return "{\"op\":\"msg\",\"ch\":\"" + ch + "\",\"id\":\"m" + seq + "\"" + (seq > 0 ? ",\"seq\":" + seq + ",\"prev\":" + prev : "") +
                 ",\"from\":\"bob\",\"name\":\"Bob\",\"text\":\"" + text + "\",\"ts\":1767225600000}";
@@ -50,7 +50,7 @@ namespace Kaiwa.Tests
 
         // Start connects a client to srv: the fake server answers its auth
         // with ready (and extra ops in the same frame).
-        static async Task<Live> Start(FakeServer srv, string version, KaiwaOptions o = null, string ready = null, params string[] extra)
+        internal static async Task<Live> Start(FakeServer srv, string version, KaiwaOptions o = null, string ready = null, params string[] extra)
         {
             var c = new KaiwaClient(srv.Url(version), o ?? Opts());
             var live = new Live { C = c, R = new Recorder(c) };
@@ -63,7 +63,7 @@ namespace Kaiwa.Tests
         }
 
         // Reconnected accepts the client's next connection and answers it.
-        static async Task<JsonValue> Reconnected(FakeServer srv, Live live, string ready = null)
+        internal static async Task<JsonValue> Reconnected(FakeServer srv, Live live, string ready = null)
         {
             live.Conn = await srv.AcceptAsync();
             var auth = await live.Conn.ExpectOpAsync("auth");
@@ -72,7 +72,7 @@ namespace Kaiwa.Tests
             return auth;
         }
 
-        static async Task Ping(Live live)
+        internal static async Task Ping(Live live)
         {
             var ping = live.C.PingAsync();
             var op = await live.Conn.ExpectOpAsync("ping");
@@ -80,7 +80,7 @@ namespace Kaiwa.Tests
             await ping;
         }
 
-        static string ResumeOf(JsonValue auth)
+        internal static string ResumeOf(JsonValue auth)
         {
             var r = auth["resume"];
             return r == null ? "" : string.Join(",", r.Members.Select(m => m.Key + "=" + m.Value.Raw).OrderBy(s => s, StringComparer.Ordinal));

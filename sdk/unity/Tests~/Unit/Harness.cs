@@ -172,6 +172,8 @@ namespace Kaiwa.Tests
         public readonly List<KaiwaError> Errors = new List<KaiwaError>();
         public readonly List<ClientState> States = new List<ClientState>();
         public readonly List<MessageGap> Gaps = new List<MessageGap>();
+        public readonly List<MessageEdit> Edits = new List<MessageEdit>();
+        public readonly List<ReactionChange> Reactions = new List<ReactionChange>();
         public readonly List<int> Threads = new List<int>();
 
         public Recorder(KaiwaClient c)
@@ -186,6 +188,10 @@ namespace Kaiwa.Tests
             c.ChannelJoined += ch => Note("joined " + ch);
             c.ChannelLeft += (ch, reason) => Note("left " + ch + " " + reason);
             c.MessageDeleted += (ch, id) => Note("deleted " + ch + " " + id);
+            c.MessageEdited += e => { Edits.Add(e); Note("edited " + e.Channel + " " + e.Id + " " + e.Text); };
+            c.ReactionChanged += r => { Reactions.Add(r); Note("reaction " + r.Channel + " " + r.Id + " " + r.User + " " + r.Emoji + " " + r.Added); };
+            c.ReadCursorMoved += (ch, seq) => Note("read " + ch + " " + seq);
+            c.Typing += p => Note("typing " + p.Channel + " " + p.User + " " + p.Name);
         }
 
         void Note(string s)
