@@ -26,6 +26,8 @@ export type ErrorCode =
   | "version_not_allowed"
   | "unavailable"
   | "internal"
+  | "blocked"
+  | "rejected"
   | "timeout"
   | "closed"
   | "bad_frame"

@@ -51,6 +51,12 @@ namespace Kaiwa
         public const string Blocked = "blocked";
 
         /// <summary>
+        /// The tenant's before-send hook refused the message; the error's
+        /// message is the hook's reason.
+        /// </summary>
+        public const string Rejected = "rejected";
+
+        /// <summary>
         /// Never sent by a server: the client received something it could not
         /// read (not JSON, not the protocol's shape, not UTF-8, over
         /// <see cref="KaiwaOptions.ReadLimit"/>). It was skipped and the
