@@ -41,14 +41,6 @@ type OutSearch struct {
 	Next     string            `json:"next,omitempty"`
 }
 
-// OutBlocked tells a user's sessions the user blocked (Blocked true) or
-// unblocked another user, from this or another device.
-type OutBlocked struct {
-	Op      string `json:"op"`
-	User    string `json:"user"`
-	Blocked bool   `json:"blocked"`
-}
-
 // appendChange appends the op of a change entry: "edited" for an edit,
 // "reaction" for a reaction; withSeq adds the entry's seq (v2), which a
 // client keeps as its channel's position like a message's. A change has
