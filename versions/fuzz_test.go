@@ -13,22 +13,35 @@ import (
 func encodeCommand(tb testing.TB, c Command) []byte {
 	tb.Helper()
 	b, err := json.Marshal(struct {
-		Op     string            `json:"op"`
-		Ref    string            `json:"ref,omitempty"`
-		Token  string            `json:"token,omitempty"`
-		Ch     string            `json:"ch,omitempty"`
-		To     string            `json:"to,omitempty"`
-		Text   string            `json:"text,omitempty"`
-		Limit  int               `json:"limit,omitempty"`
-		Before string            `json:"before,omitempty"`
-		CID    string            `json:"cid,omitempty"`
-		Resume map[string]uint64 `json:"resume,omitempty"`
-	}{c.Op, c.Ref, c.Token, c.Ch, c.To, c.Text, c.Limit, c.Before, c.CID, c.Resume})
+		Op          string             `json:"op"`
+		Ref         string             `json:"ref,omitempty"`
+		Token       string             `json:"token,omitempty"`
+		Ch          string             `json:"ch,omitempty"`
+		To          string             `json:"to,omitempty"`
+		Text        string             `json:"text,omitempty"`
+		Limit       int                `json:"limit,omitempty"`
+		Before      string             `json:"before,omitempty"`
+		CID         string             `json:"cid,omitempty"`
+		Resume      map[string]uint64  `json:"resume,omitempty"`
+		ID          string             `json:"id,omitempty"`
+		Emoji       string             `json:"emoji,omitempty"`
+		Seq         uint64             `json:"seq,omitempty"`
+		User        string             `json:"user,omitempty"`
+		Q           string             `json:"q,omitempty"`
+		ReplyTo     string             `json:"reply_to,omitempty"`
+		Attachments []kaiwa.Attachment `json:"attachments,omitempty"`
+	}{c.Op, c.Ref, c.Token, c.Ch, c.To, c.Text, c.Limit, c.Before, c.CID, c.Resume,
+		c.ID, c.Emoji, c.Seq, c.User, c.Q, c.ReplyTo, c.Attachments})
 	if err != nil {
 		tb.Fatalf("encode %+v: %v", c, err)
 	}
+	// An empty but present object or list decodes to a non-nil value, which
+	// omitempty would drop.
 	if c.Resume != nil && len(c.Resume) == 0 {
 		b = append(b[:len(b)-1], `,"resume":{}}`...)
+	}
+	if c.Attachments != nil && len(c.Attachments) == 0 {
+		b = append(b[:len(b)-1], `,"attachments":[]}`...)
 	}
 	if len(c.Data) > 0 {
 		b = append(append(append(b[:len(b)-1], `,"data":`...), c.Data...), '}')
