@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 )
@@ -285,13 +286,20 @@ func parseInt(val []byte) (int64, bool) {
 	return 0, false
 }
 
-// inOpNames are the member names [inOp] decodes. A member that matches one
-// of them only case-insensitively is left to encoding/json.
-var inOpNames = []string{
-	"op", "ref", "code", "message", "reason", "reconnect_after_ms",
-	"user", "name", "channels", "version", "server_time", "deprecated",
-	"ch", "id", "seq", "prev", "from", "text", "data", "ts", "system",
-	"event", "messages", "recovered", "after_ms",
+// inOpNames are the member names [inOp] decodes, read from its tags so
+// that a field added to it is never one the scanner lets through
+// unchecked. A member that matches one of them only case-insensitively,
+// or one scanMsg does not check itself, is left to encoding/json.
+var inOpNames = jsonNames(reflect.TypeFor[inOp]())
+
+// jsonNames returns the JSON member names of struct type t's fields.
+func jsonNames(t reflect.Type) []string {
+	names := make([]string, 0, t.NumField())
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		names = append(names, name)
+	}
+	return names
 }
 
 // scannedMsg is what scanMsg reads from a "msg" op.
