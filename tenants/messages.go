@@ -410,12 +410,13 @@ func (s *Store) DeleteMessage(ctx context.Context, tenant kaiwa.TenantID, ch, id
 // already; [kaiwa.CodeNotFound] when id is another channel's.
 func (s *Store) deleteLogged(ctx context.Context, tx *sql.Tx, tenant kaiwa.TenantID, ch, id string, now time.Time) (existed bool, err error) {
 	var (
-		stored  string
-		deleted sql.NullTime
+		pk           uint64
+		stored, text string
+		deleted      sql.NullTime
 	)
 	err = tx.QueryRowContext(ctx,
-		"SELECT channel, deleted_at FROM messages WHERE tenant_id = ? AND id = ? FOR UPDATE", tenant, id).
-		Scan(&stored, &deleted)
+		"SELECT pk, channel, text, deleted_at FROM messages WHERE tenant_id = ? AND id = ? FOR UPDATE", tenant, id).
+		Scan(&pk, &stored, &text, &deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -430,6 +431,9 @@ func (s *Store) deleteLogged(ctx context.Context, tx *sql.Tx, tenant kaiwa.Tenan
 			UPDATE messages SET deleted_at = ?, text = '', data = NULL, from_name = ''
 			WHERE tenant_id = ? AND id = ?`, now, tenant, id); err != nil {
 			return false, dbError("delete message", err)
+		}
+		if err := reindex(ctx, tx, tenant, ch, pk, text, ""); err != nil {
+			return false, err
 		}
 		existed = true
 	}

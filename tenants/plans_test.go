@@ -143,7 +143,7 @@ func TestLogQueriesUseIndexes(t *testing.T) {
 
 	// Purge selects its batches by index too.
 	for _, c := range []struct{ query, index string }{
-		{"SELECT pk FROM messages WHERE tenant_id = 'b' AND ts < 1700000500000 ORDER BY ts LIMIT 100", "messages_ts"},
+		{"SELECT pk, text FROM messages WHERE tenant_id = 'b' AND ts < 1700000500000 ORDER BY ts LIMIT 100", "messages_ts"},
 		{"SELECT pk FROM events WHERE tenant_id = 'b' AND ts < 1700000500000 ORDER BY ts LIMIT 100", "events_ts"},
 	} {
 		if p := s.explain(t, c.query); p.key != c.index || strings.Contains(p.extra, "filesort") {

@@ -3,7 +3,11 @@ package tenants
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/tenants/ngword"
 )
 
 // DefaultPurgeBatch is the batch size of [Store.Purge] when given none.
@@ -24,7 +28,7 @@ type PurgeStats struct {
 }
 
 // Purge deletes what no one may read any more: per tenant, the messages
-// (tombstones included) and events older than the tenant's RetentionDays
+// (tombstones included, with their search index rows) and events older than the tenant's RetentionDays
 // ([kaiwa.Settings], defaults applied) before now; the user tokens that
 // expired more than [Store.TokenGrace] before now; and the sanctions that
 // ended by now. It deletes at most batch rows per statement
@@ -47,9 +51,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, batch int) (PurgeStats
 	}
 	for _, t := range tenants {
 		cutoff := now.AddDate(0, 0, -t.Settings.WithDefaults().RetentionDays).UnixMilli()
-		if err := s.purgeByKey(ctx, &st, &st.Messages, batch,
-			"SELECT pk FROM messages WHERE tenant_id = ? AND ts < ? ORDER BY ts",
-			"DELETE FROM messages WHERE tenant_id = ? AND ts < ? AND pk", t.ID, cutoff); err != nil {
+		if err := s.purgeMessages(ctx, &st, batch, t.ID, cutoff); err != nil {
 			return st, fmt.Errorf("purge messages of %s: %w", t.ID, err)
 		}
 		if err := s.purgeByKey(ctx, &st, &st.Events, batch,
@@ -88,6 +90,88 @@ func (s *Store) Purge(ctx context.Context, now time.Time, batch int) (PurgeStats
 			return st, nil
 		}
 	}
+}
+
+// purgeMessages deletes the tenant's messages older than cutoff (Unix
+// milliseconds) in batches, each with its search index rows, in one
+// transaction a batch.
+func (s *Store) purgeMessages(ctx context.Context, st *PurgeStats, batch int, tenant kaiwa.TenantID, cutoff int64) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := s.purgeMessageBatch(ctx, st, batch, tenant, cutoff)
+		if err != nil {
+			return err
+		}
+		if n < batch {
+			return nil
+		}
+	}
+}
+
+// purgeMessageBatch deletes up to batch of the tenant's messages older
+// than cutoff and their index rows, and returns how many it selected.
+func (s *Store) purgeMessageBatch(ctx context.Context, st *PurgeStats, batch int, tenant kaiwa.TenantID, cutoff int64) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, dbError("purge messages", err)
+	}
+	defer rollback(tx)
+	rows, err := tx.QueryContext(ctx,
+		"SELECT pk, text FROM messages WHERE tenant_id = ? AND ts < ? ORDER BY ts LIMIT ? FOR UPDATE", tenant, cutoff, batch)
+	if err != nil {
+		return 0, dbError("purge messages", err)
+	}
+	var (
+		keys []any
+		msgs []indexRow
+	)
+	for rows.Next() {
+		var (
+			pk   uint64
+			text string
+		)
+		if err := rows.Scan(&pk, &text); err != nil {
+			rows.Close()
+			return 0, dbError("purge messages", err)
+		}
+		keys = append(keys, pk)
+		if text != "" {
+			msgs = append(msgs, indexRow{pk: pk, grams: grams(ngword.Normalize(text))})
+		}
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return 0, dbError("purge messages", err)
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	res, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE tenant_id = ? AND pk IN ("+placeholders(len(keys))+")",
+		append([]any{tenant}, keys...)...)
+	if err != nil {
+		return 0, dbError("purge messages", err)
+	}
+	d, err := affected(res, "purge messages")
+	if err != nil {
+		return 0, err
+	}
+	last, err := indexedUpTo(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	msgs = slices.DeleteFunc(msgs, func(m indexRow) bool { return m.pk > last })
+	if err := deleteGrams(ctx, tx, tenant, msgs); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, dbError("purge messages", err)
+	}
+	st.Statements++
+	st.Messages += d
+	return len(keys), nil
 }
 
 // purgeByKey deletes rows in batches: sel (args, then ORDER BY, without

@@ -95,29 +95,64 @@ func insertGrams(ctx context.Context, ex execer, msgs []indexRow) error {
 }
 
 // reindex replaces the index rows of message pk: those of its text before
-// an edit by those of its text after. A message the indexer has not
-// reached yet is left to it.
+// an edit by those of its text after ("" when it is deleted). A message the
+// indexer has not reached yet is left to it.
 func reindex(ctx context.Context, tx *sql.Tx, tenant kaiwa.TenantID, ch string, pk uint64, before, after string) error {
-	var last uint64
-	if err := tx.QueryRowContext(ctx, "SELECT last_pk FROM search_progress WHERE id = 1").Scan(&last); err != nil {
-		return dbError("reindex message", err)
+	last, err := indexedUpTo(ctx, tx)
+	if err != nil {
+		return err
 	}
 	if pk > last {
 		return nil
 	}
-	old := grams(ngword.Normalize(before))
-	for start := 0; start < len(old); start += 500 {
-		part := old[start:min(start+500, len(old))]
-		args := []any{tenant, pk}
-		for _, g := range part {
-			args = append(args, []byte(g))
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM message_grams WHERE tenant_id = ? AND msg_pk = ? AND gram IN ("+
-			placeholders(len(part))+")", args...); err != nil {
-			return dbError("reindex message", err)
-		}
+	if err := deleteGrams(ctx, tx, tenant, []indexRow{{pk: pk, grams: grams(ngword.Normalize(before))}}); err != nil {
+		return err
 	}
 	return insertGrams(ctx, tx, []indexRow{{tenant: tenant, ch: ch, pk: pk, grams: grams(ngword.Normalize(after))}})
+}
+
+// indexedUpTo returns the last log row the indexer has read, sharing the
+// lock the indexer takes on it: a transaction that changes the index rows
+// of a message (an edit, a deletion, a purge) waits for an indexer round
+// in progress, so that the round cannot add the rows of a text that the
+// transaction removes.
+func indexedUpTo(ctx context.Context, tx *sql.Tx) (uint64, error) {
+	var last uint64
+	if err := tx.QueryRowContext(ctx, "SELECT last_pk FROM search_progress WHERE id = 1 LOCK IN SHARE MODE").Scan(&last); err != nil {
+		return 0, dbError("read search progress", err)
+	}
+	return last, nil
+}
+
+// deleteGrams deletes the index rows of msgs (pk and grams) by primary
+// key.
+func deleteGrams(ctx context.Context, tx *sql.Tx, tenant kaiwa.TenantID, msgs []indexRow) error {
+	const chunk = 1000
+	var (
+		args []any
+		n    int
+	)
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		q := "DELETE FROM message_grams WHERE tenant_id = ? AND (gram, msg_pk) IN (" +
+			strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ") + ")"
+		_, err := tx.ExecContext(ctx, q, append([]any{tenant}, args...)...)
+		args, n = args[:0], 0
+		return dbErr("unindex messages", err)
+	}
+	for _, m := range msgs {
+		for _, g := range m.grams {
+			args = append(args, []byte(g), m.pk)
+			if n++; n == chunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
 }
 
 // IndexMessages adds to the search index up to max rows of the message

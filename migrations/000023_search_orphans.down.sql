@@ -1,0 +1,3 @@
+-- The index rows removed going up belonged to no readable message; there is
+-- nothing to restore.
+DO 0;
