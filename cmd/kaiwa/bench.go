@@ -311,19 +311,21 @@ func checkLoopbackDSN(dsn string) error {
 
 func runBenchBare(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	f := newFlags("bench bare", getenv, stderr)
-	addr := f.str("listen", "KAIWA_BENCH_BARE_LISTEN", "127.0.0.1:8099", "TCP address (loopback only)")
+	addr := f.str("listen", "KAIWA_BENCH_BARE_LISTEN", "127.0.0.1:8099", `loopback "host:port", or "unix:/path.sock" (behind nginx)`)
 	queue := f.integer("send-queue", "KAIWA_BENCH_BARE_QUEUE", bare.DefaultQueue, "each session's send queue, in frames")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	host, _, err := net.SplitHostPort(*addr)
-	if err != nil {
-		return usageError{fmt.Sprintf("bench bare: --listen: %v", err)}
+	if !strings.HasPrefix(*addr, "unix:") {
+		host, _, err := net.SplitHostPort(*addr)
+		if err != nil {
+			return usageError{fmt.Sprintf("bench bare: --listen: %v", err)}
+		}
+		if a, err := netip.ParseAddr(host); err != nil || !a.IsLoopback() {
+			return usageError{fmt.Sprintf("bench bare: --listen %s is not a loopback address", *addr)}
+		}
 	}
-	if a, err := netip.ParseAddr(host); err != nil || !a.IsLoopback() {
-		return usageError{fmt.Sprintf("bench bare: --listen %s is not a loopback address", *addr)}
-	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := listen(*addr)
 	if err != nil {
 		return fmt.Errorf("bench bare: %w", err)
 	}
@@ -333,7 +335,7 @@ func runBenchBare(ctx context.Context, args []string, getenv func(string) string
 	}
 	s := bare.New()
 	s.Queue = *queue
-	fmt.Fprintf(stdout, "bare reference server listening on ws://%s/v1/ws\n", ln.Addr())
+	fmt.Fprintf(stdout, "bare reference server listening on %s (path /v1/ws)\n", *addr)
 	return s.Serve(ctx, ln)
 }
 
