@@ -57,11 +57,18 @@
 //
 // # Parking
 //
-// Upgrade requests of a version share one request-rate zone. Up to
-// [Config.UpgradeBurst] requests above [Config.UpgradeRate] wait in nginx's
-// queue (no nodelay) and reach the UA servers at the configured rate, so a
-// reconnect storm is smoothed instead of refused; beyond the queue nginx
-// answers 429 rate_limited.
+// Upgrade requests of a version share one request-rate zone. Requests
+// above the version's rate wait in nginx's queue (no nodelay) and reach
+// the UA servers at that rate, so a reconnect storm is smoothed instead of
+// refused; beyond the queue nginx answers 429 rate_limited.
+//
+// The rate comes from capacity: [Config.UAConnectRate] upgrades a second
+// for each UA process behind the version (what one UA process, with the
+// NATS, API and MySQL work a connection causes, takes on one core; see
+// [DefaultUAConnectRate]), unless [Config.UpgradeRate] sets it outright.
+// The queue holds [DefaultUpgradeQueue] worth of upgrades at that rate
+// unless [Config.UpgradeBurst] sets it, so that a whole version's clients
+// cut at once wait their turn rather than being refused.
 //
 // # Limits per client address
 //
@@ -117,14 +124,22 @@ var tmpl = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
 const (
 	DefaultHTTPListen        = "127.0.0.1:8080"
 	DefaultHTTPSListen       = "127.0.0.1:8443"
-	DefaultUpgradeRate       = 200
-	DefaultUpgradeBurst      = 2000
+	// DefaultUAConnectRate is the upgrades a second each UA process
+	// behind a version is sent. One connection costs about 450 µs of
+	// server CPU besides nginx's TLS handshake (the UA about 200 µs, NATS
+	// 75, the API 50, MySQL 110: docs/benchmarks.md), so one core takes
+	// about 2,000 a second.
+	DefaultUAConnectRate = 2000
+	// DefaultUpgradeQueue is how long, at a version's upgrade rate, the
+	// upgrades waiting in its queue take to drain: the queue holds the
+	// rate times this many upgrades.
+	DefaultUpgradeQueue      = 10 * time.Second
 	DefaultWorkerConnections = 20000
 	// DefaultPerIPConns, DefaultPerIPUpgradeRate and
 	// DefaultPerIPUpgradeBurst suit players behind carrier-grade NAT, many
 	// to an address: 200 of them may reconnect at once and 20 a second
 	// after that, and 1000 may be connected at once, while one address
-	// takes at most a tenth of a version's default upgrade rate.
+	// takes at most a hundredth of a version's upgrade rate on two UAs.
 	DefaultPerIPConns        = 1000
 	DefaultPerIPUpgradeRate  = 20
 	DefaultPerIPUpgradeBurst = 200
@@ -174,11 +189,16 @@ type Config struct {
 	// "user" directive when not empty. A master running as root needs it
 	// ("root") to reach sockets in a private directory.
 	User string
-	// UpgradeRate is the WebSocket upgrades per second each version lets
-	// through to its UA servers.
+	// UAConnectRate is the WebSocket upgrades per second each UA process
+	// is sent: a version with n UA sockets lets n times it through. Zero
+	// means [DefaultUAConnectRate].
+	UAConnectRate int
+	// UpgradeRate, when positive, is the upgrades per second every
+	// version lets through, whatever its UA processes.
 	UpgradeRate int
 	// UpgradeBurst is how many upgrades above the rate wait in the queue
-	// before nginx answers 429.
+	// before nginx answers 429. Zero means the version's rate times
+	// [DefaultUpgradeQueue].
 	UpgradeBurst int
 	// PerIPConns bounds the requests one client address may have open at
 	// once, over every version; a WebSocket counts for its whole session.
@@ -301,6 +321,23 @@ type liveVersion struct {
 	Sunset time.Time
 	Depr   bool
 	Zone   string
+	// Rate and Burst are the version's upgrade rate and queue
+	// ([Config.UpgradeRate], [Config.UpgradeBurst]).
+	Rate, Burst int
+}
+
+// upgradeLimits returns the upgrade rate and queue of a version served by
+// n UA processes.
+func upgradeLimits(c Config, n int) (rate, burst int) {
+	rate = c.UpgradeRate
+	if rate <= 0 {
+		rate = c.UAConnectRate * max(n, 1)
+	}
+	burst = c.UpgradeBurst
+	if burst <= 0 {
+		burst = int(int64(rate) * int64(DefaultUpgradeQueue) / int64(time.Second))
+	}
+	return rate, burst
 }
 
 var versionName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
@@ -388,10 +425,12 @@ func prepare(cfg Config) (view, error) {
 		if api != "" {
 			paths = append(paths, api)
 		}
+		rate, burst := upgradeLimits(cfg, len(ua))
 		v.Live = append(v.Live, liveVersion{
 			Name: ver.Name, UA: ua, API: api,
 			Depr: ver.Status == versions.Deprecated, Sunset: ver.Sunset,
 			Zone: "kaiwa_upgrade_" + ver.Name,
+			Rate: rate, Burst: burst,
 		})
 	}
 	for i := range v.Live {
@@ -422,11 +461,8 @@ func setDefaults(c *Config) {
 	if c.AccessLog == "" {
 		c.AccessLog = filepath.Join(c.Prefix, "access.log")
 	}
-	if c.UpgradeRate <= 0 {
-		c.UpgradeRate = DefaultUpgradeRate
-	}
-	if c.UpgradeBurst <= 0 {
-		c.UpgradeBurst = DefaultUpgradeBurst
+	if c.UAConnectRate <= 0 {
+		c.UAConnectRate = DefaultUAConnectRate
 	}
 	if c.PerIPConns == 0 {
 		c.PerIPConns = DefaultPerIPConns

@@ -370,3 +370,39 @@ func TestSocketNames(t *testing.T) {
 		t.Errorf("DirSockets = %v, %s", ua, api)
 	}
 }
+
+func TestRenderUpgradeRateFromCapacity(t *testing.T) {
+	t.Parallel()
+	// v1 has three UA processes, v2 one.
+	sockets := func(v string) ([]string, string) {
+		n := map[string]int{"v1": 3, "v2": 1}[v]
+		ua := make([]string, n)
+		for i := range ua {
+			ua[i] = nginx.UASocket("/r", v, i)
+		}
+		return ua, nginx.APISocket("/r", v)
+	}
+	for _, c := range []struct {
+		name                             string
+		perUA, rate, burst               int
+		v1Rate, v1Burst, v2Rate, v2Burst int
+	}{
+		{"defaults", 0, 0, 0, 3 * nginx.DefaultUAConnectRate, 30 * nginx.DefaultUAConnectRate, nginx.DefaultUAConnectRate, 10 * nginx.DefaultUAConnectRate},
+		{"per UA", 500, 0, 0, 1500, 15000, 500, 5000},
+		{"set outright", 500, 50, 0, 50, 500, 50, 500},
+		{"queue set", 0, 0, 7, 3 * nginx.DefaultUAConnectRate, 7, nginx.DefaultUAConnectRate, 7},
+	} {
+		conf := render(t, nginx.Config{Registry: versions.Default(), Prefix: "/p", Sockets: sockets,
+			UAConnectRate: c.perUA, UpgradeRate: c.rate, UpgradeBurst: c.burst})
+		for _, want := range []string{
+			fmt.Sprintf("zone=kaiwa_upgrade_v1:1m rate=%dr/s;", c.v1Rate),
+			fmt.Sprintf("limit_req zone=kaiwa_upgrade_v1 burst=%d;", c.v1Burst),
+			fmt.Sprintf("zone=kaiwa_upgrade_v2:1m rate=%dr/s;", c.v2Rate),
+			fmt.Sprintf("limit_req zone=kaiwa_upgrade_v2 burst=%d;", c.v2Burst),
+		} {
+			if !strings.Contains(conf, want) {
+				t.Errorf("%s: config lacks %q", c.name, want)
+			}
+		}
+	}
+}

@@ -385,6 +385,9 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 	perIPConns := f.integer("per-ip-conns", "KAIWA_NGINX_PER_IP_CONNS", nginx.DefaultPerIPConns, "requests one client address may have open at once, WebSockets included (-1: no limit)")
 	perIPRate := f.integer("per-ip-upgrade-rate", "KAIWA_NGINX_PER_IP_UPGRADE_RATE", nginx.DefaultPerIPUpgradeRate, "WebSocket upgrades per second one client address may make (-1: no limit)")
 	perIPBurst := f.integer("per-ip-upgrade-burst", "KAIWA_NGINX_PER_IP_UPGRADE_BURST", nginx.DefaultPerIPUpgradeBurst, "upgrades above the rate one client address may make at once")
+	uaRate := f.integer("ua-connect-rate", "KAIWA_NGINX_UA_CONNECT_RATE", nginx.DefaultUAConnectRate, "WebSocket upgrades per second sent to each UA process: a version's rate is this times its UA processes")
+	upRate := f.integer("upgrade-rate", "KAIWA_NGINX_UPGRADE_RATE", 0, "WebSocket upgrades per second of every version, whatever its UA processes (0: from --ua-connect-rate)")
+	upBurst := f.integer("upgrade-burst", "KAIWA_NGINX_UPGRADE_BURST", 0, "upgrades waiting above a version's rate before nginx answers 429 (0: ten seconds' worth)")
 	nofile := f.integer("open-file-limit", "KAIWA_NGINX_OPEN_FILE_LIMIT", 0, "hard open-file limit nginx runs under, e.g. systemd's LimitNOFILE (0: this process's own)")
 	out := f.str("out", "KAIWA_NGINX_CONF", "", "write the config here instead of stdout")
 	vfile := f.versionsFile()
@@ -420,6 +423,9 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 		User:        *user,
 		// nginx lets through every body the API accepts.
 		ClientMaxBodyBytes: apiserver.DefaultNGBodyLimit,
+		UAConnectRate:      *uaRate,
+		UpgradeRate:        *upRate,
+		UpgradeBurst:       *upBurst,
 		PerIPConns:         *perIPConns,
 		PerIPUpgradeRate:   *perIPRate,
 		PerIPUpgradeBurst:  *perIPBurst,
