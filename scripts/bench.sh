@@ -55,7 +55,8 @@ only=${BENCH_ONLY:-}
 [ -n "$only" ] && write=${BENCH_WRITE:-0}
 profile=${BENCH_PROFILE:-}
 base=${BENCH_PORT_BASE:-18000}
-nats_port=$((base + 222)) api_port=$((base + 81)) ua1_port=$((base + 90)) ua2_port=$((base + 91)) v2_port=$((base + 92)) bare_port=$((base + 99))
+nats_port=$((base + 222)) ua1_port=$((base + 90)) bare_port=$((base + 99))
+nginx_http=$((base + 80)) nginx_https=$((base + 443)) bare_http=$((base + 79)) bare_https=$((base + 444))
 out=${BENCH_OUT:-var/bench}
 rm -rf "$out"
 mkdir -p "$out"
@@ -65,7 +66,7 @@ commands="$out/commands.txt"
 : >"$commands"
 
 tcp_answers() { timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
-for p in $nats_port $api_port $ua1_port $ua2_port $v2_port $bare_port; do
+for p in $nats_port $ua1_port $bare_port $nginx_http $nginx_https $bare_http $bare_https; do
 	if tcp_answers 127.0.0.1 "$p"; then
 		say "port $p is taken; set BENCH_PORT_BASE to a free range"
 		exit 1
@@ -158,21 +159,99 @@ nats_url="nats://127.0.0.1:$nats_port"
 start nats $kaiwa nats --listen "127.0.0.1:$nats_port" --store "$out/nats"
 nats_pid=$started
 wait_port nats "$nats_port" "$nats_pid"
-start api $kaiwa api --listen "127.0.0.1:$api_port" --mysql-dsn "$dsn" --nats-url "$nats_url" --logwriter --log-level warn
+
+# The real path: the UAs and the API on unix sockets behind nginx with
+# TLS, as kaiwa dev and a deployment run them; the bare server behind a
+# second nginx rendered the same way. Both versions' routes get two UA
+# sockets (v2's second one, and the bare front's, name the same process),
+# so that both fronts have the same upgrade rate and upstream lists.
+run="$(pwd)/$out/run" run_bare="$(pwd)/$out/run-bare"
+mkdir -p "$run" "$run_bare" "$out/tls"
+start api $kaiwa api --listen "unix:$run/api-v1.sock" --mysql-dsn "$dsn" --nats-url "$nats_url" --logwriter --log-level warn
 api_pid=$started
-wait_port api "$api_port" "$api_pid"
-start ua1 $kaiwa ua --listen "127.0.0.1:$ua1_port" --nats-url "$nats_url" --log-level warn
+start ua1 $kaiwa ua --listen "unix:$run/ua-v1-0.sock" --nats-url "$nats_url" --log-level warn
 ua1_pid=$started
-start ua2 $kaiwa ua --listen "127.0.0.1:$ua2_port" --nats-url "$nats_url" --log-level warn
+start ua2 $kaiwa ua --listen "unix:$run/ua-v1-1.sock" --nats-url "$nats_url" --log-level warn
 ua2_pid=$started
-start v2 $kaiwa ua --version v2 --listen "127.0.0.1:$v2_port" --nats-url "$nats_url" --log-level warn
+start v2 $kaiwa ua --version v2 --listen "unix:$run/ua-v2-0.sock" --nats-url "$nats_url" --log-level warn
 v2_pid=$started
-start bare $kaiwa bench bare --listen "127.0.0.1:$bare_port"
+start bare $kaiwa bench bare --listen "unix:$run_bare/ua-v1-0.sock"
 bare_pid=$started
-wait_port ua1 "$ua1_port" "$ua1_pid"
-wait_port ua2 "$ua2_port" "$ua2_pid"
-wait_port v2 "$v2_port" "$v2_pid"
-wait_port bare "$bare_port" "$bare_pid"
+ln -sf api-v1.sock "$run/api-v2.sock"
+ln -sf ua-v2-0.sock "$run/ua-v2-1.sock"
+ln -sf ua-v1-0.sock "$run_bare/ua-v1-1.sock"
+# Reached directly over TCP, for diagnosis: a third v1 UA and a second
+# bare server.
+start uad $kaiwa ua --listen "127.0.0.1:$ua1_port" --nats-url "$nats_url" --log-level warn
+uad_pid=$started
+start bared $kaiwa bench bare --listen "127.0.0.1:$bare_port"
+bared_pid=$started
+
+# wait_socket NAME PATH PID: polls until the unix socket exists.
+wait_socket() {
+	local i
+	for i in $(seq 1 300); do
+		if ! kill -0 "$3" 2>/dev/null; then
+			say "$1 exited while starting:"
+			tail -n 20 "$out/$1.log" >&2
+			exit 1
+		fi
+		[ -S "$2" ] && return 0
+		sleep 0.1
+	done
+	say "$1 did not listen on $2 within 30 s"
+	exit 1
+}
+wait_socket api "$run/api-v1.sock" "$api_pid"
+wait_socket ua1 "$run/ua-v1-0.sock" "$ua1_pid"
+wait_socket ua2 "$run/ua-v1-1.sock" "$ua2_pid"
+wait_socket v2 "$run/ua-v2-0.sock" "$v2_pid"
+wait_socket bare "$run_bare/ua-v1-0.sock" "$bare_pid"
+wait_port uad "$ua1_port" "$uad_pid"
+wait_port bared "$bare_port" "$bared_pid"
+
+# nginx: the configuration kaiwa nginx-config renders for a host, with a
+# self-signed certificate like kaiwa dev's (ECDSA P-256), the per-address
+# limits off (the load tool's clients share a few loopback addresses) and
+# four workers (each holds two open files per proxied WebSocket).
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$nginx_bin" ] || {
+	say "nginx is needed: scripts/deps.sh run"
+	exit 1
+}
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+	-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" 2>/dev/null
+nginx_user=()
+[ "$(id -u)" = 0 ] && nginx_user=(--user root)
+nginx_workers=${BENCH_NGINX_WORKERS:-4}
+# front NAME SOCKETS HTTP_PORT HTTPS_PORT: renders and starts one nginx,
+# setting $started to its master's PID.
+front() {
+	local prefix="$(pwd)/$out/$1"
+	mkdir -p "$prefix"
+	$kaiwa nginx-config --prefix "$prefix" --sockets "$2" --http "127.0.0.1:$3" --https "127.0.0.1:$4" \
+		--cert "$(pwd)/$out/tls/cert.pem" --key "$(pwd)/$out/tls/key.pem" "${nginx_user[@]}" \
+		--workers "$nginx_workers" --per-ip-conns -1 --per-ip-upgrade-rate -1 --out "$prefix/nginx.conf"
+	start "$1" "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" -g 'daemon off;'
+}
+# nginx_pids MASTER: "--pid nginx=PID" for the master and each worker.
+nginx_pids() {
+	local p args="--pid nginx=$1" i
+	for i in $(seq 1 100); do
+		[ "$(pgrep -P "$1" | wc -l)" -ge "$nginx_workers" ] && break
+		sleep 0.1
+	done
+	for p in $(pgrep -P "$1"); do args+=" --pid nginx=$p"; done
+	echo "$args"
+}
+front nginx "$run" "$nginx_http" "$nginx_https"
+nginx_pid=$started
+front nginx-bare "$run_bare" "$bare_http" "$bare_https"
+nginx_bare_pid=$started
+wait_port nginx "$nginx_https" "$nginx_pid"
+wait_port nginx-bare "$bare_https" "$nginx_bare_pid"
+kaiwa_front=$(nginx_pids "$nginx_pid")
+bare_front=$(nginx_pids "$nginx_bare_pid")
 
 # --- the machine ----------------------------------------------------------------
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -192,6 +271,7 @@ fi
 
 # --- the scenarios ----------------------------------------------------------------
 ws() { echo "ws://127.0.0.1:$1/v1/ws"; }
+wss() { echo "wss://127.0.0.1:$1/$2/ws"; }
 n() { echo $(($1 / scale)); }
 
 # wait_quiet: waits (at most two minutes) while another kaiwa bench run
@@ -228,13 +308,14 @@ bench() {
 	[ ${#setup[@]} -gt 0 ] && rec+='--mysql-dsn "$DSN"'
 	echo "$rec" | sed "s|=$ua1_pid\b|=\$UA1_PID|g; s|=$ua2_pid\b|=\$UA2_PID|g; s|=$v2_pid\b|=\$V2_PID|g;
 		s|=$nats_pid\b|=\$NATS_PID|g; s|=$api_pid\b|=\$API_PID|g; s|=${mysql_pid:-none}\b|=\$MYSQL_PID|g;
-		s|=$bare_pid\b|=\$BARE_PID|g; s| *$||" >>"$commands"
+		s|=$bare_pid\b|=\$BARE_PID|g; s|=$uad_pid\b|=\$UAD_PID|g; s|=$bared_pid\b|=\$BARED_PID|g;
+		s|$kaiwa_front|\$KAIWA_NGINX|g; s|$bare_front|\$BARE_NGINX|g; s| *$||" >>"$commands"
 	wait_quiet
 	say "kaiwa bench $1 ${*:2}"
 	local log="$out/run.$(wc -l <"$commands").log"
 	local prof_pid=""
 	if [ -n "$profile" ] && [[ " $* " == *" --pid ua="* ]]; then
-		(sleep "${BENCH_PROFILE_AT:-12}" && curl -s -o "${log%.log}.ua.pprof" "http://127.0.0.1:$ua1_port/debug/pprof/profile?seconds=$profile") &
+		(sleep "${BENCH_PROFILE_AT:-12}" && curl -s --unix-socket "$run/ua-v1-0.sock" -o "${log%.log}.ua.pprof" "http://ua/debug/pprof/profile?seconds=$profile") &
 		prof_pid=$!
 	fi
 	if ! $kaiwa bench "$@" "${setup[@]}" >"$log" 2>"$log.progress"; then
@@ -247,11 +328,14 @@ bench() {
 	grep '^{' "$log" >>"$results"
 }
 
-ua1="--url $(ws $ua1_port) --pid ua=$ua1_pid --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
-ua12="--url $(ws $ua1_port),$(ws $ua2_port) --pid ua=$ua1_pid --pid ua=$ua2_pid --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
-bare="--url $(ws $bare_port) --pid bare=$bare_pid"
-v2="--url ws://127.0.0.1:$v2_port/v2/ws --pid ua=$v2_pid --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
-mixed="--url $(ws $ua1_port),ws://127.0.0.1:$v2_port/v2/ws --pid ua=$ua1_pid --pid ua=$v2_pid --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
+# The real path: clients through nginx over TLS.
+real="--url $(wss $nginx_https v1) --insecure --pid ua=$ua1_pid --pid ua=$ua2_pid $kaiwa_front --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
+bare="--url $(wss $bare_https v1) --insecure --pid bare=$bare_pid $bare_front"
+v2="--url $(wss $nginx_https v2) --insecure --pid ua=$v2_pid $kaiwa_front --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
+mixed="--url $(wss $nginx_https v1),$(wss $nginx_https v2) --insecure --pid ua=$ua1_pid --pid ua=$ua2_pid --pid ua=$v2_pid $kaiwa_front --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
+# Straight to one UA and to the bare server over ws://, for diagnosis.
+direct="--url $(ws $ua1_port) --pid ua=$uad_pid --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
+bare_direct="--url $(ws $bare_port) --pid bare=$bared_pid"
 
 # Idle first, while the servers' heaps are fresh: RSS per connection.
 # Fanout sweeps up from the 40,000 deliveries/s target, one window per rate
@@ -259,24 +343,32 @@ mixed="--url $(ws $ua1_port),ws://127.0.0.1:$v2_port/v2/ws --pid ua=$ua1_pid --p
 sweep="$(n 40000),$(n 58000),$(n 70000),$(n 80000),$(n 100000)"
 # shellcheck disable=SC2086
 {
-	bench idle $ua1 --label ua --conns "$(n 19000)" --duration 5s --connect-concurrency 128
-	# The same with signed tokens the benchmark mints: no token lookup.
-	bench idle $ua1 --label "ua, signed" --signed --conns "$(n 19000)" --duration 5s --connect-concurrency 128
-	bench idle $bare --label bare --conns "$(n 19000)" --duration 5s --connect-concurrency 128
-	bench fanout $ua1 --label ua --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
+	bench idle $real --label kaiwa --conns "$(n 10000)" --duration 5s --connect-concurrency 128
+	bench idle $bare --label bare --conns "$(n 10000)" --duration 5s --connect-concurrency 128
+	bench fanout $real --label kaiwa --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
 	bench fanout $bare --label bare --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
-	bench room $ua1 --label ua --open --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
+	bench room $real --label kaiwa --open --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
 	bench room $bare --label bare --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
-	bench room $ua12 --label "ua ×2" --open --conns "$(n 20000)" --rate 1 --payload 100 --duration 10s --connect-concurrency 128
-	bench dm $ua1 --label ua --conns "$(n 2000)" --rate "$(n 1000)" --payload 100 --duration 5s
+	bench room $real --label "kaiwa ×2" --open --conns "$(n 20000)" --rate 1 --payload 100 --duration 10s --connect-concurrency 128
+	bench room $bare --label "bare ×2" --conns "$(n 20000)" --rate 1 --payload 100 --duration 10s --connect-concurrency 128
+	bench dm $real --label kaiwa --conns "$(n 2000)" --rate "$(n 1000)" --payload 100 --duration 5s
 	# The log path: 10,000 chat messages/s, each into MySQL.
-	bench fanout $ua12 --label "ua ×2, log" --conns "$(n 2500)" --channels "$(n 1250)" --rate "$(n 10000)" --payload 100 --duration 8s --check-log
-	bench mixed $mixed --label "ua v1+v2" --conns "$(n 5000)" --channels 50 --deliveries "$(n 40000)" --payload 100 --duration 5s
-	bench storm $ua1 --label ua --conns "$(n 5000)" --channels 50 --duration 60s --connect-concurrency 256
+	bench fanout $real --label "kaiwa, log" --conns "$(n 2500)" --channels "$(n 1250)" --rate "$(n 10000)" --payload 100 --duration 8s --check-log
+	bench mixed $mixed --label "kaiwa v1+v2" --conns "$(n 5000)" --channels 50 --deliveries "$(n 40000)" --payload 100 --duration 5s
+	# 10,000 clients cut at once: all back through nginx, TLS, the token
+	# lookup and resume.
+	bench storm $real --label kaiwa --conns "$(n 10000)" --channels 100 --duration 60s --connect-concurrency 256
 	# Storms with talk going on: v1 clients lose what is said while they
 	# are away, v2 clients resume it.
-	bench storm $ua1 --label "ua v1, talking" --conns "$(n 2000)" --channels 20 --rate 100 --duration 9s --drain 3s --connect-concurrency 256
-	bench storm $v2 --label "ua v2, talking" --conns "$(n 2000)" --channels 20 --rate 100 --duration 9s --connect-concurrency 256
+	bench storm $real --label "kaiwa v1, talking" --conns "$(n 2000)" --channels 20 --rate 100 --duration 9s --drain 3s --connect-concurrency 256
+	bench storm $v2 --label "kaiwa v2, talking" --conns "$(n 2000)" --channels 20 --rate 100 --duration 9s --connect-concurrency 256
+	# The same servers reached directly, without nginx and TLS.
+	bench idle $direct --label "kaiwa direct" --conns "$(n 19000)" --duration 5s --connect-concurrency 128
+	bench idle $bare_direct --label "bare direct" --conns "$(n 19000)" --duration 5s --connect-concurrency 128
+	bench fanout $direct --label "kaiwa direct" --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
+	bench fanout $bare_direct --label "bare direct" --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
+	bench room $direct --label "kaiwa direct" --open --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
+	bench room $bare_direct --label "bare direct" --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
 }
 
 stop_all
@@ -297,13 +389,19 @@ if [ "$write" = 1 ]; then
 	$kaiwa bench table --doc "$tmp" --section machine --text <(echo "$machine")
 	$kaiwa bench table --doc "$tmp" --section commands --text <(
 		echo '```sh'
-		echo "# The stack, each in its own process (DSN=root@tcp(127.0.0.1:3306)/kaiwa_bench, migrated):"
+		echo "# The stack, each in its own process (DSN=root@tcp(127.0.0.1:3306)/kaiwa_bench, migrated; RUN=var/bench/run):"
 		echo "bin/kaiwa nats --listen 127.0.0.1:$nats_port --store var/bench/nats              # NATS_PID"
-		echo "bin/kaiwa api --listen 127.0.0.1:$api_port --mysql-dsn \$DSN --nats-url $nats_url --logwriter --log-level warn   # API_PID"
-		echo "bin/kaiwa ua --listen 127.0.0.1:$ua1_port --nats-url $nats_url --log-level warn   # UA1_PID"
-		echo "bin/kaiwa ua --listen 127.0.0.1:$ua2_port --nats-url $nats_url --log-level warn   # UA2_PID"
-		echo "bin/kaiwa ua --version v2 --listen 127.0.0.1:$v2_port --nats-url $nats_url --log-level warn   # V2_PID"
-		echo "bin/kaiwa bench bare --listen 127.0.0.1:$bare_port                               # BARE_PID"
+		echo "bin/kaiwa api --listen unix:\$RUN/api-v1.sock --mysql-dsn \$DSN --nats-url $nats_url --logwriter --log-level warn   # API_PID"
+		echo "bin/kaiwa ua --listen unix:\$RUN/ua-v1-0.sock --nats-url $nats_url --log-level warn   # UA1_PID"
+		echo "bin/kaiwa ua --listen unix:\$RUN/ua-v1-1.sock --nats-url $nats_url --log-level warn   # UA2_PID"
+		echo "bin/kaiwa ua --version v2 --listen unix:\$RUN/ua-v2-0.sock --nats-url $nats_url --log-level warn   # V2_PID"
+		echo "bin/kaiwa bench bare --listen unix:var/bench/run-bare/ua-v1-0.sock              # BARE_PID"
+		echo "bin/kaiwa ua --listen 127.0.0.1:$ua1_port --nats-url $nats_url --log-level warn   # UAD_PID (direct)"
+		echo "bin/kaiwa bench bare --listen 127.0.0.1:$bare_port                               # BARED_PID (direct)"
+		echo "# nginx in front of each (api-v2.sock and ua-v2-1.sock link to v2's one API and UA; run-bare/ua-v1-1.sock to the bare server):"
+		echo "bin/kaiwa nginx-config --prefix var/bench/nginx --sockets \$RUN --http 127.0.0.1:$nginx_http --https 127.0.0.1:$nginx_https --cert cert.pem --key key.pem --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
+		echo "bin/kaiwa nginx-config --prefix var/bench/nginx-bare --sockets var/bench/run-bare --http 127.0.0.1:$bare_http --https 127.0.0.1:$bare_https --cert cert.pem --key key.pem --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
+		echo "# KAIWA_NGINX and BARE_NGINX: --pid nginx=PID for each nginx's master and workers."
 		echo "# The runs, in this order:"
 		cat "$commands"
 		echo '```'

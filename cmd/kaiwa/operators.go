@@ -388,6 +388,7 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 	uaRate := f.integer("ua-connect-rate", "KAIWA_NGINX_UA_CONNECT_RATE", nginx.DefaultUAConnectRate, "WebSocket upgrades per second sent to each UA process: a version's rate is this times its UA processes")
 	upRate := f.integer("upgrade-rate", "KAIWA_NGINX_UPGRADE_RATE", 0, "WebSocket upgrades per second of every version, whatever its UA processes (0: from --ua-connect-rate)")
 	upBurst := f.integer("upgrade-burst", "KAIWA_NGINX_UPGRADE_BURST", 0, "upgrades waiting above a version's rate before nginx answers 429 (0: ten seconds' worth)")
+	workers := f.integer("workers", "KAIWA_NGINX_WORKERS", 0, "nginx worker processes (0: one per core); each holds two open files per proxied WebSocket, within --open-file-limit")
 	nofile := f.integer("open-file-limit", "KAIWA_NGINX_OPEN_FILE_LIMIT", 0, "hard open-file limit nginx runs under, e.g. systemd's LimitNOFILE (0: this process's own)")
 	out := f.str("out", "KAIWA_NGINX_CONF", "", "write the config here instead of stdout")
 	vfile := f.versionsFile()
@@ -406,6 +407,9 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
+	if *workers < 0 {
+		return usageError{"--workers must not be negative"}
+	}
 	if *nofile < 0 {
 		return usageError{"--open-file-limit must not be negative"}
 	}
@@ -423,6 +427,7 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 		User:        *user,
 		// nginx lets through every body the API accepts.
 		ClientMaxBodyBytes: apiserver.DefaultNGBodyLimit,
+		WorkerProcesses:    *workers,
 		UAConnectRate:      *uaRate,
 		UpgradeRate:        *upRate,
 		UpgradeBurst:       *upBurst,

@@ -27,7 +27,7 @@ func TestWriteTables(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"### fanout\n", "### idle\n", "### storm\n",
-		"| ua | 5000 | 50 | 400 | 40000 | 1.5 / 20.0 / 30.0 / 41.0 | 0 | 0 | 12.5 µs | 0.50 | nats 1.2 µs |",
+		"| ua | 5000 | 50 | 400 | 40000 | 1.5 / 20.0 / 30.0 / 41.0 | 0 | 0 | 12.5 µs | 13.8 µs | 0.50 | nats 1.2 µs |",
 		"| bare | 5000 | 50 | 400 | 40000 |",
 		"| bare | 100 of 100 | 5000 |", "12.0 KiB",
 		"| ua | 10 | 0 | 0 | 1.25 s | 0 / 0 | 0 | 0 | 0 (0) |",
@@ -60,23 +60,41 @@ func TestReplaceSection(t *testing.T) {
 }
 
 func TestWriteTargets(t *testing.T) {
-	ua := func(p ProcResult) map[string]ProcResult { return map[string]ProcResult{"ua": p} }
+	procs := func(ua, nginx ProcResult) map[string]ProcResult {
+		return map[string]ProcResult{"ua": ua, "nginx": nginx}
+	}
+	withNginx := func(p ProcResult) map[string]ProcResult {
+		return map[string]ProcResult{"bare": p, "nginx": {PIDs: []int{1}, RSSPerConn: 40 << 10, CPUPerDeliveryUS: 10}}
+	}
 	results := []Result{
-		{Scenario: ScenarioIdle, Server: "ua", Conns: 19000, ConnectRate: 4000, Procs: ua(ProcResult{RSSPerConn: 20 << 10, CoresPer10k: 0.01})},
-		{Scenario: ScenarioFanout, Server: "ua", Conns: 5000, Channels: 50, Rate: 400, Latency: Lat{P99: 20}, Procs: ua(ProcResult{CPUPerDeliveryUS: 10})},
-		{Scenario: ScenarioFanout, Server: "ua", Conns: 5000, Channels: 50, Rate: 580, DeliveriesPerS: 58000, Latency: Lat{P99: 90}},
-		{Scenario: ScenarioFanout, Server: "bare", Conns: 5000, Channels: 50, Rate: 400, Procs: map[string]ProcResult{"bare": {CPUPerDeliveryUS: 11}}},
-		{Scenario: ScenarioRoom, Server: "ua", Conns: 2000, Latency: Lat{P99: 45}, Procs: ua(ProcResult{Cores: 0.2})},
+		{Scenario: ScenarioIdle, Label: "kaiwa", Server: "ua", Conns: 10000, Connected: 10000, ConnectRate: 1200,
+			Procs: procs(ProcResult{RSSPerConn: 20 << 10}, ProcResult{PIDs: []int{1}, RSSPerConn: 40 << 10})},
+		{Scenario: ScenarioIdle, Label: "bare", Server: "bare", Conns: 10000, Connected: 10000, ConnectRate: 1600,
+			Procs: withNginx(ProcResult{RSSPerConn: 20 << 10})},
+		{Scenario: ScenarioFanout, Label: "kaiwa", Server: "ua", Conns: 5000, Channels: 50, Rate: 400, DeliveriesPerS: 40000,
+			Delivered: 100, Expected: 100, Latency: Lat{P99: 20}, Procs: procs(ProcResult{CPUPerDeliveryUS: 12}, ProcResult{CPUPerDeliveryUS: 10})},
+		{Scenario: ScenarioFanout, Label: "kaiwa", Server: "ua", Conns: 5000, Channels: 50, Rate: 580, DeliveriesPerS: 58000, Latency: Lat{P99: 90}},
+		{Scenario: ScenarioFanout, Label: "bare", Server: "bare", Conns: 5000, Channels: 50, Rate: 400, DeliveriesPerS: 40000,
+			Latency: Lat{P99: 19}, Procs: withNginx(ProcResult{CPUPerDeliveryUS: 10})},
+		{Scenario: ScenarioFanout, Label: "bare", Server: "bare", Conns: 5000, Channels: 50, Rate: 800, DeliveriesPerS: 80000, Latency: Lat{P99: 60}},
+		{Scenario: ScenarioRoom, Label: "kaiwa", Server: "ua", Conns: 2000, Latency: Lat{P99: 45}},
+		{Scenario: ScenarioRoom, Label: "bare", Server: "bare", Conns: 2000, Latency: Lat{P99: 30}},
+		{Scenario: ScenarioStorm, Label: "kaiwa", Server: "ua", Conns: 10000, StormS: 9},
 	}
 	var b bytes.Buffer
 	WriteTargets(&b, results)
 	out := b.String()
 	for _, want := range []string{
-		"| UA 10.0 µs (bare 11.0 µs), p99 20.0 ms, 0 lost | yes |",
-		"| 58000 deliveries/s | yes |",
-		"| p99 45.0 ms, 0.20 cores | **no** |",
-		"| 20.0 KiB | **no** |", "| 1.0% | yes |", "| 4000/s | yes |",
-		"20,000 in one channel across two UA processes, 1 message/s: p99 ≤ 100 ms | not run at this size | – |",
+		// 22 µs against 20: within 1.15×; p99 20 ms against 19: within 1.2×.
+		"| 40000/s, p99 20.0 ms, 22.0 µs, 0 lost | 40000/s, p99 19.0 ms, 20.0 µs | 1.10 | yes |",
+		"published by the game server through the API: everything delivered, p99 ≤ 1.2×, CPU per delivery (all processes) ≤ 1.15× | not run at this size |",
+		"| 58000 deliveries/s | 80000 deliveries/s | 0.72 | **no** |",
+		"| p99 45.0 ms, 0 lost | p99 30.0 ms | 1.50 | **no** |",
+		"| 60.0 KiB (40.0 KiB nginx) | 60.0 KiB (40.0 KiB nginx) | 1.00 | yes |",
+		"| 1200/s | 1600/s | 0.75 | **no** |",
+		// The reference connects 10,000 in 6.25 s: 9 s is within 1.5×.
+		"| 9.00 s, 0 not back, 0 retries | 6.25 s | 1.44 | yes |",
+		"20,000 in one channel on two UA processes, 1 message/s: p99 ≤ 1.2× | not run at this size |",
 		"log path",
 	} {
 		if !strings.Contains(out, want) {
