@@ -20,9 +20,9 @@ import (
 type Ledger struct {
 	seqs  int
 	acked [][]atomic.Uint64 // per publisher, a bitset of acknowledged numbers
-	got   []atomic.Uint32 // [p*seqs+n]: receivers that counted message n of p
-	sent  []atomic.Uint64 // per publisher, messages sent
-	errs  []atomic.Uint64 // per publisher, sends refused or failed
+	got   []atomic.Uint32   // [p*seqs+n]: receivers that counted message n of p
+	sent  []atomic.Uint64   // per publisher, messages sent
+	errs  []atomic.Uint64   // per publisher, sends refused or failed
 }
 
 // NewLedger returns a ledger for pubs publishers of at most seqs messages

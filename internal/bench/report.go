@@ -10,12 +10,16 @@ import (
 
 // WriteTables writes the results as Markdown, one table per scenario in
 // the order the scenarios first appear, one row per result. The server
-// column is each result's label (its server group's name when unlabelled);
-// CPU and memory figures are those of the result's server group, with the
-// other named processes listed beside.
+// column is each result's label (its server group's name when unlabelled),
+// marked "(API publishers)" when its publishers posted through the tenant
+// API; CPU and memory figures are those of the result's server group,
+// with the other named processes listed beside.
 func WriteTables(w io.Writer, results []Result) {
 	skewed := false
 	for i := range results {
+		if results[i].Publish == PublishAPI {
+			results[i].Label = results[i].name() + " (API publishers)"
+		}
 		if results[i].OtherCores > OtherCoresWarn {
 			results[i].Label = results[i].name() + " ⚠"
 			skewed = true
