@@ -6,11 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kaiwa-chat/kaiwa/client"
 )
 
 // apiPlan returns a plan of two API publishers (one per channel) at rate
@@ -194,5 +197,83 @@ func TestAPIPublisherCountsFailedRequests(t *testing.T) {
 	}
 	if counted != errs {
 		t.Fatalf("%d failures counted by kind, %d in all", counted, errs)
+	}
+}
+
+// relayAPI serves a stand-in for the tenant API in front of the bare
+// server: each POST /v1/api/channels/{ch}/messages is said in ch by one
+// connection of the relay's own, which joins no channel, as a game server
+// is no member of its channels. It answers 201 once the bare server has
+// acknowledged the message.
+func relayAPI(t *testing.T, wsURL string) string {
+	t.Helper()
+	c, err := client.Dial(context.Background(), wsURL, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch, _ := strings.CutPrefix(r.URL.Path, "/v1/api/channels/")
+		ch, ok := strings.CutSuffix(ch, "/messages")
+		var body struct {
+			Data json.RawMessage `json:"data"`
+		}
+		if r.Method != http.MethodPost || !ok || json.NewDecoder(r.Body).Decode(&body) != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		id, err := c.Say(r.Context(), ch, "", body.Data)
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"id":"`+id+`","ch":"`+ch+`"}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/v1/api"
+}
+
+func TestFanoutPublishedThroughTheAPI(t *testing.T) {
+	url, _ := startBare(t)
+	cfg := quick(ScenarioFanout, url)
+	cfg.PublishVia = PublishAPI
+	cfg.API = APITarget{URL: relayAPI(t, url), Key: "bench:k", Concurrency: 8}
+	r := runOne(t, cfg)
+	checkDelivery(t, r)
+	// The publishers are no clients: each of the 10 clients of a channel
+	// is due every message, and none echoes back to a sender.
+	if r.Expected != 10*r.Acked || r.Publish != PublishAPI {
+		t.Fatalf("expected %d deliveries of %d messages (want 10 each), publish %q", r.Expected, r.Acked, r.Publish)
+	}
+	if r.Sent < 100 || r.Sent > 135 {
+		t.Fatalf("sent %d messages at 80/s in 1.5 s", r.Sent)
+	}
+	line, err := json.Marshal(r)
+	if err != nil || !strings.Contains(string(line), `"publish":"api"`) {
+		t.Fatalf("JSON line %s: %v", line, err)
+	}
+	var sum strings.Builder
+	r.WriteSummary(&sum)
+	if !strings.Contains(sum.String(), "publishers posting through the API") {
+		t.Fatalf("summary does not say how they published:\n%s", sum.String())
+	}
+}
+
+func TestRoomPublishedThroughTheAPIInWorkerProcesses(t *testing.T) {
+	url, _ := startBare(t)
+	t.Setenv(workerEnv, "1")
+	cfg := quick(ScenarioRoom, url)
+	cfg.Conns, cfg.Rate = 30, 20
+	cfg.Processes = 2
+	cfg.StartWorker = ExecWorker(os.Stderr, os.Args[0], "-test.run=^$")
+	cfg.PublishVia = PublishAPI
+	cfg.API = APITarget{URL: relayAPI(t, url), Key: "bench:k"}
+	r := runOne(t, cfg)
+	// The workers got the API in their plans: everyone in the room got
+	// every message.
+	checkDelivery(t, r)
+	if r.Workers != 2 || r.Expected != 30*r.Acked || r.Publish != PublishAPI {
+		t.Fatalf("workers %d, expected %d for %d messages, publish %q", r.Workers, r.Expected, r.Acked, r.Publish)
 	}
 }

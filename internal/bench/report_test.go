@@ -21,6 +21,9 @@ func TestWriteTables(t *testing.T) {
 		{Scenario: ScenarioFanout, Label: "bare", Server: "bare", DeliveriesPerS: 80000, Latency: Lat{P99: 50}},
 		{Scenario: ScenarioFanout, Label: "log", Server: "ua", Acked: 10, Log: &LogResult{Stored: 10, LagS: 0.25}},
 		{Scenario: ScenarioDM, Label: "busy", Server: "ua", OtherCores: 0.5},
+		{Scenario: ScenarioRoom, Server: "ua", Publish: PublishAPI, Connected: 2000, Channels: 1, Rate: 10},
+		{Scenario: ScenarioRoom, Label: "ua", Server: "ua", Publish: PublishWS, Connected: 2000, Channels: 1, Rate: 10, OtherCores: 0.5},
+		{Scenario: ScenarioRoom, Label: "ua2", Server: "ua", Publish: PublishAPI, OtherCores: 0.5},
 	}
 	var b bytes.Buffer
 	WriteTables(&b, results)
@@ -34,6 +37,7 @@ func TestWriteTables(t *testing.T) {
 		"Highest rate with p99 ≤ 100 ms and nothing lost: ua 58000 deliveries/s; bare 80000 deliveries/s or more (the highest rate tried).",
 		"Message log (log): 10 of 10 messages stored in MySQL, 0 missing, complete 0.25 s after",
 		"| busy ⚠ |", "⚠ Other work used more than 0.15 cores",
+		"| ua (API publishers) | 2000 | 1 | 10 |", "| ua ⚠ | 2000 | 1 | 10 |", "| ua2 (API publishers) ⚠ |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("tables lack %q:\n%s", want, out)
