@@ -71,8 +71,8 @@ type Plan struct {
 	// Payload is the size of each message's data object, in bytes.
 	Payload int `json:"payload,omitempty"`
 	// PublishVia is how the publishers send: [PublishWS] ("" too) or
-	// [PublishAPI], through API with this worker's share of the requests
-	// in flight.
+	// [PublishAPI], to the tenant API that API names, with this worker's
+	// share of the run's requests in flight.
 	PublishVia string     `json:"publish_via,omitempty"`
 	API        *APITarget `json:"api,omitempty"`
 

@@ -68,7 +68,8 @@ type Config struct {
 	// API publishers are planned the same way.
 	MaxPublisherRate float64
 	// PublishVia is how publishers send: [PublishWS] (the default), or
-	// [PublishAPI] (fanout and room), which posts through API.
+	// [PublishAPI] (fanout and room), which posts to the tenant API that
+	// the API field names.
 	PublishVia string
 	// API is the tenant API [PublishAPI] posts through.
 	API APITarget
