@@ -346,6 +346,9 @@ sweep="$(n 40000),$(n 58000),$(n 70000),$(n 80000),$(n 100000)"
 	bench idle $real --label kaiwa --conns "$(n 10000)" --duration 5s --connect-concurrency 128
 	bench idle $bare --label bare --conns "$(n 10000)" --duration 5s --connect-concurrency 128
 	bench fanout $real --label kaiwa --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
+	# The same with the game server publishing: system messages through
+	# nginx and the tenant API.
+	bench fanout $real --label kaiwa --publish-via api --api "https://127.0.0.1:$nginx_https/v1/api" --conns "$(n 5000)" --channels 50 --deliveries "$(n 40000)" --payload 100 --duration 5s
 	bench fanout $bare --label bare --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
 	bench room $real --label kaiwa --open --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
 	bench room $bare --label bare --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s

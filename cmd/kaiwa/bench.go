@@ -53,6 +53,18 @@ other:
 The run prepares its own tenant, channels, tokens and memberships: in MySQL
 with --mysql-dsn (fastest), or through the tenant API with --api and
 --api-key; with neither, it prepares nothing (the bare server needs nothing).
+
+Publishers are clients sending the say op (--publish-via ws, the default).
+In fanout and room, --publish-via api makes them a game server instead:
+every message is a system message posted to the tenant API at --api
+(POST /channels/{ch}/messages, at most --api-concurrency requests in
+flight), and every client of the channel is due it. The key is --api-key;
+with --mysql-dsn and no --api-key, the run adds a key to its tenant in
+MySQL and revokes it at the end:
+
+  kaiwa bench fanout --mysql-dsn DSN --url ws://127.0.0.1:8090/v1/ws \
+      --publish-via api --api http://127.0.0.1:8081/v1/api --rate 400
+
 A progress line goes to stderr every second; a summary and then one JSON
 line go to stdout (one of each per window when --rate or --deliveries lists
 several rates).
@@ -138,8 +150,10 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	f.Var(&pids, "pid", "server process to measure, NAME=PID (repeatable; equal names add up, e.g. two UAs)")
 	dsn := f.str("mysql-dsn", "KAIWA_BENCH_MYSQL_DSN", "", "set up tokens, channels and members in this MySQL database (loopback only)")
 	tenant := f.str("tenant", "KAIWA_BENCH_TENANT", "bench", "tenant to run as (created in MySQL when missing)")
-	api := f.str("api", "KAIWA_BENCH_API", "", "set up through this tenant API base URL instead, e.g. http://127.0.0.1:8081/v1/api (loopback only)")
-	apiKey := f.str("api-key", "KAIWA_BENCH_API_KEY", "", "API key for --api")
+	api := f.str("api", "KAIWA_BENCH_API", "", "set up through this tenant API base URL instead, e.g. http://127.0.0.1:8081/v1/api (loopback only); with --publish-via api, the API publishers post to (then --mysql-dsn may set up)")
+	apiKey := f.str("api-key", "KAIWA_BENCH_API_KEY", "", "API key for --api (with --publish-via api and --mysql-dsn: default a key the run adds to its tenant and revokes at the end)")
+	publishVia := f.str("publish-via", "KAIWA_BENCH_PUBLISH_VIA", bench.PublishWS, `how publishers send: "ws", the say op on their own connections, or "api" (fanout, room), system messages posted to the tenant API at --api as a game server does`)
+	apiConc := f.integer("api-concurrency", "KAIWA_BENCH_API_CONCURRENCY", bench.DefaultAPIConcurrency, "with --publish-via api: most requests in flight, over keep-alive connections")
 	setupConc := f.integer("setup-concurrency", "KAIWA_BENCH_SETUP_CONCURRENCY", 16, "setup writes or requests in flight")
 	signed := f.boolean("signed", "KAIWA_BENCH_SIGNED", "with --mysql-dsn: the clients' tokens are signed tokens the benchmark mints with a key it registers, instead of registered ones")
 	checkLog := f.boolean("check-log", "KAIWA_BENCH_CHECK_LOG", "after the window, wait until the message log in --mysql-dsn holds every acknowledged message: stored, missing, and the log writer's lag")
@@ -149,6 +163,20 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	}
 	if f.NArg() > 0 {
 		return usageError{fmt.Sprintf("bench %s: unexpected argument %q", scenario, f.Arg(0))}
+	}
+	viaAPI := false
+	switch *publishVia {
+	case bench.PublishWS:
+	case bench.PublishAPI:
+		if scenario != bench.ScenarioFanout && scenario != bench.ScenarioRoom {
+			return usageError{fmt.Sprintf("bench %s: --publish-via api is for fanout and room", scenario)}
+		}
+		if *api == "" {
+			return usageError{"bench: --publish-via api needs --api, the tenant API to post to"}
+		}
+		viaAPI = true
+	default:
+		return usageError{fmt.Sprintf("bench: --publish-via %q: want ws or api", *publishVia)}
 	}
 	cfg := bench.Config{
 		Scenario: scenario, Insecure: *insecure, Label: *label, Server: *server,
@@ -199,9 +227,10 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	}
 	cfg.StartWorker = bench.ExecWorker(stderr, exe, "bench", "worker")
 
+	key := *apiKey
 	switch {
-	case *dsn != "" && *api != "":
-		return usageError{"bench: give --mysql-dsn or --api, not both"}
+	case *dsn != "" && *api != "" && !viaAPI:
+		return usageError{"bench: give --mysql-dsn or --api, not both (both only with --publish-via api: set up in MySQL, post through the API)"}
 	case *dsn != "":
 		if err := checkLoopbackDSN(*dsn); err != nil {
 			return err
@@ -214,6 +243,18 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 		t := kaiwa.TenantID(*tenant)
 		if _, err := store.CreateTenant(ctx, t, "Benchmarks"); err != nil && !kaiwa.IsCode(err, kaiwa.CodeConflict) {
 			return fmt.Errorf("bench: create tenant %s: %w", t, err)
+		}
+		if viaAPI && key == "" {
+			k, revoke, err := benchAPIKey(ctx, store, t)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if err := revoke(); err != nil {
+					fmt.Fprintf(stderr, "bench: %v\n", err)
+				}
+			}()
+			key = k
 		}
 		st := &bench.StoreSetup{Tenant: t, Tokens: store, Channels: store, Concurrency: *setupConc}
 		cfg.Setup = st
@@ -240,6 +281,16 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 			return err
 		}
 		cfg.Setup = &bench.APISetup{URL: *api, Key: *apiKey, Concurrency: *setupConc}
+	}
+	if viaAPI {
+		if key == "" {
+			return usageError{"bench: --publish-via api needs --api-key, or --mysql-dsn to make one"}
+		}
+		if err := bench.CheckLoopback(ctx, *api); err != nil {
+			return err
+		}
+		cfg.PublishVia = bench.PublishAPI
+		cfg.API = bench.APITarget{URL: *api, Key: key, Concurrency: *apiConc}
 	}
 
 	if *cpuProfile != "" {
@@ -268,6 +319,28 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 		return fmt.Errorf("bench %s: %w", scenario, err)
 	}
 	return nil
+}
+
+// benchAPIKey adds an API key to tenant t for the run's publishers and
+// returns it with a function that revokes it.
+func benchAPIKey(ctx context.Context, store *tenants.Store, t kaiwa.TenantID) (key string, revoke func() error, err error) {
+	key, err = store.RotateKey(ctx, t)
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: add an API key to %s: %w", t, err)
+	}
+	_, id, err := store.AuthenticateKeyID(ctx, key)
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: the API key added to %s: %w", t, err)
+	}
+	return key, func() error {
+		// Revoked even when the run was interrupted.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := store.RevokeKey(rctx, t, id); err != nil {
+			return fmt.Errorf("revoke the run's API key %d of %s: %w", id, t, err)
+		}
+		return nil
+	}, nil
 }
 
 // floatList parses a comma-separated list of numbers ("" is none).

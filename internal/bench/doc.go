@@ -28,6 +28,12 @@
 // many deliveries were lost or duplicated. A load tool too slow to read
 // shows as the server closing its clients as slow consumers.
 // Publishers keep their schedule with a [Pacer], which does not drift.
+// They are clients sending the say op ([PublishWS]), or, in fanout and
+// room, a game server posting system messages to the tenant API
+// ([PublishAPI]) with a bounded number of requests in flight; the data of
+// a system message reaches clients byte for byte, so receivers read it
+// the same way, and since no publisher is then a client, every client of
+// a channel is due every message. A 2xx answer is the acknowledgement.
 // Server processes named by PID are sampled from /proc (CPU from
 // /proc/PID/stat, RSS from /proc/PID/status) before the clients connect,
 // once they are connected, and at the start and end of the measurement

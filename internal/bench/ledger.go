@@ -8,20 +8,21 @@ import (
 
 // Ledger is the exact delivery account of a run. Publisher p numbers its
 // messages 0, 1, 2, ... (at most seqs of them) and marks each one the
-// server acknowledged ([Ledger.Ack]); every receiver counts each message
+// server acknowledged ([Ledger.Sent]); every receiver counts each message
 // once in the ledger, however often it arrives ([Receiver.Deliver]). At
 // the end, a message acknowledged to p should have been counted by every
 // receiver of p's group: the shortfall is lost, the excess of a receiver
 // duplicated.
 //
-// Ack is called by publisher p's goroutine only; Deliver by one goroutine
-// per [Receiver]. Both are safe alongside each other.
+// Sent may be called by several goroutines, for one publisher too (API
+// publishing has many requests in flight); Deliver by one goroutine per
+// [Receiver]. Both are safe alongside each other.
 type Ledger struct {
 	seqs  int
-	acked [][]uint64      // per publisher, a bitset of acknowledged numbers
-	got   []atomic.Uint32 // [p*seqs+n]: receivers that counted message n of p
-	sent  []atomic.Uint64 // per publisher, messages sent
-	errs  []atomic.Uint64 // per publisher, sends refused or failed
+	acked [][]atomic.Uint64 // per publisher, a bitset of acknowledged numbers
+	got   []atomic.Uint32   // [p*seqs+n]: receivers that counted message n of p
+	sent  []atomic.Uint64   // per publisher, messages sent
+	errs  []atomic.Uint64   // per publisher, sends refused or failed
 }
 
 // NewLedger returns a ledger for pubs publishers of at most seqs messages
@@ -29,13 +30,13 @@ type Ledger struct {
 func NewLedger(pubs, seqs int) *Ledger {
 	l := &Ledger{
 		seqs:  seqs,
-		acked: make([][]uint64, pubs),
+		acked: make([][]atomic.Uint64, pubs),
 		got:   make([]atomic.Uint32, pubs*seqs),
 		sent:  make([]atomic.Uint64, pubs),
 		errs:  make([]atomic.Uint64, pubs),
 	}
 	for p := range l.acked {
-		l.acked[p] = make([]uint64, (seqs+63)/64)
+		l.acked[p] = make([]atomic.Uint64, (seqs+63)/64)
 	}
 	return l
 }
@@ -54,15 +55,15 @@ func (l *Ledger) Sent(p, n int, ok bool) {
 		l.errs[p].Add(1)
 		return
 	}
-	l.acked[p][n/64] |= 1 << (n % 64)
+	l.acked[p][n/64].Or(1 << (n % 64))
 }
 
 // AckedCount returns how many of publisher p's messages were
 // acknowledged. Call it once p's publisher has stopped.
 func (l *Ledger) AckedCount(p int) uint64 {
 	var n int
-	for _, word := range l.acked[p] {
-		n += bits.OnesCount64(word)
+	for i := range l.acked[p] {
+		n += bits.OnesCount64(l.acked[p][i].Load())
 	}
 	return uint64(n)
 }
@@ -146,11 +147,14 @@ func (l *Ledger) TallyRange(first, n int) Tally {
 		pt.Sent, pt.Errors = l.sent[p].Load(), l.errs[p].Load()
 		acked := l.acked[p]
 		end := len(acked)
-		for end > 0 && acked[end-1] == 0 {
+		for end > 0 && acked[end-1].Load() == 0 {
 			end--
 		}
 		if end > 0 {
-			pt.Acked = append([]uint64(nil), acked[:end]...)
+			pt.Acked = make([]uint64, end)
+			for i := range pt.Acked {
+				pt.Acked[i] = acked[i].Load()
+			}
 		}
 		got := l.got[p*l.seqs : (p+1)*l.seqs]
 		last := len(got)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"sync"
 	"testing"
 )
 
@@ -81,6 +82,32 @@ func TestTallyAddsAcrossWorkers(t *testing.T) {
 	}
 	if err := tal.Add(NewLedger(2, 100).Tally()); err == nil {
 		t.Fatal("tallies of different shapes were added")
+	}
+}
+
+func TestLedgerSentFromManyGoroutines(t *testing.T) {
+	// API publishing acknowledges one publisher's messages on whichever
+	// request goroutine got the answer: no acknowledgement may be lost
+	// to another one of the same bitset word.
+	const seqs = 640
+	l := NewLedger(1, seqs)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := g; n < seqs; n += 8 {
+				l.Sent(0, n, n%10 != 0)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := l.AckedCount(0); got != seqs-seqs/10 {
+		t.Fatalf("%d acknowledged, want %d", got, seqs-seqs/10)
+	}
+	pt := l.Tally().Pubs[0]
+	if pt.Sent != seqs || pt.Errors != seqs/10 || bitSet(pt.Acked, 0) || !bitSet(pt.Acked, 1) || !bitSet(pt.Acked, seqs-1) {
+		t.Fatalf("tally: sent %d, errors %d, acked words %x", pt.Sent, pt.Errors, pt.Acked)
 	}
 }
 

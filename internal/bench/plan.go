@@ -70,6 +70,11 @@ type Plan struct {
 	PubRates []float64 `json:"pub_rates,omitempty"`
 	// Payload is the size of each message's data object, in bytes.
 	Payload int `json:"payload,omitempty"`
+	// PublishVia is how the publishers send: [PublishWS] ("" too) or
+	// [PublishAPI], to the tenant API that API names, with this worker's
+	// share of the run's requests in flight.
+	PublishVia string     `json:"publish_via,omitempty"`
+	API        *APITarget `json:"api,omitempty"`
 
 	ConnectConcurrency int `json:"connect_concurrency"`
 	// ConnectRate bounds this worker's new connections per second (0:
@@ -96,12 +101,15 @@ type PlanConn struct {
 	Group int `json:"g"`
 }
 
-// PlanPub is one publisher of a [Plan]: a client that also sends.
+// PlanPub is one publisher of a [Plan]: a client that also sends, or,
+// with [PublishAPI], a stream of posts to the tenant API that the plan
+// runs beside that client.
 type PlanPub struct {
 	// ID numbers the publisher in the whole run; it is the "p" of its
 	// payloads.
 	ID int `json:"id"`
-	// Conn is the index of the publishing client in [Plan.Conns].
+	// Conn is the index of the publishing client in [Plan.Conns] (with
+	// [PublishAPI], of the client the publisher is planned beside).
 	Conn int `json:"c"`
 	// To is the partner a dm publisher writes to; say publishers write to
 	// their group's channel.

@@ -33,6 +33,11 @@ type Result struct {
 	Rate       float64 `json:"rate,omitempty"` // messages per second asked for
 	Payload    int     `json:"payload,omitempty"`
 	DurationS  float64 `json:"duration_s"`
+	// Publish is how the publishers sent, when there were any: "ws" (say
+	// ops on their own connections, [PublishWS]) or "api" (system
+	// messages posted to the tenant API, [PublishAPI]). Results written
+	// before it existed lack it: they are "ws".
+	Publish string `json:"publish,omitempty"`
 	// WindowS is how long the window really lasted, its drain included:
 	// the time CPU figures are spread over.
 	WindowS float64 `json:"window_s"`
@@ -183,8 +188,12 @@ func (r *Result) WriteSummary(w io.Writer) {
 		}
 	}
 	if r.Sent > 0 || r.Rate > 0 {
-		p("  publishing  %d publishers in %d channel(s) at %.0f msg/s, %d-byte payloads, %.1f s: sent %d, acked %d, most behind schedule %.1f ms",
-			r.Publishers, r.Channels, r.Rate, r.Payload, r.DurationS, r.Sent, r.Acked, r.LatenessMS)
+		via := ""
+		if r.Publish == PublishAPI {
+			via = " posting through the API"
+		}
+		p("  publishing  %d publishers%s in %d channel(s) at %.0f msg/s, %d-byte payloads, %.1f s: sent %d, acked %d, most behind schedule %.1f ms",
+			r.Publishers, via, r.Channels, r.Rate, r.Payload, r.DurationS, r.Sent, r.Acked, r.LatenessMS)
 		for _, k := range sortedKeys(r.PublishErrors) {
 			p("    publish error %dx: %s", r.PublishErrors[k], k)
 		}

@@ -65,7 +65,14 @@ type Config struct {
 	PublishersPerChannel int
 	// MaxPublisherRate is the most messages per second one client sends
 	// (default 8: under the default limit of 10 ops/s per connection).
+	// API publishers are planned the same way.
 	MaxPublisherRate float64
+	// PublishVia is how publishers send: [PublishWS] (the default), or
+	// [PublishAPI] (fanout and room), which posts to the tenant API that
+	// the API field names.
+	PublishVia string
+	// API is the tenant API [PublishAPI] posts through.
+	API APITarget
 
 	// Duration is the measurement window (default 10s); for storm, the
 	// longest wait for everyone to be back.
@@ -172,6 +179,12 @@ func (c *Config) setDefaults() {
 	if c.LogTimeout <= 0 {
 		c.LogTimeout = 30 * time.Second
 	}
+	if c.PublishVia == "" {
+		c.PublishVia = PublishWS
+	}
+	if c.API.Concurrency <= 0 {
+		c.API.Concurrency = DefaultAPIConcurrency
+	}
 	switch c.Scenario {
 	case ScenarioRoom:
 		c.Channels = 1
@@ -213,6 +226,18 @@ func (c *Config) check() error {
 	}
 	if c.Payload > 4096 {
 		return fmt.Errorf("payload %d bytes: the protocol allows 4096", c.Payload)
+	}
+	switch c.PublishVia {
+	case PublishWS:
+	case PublishAPI:
+		if c.Scenario != ScenarioFanout && c.Scenario != ScenarioRoom {
+			return fmt.Errorf("%s cannot publish through the API: only fanout and room can", c.Scenario)
+		}
+		if c.API.URL == "" || c.API.Key == "" {
+			return errors.New("publishing through the API needs its URL and an API key")
+		}
+	default:
+		return fmt.Errorf("publishers send via %q or %q, not %q", PublishWS, PublishAPI, c.PublishVia)
 	}
 	return nil
 }
@@ -453,6 +478,11 @@ func Run(ctx context.Context, cfg Config) ([]*Result, error) {
 			return nil, err
 		}
 	}
+	if cfg.PublishVia == PublishAPI {
+		if err := CheckLoopback(ctx, cfg.API.URL); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
@@ -567,6 +597,8 @@ func Run(ctx context.Context, cfg Config) ([]*Result, error) {
 	}
 	if len(l.pubConn) == 0 {
 		res.Payload = 0
+	} else {
+		res.Publish = cfg.PublishVia
 	}
 	var connLat Histogram
 	var first, last time.Time
@@ -898,6 +930,11 @@ func splitPlan(c *Config, l layout, tokens []string, n int, srcs []string, deadl
 		}
 		if c.ConnectRate > 0 {
 			p.ConnectRate = c.ConnectRate / float64(n)
+		}
+		if c.PublishVia == PublishAPI {
+			api := c.API
+			api.Concurrency = max(api.Concurrency/n, 1)
+			p.PublishVia, p.API = PublishAPI, &api
 		}
 		for i := lo; i < hi; i++ {
 			for _, pub := range pubsOf[i] {

@@ -232,6 +232,12 @@ func TestRefusesRemoteTargets(t *testing.T) {
 			t.Errorf("Run against %s: %v", u, err)
 		}
 	}
+	// The API that publishers post to too.
+	cfg := quick(ScenarioRoom, "ws://127.0.0.1:1/v1/ws")
+	cfg.PublishVia, cfg.API = PublishAPI, APITarget{URL: "http://10.0.0.1/v1/api", Key: "k"}
+	if _, err := Run(ctx, cfg); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("Run publishing to %s: %v", cfg.API.URL, err)
+	}
 	for _, u := range []string{"ws://127.0.0.1:1/v1/ws", "ws://[::1]:1/v1/ws", "ws://localhost:1/v1/ws", "ws://127.9.9.9/v1/ws"} {
 		if err := CheckLoopback(ctx, u); err != nil {
 			t.Errorf("%s refused: %v", u, err)
@@ -246,6 +252,13 @@ func TestConfigChecks(t *testing.T) {
 		{Scenario: ScenarioDM, Conns: 3, Rate: 1},                  // odd
 		{Scenario: ScenarioFanout, Conns: 2, Channels: 3, Rate: 1}, // empty channels
 		{Scenario: ScenarioFanout, Conns: 2, Channels: 1, Rate: 1, Payload: 5000},
+		// Publishing through the API: fanout and room only, with a URL
+		// and a key, and no other way than ws or api.
+		{Scenario: ScenarioDM, Conns: 2, Rate: 1, PublishVia: PublishAPI, API: APITarget{URL: "http://127.0.0.1:1/v1/api", Key: "k"}},
+		{Scenario: ScenarioStorm, Conns: 2, Rate: 1, PublishVia: PublishAPI, API: APITarget{URL: "http://127.0.0.1:1/v1/api", Key: "k"}},
+		{Scenario: ScenarioFanout, Conns: 2, Channels: 1, Rate: 1, PublishVia: PublishAPI, API: APITarget{URL: "http://127.0.0.1:1/v1/api"}},
+		{Scenario: ScenarioFanout, Conns: 2, Channels: 1, Rate: 1, PublishVia: PublishAPI, API: APITarget{Key: "k"}},
+		{Scenario: ScenarioFanout, Conns: 2, Channels: 1, Rate: 1, PublishVia: "nats"},
 	} {
 		c.URLs = []string{"ws://127.0.0.1:1/v1/ws"}
 		if _, err := Run(context.Background(), c); err == nil {

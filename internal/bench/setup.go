@@ -176,14 +176,8 @@ func (a *APISetup) call(ctx context.Context, method, path string, body, out any)
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct {
-				Code    kaiwa.Code `json:"code"`
-				Message string     `json:"message"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
-			return fmt.Errorf("%s %s: %w", method, path, &kaiwa.Error{Code: e.Error.Code, Message: e.Error.Message})
+		if ke := apiError(b); ke != nil {
+			return fmt.Errorf("%s %s: %w", method, path, ke)
 		}
 		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
 	}
@@ -193,6 +187,21 @@ func (a *APISetup) call(ctx context.Context, method, path string, body, out any)
 		}
 	}
 	return nil
+}
+
+// apiError returns the error an API error answer's body carries
+// ({"error": {"code": ..., "message": ...}}), nil when it carries none.
+func apiError(body []byte) *kaiwa.Error {
+	var e struct {
+		Error struct {
+			Code    kaiwa.Code `json:"code"`
+			Message string     `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Error.Code == "" {
+		return nil
+	}
+	return &kaiwa.Error{Code: e.Error.Code, Message: e.Error.Message}
 }
 
 // retry calls fn until it succeeds, fails with an error other than

@@ -66,6 +66,10 @@ func errorKind(err error) string {
 	if errors.As(err, &ce) {
 		return fmt.Sprintf("closed %d %s", ce.Code, ce.Reason)
 	}
+	var pe *postError
+	if errors.As(err, &pe) {
+		return pe.Error()
+	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
@@ -116,6 +120,9 @@ type worker struct {
 	dialer *Dialer
 	conns  []*benchConn
 	ledger *Ledger
+	// poster posts the messages of [PublishAPI] publishers (nil with
+	// [PublishWS]).
+	poster *apiPoster
 
 	// windows is the number of measurement windows; the ledger holds
 	// NumPubs publishers per window (the publisher ids of window k are
@@ -185,6 +192,12 @@ func newWorker(p Plan) (*worker, error) {
 	}
 	for k := range w.pubErrs {
 		w.pubErrs[k] = make(map[string]uint64)
+	}
+	if p.PublishVia == PublishAPI {
+		if p.API == nil {
+			return nil, errors.New("the plan publishes through the API and names none")
+		}
+		w.poster = newAPIPoster(*p.API, p.Insecure)
 	}
 	w.phase.Store("connect")
 	w.conns = make([]*benchConn, len(p.Conns))
@@ -456,6 +469,10 @@ func (w *worker) publish(ctx context.Context, win Window) {
 	}
 	rate := w.plan.PubRates[k]
 	limit := min(int64(math.Ceil(rate*win.End.Sub(win.Start).Seconds()))+1, int64(w.plan.Seqs))
+	if w.poster != nil {
+		w.publishAPI(ctx, k, rate, limit, win)
+		return
+	}
 	var wg sync.WaitGroup
 	for _, pp := range w.plan.Pubs {
 		if pp.Conn < 0 || pp.Conn >= len(w.conns) {
@@ -465,9 +482,7 @@ func (w *worker) publish(ctx context.Context, win Window) {
 		if bc.sess.Load() == nil {
 			continue // never connected: its messages are simply not sent
 		}
-		// Spread the publishers' first sends over one interval so they do
-		// not all fire at once.
-		offset := time.Duration(float64(pp.ID) / float64(max(w.plan.NumPubs, 1)) / rate * float64(time.Second))
+		offset := pubOffset(pp.ID, w.plan.NumPubs, rate)
 		ch := ""
 		if g := bc.plan.Group; g >= 0 && g < len(w.plan.Groups) {
 			ch = w.plan.Groups[g]
@@ -479,6 +494,13 @@ func (w *worker) publish(ctx context.Context, win Window) {
 		}()
 	}
 	wg.Wait()
+}
+
+// pubOffset returns when publisher id of pubs, each at rate, sends its
+// first message after the window's start: the publishers' first sends
+// spread over one interval so that they do not all fire at once.
+func pubOffset(id, pubs int, rate float64) time.Duration {
+	return time.Duration(float64(id) / float64(max(pubs, 1)) / rate * float64(time.Second))
 }
 
 // publisher sends one publisher's messages on schedule.
@@ -508,17 +530,23 @@ func (w *worker) publisher(ctx context.Context, k int, pp PlanPub, bc *benchConn
 			_, err = c.Say(sctx, ch, "", buf)
 		}
 		cancel()
-		w.ledger.Sent(id, int(n), err == nil)
-		w.sent.Add(1)
-		if err != nil {
-			w.errs.Add(1)
-			w.pubMu.Lock()
-			w.pubErrs[k][errorKind(err)]++
-			w.pubMu.Unlock()
-			continue
-		}
-		w.ack[k].Record(time.Since(now))
+		w.account(k, id, int(n), now, err)
 	}
+}
+
+// account counts message n of publisher id (the ledger's, in window k),
+// sent at sentAt: acknowledged when err is nil, else refused or failed.
+func (w *worker) account(k, id, n int, sentAt time.Time, err error) {
+	w.ledger.Sent(id, n, err == nil)
+	w.sent.Add(1)
+	if err != nil {
+		w.errs.Add(1)
+		w.pubMu.Lock()
+		w.pubErrs[k][errorKind(err)]++
+		w.pubMu.Unlock()
+		return
+	}
+	w.ack[k].Record(time.Since(sentAt))
 }
 
 // drain waits for the last deliveries: until this worker's clients have
@@ -667,6 +695,9 @@ func (w *worker) close() {
 	}
 	wg.Wait()
 	w.dialer.Close()
+	if w.poster != nil {
+		w.poster.close()
+	}
 }
 
 // storeMax raises a to v when v is larger.

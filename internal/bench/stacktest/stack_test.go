@@ -224,6 +224,45 @@ func TestSetupThroughTheAPI(t *testing.T) {
 	}
 }
 
+func TestPublishedThroughTheAPIAgainstUA(t *testing.T) {
+	s := newStack(t)
+	cfg := s.config(bench.ScenarioFanout)
+	cfg.PublishVia = bench.PublishAPI
+	cfg.API = bench.APITarget{URL: s.apiURL, Key: s.apiKey, Concurrency: 8}
+	cfg.LogCount = s.logCount
+	r := runOne(t, cfg)
+	// The API's system messages reach the clients with their data: the
+	// receivers read the send time from them as from a say.
+	checkExact(t, r)
+	// No publisher is a client: each message is due to the ten members of
+	// its channel, and is logged once.
+	if r.Expected != 10*r.Acked || r.Publish != bench.PublishAPI {
+		t.Fatalf("expected %d deliveries of %d messages (want 10 each), publish %q", r.Expected, r.Acked, r.Publish)
+	}
+	if r.Log == nil || r.Log.Stored != r.Acked || r.Log.Missing != 0 {
+		t.Fatalf("message log %+v for %d messages", r.Log, r.Acked)
+	}
+
+	// v2 clients in one open room, which they join with the join op.
+	cfg = s.config(bench.ScenarioRoom)
+	cfg.URLs = []string{s.url2}
+	cfg.Conns, cfg.Rate, cfg.OpenChannels = 20, 10, true
+	cfg.PublishVia = bench.PublishAPI
+	cfg.API = bench.APITarget{URL: s.apiURL, Key: s.apiKey}
+	r = runOne(t, cfg)
+	checkExact(t, r)
+	if r.Expected != 20*r.Acked {
+		t.Fatalf("expected %d deliveries of %d messages, want 20 each", r.Expected, r.Acked)
+	}
+
+	// A wrong key: every post is refused, and counted as such.
+	cfg.API.Key = "bench:wrong"
+	r = runOne(t, cfg)
+	if r.Sent == 0 || r.Acked != 0 || r.PublishErrors["HTTP 401 unauthorized"] != r.Sent || r.Delivered != 0 {
+		t.Fatalf("with a wrong key: sent %d, acked %d, delivered %d, errors %v", r.Sent, r.Acked, r.Delivered, r.PublishErrors)
+	}
+}
+
 func TestOpenRoomAgainstUA(t *testing.T) {
 	s := newStack(t)
 	cfg := s.config(bench.ScenarioRoom)
