@@ -185,6 +185,7 @@ func TestRenderRoutesByVersion(t *testing.T) {
 		"listen 127.0.0.1:8080 backlog=4096;",
 		"listen 127.0.0.1:8443 ssl backlog=4096;",
 		"ssl_protocols TLSv1.2 TLSv1.3;",
+		"ssl_buffer_size 4k;",
 		`ssl_certificate "/srv/kaiwa/tls/cert.pem";`,
 		`ssl_certificate_key "/srv/kaiwa/tls/key.pem";`,
 		`user "root";`,
