@@ -341,6 +341,14 @@ type PlayerStore interface {
 	MessageEdits(ctx context.Context, tenant TenantID, ch, id string) ([]MessageEdit, error)
 }
 
+// PlayerStarter answers many new sessions' player state at once
+// ([Players.Start] for each request, in order), so that a storm of
+// connects costs a few queries per batch instead of three per connection.
+// A [PlayerStore] may implement it; so does [Core.Players].
+type PlayerStarter interface {
+	StartPlayers(ctx context.Context, reqs []PlayerStartRequest) []PlayerStartResult
+}
+
 // EditLog applies edits (change entries of [KindEdit], in stream order)
 // to the message log, keeping each edit for operators. The log writer
 // calls it; it is idempotent.

@@ -42,16 +42,24 @@ func (c *Core) Cursors(ctx context.Context, t TenantID, user string) ([]Cursor, 
 
 // Unread counts user's unread messages in each of chs ([Unread]).
 func (c *Core) Unread(ctx context.Context, t TenantID, user string, chs []string) ([]Unread, error) {
-	if err := CheckID("user", user); err != nil {
+	if err := checkUnread(user, chs); err != nil {
 		return nil, err
 	}
+	return c.Player.Unread(ctx, t, user, chs)
+}
+
+// checkUnread checks a count of user's unread messages in chs.
+func checkUnread(user string, chs []string) error {
+	if err := CheckID("user", user); err != nil {
+		return err
+	}
 	if len(chs) > MaxSearchChannels {
-		return nil, Errorf(CodeTooLarge, "at most %d channels", MaxSearchChannels)
+		return Errorf(CodeTooLarge, "at most %d channels", MaxSearchChannels)
 	}
 	for _, ch := range chs {
 		if err := CheckChannel(ch); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return c.Player.Unread(ctx, t, user, chs)
+	return nil
 }

@@ -71,6 +71,38 @@ func (p actorPlayers) Start(ctx context.Context, t TenantID, user string, chs []
 	return PlayerStart{Blocks: blocks, Unread: unread}, nil
 }
 
+var _ PlayerStarter = actorPlayers{}
+
+// StartPlayers implements [PlayerStarter]: each request is checked as
+// [Core.Blocks] and [Core.Unread] check it, and those that pass go to the
+// store together when it is a [PlayerStarter] (else one by one).
+func (p actorPlayers) StartPlayers(ctx context.Context, reqs []PlayerStartRequest) []PlayerStartResult {
+	out := make([]PlayerStartResult, len(reqs))
+	ps, batched := p.c.Player.(PlayerStarter)
+	var (
+		ok   []PlayerStartRequest
+		from []int // index in reqs of each of ok
+	)
+	for i, r := range reqs {
+		if err := checkUnread(r.User, r.Channels); err != nil {
+			out[i].Err = err
+			continue
+		}
+		if !batched {
+			out[i].Start, out[i].Err = p.Start(ctx, r.Tenant, r.User, r.Channels)
+			continue
+		}
+		ok = append(ok, r)
+		from = append(from, i)
+	}
+	if len(ok) > 0 {
+		for j, res := range ps.StartPlayers(ctx, ok) {
+			out[from[j]] = res
+		}
+	}
+	return out
+}
+
 // Search implements [Players].
 func (p actorPlayers) Search(ctx context.Context, t TenantID, q SearchQuery) (SearchPage, error) {
 	return p.c.Search(ctx, t, q)

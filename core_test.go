@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -154,4 +155,47 @@ func (downBus) PublishControl(context.Context, kaiwa.Control) error {
 
 func (downBus) DeleteMessage(context.Context, kaiwa.TenantID, string, string) error {
 	return kaiwa.Errorf(kaiwa.CodeUnavailable, "bus down")
+}
+
+// oneByOneStore hides the store's batched player starts.
+type oneByOneStore struct{ kaiwa.PlayerStore }
+
+func TestCoreStartPlayersChecksEachRequest(t *testing.T) {
+	t.Parallel()
+	c, _ := newCore(t)
+	store := c.Log.(*tenants.Store)
+	c.Player = store
+	ctx := context.Background()
+	if _, err := store.Block(ctx, "acme", "alice", "bob", false); err != nil {
+		t.Fatal(err)
+	}
+	tooMany := make([]string, kaiwa.MaxSearchChannels+1)
+	for i := range tooMany {
+		tooMany[i] = "lobby"
+	}
+	reqs := []kaiwa.PlayerStartRequest{
+		{Tenant: "acme", User: "alice", Channels: []string{"lobby"}},
+		{Tenant: "acme", User: "not a user id!"},
+		{Tenant: "acme", User: "bob", Channels: []string{"bad channel!"}},
+		{Tenant: "acme", User: "carol", Channels: tooMany},
+		{Tenant: "acme", User: "bob"},
+	}
+	wantCodes := []kaiwa.Code{"", kaiwa.CodeBadRequest, kaiwa.CodeBadRequest, kaiwa.CodeTooLarge, ""}
+	starter := c.Players(kaiwa.ActorUA).(kaiwa.PlayerStarter)
+	batched := starter.StartPlayers(ctx, reqs)
+	c.Player = oneByOneStore{store}
+	single := c.Players(kaiwa.ActorUA).(kaiwa.PlayerStarter).StartPlayers(ctx, reqs)
+	for i := range reqs {
+		for _, res := range []kaiwa.PlayerStartResult{batched[i], single[i]} {
+			if code := kaiwa.ErrorCode(res.Err); (res.Err == nil) != (wantCodes[i] == "") || (res.Err != nil && code != wantCodes[i]) {
+				t.Errorf("request %d: error %v, want code %q", i, res.Err, wantCodes[i])
+			}
+		}
+		if batched[i].Err == nil && !reflect.DeepEqual(batched[i].Start, single[i].Start) {
+			t.Errorf("request %d: batched %+v, one by one %+v", i, batched[i].Start, single[i].Start)
+		}
+	}
+	if b := batched[0].Start.Blocks; len(b) != 1 || b[0] != "bob" {
+		t.Errorf("alice blocks %v", b)
+	}
 }

@@ -266,6 +266,21 @@ type PlayerStart struct {
 	Unread []Unread `json:"unread,omitempty"`
 }
 
+// PlayerStartRequest is one new session's ask for its user's own state
+// ([Players.Start]): the user and the channels to count unread messages
+// in.
+type PlayerStartRequest struct {
+	Tenant   TenantID
+	User     string
+	Channels []string
+}
+
+// PlayerStartResult answers one [PlayerStartRequest].
+type PlayerStartResult struct {
+	Start PlayerStart
+	Err   error
+}
+
 // Apply changes message m by change entry c (a change of m): an edit's
 // text and time, a reaction's counts.
 func (m *Message) Apply(c *Message) {

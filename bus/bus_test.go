@@ -704,11 +704,11 @@ func TestDirectoryBatchesSessionLookups(t *testing.T) {
 		for _, s := range d.batches() {
 			taken += s
 		}
-		if len(d.batches()) == sessionBatchers && taken+len(srv.(*dirServer).batch.queue) == n {
+		if len(d.batches()) == batchers && taken+len(srv.(*dirServer).sessions.queue) == n {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("requests did not queue: batches %v, %d waiting", d.batches(), len(srv.(*dirServer).batch.queue))
+			t.Fatalf("requests did not queue: batches %v, %d waiting", d.batches(), len(srv.(*dirServer).sessions.queue))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -721,11 +721,11 @@ func TestDirectoryBatchesSessionLookups(t *testing.T) {
 	sizes, sum := d.batches(), 0
 	for _, s := range sizes {
 		sum += s
-		if s > maxSessionBatch {
+		if s > maxBatch {
 			t.Errorf("a batch of %d, over the bound", s)
 		}
 	}
-	if sum != n || len(sizes) > n/maxSessionBatch+2*sessionBatchers {
+	if sum != n || len(sizes) > n/maxBatch+2*batchers {
 		t.Errorf("%d lookups in batches %v", n, sizes)
 	}
 }

@@ -222,11 +222,13 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int)
 	if !ok {
 		sr = oneByOne{d}
 	}
-	s := &dirServer{b: b, d: d, m: m, batch: newSessionBatcher(sr, b.cfg.Timeout)}
+	busy := kaiwa.SessionInfo{Err: directoryBusy()}
+	sessions := newBatcher(sr.ResolveSessions, busy, b.cfg.Timeout)
+	s := &dirServer{b: b, d: d, m: m, sessions: sessions, batchers: []interface{ close() }{sessions}}
 	quick := s.pool(workers)
 	// Session lookups wait for their batch on workers of their own, so
 	// that they hold up no other request.
-	waiting := s.pool(sessionWaiters)
+	waiting := s.pool(batchWaiters)
 	serve(quick, opToken, s.token)
 	serve(waiting, opSession, s.session)
 	serve(quick, opSettings, s.settings)
@@ -253,8 +255,11 @@ type dirServer struct {
 	b     *Bus
 	d     kaiwa.Directory
 	m     kaiwa.Moderation
-	batch *sessionBatcher
-	pools []*dirPool
+	// sessions batches the session lookups (ServeDirectory's); batchers
+	// are every batcher to stop with the server.
+	sessions *batcher[string, kaiwa.SessionInfo]
+	batchers []interface{ close() }
+	pools    []*dirPool
 	err   error // the first failure to subscribe
 	once  sync.Once
 }
@@ -329,8 +334,8 @@ func (s *dirServer) Unsubscribe() error {
 			close(p.ch)
 			p.wg.Wait()
 		}
-		if s.batch != nil {
-			s.batch.close()
+		for _, b := range s.batchers {
+			b.close()
 		}
 	})
 	return errors.Join(errs...)
@@ -389,7 +394,7 @@ func (s *dirServer) session(ctx context.Context, t kaiwa.TenantID, r sessionRequ
 	if err := checkTokenTenant(t, r.Token); err != nil {
 		return sessionReply{}, err
 	}
-	info := s.batch.resolve(ctx, r.Token)
+	info := s.sessions.do(ctx, r.Token)
 	if info.Err == nil && info.Identity.Tenant != t {
 		info.Err = invalidToken()
 	}
@@ -442,6 +447,10 @@ func (s *dirServer) kick(ctx context.Context, t kaiwa.TenantID, r kickRequest) (
 	return doneReply{}, s.m.Kick(ctx, t, r.User, r.Reason)
 }
 
+// directoryBusy is the error of a lookup whose caller gave up waiting for
+// its batch.
+func directoryBusy() error { return kaiwa.Errorf(kaiwa.CodeUnavailable, "directory busy, try again") }
+
 // invalidToken is the error of a token that is not the tenant's.
 func invalidToken() error { return kaiwa.Errorf(kaiwa.CodeUnauthorized, "invalid token") }
 
@@ -453,69 +462,71 @@ func checkTokenTenant(t kaiwa.TenantID, token string) error {
 	return nil
 }
 
-// sessionBatchers is how many batches of session lookups may be asked at
-// once; maxSessionBatch bounds one batch; sessionWaiters is how many
-// lookups may wait for their batch (and workers wait with them): enough
-// for the batches asked and as many again to fill the next ones.
+// batchers is how many batches of lookups of one kind may be asked at
+// once; maxBatch bounds one batch; batchWaiters is how many lookups may
+// wait for their batch (and workers wait with them): enough for the
+// batches asked and as many again to fill the next ones.
 const (
-	sessionBatchers = 2
-	maxSessionBatch = 64
-	sessionWaiters  = 2 * sessionBatchers * maxSessionBatch
+	batchers     = 2
+	maxBatch     = 64
+	batchWaiters = 2 * batchers * maxBatch
 )
 
-// sessionBatcher answers session lookups in batches: a free batcher takes
-// every lookup waiting (up to a batch) to the resolver at once.
-type sessionBatcher struct {
-	sr      kaiwa.SessionResolver
+// batcher answers lookups in batches: a free batcher takes every lookup
+// waiting (up to a batch) to fn at once, so that a connect storm costs a
+// few queries per batch, and a lone lookup goes at once.
+type batcher[Q, R any] struct {
+	fn      func(ctx context.Context, qs []Q) []R // one answer per lookup, in order
+	busy    R                                     // the answer of a lookup whose caller gave up
 	timeout time.Duration
-	queue   chan *sessionLookup
+	queue   chan *batchLookup[Q, R]
 	wg      sync.WaitGroup
 }
 
-// sessionLookup is a lookup waiting for its batch.
-type sessionLookup struct {
-	token string
-	done  chan kaiwa.SessionInfo // buffered: a batcher never waits for the lookup
+// batchLookup is a lookup waiting for its batch.
+type batchLookup[Q, R any] struct {
+	q    Q
+	done chan R // buffered: a batcher never waits for the lookup
 }
 
-// newSessionBatcher starts the batchers of sr's lookups, each batch bounded
-// by timeout.
-func newSessionBatcher(sr kaiwa.SessionResolver, timeout time.Duration) *sessionBatcher {
-	sb := &sessionBatcher{sr: sr, timeout: timeout, queue: make(chan *sessionLookup, sessionWaiters)}
-	for range sessionBatchers {
-		sb.wg.Add(1)
-		go sb.run()
+// newBatcher starts the batchers of fn, each batch bounded by timeout;
+// busy is the answer when the caller's context ends first.
+func newBatcher[Q, R any](fn func(ctx context.Context, qs []Q) []R, busy R, timeout time.Duration) *batcher[Q, R] {
+	b := &batcher[Q, R]{fn: fn, busy: busy, timeout: timeout, queue: make(chan *batchLookup[Q, R], batchWaiters)}
+	for range batchers {
+		b.wg.Add(1)
+		go b.run()
 	}
-	return sb
+	return b
 }
 
-// resolve looks token up in the next batch.
-func (sb *sessionBatcher) resolve(ctx context.Context, token string) kaiwa.SessionInfo {
-	l := &sessionLookup{token: token, done: make(chan kaiwa.SessionInfo, 1)}
+// do looks q up in the next batch.
+func (b *batcher[Q, R]) do(ctx context.Context, q Q) R {
+	l := &batchLookup[Q, R]{q: q, done: make(chan R, 1)}
 	select {
-	case sb.queue <- l:
+	case b.queue <- l:
 	case <-ctx.Done():
-		return kaiwa.SessionInfo{Err: kaiwa.Errorf(kaiwa.CodeUnavailable, "directory busy, try again")}
+		return b.busy
 	}
 	select {
-	case info := <-l.done:
-		return info
+	case r := <-l.done:
+		return r
 	case <-ctx.Done():
-		return kaiwa.SessionInfo{Err: kaiwa.Errorf(kaiwa.CodeUnavailable, "directory busy, try again")}
+		return b.busy
 	}
 }
 
 // run answers batches until the queue is closed.
-func (sb *sessionBatcher) run() {
-	defer sb.wg.Done()
-	batch := make([]*sessionLookup, 0, maxSessionBatch)
-	tokens := make([]string, 0, maxSessionBatch)
-	for first := range sb.queue {
+func (b *batcher[Q, R]) run() {
+	defer b.wg.Done()
+	batch := make([]*batchLookup[Q, R], 0, maxBatch)
+	qs := make([]Q, 0, maxBatch)
+	for first := range b.queue {
 		batch = append(batch[:0], first)
 	more:
-		for len(batch) < maxSessionBatch {
+		for len(batch) < maxBatch {
 			select {
-			case l, ok := <-sb.queue:
+			case l, ok := <-b.queue:
 				if !ok {
 					break more
 				}
@@ -524,24 +535,25 @@ func (sb *sessionBatcher) run() {
 				break more
 			}
 		}
-		tokens = tokens[:0]
+		qs = qs[:0]
 		for _, l := range batch {
-			tokens = append(tokens, l.token)
+			qs = append(qs, l.q)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), sb.timeout)
-		infos := sb.sr.ResolveSessions(ctx, tokens)
+		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+		rs := b.fn(ctx, qs)
 		cancel()
 		for i, l := range batch {
-			l.done <- infos[i]
+			l.done <- rs[i]
 		}
 		clear(batch)
+		clear(qs)
 	}
 }
 
 // close stops the batchers once the lookups queued are answered.
-func (sb *sessionBatcher) close() {
-	close(sb.queue)
-	sb.wg.Wait()
+func (b *batcher[Q, R]) close() {
+	close(b.queue)
+	b.wg.Wait()
 }
 
 // oneByOne is the [kaiwa.SessionResolver] of a directory that is not one:

@@ -105,7 +105,9 @@ type (
 
 // ServePlayers answers the UAs' requests on players' behalf with p (the
 // core's rules, [kaiwa.Core.Players]) on the given number of workers, in
-// the directory's queue group, until the subscription is ended.
+// the directory's queue group, until the subscription is ended. When p is
+// a [kaiwa.PlayerStarter], new sessions' player state is answered in
+// batches, as [Bus.ServeDirectory] answers session lookups.
 func (b *Bus) ServePlayers(p kaiwa.Players, workers int) (kaiwa.Subscription, error) {
 	if workers <= 0 {
 		workers = 16
@@ -138,10 +140,21 @@ func (b *Bus) ServePlayers(p kaiwa.Players, workers int) (kaiwa.Subscription, er
 		ok, err := p.Blocking(ctx, t, r.User, r.Other)
 		return memberReply{Member: ok}, err
 	})
-	serve(pool, opStart, func(ctx context.Context, t kaiwa.TenantID, r startRequest) (startReply, error) {
-		st, err := p.Start(ctx, t, r.User, r.Channels)
-		return startReply{Start: st}, err
-	})
+	if ps, ok := p.(kaiwa.PlayerStarter); ok {
+		// New sessions' player state is answered in batches, as their
+		// session lookups are, on workers of its own.
+		starts := newBatcher(ps.StartPlayers, kaiwa.PlayerStartResult{Err: directoryBusy()}, b.cfg.Timeout)
+		s.batchers = append(s.batchers, starts)
+		serve(s.pool(batchWaiters), opStart, func(ctx context.Context, t kaiwa.TenantID, r startRequest) (startReply, error) {
+			res := starts.do(ctx, kaiwa.PlayerStartRequest{Tenant: t, User: r.User, Channels: r.Channels})
+			return startReply{Start: res.Start}, res.Err
+		})
+	} else {
+		serve(pool, opStart, func(ctx context.Context, t kaiwa.TenantID, r startRequest) (startReply, error) {
+			st, err := p.Start(ctx, t, r.User, r.Channels)
+			return startReply{Start: st}, err
+		})
+	}
 	serve(pool, opSearch, func(ctx context.Context, t kaiwa.TenantID, r searchRequest) (searchReply, error) {
 		page, err := p.Search(ctx, t, kaiwa.SearchQuery{
 			Q: r.Q, Channels: r.Channels, User: r.User, Since: r.Since, Until: r.Until, Before: r.Before, Limit: r.Limit,

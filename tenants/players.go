@@ -208,44 +208,70 @@ const unreadChunk = 100
 // [kaiwa.MaxUnreadCount] + 1 on the (channel, seq) index, so that a
 // channel far behind costs no more than that.
 func (s *Store) Unread(ctx context.Context, tenant kaiwa.TenantID, user string, chs []string) ([]kaiwa.Unread, error) {
-	out := make([]kaiwa.Unread, 0, len(chs))
 	if len(chs) == 0 {
-		return out, nil
+		return []kaiwa.Unread{}, nil
 	}
-	read := make(map[string]uint64, len(chs))
 	cursors, err := s.Cursors(ctx, tenant, user)
 	if err != nil {
 		return nil, err
 	}
+	read := make(map[string]uint64, len(cursors))
 	for _, c := range cursors {
 		read[c.Channel] = c.Seq
 	}
-	for start := 0; start < len(chs); start += unreadChunk {
-		part := chs[start:min(start+unreadChunk, len(chs))]
+	asks := make([]unreadAsk, len(chs))
+	for i, ch := range chs {
+		asks[i] = unreadAsk{user: user, ch: ch, read: read[ch]}
+	}
+	counts, err := s.countUnread(ctx, tenant, asks)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]kaiwa.Unread, len(chs))
+	for i, a := range asks {
+		out[i] = kaiwa.Unread{Channel: a.ch, Count: counts[i], Read: a.read}
+	}
+	return out, nil
+}
+
+// unreadAsk is one count of [Store.countUnread]: user's unread messages
+// in ch after seq read.
+type unreadAsk struct {
+	user, ch string
+	read     uint64
+}
+
+// countUnread counts the messages of others than each ask's user in its
+// channel after its read seq, up to [kaiwa.MaxUnreadCount], in order: one
+// query per [unreadChunk] asks.
+func (s *Store) countUnread(ctx context.Context, tenant kaiwa.TenantID, asks []unreadAsk) ([]int, error) {
+	out := make([]int, len(asks))
+	for start := 0; start < len(asks); start += unreadChunk {
+		part := asks[start:min(start+unreadChunk, len(asks))]
 		var q strings.Builder
-		var args []any
-		for i, ch := range part {
+		args := make([]any, 0, 6*len(part))
+		for i, a := range part {
 			if i > 0 {
 				q.WriteString(" UNION ALL ")
 			}
 			q.WriteString(`SELECT ?, (SELECT COUNT(*) FROM (SELECT 1 FROM messages
 				WHERE tenant_id = ? AND channel = ? AND seq > ? AND from_user <> ? AND deleted_at IS NULL
 				ORDER BY seq LIMIT ?) x)`)
-			args = append(args, ch, tenant, ch, read[ch], user, kaiwa.MaxUnreadCount+1)
+			args = append(args, start+i, tenant, a.ch, a.read, a.user, kaiwa.MaxUnreadCount+1)
 		}
 		rows, err := s.db.QueryContext(ctx, q.String(), args...)
 		if err != nil {
 			return nil, dbError("count unread", err)
 		}
 		for rows.Next() {
-			var u kaiwa.Unread
-			if err := rows.Scan(&u.Channel, &u.Count); err != nil {
+			var i, n int
+			if err := rows.Scan(&i, &n); err != nil {
 				rows.Close()
 				return nil, dbError("count unread", err)
 			}
-			u.Count = min(u.Count, kaiwa.MaxUnreadCount)
-			u.Read = read[u.Channel]
-			out = append(out, u)
+			if i >= start && i < start+len(part) {
+				out[i] = min(n, kaiwa.MaxUnreadCount)
+			}
 		}
 		err = rows.Err()
 		rows.Close()
@@ -254,6 +280,117 @@ func (s *Store) Unread(ctx context.Context, tenant kaiwa.TenantID, user string, 
 		}
 	}
 	return out, nil
+}
+
+var _ kaiwa.PlayerStarter = (*Store)(nil)
+
+// StartPlayers implements [kaiwa.PlayerStarter]: per tenant, one query
+// for the blocks and one for the read cursors of all the requests' users,
+// and one per [unreadChunk] channels counted. Each request gets what
+// [Store.Blocks] and [Store.Unread] would give it; a database error fails
+// the requests of the tenant it happened for.
+func (s *Store) StartPlayers(ctx context.Context, reqs []kaiwa.PlayerStartRequest) []kaiwa.PlayerStartResult {
+	out := make([]kaiwa.PlayerStartResult, len(reqs))
+	byTenant := map[kaiwa.TenantID][]int{}
+	var order []kaiwa.TenantID
+	for i, r := range reqs {
+		if _, ok := byTenant[r.Tenant]; !ok {
+			order = append(order, r.Tenant)
+		}
+		byTenant[r.Tenant] = append(byTenant[r.Tenant], i)
+	}
+	for _, t := range order {
+		idx := byTenant[t]
+		if err := s.startTenantPlayers(ctx, t, reqs, idx, out); err != nil {
+			for _, i := range idx {
+				out[i] = kaiwa.PlayerStartResult{Err: err}
+			}
+		}
+	}
+	return out
+}
+
+// startTenantPlayers answers the requests reqs[idx] of tenant t into out.
+func (s *Store) startTenantPlayers(ctx context.Context, t kaiwa.TenantID, reqs []kaiwa.PlayerStartRequest, idx []int, out []kaiwa.PlayerStartResult) error {
+	users := make([]any, 0, len(idx))
+	seen := make(map[string]bool, len(idx))
+	for _, i := range idx {
+		if u := reqs[i].User; !seen[u] {
+			seen[u] = true
+			users = append(users, u)
+		}
+	}
+	in := placeholders(len(users))
+	blocks := make(map[string][]string, len(users))
+	err := s.eachRow(ctx, "read blocks", func(rows *sql.Rows) error {
+		var u, o string
+		if err := rows.Scan(&u, &o); err != nil {
+			return err
+		}
+		blocks[u] = append(blocks[u], o)
+		return nil
+	}, "SELECT user_id, other_id FROM user_blocks WHERE tenant_id = ? AND user_id IN ("+in+") ORDER BY user_id, other_id",
+		append([]any{t}, users...)...)
+	if err != nil {
+		return err
+	}
+	read := make(map[[2]string]uint64)
+	err = s.eachRow(ctx, "read cursors", func(rows *sql.Rows) error {
+		var u, ch string
+		var seq uint64
+		if err := rows.Scan(&u, &ch, &seq); err != nil {
+			return err
+		}
+		read[[2]string{u, ch}] = seq
+		return nil
+	}, "SELECT user_id, channel, seq FROM read_cursors WHERE tenant_id = ? AND user_id IN ("+in+")",
+		append([]any{t}, users...)...)
+	if err != nil {
+		return err
+	}
+	var asks []unreadAsk
+	for _, i := range idx {
+		r := reqs[i]
+		for _, ch := range r.Channels {
+			asks = append(asks, unreadAsk{user: r.User, ch: ch, read: read[[2]string{r.User, ch}]})
+		}
+	}
+	counts, err := s.countUnread(ctx, t, asks)
+	if err != nil {
+		return err
+	}
+	for _, i := range idx {
+		r := reqs[i]
+		st := kaiwa.PlayerStart{Blocks: blocks[r.User]}
+		if st.Blocks == nil {
+			st.Blocks = []string{}
+		}
+		if len(r.Channels) > 0 {
+			st.Unread = make([]kaiwa.Unread, len(r.Channels))
+			for j, ch := range r.Channels {
+				st.Unread[j] = kaiwa.Unread{Channel: ch, Count: counts[0], Read: asks[0].read}
+				counts, asks = counts[1:], asks[1:]
+			}
+		}
+		out[i].Start = st
+	}
+	return nil
+}
+
+// eachRow runs query and calls scan on each row; what names the read in
+// errors.
+func (s *Store) eachRow(ctx context.Context, what string, scan func(*sql.Rows) error, query string, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return dbError(what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return dbError(what, err)
+		}
+	}
+	return dbErr(what, rows.Err())
 }
 
 // Block implements [kaiwa.PlayerStore].
