@@ -252,16 +252,16 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int)
 // dirServer serves the directory. Its pools' handlers are set before
 // their workers start and never change afterwards.
 type dirServer struct {
-	b     *Bus
-	d     kaiwa.Directory
-	m     kaiwa.Moderation
+	b *Bus
+	d kaiwa.Directory
+	m kaiwa.Moderation
 	// sessions batches the session lookups (ServeDirectory's); batchers
 	// are every batcher to stop with the server.
 	sessions *batcher[string, kaiwa.SessionInfo]
 	batchers []interface{ close() }
 	pools    []*dirPool
-	err   error // the first failure to subscribe
-	once  sync.Once
+	err      error // the first failure to subscribe
+	once     sync.Once
 }
 
 // dirPool is a set of workers answering the operations served on it, from

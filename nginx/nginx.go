@@ -122,8 +122,8 @@ var tmpl = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
 
 // Defaults of the tunables of [Config].
 const (
-	DefaultHTTPListen        = "127.0.0.1:8080"
-	DefaultHTTPSListen       = "127.0.0.1:8443"
+	DefaultHTTPListen  = "127.0.0.1:8080"
+	DefaultHTTPSListen = "127.0.0.1:8443"
 	// DefaultUAConnectRate is the upgrades a second each UA process
 	// behind a version is sent. One connection costs about 450 µs of
 	// server CPU besides nginx's TLS handshake (the UA about 200 µs, NATS
