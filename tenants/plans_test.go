@@ -141,6 +141,12 @@ func TestLogQueriesUseIndexes(t *testing.T) {
 		}
 	}
 
+	// An unread count reads the (channel, seq) index alone.
+	unread := "SELECT 1 FROM messages WHERE tenant_id = 'b' AND channel = 'ch3' AND seq > 5 AND from_user <> 'u7' AND deleted_at IS NULL ORDER BY seq LIMIT 1000"
+	if p := s.explain(t, unread); p.key != "messages_channel_seq" || !strings.Contains(p.extra, "Using index") || strings.Contains(p.extra, "filesort") {
+		t.Errorf("unread count: index %q (%s), want messages_channel_seq, covering", p.key, p.extra)
+	}
+
 	// Purge selects its batches by index too.
 	for _, c := range []struct{ query, index string }{
 		{"SELECT pk, text FROM messages WHERE tenant_id = 'b' AND ts < 1700000500000 ORDER BY ts LIMIT 100", "messages_ts"},

@@ -1,0 +1,3 @@
+ALTER TABLE messages
+  DROP KEY messages_channel_seq,
+  ADD KEY messages_channel_seq (tenant_id, channel, seq);
