@@ -139,21 +139,29 @@ start() {
 	pids+=("$started")
 }
 
-# wait_port NAME PORT PID: polls until the port answers.
-wait_port() {
-	local i
+# wait_until NAME PID WHAT CMD...: polls CMD until it succeeds; fails when
+# process PID exits first, or after 30 s (NAME did not WHAT).
+wait_until() {
+	local name=$1 pid=$2 what=$3 i
+	shift 3
 	for i in $(seq 1 300); do
-		if ! kill -0 "$3" 2>/dev/null; then
-			say "$1 exited while starting:"
-			tail -n 20 "$out/$1.log" >&2
+		if ! kill -0 "$pid" 2>/dev/null; then
+			say "$name exited while starting:"
+			tail -n 20 "$out/$name.log" >&2
 			exit 1
 		fi
-		tcp_answers 127.0.0.1 "$2" && return 0
+		"$@" && return 0
 		sleep 0.1
 	done
-	say "$1 did not answer on port $2 within 30 s"
+	say "$name did not $what within 30 s"
 	exit 1
 }
+
+# wait_port NAME PORT PID: polls until the port answers.
+wait_port() { wait_until "$1" "$3" "answer on port $2" tcp_answers 127.0.0.1 "$2"; }
+
+# wait_socket NAME PATH PID: polls until the unix socket exists.
+wait_socket() { wait_until "$1" "$3" "listen on $2" test -S "$2"; }
 
 nats_url="nats://127.0.0.1:$nats_port"
 start nats $kaiwa nats --listen "127.0.0.1:$nats_port" --store "$out/nats"
@@ -187,21 +195,6 @@ uad_pid=$started
 start bared $kaiwa bench bare --listen "127.0.0.1:$bare_port"
 bared_pid=$started
 
-# wait_socket NAME PATH PID: polls until the unix socket exists.
-wait_socket() {
-	local i
-	for i in $(seq 1 300); do
-		if ! kill -0 "$3" 2>/dev/null; then
-			say "$1 exited while starting:"
-			tail -n 20 "$out/$1.log" >&2
-			exit 1
-		fi
-		[ -S "$2" ] && return 0
-		sleep 0.1
-	done
-	say "$1 did not listen on $2 within 30 s"
-	exit 1
-}
 wait_socket api "$run/api-v1.sock" "$api_pid"
 wait_socket ua1 "$run/ua-v1-0.sock" "$ua1_pid"
 wait_socket ua2 "$run/ua-v1-1.sock" "$ua2_pid"
