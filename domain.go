@@ -372,6 +372,12 @@ type Presence struct {
 	Name    string   `json:"name"`
 	// Event is "join" or "leave".
 	Event string `json:"event"`
+	// Gone marks a leave because the user's session ended (a disconnect),
+	// not because the user left the channel. Receivers may hold such a
+	// leave for a moment and drop it, with the join that follows, when the
+	// user is back by then: a reconnect is no news to the others. It is
+	// never sent to clients.
+	Gone bool `json:"gone,omitempty"`
 }
 
 // CheckContent validates a message's text and data against the tenant's

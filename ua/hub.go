@@ -94,6 +94,11 @@ type room struct {
 	feeds   map[string]*feed
 	deliver func(*kaiwa.Message) // the room's delivery to its sessions; set before it subscribes
 
+	// leaving holds the leaves of users whose sessions ended, by user,
+	// for the presence grace (see [hub.holdPresence]).
+	leavingMu sync.Mutex
+	leaving   map[string]*heldLeave
+
 	recentMu sync.Mutex
 	recent   []kaiwa.Message // contiguous by prev, oldest first
 	base     uint64          // the seq before the window: it covers every message after base
@@ -452,19 +457,9 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 			h.admit(&r.feed, r, m, r.deliver)
 		},
 		Presence: func(p *kaiwa.Presence) {
-			sessions := r.sessions()
-			if len(sessions) == 0 || len(sessions) > sessions[0].settings().PresenceLimit {
-				// Announced while the room was small, delivered once it
-				// had grown: a large room gets no presence either way.
-				return
+			if !h.holdPresence(r, p) {
+				h.tellPresence(r, p)
 			}
-			b := outbox.Prepare(codec, codec.EncodePresence(p))
-			user := p.User
-			h.fanOut(sessions, func(ss *session) {
-				if ss.id.User != user && !ss.hides(user) {
-					ss.enqueue(b)
-				}
-			})
 		},
 		Control: func(c *kaiwa.Control) {
 			switch c.Kind {
@@ -488,6 +483,79 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 			}
 		},
 	}
+}
+
+// tellPresence tells a channel room's local sessions, but the user's own,
+// of presence event p.
+func (h *hub) tellPresence(r *room, p *kaiwa.Presence) {
+	sessions := r.sessions()
+	if len(sessions) == 0 || len(sessions) > sessions[0].settings().PresenceLimit {
+		// Announced while the room was small, delivered once it had
+		// grown: a large room gets no presence either way.
+		return
+	}
+	codec := h.srv.codec
+	b := outbox.Prepare(codec, codec.EncodePresence(p))
+	user := p.User
+	h.fanOut(sessions, func(ss *session) {
+		if ss.id.User != user && !ss.hides(user) {
+			ss.enqueue(b)
+		}
+	})
+}
+
+// heldLeave is a leave a channel room holds for the presence grace.
+type heldLeave struct {
+	p     kaiwa.Presence
+	timer *time.Timer
+}
+
+// holdPresence applies the presence grace ([Config.PresenceGrace]) to
+// presence event p of room r, and reports whether it took p: a leave
+// because the user's session ended is held, and told when the grace ends;
+// the user's join before then cancels it and is dropped too, so that to
+// the others the user never left. Every UA decides this for its own
+// sessions from the same events, so a user who reconnects to another UA is
+// held and dropped the same way everywhere.
+func (h *hub) holdPresence(r *room, p *kaiwa.Presence) bool {
+	grace := h.srv.cfg.PresenceGrace
+	if grace <= 0 {
+		return false
+	}
+	r.leavingMu.Lock()
+	defer r.leavingMu.Unlock()
+	switch {
+	case p.Event == "leave" && p.Gone:
+		if old := r.leaving[p.User]; old != nil {
+			old.timer.Stop()
+		}
+		if r.leaving == nil {
+			r.leaving = map[string]*heldLeave{}
+		}
+		hl := &heldLeave{p: *p}
+		hl.timer = time.AfterFunc(grace, func() {
+			r.leavingMu.Lock()
+			mine := r.leaving[hl.p.User] == hl
+			if mine {
+				delete(r.leaving, hl.p.User)
+			}
+			r.leavingMu.Unlock()
+			if mine {
+				h.tellPresence(r, &hl.p)
+			}
+		})
+		r.leaving[p.User] = hl
+		return true
+	case p.Event == "join":
+		hl := r.leaving[p.User]
+		if hl == nil {
+			return false
+		}
+		hl.timer.Stop()
+		delete(r.leaving, p.User)
+		return true
+	}
+	return false
 }
 
 // userDeliver returns a user room's delivery of a direct or inbox message

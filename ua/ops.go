@@ -106,7 +106,7 @@ func (ss *session) opLeave(c *versions.Command) (any, error) {
 	if kaiwa.IsDM(c.Ch) || kaiwa.IsInbox(c.Ch) {
 		return nil, kaiwa.Errorf(kaiwa.CodeBadRequest, "direct and inbox channels cannot be left")
 	}
-	if !ss.leave(c.Ch) {
+	if !ss.leave(c.Ch, false) {
 		return nil, kaiwa.Errorf(kaiwa.CodeNotJoined, "not in this channel")
 	}
 	return versions.OutOK{Op: "ok", Ref: c.Ref, Ch: c.Ch}, nil

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/client"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
+	"github.com/kaiwa-chat/kaiwa/ua"
 )
 
 // TestPresenceAcrossUAs: who is online in a channel is the users of every
@@ -76,5 +78,87 @@ func TestPresenceAcrossUAs(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("took %v", d)
+	}
+}
+
+// TestPresenceGraceHidesAReconnect: a user whose session ends and who is
+// back within the presence grace, on another UA, is told to the others
+// neither as leaving nor as joining; a user who stays away is told as
+// leaving once the grace is over; leaving a channel is told at once.
+func TestPresenceGraceHidesAReconnect(t *testing.T) {
+	const grace = 3 * time.Second
+	s := newStack(t)
+	tune := func(c *ua.Config) { c.PresenceGrace = grace }
+	ua1, _ := s.startUA(tune)
+	ua2, _ := s.UAOn(s.connect("ua2"), "v2", tune)
+	s.channel("world", kaiwa.ChannelOpen)
+	ctx := context.Background()
+	alice := s.dial(ua1, "alice")
+	join := func(c *client.Conn) {
+		t.Helper()
+		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := c.Join(jctx, "world"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nextPresence := func(user string) (*client.Presence, time.Time) {
+		t.Helper()
+		for {
+			p := testenv.NextEvent(t, alice, "presence").Presence
+			if p.User == user {
+				return p, time.Now()
+			}
+		}
+	}
+	join(alice)
+
+	// Leaving the channel is told at once, not held.
+	carol := s.dial(ua2, "carol")
+	join(carol)
+	if p, _ := nextPresence("carol"); p.Event != "join" {
+		t.Fatalf("carol: %+v", p)
+	}
+	left := time.Now()
+	if err := carol.Leave(ctx, "world"); err != nil {
+		t.Fatal(err)
+	}
+	if p, at := nextPresence("carol"); p.Event != "leave" || at.Sub(left) >= grace {
+		t.Fatalf("carol's leave %+v after %v: held like a disconnect", p, at.Sub(left))
+	}
+
+	// Bob's session ends and he is back, on the other UA, within the grace.
+	bob := s.dial(ua2, "bob")
+	join(bob)
+	if p, _ := nextPresence("bob"); p.Event != "join" {
+		t.Fatalf("bob: %+v", p)
+	}
+	bob.Close()
+	bob2 := s.dial(ua1, "bob")
+	join(bob2)
+	time.Sleep(grace + time.Second) // a leave not cancelled is told by now
+	if _, err := bob2.Say(ctx, "world", "still here", nil); err != nil {
+		t.Fatal(err)
+	}
+	for waiting := time.After(10 * time.Second); ; {
+		var ev client.Event
+		select {
+		case ev = <-alice.Events():
+		case <-waiting:
+			t.Fatal("bob's message never came")
+		}
+		if ev.Op == "presence" && ev.Presence.User == "bob" {
+			t.Fatalf("bob's reconnect was told: %+v", ev.Presence)
+		}
+		if ev.Op == "msg" && ev.Msg.Text == "still here" {
+			break
+		}
+	}
+
+	// Now he stays away: his leave is told once the grace is over.
+	gone := time.Now()
+	bob2.Close()
+	if p, at := nextPresence("bob"); p.Event != "leave" || at.Sub(gone) < grace {
+		t.Fatalf("bob's leave %+v after %v, want after the %v grace", p, at.Sub(gone), grace)
 	}
 }

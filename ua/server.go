@@ -109,6 +109,13 @@ type Config struct {
 	// long after its last local member left (0: default 30s; negative:
 	// none), so that members coming back after a storm resume from memory.
 	RoomLinger time.Duration
+	// PresenceGrace is how long a channel's other members are not told
+	// that a user whose session ended left: when the user joins again
+	// within it (a reconnect, on this server or another), they are told
+	// neither the leave nor the join, so that a reconnect storm is not two
+	// presence events to every other member of every channel. 0: default
+	// 3s; negative: none (every leave is told at once).
+	PresenceGrace time.Duration
 	// RepairMax bounds the missed messages one gap in a channel's live
 	// delivery replays from the stream; the rest of a larger gap is
 	// skipped (and counted). Default 1000.
@@ -193,6 +200,12 @@ func (c *Config) setDefaults() {
 		c.RoomLinger = 30 * time.Second
 	case c.RoomLinger < 0:
 		c.RoomLinger = 0
+	}
+	switch {
+	case c.PresenceGrace == 0:
+		c.PresenceGrace = 3 * time.Second
+	case c.PresenceGrace < 0:
+		c.PresenceGrace = 0
 	}
 	if c.RepairMax <= 0 {
 		c.RepairMax = 1000

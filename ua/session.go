@@ -857,13 +857,14 @@ func (ss *session) join(ch string) error {
 	if !added {
 		return nil
 	}
-	ss.announce(ch, "join", n)
+	ss.announce(ch, "join", false, n)
 	ss.srv.cfg.Recorder.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: kaiwa.EventJoin, User: ss.id.User, Channel: ch})
 	return nil
 }
 
-// leave exits channel ch; false if the session was not in it.
-func (ss *session) leave(ch string) bool {
+// leave exits channel ch; false if the session was not in it. gone says
+// the session is ending ([kaiwa.Presence.Gone]).
+func (ss *session) leave(ch string, gone bool) bool {
 	ss.mu.Lock()
 	_, ok := ss.channels[ch]
 	delete(ss.channels, ch)
@@ -873,19 +874,20 @@ func (ss *session) leave(ch string) bool {
 		return false
 	}
 	_, n := ss.srv.hub.exit(ss, roomKey{tenant: ss.id.Tenant, name: ch})
-	ss.announce(ch, "leave", n)
+	ss.announce(ch, "leave", gone, n)
 	ss.srv.cfg.Recorder.Record(kaiwa.Event{Tenant: ss.id.Tenant, Type: kaiwa.EventLeave, User: ss.id.User, Channel: ch})
 	return true
 }
 
 // announce publishes a presence event unless the channel is larger than the
-// tenant's presence limit (as far as this server can see: its local members).
-func (ss *session) announce(ch, event string, localMembers int) {
+// tenant's presence limit (as far as this server can see: its local
+// members). gone marks a leave because the session ended.
+func (ss *session) announce(ch, event string, gone bool, localMembers int) {
 	if localMembers > ss.settings().PresenceLimit {
 		return
 	}
 	err := ss.srv.cfg.Bus.PublishPresence(context.Background(), kaiwa.Presence{
-		Tenant: ss.id.Tenant, Channel: ch, User: ss.id.User, Name: ss.id.Name, Event: event,
+		Tenant: ss.id.Tenant, Channel: ch, User: ss.id.User, Name: ss.id.Name, Event: event, Gone: gone,
 	})
 	if err != nil {
 		ss.srv.log.Warn("publish presence", "err", err)
@@ -901,7 +903,7 @@ func (ss *session) leaveAll() {
 	}
 	ss.mu.Unlock()
 	for _, ch := range chs {
-		ss.leave(ch)
+		ss.leave(ch, true)
 	}
 	if ss.id.User != "" {
 		ss.srv.hub.exit(ss, roomKey{tenant: ss.id.Tenant, name: ss.id.User, user: true})
@@ -910,7 +912,7 @@ func (ss *session) leaveAll() {
 
 // removed takes the session out of ch because the game server said so.
 func (ss *session) removed(ch, reason string) {
-	if ss.leave(ch) {
+	if ss.leave(ch, false) {
 		ss.send(versions.OutLeft{Op: "left", Ch: ch, Reason: reason})
 	}
 }
