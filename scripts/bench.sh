@@ -30,6 +30,15 @@
 #                             long during each run, into
 #                             $BENCH_OUT/run.N.ua.pprof, starting
 #   BENCH_PROFILE_AT=SECONDS  this long after the run starts (default 12)
+#   BENCH_PLAN=standard|100k  the scenarios: the standard ones, or 100,000
+#                             idle clients in one channel through nginx with
+#                             a system message to all of them every 10 s
+#                             (not written to docs/benchmarks.md; it wants
+#                             about 12 GiB of memory)
+#   BENCH_UAS=N               v1 UA processes behind nginx (default 2; the
+#                             100k plan 6)
+#   BENCH_NGINX_WORKERS=N     nginx workers per front (default 4; the 100k
+#                             plan 14: each holds two open files per client)
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,6 +62,15 @@ small) scale=10 write=${BENCH_WRITE:-0} ;;
 esac
 only=${BENCH_ONLY:-}
 [ -n "$only" ] && write=${BENCH_WRITE:-0}
+plan=${BENCH_PLAN:-standard}
+case "$plan" in
+standard) uas=${BENCH_UAS:-2} nginx_workers=${BENCH_NGINX_WORKERS:-4} ;;
+100k) uas=${BENCH_UAS:-6} nginx_workers=${BENCH_NGINX_WORKERS:-14} write=${BENCH_WRITE:-0} ;;
+*)
+	say "BENCH_PLAN must be standard or 100k"
+	exit 2
+	;;
+esac
 profile=${BENCH_PROFILE:-}
 base=${BENCH_PORT_BASE:-18000}
 nats_port=$((base + 222)) ua1_port=$((base + 90)) bare_port=$((base + 99))
@@ -170,24 +188,27 @@ wait_port nats "$nats_port" "$nats_pid"
 
 # The real path: the UAs and the API on unix sockets behind nginx with
 # TLS, as kaiwa dev and a deployment run them; the bare server behind a
-# second nginx rendered the same way. Both versions' routes get two UA
-# sockets (v2's second one, and the bare front's, name the same process),
-# so that both fronts have the same upgrade rate and upstream lists.
+# second nginx rendered the same way. Every version's route gets $uas UA
+# sockets (v2's and the bare front's all name their one process), so that
+# both fronts have the same upgrade rate and upstream lists.
 run="$(pwd)/$out/run" run_bare="$(pwd)/$out/run-bare"
 mkdir -p "$run" "$run_bare" "$out/tls"
 start api $kaiwa api --listen "unix:$run/api-v1.sock" --mysql-dsn "$dsn" --nats-url "$nats_url" --logwriter --log-level warn
 api_pid=$started
-start ua1 $kaiwa ua --listen "unix:$run/ua-v1-0.sock" --nats-url "$nats_url" --log-level warn
-ua1_pid=$started
-start ua2 $kaiwa ua --listen "unix:$run/ua-v1-1.sock" --nats-url "$nats_url" --log-level warn
-ua2_pid=$started
+ua_pids=()
+for ((i = 0; i < uas; i++)); do
+	start "ua$((i + 1))" $kaiwa ua --listen "unix:$run/ua-v1-$i.sock" --nats-url "$nats_url" --log-level warn
+	ua_pids+=("$started")
+done
 start v2 $kaiwa ua --version v2 --listen "unix:$run/ua-v2-0.sock" --nats-url "$nats_url" --log-level warn
 v2_pid=$started
 start bare $kaiwa bench bare --listen "unix:$run_bare/ua-v1-0.sock"
 bare_pid=$started
 ln -sf api-v1.sock "$run/api-v2.sock"
-ln -sf ua-v2-0.sock "$run/ua-v2-1.sock"
-ln -sf ua-v1-0.sock "$run_bare/ua-v1-1.sock"
+for ((i = 1; i < uas; i++)); do
+	ln -sf ua-v2-0.sock "$run/ua-v2-$i.sock"
+	ln -sf ua-v1-0.sock "$run_bare/ua-v1-$i.sock"
+done
 # Reached directly over TCP, for diagnosis: a third v1 UA and a second
 # bare server.
 start uad $kaiwa ua --listen "127.0.0.1:$ua1_port" --nats-url "$nats_url" --log-level warn
@@ -196,8 +217,9 @@ start bared $kaiwa bench bare --listen "127.0.0.1:$bare_port"
 bared_pid=$started
 
 wait_socket api "$run/api-v1.sock" "$api_pid"
-wait_socket ua1 "$run/ua-v1-0.sock" "$ua1_pid"
-wait_socket ua2 "$run/ua-v1-1.sock" "$ua2_pid"
+for ((i = 0; i < uas; i++)); do
+	wait_socket "ua$((i + 1))" "$run/ua-v1-$i.sock" "${ua_pids[$i]}"
+done
 wait_socket v2 "$run/ua-v2-0.sock" "$v2_pid"
 wait_socket bare "$run_bare/ua-v1-0.sock" "$bare_pid"
 wait_port uad "$ua1_port" "$uad_pid"
@@ -216,7 +238,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 	-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" 2>/dev/null
 nginx_user=()
 [ "$(id -u)" = 0 ] && nginx_user=(--user root)
-nginx_workers=${BENCH_NGINX_WORKERS:-4}
 # front NAME SOCKETS HTTP_PORT HTTPS_PORT: renders and starts one nginx,
 # setting $started to its master's PID.
 front() {
@@ -224,7 +245,7 @@ front() {
 	mkdir -p "$prefix"
 	$kaiwa nginx-config --prefix "$prefix" --sockets "$2" --http "127.0.0.1:$3" --https "127.0.0.1:$4" \
 		--cert "$(pwd)/$out/tls/cert.pem" --key "$(pwd)/$out/tls/key.pem" "${nginx_user[@]}" \
-		--workers "$nginx_workers" --per-ip-conns -1 --per-ip-upgrade-rate -1 --out "$prefix/nginx.conf"
+		--ua-per-version "$uas" --workers "$nginx_workers" --per-ip-conns -1 --per-ip-upgrade-rate -1 --out "$prefix/nginx.conf"
 	start "$1" "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" -g 'daemon off;'
 }
 # nginx_pids MASTER: "--pid nginx=PID" for the master and each worker.
@@ -299,7 +320,7 @@ bench() {
 	done
 	rec+=" "
 	[ ${#setup[@]} -gt 0 ] && rec+='--mysql-dsn "$DSN"'
-	echo "$rec" | sed "s|=$ua1_pid\b|=\$UA1_PID|g; s|=$ua2_pid\b|=\$UA2_PID|g; s|=$v2_pid\b|=\$V2_PID|g;
+	echo "$rec" | sed "s|$uas_pids|\$UA_PIDS|g; s|=$v2_pid\b|=\$V2_PID|g;
 		s|=$nats_pid\b|=\$NATS_PID|g; s|=$api_pid\b|=\$API_PID|g; s|=${mysql_pid:-none}\b|=\$MYSQL_PID|g;
 		s|=$bare_pid\b|=\$BARE_PID|g; s|=$uad_pid\b|=\$UAD_PID|g; s|=$bared_pid\b|=\$BARED_PID|g;
 		s|$kaiwa_front|\$KAIWA_NGINX|g; s|$bare_front|\$BARE_NGINX|g; s| *$||" >>"$commands"
@@ -322,10 +343,12 @@ bench() {
 }
 
 # The real path: clients through nginx over TLS.
-real="--url $(wss $nginx_https v1) --insecure --pid ua=$ua1_pid --pid ua=$ua2_pid $kaiwa_front --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
+uas_pids=""
+for p in "${ua_pids[@]}"; do uas_pids+="${uas_pids:+ }--pid ua=$p"; done
+real="--url $(wss $nginx_https v1) --insecure $uas_pids $kaiwa_front --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
 bare="--url $(wss $bare_https v1) --insecure --pid bare=$bare_pid $bare_front"
 v2="--url $(wss $nginx_https v2) --insecure --pid ua=$v2_pid $kaiwa_front --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
-mixed="--url $(wss $nginx_https v1),$(wss $nginx_https v2) --insecure --pid ua=$ua1_pid --pid ua=$ua2_pid --pid ua=$v2_pid $kaiwa_front --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
+mixed="--url $(wss $nginx_https v1),$(wss $nginx_https v2) --insecure $uas_pids --pid ua=$v2_pid $kaiwa_front --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
 # Straight to one UA and to the bare server over ws://, for diagnosis.
 direct="--url $(ws $ua1_port) --pid ua=$uad_pid --pid nats=$nats_pid --pid api=$api_pid $mysql_arg"
 bare_direct="--url $(ws $bare_port) --pid bare=$bared_pid"
@@ -335,7 +358,13 @@ bare_direct="--url $(ws $bare_port) --pid bare=$bared_pid"
 # on the same clients, until p99 passes 100 ms or a message is lost.
 sweep="$(n 40000),$(n 58000),$(n 70000),$(n 80000),$(n 100000)"
 # shellcheck disable=SC2086
-{
+if [ "$plan" = 100k ]; then
+	# 100,000 clients in one open channel over six UAs, a system message
+	# to all of them every 10 s through nginx and the API.
+	bench room $real --label "kaiwa, 100k" --open --conns "$(n 100000)" --rate 0.1 --publish-via api \
+		--api "https://127.0.0.1:$nginx_https/v1/api" --payload 100 --duration 30s --drain 20s \
+		--connect-concurrency 256 --deadline 15m
+else
 	bench idle $real --label kaiwa --conns "$(n 10000)" --duration 5s --connect-concurrency 128
 	bench idle $bare --label bare --conns "$(n 10000)" --duration 5s --connect-concurrency 128
 	bench fanout $real --label kaiwa --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
@@ -365,7 +394,7 @@ sweep="$(n 40000),$(n 58000),$(n 70000),$(n 80000),$(n 100000)"
 	bench fanout $bare_direct --label "bare direct" --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
 	bench room $direct --label "kaiwa direct" --open --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
 	bench room $bare_direct --label "bare direct" --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
-}
+fi
 
 stop_all
 say "results in $results"
@@ -388,15 +417,14 @@ if [ "$write" = 1 ]; then
 		echo "# The stack, each in its own process (DSN=root@tcp(127.0.0.1:3306)/kaiwa_bench, migrated; RUN=var/bench/run):"
 		echo "bin/kaiwa nats --listen 127.0.0.1:$nats_port --store var/bench/nats              # NATS_PID"
 		echo "bin/kaiwa api --listen unix:\$RUN/api-v1.sock --mysql-dsn \$DSN --nats-url $nats_url --logwriter --log-level warn   # API_PID"
-		echo "bin/kaiwa ua --listen unix:\$RUN/ua-v1-0.sock --nats-url $nats_url --log-level warn   # UA1_PID"
-		echo "bin/kaiwa ua --listen unix:\$RUN/ua-v1-1.sock --nats-url $nats_url --log-level warn   # UA2_PID"
+		echo "bin/kaiwa ua --listen unix:\$RUN/ua-v1-\$I.sock --nats-url $nats_url --log-level warn   # for I in 0..$((uas - 1)); UA_PIDS: --pid ua=PID for each"
 		echo "bin/kaiwa ua --version v2 --listen unix:\$RUN/ua-v2-0.sock --nats-url $nats_url --log-level warn   # V2_PID"
 		echo "bin/kaiwa bench bare --listen unix:var/bench/run-bare/ua-v1-0.sock              # BARE_PID"
 		echo "bin/kaiwa ua --listen 127.0.0.1:$ua1_port --nats-url $nats_url --log-level warn   # UAD_PID (direct)"
 		echo "bin/kaiwa bench bare --listen 127.0.0.1:$bare_port                               # BARED_PID (direct)"
 		echo "# nginx in front of each (api-v2.sock and ua-v2-1.sock link to v2's one API and UA; run-bare/ua-v1-1.sock to the bare server):"
-		echo "bin/kaiwa nginx-config --prefix var/bench/nginx --sockets \$RUN --http 127.0.0.1:$nginx_http --https 127.0.0.1:$nginx_https --cert cert.pem --key key.pem --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
-		echo "bin/kaiwa nginx-config --prefix var/bench/nginx-bare --sockets var/bench/run-bare --http 127.0.0.1:$bare_http --https 127.0.0.1:$bare_https --cert cert.pem --key key.pem --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
+		echo "bin/kaiwa nginx-config --prefix var/bench/nginx --sockets \$RUN --http 127.0.0.1:$nginx_http --https 127.0.0.1:$nginx_https --cert cert.pem --key key.pem --ua-per-version $uas --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
+		echo "bin/kaiwa nginx-config --prefix var/bench/nginx-bare --sockets var/bench/run-bare --http 127.0.0.1:$bare_http --https 127.0.0.1:$bare_https --cert cert.pem --key key.pem --ua-per-version $uas --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
 		echo "# KAIWA_NGINX and BARE_NGINX: --pid nginx=PID for each nginx's master and workers."
 		echo "# The runs, in this order:"
 		cat "$commands"
