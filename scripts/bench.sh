@@ -366,6 +366,8 @@ if [ "$plan" = 100k ]; then
 		--connect-concurrency 256 --deadline 15m
 else
 	bench idle $real --label kaiwa --conns "$(n 10000)" --duration 5s --connect-concurrency 128
+	# The same with signed tokens the benchmark mints (no token lookup).
+	bench idle $real --label "kaiwa, signed" --signed --conns "$(n 10000)" --duration 5s --connect-concurrency 128
 	bench idle $bare --label bare --conns "$(n 10000)" --duration 5s --connect-concurrency 128
 	bench fanout $real --label kaiwa --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
 	# The same with the game server publishing: system messages through
