@@ -92,6 +92,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	drain := f.duration("drain-window", "KAIWA_DRAIN_WINDOW", 30*time.Second, "at shutdown, reconnect requests are spread over this long")
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every connect (WebSocket upgrade) at info, tenant but never token")
 	metricsAddr := metricsListen(f)
+	grace := f.duration("presence-grace", "KAIWA_PRESENCE_GRACE", 3*time.Second, "how long a user whose session ended is not told to the channel as leaving; back by then (a reconnect), neither the leave nor the join is told (0: every leave at once)")
 	fence := f.duration("fence-after", "KAIWA_FENCE_AFTER", 5*time.Second, "when the bus has been unreachable this long, ask every session to reconnect elsewhere, refuse new ones and fail /readyz until it is back (0: never)")
 	node := f.node()
 	hookPrivate := f.boolean("hook-allow-private", "KAIWA_HOOK_ALLOW_PRIVATE", "let tenants' before-send hooks be http URLs and private, loopback or link-local addresses (tests, private deployments)")
@@ -121,8 +122,9 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 		HookClient: egress.Policy{AllowPrivate: *hookPrivate}.Client(5 * time.Second), Limits: b,
 		Players: b.Players(), Stream: b,
 		CompileNG:      func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
-		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain, FenceAfter: fenceAfter(*fence),
-		Stats: b.Stats(), Metrics: b.Collectors(),
+		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain, FenceAfter: orNever(*fence),
+		PresenceGrace: orNever(*grace),
+		Stats:         b.Stats(), Metrics: b.Collectors(),
 	})
 	if err != nil {
 		return err
@@ -358,9 +360,10 @@ func runLogWriter(ctx context.Context, args []string, getenv func(string) string
 	return w.Run(ctx)
 }
 
-// fenceAfter turns the --fence-after flag into [ua.Config.FenceAfter],
-// where zero means the default and a negative value never.
-func fenceAfter(d time.Duration) time.Duration {
+// orNever turns a flag's 0 ("never", "none": --fence-after,
+// --presence-grace) into the negative duration the UA's configuration
+// reads that way (its 0 is the default).
+func orNever(d time.Duration) time.Duration {
 	if d <= 0 {
 		return -1
 	}
