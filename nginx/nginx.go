@@ -125,11 +125,12 @@ const (
 	DefaultHTTPListen  = "127.0.0.1:8080"
 	DefaultHTTPSListen = "127.0.0.1:8443"
 	// DefaultUAConnectRate is the upgrades a second each UA process
-	// behind a version is sent. One connection costs about 450 µs of
-	// server CPU besides nginx's TLS handshake (the UA about 200 µs, NATS
-	// 75, the API 50, MySQL 110: docs/benchmarks.md), so one core takes
-	// about 2,000 a second.
-	DefaultUAConnectRate = 2000
+	// behind a version is sent. One connection costs about 1.3 ms of CPU
+	// along the path (nginx's TLS handshake about 430 µs and the UA 320 on
+	// the UA's host; NATS 180, the API 170 and MySQL 210 elsewhere:
+	// docs/benchmarks.md), so a core per UA process takes about 1,000 a
+	// second.
+	DefaultUAConnectRate = 1000
 	// DefaultUpgradeQueue is how long, at a version's upgrade rate, the
 	// upgrades waiting in its queue take to drain: the queue holds the
 	// rate times this many upgrades.
