@@ -24,8 +24,9 @@
 #                moderation for SOAK (default 5m); samples every process's
 #                memory, goroutines and open files and requires them flat
 #   make fuzz    run every fuzz target for FUZZTIME each (default 20s)
-#   make bench   run the standard load scenarios (scripts/bench.sh, about
-#                five minutes) and write the results into docs/benchmarks.md
+#   make bench   run the standard load scenarios through nginx with TLS
+#                (scripts/bench.sh, about twelve minutes) and write the
+#                results into docs/benchmarks.md
 #   make release build kaiwa for linux/amd64 and linux/arm64 into dist/
 #                (static, CGO_ENABLED=0, -trimpath, the version from git
 #                describe), then check them: file names each architecture,
@@ -107,7 +108,9 @@ fuzz:
 	@FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 bench:
-	@echo "==> scripts/bench.sh: the standard load scenarios on a loopback stack; writes docs/benchmarks.md"
+	@echo "==> checking dependencies (scripts/deps.sh run: nginx and the MariaDB server binaries)"
+	@scripts/deps.sh run
+	@echo "==> scripts/bench.sh: the standard load scenarios on a loopback stack, through nginx with TLS; writes docs/benchmarks.md"
 	@scripts/bench.sh
 
 release:

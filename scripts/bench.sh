@@ -226,7 +226,8 @@ wait_port uad "$ua1_port" "$uad_pid"
 wait_port bared "$bare_port" "$bared_pid"
 
 # nginx: the configuration kaiwa nginx-config renders for a host, with a
-# self-signed certificate like kaiwa dev's (ECDSA P-256), the per-address
+# self-signed certificate like kaiwa dev's (ECDSA P-256, made by
+# kaiwa nginx-config --self-signed and shared by both fronts), the per-address
 # limits off (the load tool's clients share a few loopback addresses) and
 # four workers (each holds two open files per proxied WebSocket).
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
@@ -234,8 +235,6 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 	say "nginx is needed: scripts/deps.sh run"
 	exit 1
 }
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
-	-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" 2>/dev/null
 nginx_user=()
 [ "$(id -u)" = 0 ] && nginx_user=(--user root)
 # front NAME SOCKETS HTTP_PORT HTTPS_PORT: renders and starts one nginx,
@@ -244,7 +243,7 @@ front() {
 	local prefix="$(pwd)/$out/$1"
 	mkdir -p "$prefix"
 	$kaiwa nginx-config --prefix "$prefix" --sockets "$2" --http "127.0.0.1:$3" --https "127.0.0.1:$4" \
-		--cert "$(pwd)/$out/tls/cert.pem" --key "$(pwd)/$out/tls/key.pem" "${nginx_user[@]}" \
+		--self-signed "$(pwd)/$out/tls" "${nginx_user[@]}" \
 		--ua-per-version "$uas" --workers "$nginx_workers" --per-ip-conns -1 --per-ip-upgrade-rate -1 --out "$prefix/nginx.conf"
 	start "$1" "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" -g 'daemon off;'
 }
@@ -425,8 +424,8 @@ if [ "$write" = 1 ]; then
 		echo "bin/kaiwa ua --listen 127.0.0.1:$ua1_port --nats-url $nats_url --log-level warn   # UAD_PID (direct)"
 		echo "bin/kaiwa bench bare --listen 127.0.0.1:$bare_port                               # BARED_PID (direct)"
 		echo "# nginx in front of each (api-v2.sock and ua-v2-1.sock link to v2's one API and UA; run-bare/ua-v1-1.sock to the bare server):"
-		echo "bin/kaiwa nginx-config --prefix var/bench/nginx --sockets \$RUN --http 127.0.0.1:$nginx_http --https 127.0.0.1:$nginx_https --cert cert.pem --key key.pem --ua-per-version $uas --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
-		echo "bin/kaiwa nginx-config --prefix var/bench/nginx-bare --sockets var/bench/run-bare --http 127.0.0.1:$bare_http --https 127.0.0.1:$bare_https --cert cert.pem --key key.pem --ua-per-version $uas --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
+		echo "bin/kaiwa nginx-config --prefix var/bench/nginx --sockets \$RUN --http 127.0.0.1:$nginx_http --https 127.0.0.1:$nginx_https --self-signed var/bench/tls --ua-per-version $uas --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
+		echo "bin/kaiwa nginx-config --prefix var/bench/nginx-bare --sockets var/bench/run-bare --http 127.0.0.1:$bare_http --https 127.0.0.1:$bare_https --self-signed var/bench/tls --ua-per-version $uas --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
 		echo "# KAIWA_NGINX and BARE_NGINX: --pid nginx=PID for each nginx's master and workers."
 		echo "# The runs, in this order:"
 		cat "$commands"

@@ -381,6 +381,7 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 	httpsAddr := f.str("https", "KAIWA_HTTPS_LISTEN", "127.0.0.1:8443", "HTTPS listen address (empty: none)")
 	cert := f.str("cert", "KAIWA_TLS_CERT", "", "TLS certificate (PEM)")
 	key := f.str("key", "KAIWA_TLS_KEY", "", "TLS key (PEM)")
+	selfSigned := f.str("self-signed", "KAIWA_NGINX_SELF_SIGNED", "", "with --https and no --cert/--key: make (or reuse) a self-signed certificate for localhost in this directory (development, benchmarks)")
 	user := f.str("user", "KAIWA_NGINX_USER", "", "nginx worker user (when the master runs as root)")
 	perIPConns := f.integer("per-ip-conns", "KAIWA_NGINX_PER_IP_CONNS", nginx.DefaultPerIPConns, "requests one client address may have open at once, WebSockets included (-1: no limit)")
 	perIPRate := f.integer("per-ip-upgrade-rate", "KAIWA_NGINX_PER_IP_UPGRADE_RATE", nginx.DefaultPerIPUpgradeRate, "WebSocket upgrades per second one client address may make (-1: no limit)")
@@ -413,8 +414,14 @@ func runNginxConfig(_ context.Context, args []string, getenv func(string) string
 	if *nofile < 0 {
 		return usageError{"--open-file-limit must not be negative"}
 	}
+	if *httpsAddr != "" && *cert == "" && *key == "" && *selfSigned != "" {
+		var err error
+		if *cert, *key, err = nginx.SelfSignedCert(*selfSigned); err != nil {
+			return err
+		}
+	}
 	if *httpsAddr != "" && (*cert == "" || *key == "") {
-		return usageError{"--https needs --cert and --key (or --https '')"}
+		return usageError{"--https needs --cert and --key, or --self-signed DIR (or --https '')"}
 	}
 	cfg := nginx.Config{
 		Registry:    reg,
