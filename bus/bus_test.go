@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -830,4 +831,98 @@ func TestPublishAcrossANATSRestart(t *testing.T) {
 	if len(got) != 3 || !slices.Equal(seqs["retried"], []uint64{retried.Seq}) || !slices.Equal(seqs["in doubt"], []uint64{m1.Seq}) {
 		t.Fatalf("history %v; want before, retried (seq %d) and in doubt (seq %d) once each", seqs, retried.Seq, m1.Seq)
 	}
+}
+
+// playerDir is a directory that answers session lookups with two member
+// channels, one of them direct, and player state for them.
+type playerDir struct {
+	fakeDirectory
+	mu   sync.Mutex
+	asks []kaiwa.PlayerStartRequest
+}
+
+func (d *playerDir) ResolveSessions(_ context.Context, tokens []string) []kaiwa.SessionInfo {
+	out := make([]kaiwa.SessionInfo, len(tokens))
+	for i := range tokens {
+		out[i] = kaiwa.SessionInfo{
+			Identity: kaiwa.Identity{Tenant: "acme", User: "alice", ExpiresAt: time.Now().Add(time.Hour)},
+			Channels: []string{"guild.1", kaiwa.DMChannel("alice", "bob")},
+		}
+	}
+	return out
+}
+
+func (d *playerDir) asked() []kaiwa.PlayerStartRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.asks)
+}
+
+func (d *playerDir) StartPlayers(_ context.Context, reqs []kaiwa.PlayerStartRequest) []kaiwa.PlayerStartResult {
+	d.mu.Lock()
+	d.asks = append(d.asks, reqs...)
+	d.mu.Unlock()
+	out := make([]kaiwa.PlayerStartResult, len(reqs))
+	for i, r := range reqs {
+		out[i].Start.Blocks = []string{"troll"}
+		for _, ch := range r.Channels {
+			out[i].Start.Unread = append(out[i].Start.Unread, kaiwa.Unread{Channel: ch, Count: 3, Read: 7})
+		}
+	}
+	return out
+}
+
+// TestSessionLookupBringsPlayerState: a UA that asks gets the user's own
+// state for the member channels (direct ones left out) with the session
+// lookup; one that does not ask, or a directory that cannot answer it,
+// gets none.
+func TestSessionLookupBringsPlayerState(t *testing.T) {
+	url := testenv.NATS(t)
+	api, ua := newBus(t, url), newBus(t, url)
+	d := &playerDir{}
+	srv, err := api.ServeDirectory(d, nil, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Unsubscribe()
+	type playerLookup interface {
+		ResolveSessionPlayer(context.Context, string) (kaiwa.Identity, []kaiwa.Sanction, []string, *kaiwa.PlayerStart, error)
+	}
+	tok := kaiwa.NewCredential("acme")
+	id, _, chs, st, err := ua.Directory().(playerLookup).ResolveSessionPlayer(context.Background(), tok)
+	if err != nil || id.User != "alice" || len(chs) != 2 {
+		t.Fatalf("lookup = %+v %v %v", id, chs, err)
+	}
+	want := &kaiwa.PlayerStart{Blocks: []string{"troll"}, Unread: []kaiwa.Unread{{Channel: "guild.1", Count: 3, Read: 7}}}
+	if !reflect.DeepEqual(st, want) {
+		t.Errorf("player state %+v, want %+v", st, want)
+	}
+	if asks := d.asked(); len(asks) != 1 || asks[0].Tenant != "acme" || asks[0].User != "alice" || !slices.Equal(asks[0].Channels, []string{"guild.1"}) {
+		t.Errorf("asked %+v", asks)
+	}
+	// Without asking, no state is worked out.
+	if _, _, _, err := ua.Directory().(interface {
+		ResolveSession(context.Context, string) (kaiwa.Identity, []kaiwa.Sanction, []string, error)
+	}).ResolveSession(context.Background(), tok); err != nil || len(d.asked()) != 1 {
+		t.Errorf("plain lookup: %v, %d asks", err, len(d.asked()))
+	}
+	srv.Unsubscribe()
+
+	// A directory that cannot answer it: the lookup still works.
+	plain, err := api.ServeDirectory(&batchDirectory{good: map[string]string{tok: "alice"}, gate: closedGate()}, nil, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Unsubscribe()
+	id, _, _, st, err = ua.Directory().(playerLookup).ResolveSessionPlayer(context.Background(), tok)
+	if err != nil || id.User != "alice" || st != nil {
+		t.Errorf("lookup without player state = %+v %+v %v", id, st, err)
+	}
+}
+
+// closedGate is a gate that lets everything through.
+func closedGate() chan struct{} {
+	g := make(chan struct{})
+	close(g)
+	return g
 }

@@ -53,6 +53,9 @@ type (
 	// sessionRequest asks everything a new session needs of its token.
 	sessionRequest struct {
 		Token string `json:"token"`
+		// Player asks for the user's own state too (blocks, and the
+		// unread counts of the member channels), in the same round trip.
+		Player bool `json:"player,omitempty"`
 	}
 	// sessionReply is the token's identity, the user's sanctions in force
 	// and the channels the user is a member of.
@@ -60,6 +63,9 @@ type (
 		Identity  kaiwa.Identity   `json:"identity"`
 		Sanctions []kaiwa.Sanction `json:"sanctions,omitempty"`
 		Channels  []string         `json:"channels,omitempty"`
+		// Player is the user's own state for the member channels, when
+		// asked for and the directory could answer it.
+		Player *kaiwa.PlayerStart `json:"player,omitempty"`
 		// Session is always true: UAs of the earlier release check it.
 		Session bool `json:"session"`
 	}
@@ -213,7 +219,9 @@ const DirectoryQueue = "kaiwa-directory"
 // wait when a batcher is free go to the directory together (a connect storm
 // then costs a few queries per batch, not three per connection), and a lone
 // lookup goes at once. A d that is not a [kaiwa.SessionResolver] answers a
-// batch one lookup after another.
+// batch one lookup after another. When d is also a [kaiwa.PlayerStarter]
+// (the core's rules, [kaiwa.Core.Players]), a session lookup may ask for
+// the user's own state in the same round trip, answered in batches too.
 func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int) (kaiwa.Subscription, error) {
 	if workers <= 0 {
 		workers = 32
@@ -225,6 +233,10 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int)
 	busy := kaiwa.SessionInfo{Err: directoryBusy()}
 	sessions := newBatcher(sr.ResolveSessions, busy, b.cfg.Timeout)
 	s := &dirServer{b: b, d: d, m: m, sessions: sessions, batchers: []interface{ close() }{sessions}}
+	if ps, ok := d.(kaiwa.PlayerStarter); ok {
+		s.starts = newBatcher(ps.StartPlayers, kaiwa.PlayerStartResult{Err: directoryBusy()}, b.cfg.Timeout)
+		s.batchers = append(s.batchers, s.starts)
+	}
 	quick := s.pool(workers)
 	// Session lookups wait for their batch on workers of their own, so
 	// that they hold up no other request.
@@ -258,6 +270,9 @@ type dirServer struct {
 	// sessions batches the session lookups (ServeDirectory's); batchers
 	// are every batcher to stop with the server.
 	sessions *batcher[string, kaiwa.SessionInfo]
+	// starts batches the player state asked with a session lookup; nil
+	// when the directory cannot answer it.
+	starts   *batcher[kaiwa.PlayerStartRequest, kaiwa.PlayerStartResult]
 	batchers []interface{ close() }
 	pools    []*dirPool
 	err      error // the first failure to subscribe
@@ -401,7 +416,34 @@ func (s *dirServer) session(ctx context.Context, t kaiwa.TenantID, r sessionRequ
 	if info.Err != nil {
 		return sessionReply{}, info.Err
 	}
-	return sessionReply{Identity: info.Identity, Sanctions: info.Sanctions, Channels: info.Channels, Session: true}, nil
+	rep := sessionReply{Identity: info.Identity, Sanctions: info.Sanctions, Channels: info.Channels, Session: true}
+	if r.Player && s.starts != nil {
+		rep.Player = s.player(ctx, t, info.Identity.User, info.Channels)
+	}
+	return rep, nil
+}
+
+// player returns user's own state for the member channels chs (direct and
+// inbox channels left out), or nil when it cannot be answered now: the
+// UA then asks for it by itself.
+func (s *dirServer) player(ctx context.Context, t kaiwa.TenantID, user string, chs []string) *kaiwa.PlayerStart {
+	var counted []string
+	for _, ch := range chs {
+		if !kaiwa.IsDM(ch) && !kaiwa.IsInbox(ch) {
+			counted = append(counted, ch)
+		}
+	}
+	if len(counted) > kaiwa.MaxSearchChannels {
+		return nil
+	}
+	res := s.starts.do(ctx, kaiwa.PlayerStartRequest{Tenant: t, User: user, Channels: counted})
+	if res.Err != nil {
+		return nil
+	}
+	if res.Start.Unread == nil {
+		res.Start.Unread = []kaiwa.Unread{}
+	}
+	return &res.Start
 }
 
 func (s *dirServer) settings(ctx context.Context, t kaiwa.TenantID, _ settingsRequest) (settingsReply, error) {
@@ -636,18 +678,32 @@ func (c dirClient) ResolveToken(ctx context.Context, token string) (kaiwa.Identi
 // ResolveSession resolves a token and returns, in the same round trip, the
 // user's sanctions in force and member channels.
 func (c dirClient) ResolveSession(ctx context.Context, token string) (kaiwa.Identity, []kaiwa.Sanction, []string, error) {
+	rep, err := c.resolveSession(ctx, token, false)
+	return rep.Identity, rep.Sanctions, rep.Channels, err
+}
+
+// ResolveSessionPlayer is [dirClient.ResolveSession] that also returns the
+// user's own state for the member channels (blocks, unread counts), nil
+// when the API tier did not answer it.
+func (c dirClient) ResolveSessionPlayer(ctx context.Context, token string) (kaiwa.Identity, []kaiwa.Sanction, []string, *kaiwa.PlayerStart, error) {
+	rep, err := c.resolveSession(ctx, token, true)
+	return rep.Identity, rep.Sanctions, rep.Channels, rep.Player, err
+}
+
+func (c dirClient) resolveSession(ctx context.Context, token string, player bool) (sessionReply, error) {
 	t, err := tokenTenant(token)
 	if err != nil {
-		return kaiwa.Identity{}, nil, nil, err
+		return sessionReply{}, err
 	}
-	rep, err := call(ctx, c.b, t, opSession, sessionRequest{Token: token})
+	rep, err := call(ctx, c.b, t, opSession, sessionRequest{Token: token, Player: player})
 	if err == nil {
 		err = checkIdentity(t, rep.Identity)
 	}
 	if err != nil {
-		return kaiwa.Identity{}, nil, nil, err
+		return sessionReply{}, err
 	}
-	return rep.Identity, tenantSanctions(t, rep.Sanctions), rep.Channels, nil
+	rep.Sanctions = tenantSanctions(t, rep.Sanctions)
+	return rep, nil
 }
 
 // TenantSettings implements [kaiwa.Directory], with defaults applied.

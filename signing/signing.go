@@ -394,6 +394,26 @@ type sessionDirectory interface {
 	ResolveSession(ctx context.Context, token string) (kaiwa.Identity, []kaiwa.Sanction, []string, error)
 }
 
+// playerDirectory is the session lookup that brings the user's own state
+// too (ua.PlayerSessionDirectory).
+type playerDirectory interface {
+	ResolveSessionPlayer(ctx context.Context, token string) (kaiwa.Identity, []kaiwa.Sanction, []string, *kaiwa.PlayerStart, error)
+}
+
+// ResolveSessionPlayer is [Directory.ResolveSession] with the user's own
+// state (blocks, unread counts) when the directory brings it with a
+// registered token's lookup; for a signed token, and a directory that
+// cannot, the state is nil and the UA asks for it apart.
+func (d Directory) ResolveSessionPlayer(ctx context.Context, token string) (kaiwa.Identity, []kaiwa.Sanction, []string, *kaiwa.PlayerStart, error) {
+	if _, _, signed := kaiwa.IsSignedToken(token); !signed {
+		if pd, ok := d.Directory.(playerDirectory); ok {
+			return pd.ResolveSessionPlayer(ctx, token)
+		}
+	}
+	id, sanctions, chs, err := d.ResolveSession(ctx, token)
+	return id, sanctions, chs, nil, err
+}
+
 // ResolveToken implements [kaiwa.Directory].
 func (d Directory) ResolveToken(ctx context.Context, token string) (kaiwa.Identity, error) {
 	if t, jwtText, ok := kaiwa.IsSignedToken(token); ok {

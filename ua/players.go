@@ -105,24 +105,50 @@ func (ss *session) withoutBlocked(msgs []kaiwa.Message) []kaiwa.Message {
 
 // startPlayer adds to ready what the session's user's state says: the
 // users it blocks (which the session hides from then on) and each joined
-// channel's unread count. A directory that does not answer in time
-// leaves them out; the client may ask with the unread op.
-func (ss *session) startPlayer(ctx context.Context, ready *versions.OutReady) {
+// channel's unread count. known is the state the session lookup brought
+// (nil: none); it serves when it counts every joined channel, else the
+// state is asked for. A directory that does not answer in time leaves them
+// out; the client may ask with the unread op.
+func (ss *session) startPlayer(ctx context.Context, ready *versions.OutReady, known *kaiwa.PlayerStart) {
 	p := ss.srv.cfg.Players
 	if p == nil {
 		return
 	}
 	chs := ss.channelsList()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	st, err := p.Start(ctx, ss.id.Tenant, ss.id.User, chs)
-	if err != nil {
-		ss.srv.log.Warn("player state", "tenant", ss.id.Tenant, "user", ss.id.User, "err", err)
-		return
+	st, ok := coveredStart(known, chs)
+	if !ok {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		var err error
+		if st, err = p.Start(ctx, ss.id.Tenant, ss.id.User, chs); err != nil {
+			ss.srv.log.Warn("player state", "tenant", ss.id.Tenant, "user", ss.id.User, "err", err)
+			return
+		}
 	}
 	ss.setBlocks(st.Blocks)
 	ready.Blocks = st.Blocks
 	ready.Unread = ss.unreadCounts(st.Unread)
+}
+
+// coveredStart returns the part of known that counts chs, and whether
+// known counts every one of them.
+func coveredStart(known *kaiwa.PlayerStart, chs []string) (kaiwa.PlayerStart, bool) {
+	if known == nil {
+		return kaiwa.PlayerStart{}, false
+	}
+	byCh := make(map[string]kaiwa.Unread, len(known.Unread))
+	for _, u := range known.Unread {
+		byCh[u.Channel] = u
+	}
+	st := kaiwa.PlayerStart{Blocks: known.Blocks, Unread: make([]kaiwa.Unread, 0, len(chs))}
+	for _, ch := range chs {
+		u, ok := byCh[ch]
+		if !ok {
+			return kaiwa.PlayerStart{}, false
+		}
+		st.Unread = append(st.Unread, u)
+	}
+	return st, true
 }
 
 // channelsList returns the joined channels that are not direct or inbox

@@ -503,13 +503,22 @@ type SessionDirectory interface {
 	ResolveSession(ctx context.Context, token string) (kaiwa.Identity, []kaiwa.Sanction, []string, error)
 }
 
+// PlayerSessionDirectory is a [SessionDirectory] that can bring the
+// user's own state (blocks, the member channels' unread counts) in the
+// same request; the state is nil when it did not.
+type PlayerSessionDirectory interface {
+	ResolveSessionPlayer(ctx context.Context, token string) (kaiwa.Identity, []kaiwa.Sanction, []string, *kaiwa.PlayerStart, error)
+}
+
 // grant is what authenticating a token yields: the identity and, when the
-// directory answered them at once, the user's sanctions and channels.
+// directory answered them at once, the user's sanctions and channels, and
+// perhaps the user's own state.
 type grant struct {
 	id        kaiwa.Identity
 	sanctions []kaiwa.Sanction
 	channels  []string
 	complete  bool
+	player    *kaiwa.PlayerStart
 }
 
 // resolve authenticates a token. What the tenant allows (versions,
@@ -521,7 +530,10 @@ func (s *Server) resolve(ctx context.Context, token string) (grant, error) {
 	}
 	var g grant
 	var err error
-	if sd, ok := s.cfg.Directory.(SessionDirectory); ok {
+	if pd, ok := s.cfg.Directory.(PlayerSessionDirectory); ok && s.cfg.Players != nil {
+		g.id, g.sanctions, g.channels, g.player, err = pd.ResolveSessionPlayer(ctx, token)
+		g.complete = err == nil
+	} else if sd, ok := s.cfg.Directory.(SessionDirectory); ok {
 		g.id, g.sanctions, g.channels, err = sd.ResolveSession(ctx, token)
 		g.complete = err == nil
 	} else {

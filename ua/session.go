@@ -487,7 +487,7 @@ func (ss *session) start(ctx context.Context, g grant, resume map[string]uint64)
 		Op: "ready", User: id.User, Name: id.Name, Channels: joined,
 		Version: ss.srv.cfg.Version.Name, ServerTime: kaiwa.Now(),
 	}
-	ss.startPlayer(ctx, &ready)
+	ss.startPlayer(ctx, &ready, g.player)
 	if ss.sequenced() {
 		ready.Seqs = ss.startPositions(joined, resumed)
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/versions"
 )
 
@@ -60,5 +62,26 @@ func TestV2OffersArriveOnceInOrder(t *testing.T) {
 	wg.Wait()
 	if frames == ops {
 		t.Logf("%d ops in %d frames: none batched", ops, frames)
+	}
+}
+
+// TestCoveredStart: the player state a session lookup brought serves only
+// when it counts every joined channel, and then in the joined order.
+func TestCoveredStart(t *testing.T) {
+	known := &kaiwa.PlayerStart{Blocks: []string{"troll"}, Unread: []kaiwa.Unread{
+		{Channel: "guild", Count: 2, Read: 5}, {Channel: "team", Count: 0, Read: 9}, {Channel: "raid", Count: 1}}}
+	if _, ok := coveredStart(nil, []string{"guild"}); ok {
+		t.Error("no state served")
+	}
+	st, ok := coveredStart(known, []string{"team", "guild"})
+	want := kaiwa.PlayerStart{Blocks: []string{"troll"}, Unread: []kaiwa.Unread{known.Unread[1], known.Unread[0]}}
+	if !ok || !reflect.DeepEqual(st, want) {
+		t.Errorf("coveredStart = %+v, %v; want %+v", st, ok, want)
+	}
+	if _, ok := coveredStart(known, []string{"guild", "world"}); ok {
+		t.Error("a state without world's count served a session in world")
+	}
+	if st, ok := coveredStart(known, nil); !ok || len(st.Unread) != 0 || st.Blocks[0] != "troll" {
+		t.Errorf("no channels: %+v, %v", st, ok)
 	}
 }

@@ -229,12 +229,15 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 		Player:    store,
 		Lookup:    cache,
 	}
-	dir, err := b.ServeDirectory(cache, core.Moderation(kaiwa.ActorUA), 64)
+	// New sessions' lookups bring the user's own state too, by the core's
+	// rules.
+	playersAsUA := core.Players(kaiwa.ActorUA)
+	dir, err := b.ServeDirectory(directoryWithPlayers{cache, playersAsUA.(kaiwa.PlayerStarter)}, core.Moderation(kaiwa.ActorUA), 64)
 	if err != nil {
 		return err
 	}
 	defer dir.Unsubscribe()
-	players, err := b.ServePlayers(core.Players(kaiwa.ActorUA), 32)
+	players, err := b.ServePlayers(playersAsUA, 32)
 	if err != nil {
 		return err
 	}
@@ -358,6 +361,15 @@ func runLogWriter(ctx context.Context, args []string, getenv func(string) string
 	go store.RunIndexer(ctx, 0, log.With("component", "indexer"))
 	w := &bus.LogWriter{Bus: b, Log: store, Events: store, Logger: log}
 	return w.Run(ctx)
+}
+
+// directoryWithPlayers is the API tier's cached directory, which answers
+// new sessions' lookups in batches, with the core's player state beside
+// it: [bus.Bus.ServeDirectory] then answers a session's lookup and its
+// user's own state in one round trip.
+type directoryWithPlayers struct {
+	*tenants.Cache
+	kaiwa.PlayerStarter
 }
 
 // orNever turns a flag's 0 ("never", "none": --fence-after,
