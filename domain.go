@@ -60,7 +60,8 @@ type Settings struct {
 	// APIRate and APIBurst bound the tenant API calls per second, per API
 	// process. The defaults (2,000 a second, bursts of 4,000) fit a game
 	// server at launch issuing a token per player login; one API process
-	// answers about 10,000 token calls a second (docs/benchmarks.md).
+	// issued about 5,500 tokens a second on a 2-core machine with its
+	// MySQL beside it (BenchmarkIssueToken, docs/benchmarks.md).
 	APIRate  float64 `json:"api_rate,omitempty"`
 	APIBurst int     `json:"api_burst,omitempty"`
 

@@ -1,9 +1,11 @@
 package apiserver
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,4 +180,27 @@ func TestIssuedTokenExpires(t *testing.T) {
 	if _, err := e.store.ResolveToken(t.Context(), got.Token); !kaiwa.IsCode(err, kaiwa.CodeTokenExpired) {
 		t.Errorf("at expiry: %v, want token_expired", err)
 	}
+}
+
+// BenchmarkIssueToken is a game server issuing a token per player login
+// as fast as one API process answers (POST /tokens over its handler, the
+// store in the test MySQL), with the tenant's rate limit out of the way:
+// tokens/s is what one API process can issue on this machine, which the
+// default rate limit ([kaiwa.DefaultSettings] APIRate) must stay under.
+func BenchmarkIssueToken(b *testing.B) {
+	e := newTestEnv(b)
+	e.setSettings(e.tenantA, kaiwa.Settings{APIRate: 1e9, APIBurst: 1 << 30})
+	var n atomic.Int64
+	b.SetParallelism(8) // requests in flight like a game server's pool
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			body := fmt.Sprintf(`{"user":"player%d","ttl_seconds":3600}`, n.Add(1))
+			if rec := e.do("POST", "/v1/api/tokens", e.keyA, body); rec.Code != http.StatusCreated {
+				b.Errorf("POST /tokens: %d %s", rec.Code, rec.Body)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
