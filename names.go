@@ -103,6 +103,19 @@ func InboxUser(ch string) (string, bool) {
 // IsDM reports whether ch is in the reserved direct-message namespace.
 func IsDM(ch string) bool { return strings.HasPrefix(ch, DMPrefix) }
 
+// SharedChannels returns the channels of chs that are neither direct
+// channels nor inboxes: those a player searches, and whose unread
+// messages a new session counts.
+func SharedChannels(chs []string) []string {
+	var out []string
+	for _, ch := range chs {
+		if !IsDM(ch) && !IsInbox(ch) {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
 // CheckManaged returns a [CodeBadRequest] error when ch is a direct or an
 // inbox channel: those exist implicitly, with their users as members, and
 // cannot be created, deleted or given members.

@@ -424,24 +424,13 @@ func (s *dirServer) session(ctx context.Context, t kaiwa.TenantID, r sessionRequ
 }
 
 // player returns user's own state for the member channels chs (direct and
-// inbox channels left out), or nil when it cannot be answered now: the
-// UA then asks for it by itself.
+// inbox channels left out: [kaiwa.SharedChannels]), or nil when it cannot
+// be answered now (too many channels, the store failing): the UA then
+// asks for it by itself.
 func (s *dirServer) player(ctx context.Context, t kaiwa.TenantID, user string, chs []string) *kaiwa.PlayerStart {
-	var counted []string
-	for _, ch := range chs {
-		if !kaiwa.IsDM(ch) && !kaiwa.IsInbox(ch) {
-			counted = append(counted, ch)
-		}
-	}
-	if len(counted) > kaiwa.MaxSearchChannels {
-		return nil
-	}
-	res := s.starts.do(ctx, kaiwa.PlayerStartRequest{Tenant: t, User: user, Channels: counted})
+	res := s.starts.do(ctx, kaiwa.PlayerStartRequest{Tenant: t, User: user, Channels: kaiwa.SharedChannels(chs)})
 	if res.Err != nil {
 		return nil
-	}
-	if res.Start.Unread == nil {
-		res.Start.Unread = []kaiwa.Unread{}
 	}
 	return &res.Start
 }

@@ -152,16 +152,8 @@ func coveredStart(known *kaiwa.PlayerStart, chs []string) (kaiwa.PlayerStart, bo
 }
 
 // channelsList returns the joined channels that are not direct or inbox
-// channels.
-func (ss *session) channelsList() []string {
-	var out []string
-	for _, ch := range ss.joinedList() {
-		if !kaiwa.IsDM(ch) && !kaiwa.IsInbox(ch) {
-			out = append(out, ch)
-		}
-	}
-	return out
-}
+// channels ([kaiwa.SharedChannels]).
+func (ss *session) channelsList() []string { return kaiwa.SharedChannels(ss.joinedList()) }
 
 // unreadCounts turns counts into the wire's map, with each channel's
 // position where the session knows it.
