@@ -65,7 +65,13 @@
 //     send began after one of its connections was ready and whose
 //     acknowledgement came at least [v1Grace] (1 s) before that connection
 //     ended as the client saw it (or the connection is still open). So a
-//     v1 member that never disconnected must miss nothing of the round. A
+//     v1 member that never disconnected must miss nothing of the round.
+//     When the fault is the loss of the message bus, a connection that
+//     ended before the bus was back counts as ended when the bus was lost:
+//     a message acknowledged to its sender as the bus died may not have
+//     reached the UAs, and a UA that fences itself sends its sessions away
+//     before it can read the stream again, which a v1 client cannot
+//     resume from. A
 //     v1 member may receive a message outside those windows (counted, not
 //     failed), but never twice, and in the stream's order.
 //   - No member may receive a refused message (a "phantom").

@@ -61,7 +61,7 @@ var faultList = []fault{
 		s.nats.kill()
 		time.Sleep(5 * time.Second)
 		s.nats.start(t)
-		return outage{began: at, back: time.Now(), within: 10 * time.Second}
+		return outage{began: at, back: time.Now(), within: 10 * time.Second, busLost: at}
 	}, tune: func(c *roundConfig) {
 		// v1 clients have no resume: only the UA's gap repair keeps
 		// them whole across a NATS restart.
