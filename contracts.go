@@ -266,6 +266,13 @@ type Publisher interface {
 	DeleteMessage(ctx context.Context, tenant TenantID, ch, id string) error
 }
 
+// BatchPublisher is a [Publisher] that publishes many messages together,
+// sharing their round trips (the bus package's does). out[i] and errs[i]
+// are the outcome of msgs[i], each as [Publisher.Publish] would give it.
+type BatchPublisher interface {
+	PublishBatch(ctx context.Context, msgs []Message) (out []Message, errs []error)
+}
+
 // Bus is everything a UA needs from the message bus. Recording events is
 // not part of it: that is a [Recorder], wired on its own.
 type Bus interface {

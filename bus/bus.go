@@ -343,8 +343,78 @@ func unavailable(what string, err error) error {
 // CID, and a resend with it within the duplicate window cannot duplicate
 // the message.
 func (b *Bus) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, error) {
+	m, msg, err := b.prepare(m)
+	if err != nil {
+		return m, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = b.timeout(ctx)
+		defer cancel()
+	}
+	wait := 25 * time.Millisecond
+	for {
+		ack, err := b.js.PublishMsg(ctx, msg)
+		if err == nil {
+			return b.stored(m, ack), nil
+		}
+		if ctx.Err() != nil || errors.Is(err, nats.ErrConnectionClosed) {
+			return m, notStored(m, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 400*time.Millisecond)
+	}
+}
+
+// PublishBatch implements [kaiwa.BatchPublisher]: it sends every message
+// of msgs before waiting for any acknowledgement, then waits for them all,
+// so that the batch shares its round trips to NATS. A message whose
+// publish failed is published again as [Bus.Publish] does, which its
+// de-duplication id makes safe. out[i] and errs[i] are the outcome of
+// msgs[i].
+func (b *Bus) PublishBatch(ctx context.Context, msgs []kaiwa.Message) (out []kaiwa.Message, errs []error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = b.timeout(ctx)
+		defer cancel()
+	}
+	out = make([]kaiwa.Message, len(msgs))
+	errs = make([]error, len(msgs))
+	acks := make([]jetstream.PubAckFuture, len(msgs))
+	for i := range msgs {
+		var msg *nats.Msg
+		if out[i], msg, errs[i] = b.prepare(msgs[i]); errs[i] != nil {
+			continue
+		}
+		// A failed send is published again below.
+		acks[i], _ = b.js.PublishMsgAsync(msg)
+	}
+	for i, f := range acks {
+		if errs[i] != nil {
+			continue
+		}
+		if f != nil {
+			select {
+			case ack := <-f.Ok():
+				out[i] = b.stored(out[i], ack)
+				continue
+			case <-f.Err():
+			case <-ctx.Done():
+			}
+		}
+		out[i], errs[i] = b.Publish(ctx, out[i])
+	}
+	return out, errs
+}
+
+// prepare checks m and returns it as it is published, with its NATS
+// message: TS and CID set when m has none, ID, Seq and Prev cleared.
+func (b *Bus) prepare(m kaiwa.Message) (kaiwa.Message, *nats.Msg, error) {
 	if !kaiwa.ValidID(string(m.Tenant)) || kaiwa.CheckChannel(m.Channel) != nil {
-		return m, kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid tenant or channel")
+		return m, nil, kaiwa.Errorf(kaiwa.CodeBadRequest, "invalid tenant or channel")
 	}
 	if m.TS == 0 {
 		m.TS = kaiwa.Now()
@@ -356,32 +426,24 @@ func (b *Bus) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, erro
 	msg := nats.NewMsg(b.subj.stored(&m))
 	msg.Data = appendPayload(make([]byte, 0, 160+len(m.Text)+len(m.Data)), &m)
 	msg.Header.Set(jetstream.MsgIDHeader, string(m.Tenant)+"/"+m.From+"/"+m.CID)
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = b.timeout(ctx)
-		defer cancel()
+	return m, msg, nil
+}
+
+// stored returns m as the stream acknowledged it, and counts it unless the
+// stream had it already.
+func (b *Bus) stored(m kaiwa.Message, ack *jetstream.PubAck) kaiwa.Message {
+	m.Seq = ack.Sequence
+	m.ID = b.MessageID(ack.Sequence)
+	if !ack.Duplicate {
+		b.published(m.Tenant)
 	}
-	wait := 25 * time.Millisecond
-	for {
-		ack, err := b.js.PublishMsg(ctx, msg)
-		if err == nil {
-			m.Seq = ack.Sequence
-			m.ID = b.MessageID(ack.Sequence)
-			if !ack.Duplicate {
-				b.published(m.Tenant)
-			}
-			return m, nil
-		}
-		if ctx.Err() != nil || errors.Is(err, nats.ErrConnectionClosed) {
-			return m, fmt.Errorf("publish message: %w: %w", kaiwa.Errorf(kaiwa.CodeUnavailable,
-				"message bus unavailable: the message may have been stored; resend it with cid %q to be sure, which cannot duplicate it", m.CID), err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 400*time.Millisecond)
-	}
+	return m
+}
+
+// notStored is the error of a publish whose acknowledgement did not come.
+func notStored(m kaiwa.Message, err error) error {
+	return fmt.Errorf("publish message: %w: %w", kaiwa.Errorf(kaiwa.CodeUnavailable,
+		"message bus unavailable: the message may have been stored; resend it with cid %q to be sure, which cannot duplicate it", m.CID), err)
 }
 
 // DeleteMessage implements [kaiwa.Publisher]: it removes the message from

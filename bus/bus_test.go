@@ -183,14 +183,22 @@ func TestDirectMessagesReachBothUsers(t *testing.T) {
 	}
 }
 
-func TestClientIDDeduplicates(t *testing.T) {
-	b := newBus(t, testenv.NATS(t))
-	var c collector
-	sub, err := b.SubscribeChannel("acme", "world", c.handler())
+// collectChannel subscribes a collector to channel ch of tenant tn for the
+// rest of the test.
+func collectChannel(t *testing.T, b *Bus, tn kaiwa.TenantID, ch string) *collector {
+	t.Helper()
+	c := &collector{}
+	sub, err := b.SubscribeChannel(tn, ch, c.handler())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return c
+}
+
+func TestClientIDDeduplicates(t *testing.T) {
+	b := newBus(t, testenv.NATS(t))
+	c := collectChannel(t, b, "acme", "world")
 	in := kaiwa.Message{Tenant: "acme", Channel: "world", From: "alice", Text: "once", CID: "c-1"}
 	m1, err := b.Publish(context.Background(), in)
 	if err != nil {
@@ -215,6 +223,51 @@ func TestClientIDDeduplicates(t *testing.T) {
 	testenv.Eventually(t, "the marker", 5*time.Second, func() bool { ms := c.messages(); return len(ms) > 0 && ms[len(ms)-1].Text == "marker" })
 	if n := len(c.messages()); n != 3 {
 		t.Errorf("%d deliveries, want 3 (the first, bob's, the marker)", n)
+	}
+}
+
+func TestPublishBatch(t *testing.T) {
+	b := newBus(t, testenv.NATS(t))
+	c := collectChannel(t, b, "acme", "world")
+	first, err := b.Publish(context.Background(), kaiwa.Message{Tenant: "acme", Channel: "world", Text: "before", CID: "b-0", System: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := []kaiwa.Message{
+		{Tenant: "acme", Channel: "world", Text: "one", System: true},
+		{Tenant: "acme", Channel: "bad channel", Text: "refused"},
+		{Tenant: "acme", Channel: "world", Text: "before again", CID: "b-0", System: true},
+		{Tenant: "acme", Channel: "world", Text: "two", CID: "b-2", System: true},
+	}
+	out, errs := b.PublishBatch(context.Background(), batch)
+	if len(out) != 4 || len(errs) != 4 {
+		t.Fatalf("%d results, %d errors for 4 messages", len(out), len(errs))
+	}
+	if !kaiwa.IsCode(errs[1], kaiwa.CodeBadRequest) || out[1].Seq != 0 {
+		t.Errorf("invalid channel: %+v, %v", out[1], errs[1])
+	}
+	for _, i := range []int{0, 2, 3} {
+		if errs[i] != nil || out[i].Seq == 0 || out[i].ID != b.MessageID(out[i].Seq) || out[i].CID == "" || out[i].Text != batch[i].Text {
+			t.Errorf("message %d: %+v, %v", i, out[i], errs[i])
+		}
+	}
+	// A CID the stream has seen is the first message, not a new one.
+	if out[2].Seq != first.Seq {
+		t.Errorf("a resent cid in a batch got seq %d, the first has %d", out[2].Seq, first.Seq)
+	}
+	if !(first.Seq < out[0].Seq && out[0].Seq < out[3].Seq) {
+		t.Errorf("seqs %d, %d, %d not in the order of the batch", first.Seq, out[0].Seq, out[3].Seq)
+	}
+	testenv.Eventually(t, "three deliveries", 5*time.Second, func() bool { return len(c.messages()) >= 3 })
+	got := c.messages()
+	if len(got) != 3 || got[1].Seq != out[0].Seq || got[2].Seq != out[3].Seq || got[2].Prev != out[0].Seq {
+		t.Errorf("delivered %+v", got)
+	}
+	// A batch whose context has ended stores nothing it can vouch for.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, errs := b.PublishBatch(ctx, batch[:1]); !kaiwa.IsCode(errs[0], kaiwa.CodeUnavailable) {
+		t.Errorf("a batch after its context ended: %v, want unavailable", errs[0])
 	}
 }
 
