@@ -19,24 +19,102 @@ func (c *Core) PostMessage(ctx context.Context, actor string, t TenantID, ch str
 	if err := checkActor(actor); err != nil {
 		return Message{}, err
 	}
-	if err := CheckChannel(ch); err != nil {
-		return Message{}, err
-	}
-	m, err := c.systemMessage(ctx, t, sm)
+	m, err := c.systemPost(ctx, t, Post{Channel: ch, SystemMessage: sm})
 	if err != nil {
 		return Message{}, err
 	}
-	if !IsInbox(ch) {
-		if _, err := c.channelOf(ctx, t, ch); err != nil {
-			return Message{}, err
-		}
-	}
-	m.Channel = ch
 	if m, err = c.Bus.Publish(ctx, m); err != nil {
 		return Message{}, err
 	}
 	c.record(actor, t, EventSystem, "", m.Channel, map[string]any{"id": m.ID, "seq": m.Seq})
 	return m, nil
+}
+
+// MaxBatch bounds the posts of one [Core.PostMessages].
+const MaxBatch = 100
+
+// Post is one system message of [Core.PostMessages] and the channel it
+// goes to: a channel the tenant made, a direct channel or a user's inbox.
+type Post struct {
+	Channel string
+	SystemMessage
+}
+
+// PostMessages publishes up to [MaxBatch] system messages of tenant t, each
+// checked as [Core.PostMessage] checks one, with their publishes sent
+// together and their acknowledgements awaited together. Each post succeeds
+// or fails on its own: out[i] is posts[i] as published, errs[i] its error
+// (a CID makes a failed post safe to send again). err refuses the whole
+// batch: no actor, no posts or more than MaxBatch. Event: one system for
+// the batch (detail.batch: how many were published, detail.ids: their ids
+// in the order of posts).
+func (c *Core) PostMessages(ctx context.Context, actor string, t TenantID, posts []Post) (out []Message, errs []error, err error) {
+	if err := checkActor(actor); err != nil {
+		return nil, nil, err
+	}
+	if len(posts) == 0 || len(posts) > MaxBatch {
+		return nil, nil, Errorf(CodeBadRequest, "a batch holds 1 to %d messages, not %d", MaxBatch, len(posts))
+	}
+	out = make([]Message, len(posts))
+	errs = make([]error, len(posts))
+	var ok []int // the posts that passed their checks, by index
+	for i, p := range posts {
+		if out[i], errs[i] = c.systemPost(ctx, t, p); errs[i] == nil {
+			ok = append(ok, i)
+		}
+	}
+	msgs := make([]Message, len(ok))
+	for j, i := range ok {
+		msgs[j] = out[i]
+	}
+	sent, perr := publishBatch(ctx, c.Bus, msgs)
+	var ids []string
+	for j, i := range ok {
+		out[i], errs[i] = sent[j], perr[j]
+		if errs[i] == nil {
+			ids = append(ids, out[i].ID)
+		}
+	}
+	if len(ids) > 0 {
+		c.record(actor, t, EventSystem, "", "", map[string]any{"batch": len(ids), "ids": ids})
+	}
+	return out, errs, nil
+}
+
+// systemPost checks post p of tenant t and returns its message, ready to
+// publish.
+func (c *Core) systemPost(ctx context.Context, t TenantID, p Post) (Message, error) {
+	if err := CheckChannel(p.Channel); err != nil {
+		return Message{}, err
+	}
+	m, err := c.systemMessage(ctx, t, p.SystemMessage)
+	if err != nil {
+		return Message{}, err
+	}
+	if !IsInbox(p.Channel) {
+		if _, err := c.channelOf(ctx, t, p.Channel); err != nil {
+			return Message{}, err
+		}
+	}
+	m.Channel = p.Channel
+	return m, nil
+}
+
+// publishBatch publishes msgs through bus's [BatchPublisher] when it has
+// one, else one at a time; out[i] and errs[i] are msgs[i]'s outcome.
+func publishBatch(ctx context.Context, bus Publisher, msgs []Message) (out []Message, errs []error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	if bp, ok := bus.(BatchPublisher); ok {
+		return bp.PublishBatch(ctx, msgs)
+	}
+	out = make([]Message, len(msgs))
+	errs = make([]error, len(msgs))
+	for i, m := range msgs {
+		out[i], errs[i] = bus.Publish(ctx, m)
+	}
+	return out, errs
 }
 
 // PostUserMessage publishes a system message to the inbox of one user of

@@ -57,7 +57,11 @@ func TestEveryRouteIsConfinedToItsTenant(t *testing.T) {
 		"POST /users/:user/messages": func(seededTenant) confinedCall {
 			return confinedCall{"/users/amember/messages", `{"text":"from B"}`, 201}
 		},
-		"POST /messages":             func(seededTenant) confinedCall { return confinedCall{"/messages", `{"text":"from B"}`, 201} },
+		"POST /messages": func(seededTenant) confinedCall { return confinedCall{"/messages", `{"text":"from B"}`, 201} },
+		"POST /messages/batch": func(seededTenant) confinedCall {
+			// A's channel is not B's: the one message is refused on its own.
+			return confinedCall{"/messages/batch", `{"messages":[{"ch":"alobby","text":"from B"},{"user":"amember","text":"from B"}]}`, 200}
+		},
 		"GET /messages":              func(seededTenant) confinedCall { return confinedCall{"/messages?user=amember", "", 200} },
 		"GET /ngwords":               func(seededTenant) confinedCall { return confinedCall{"/ngwords", "", 200} },
 		"PUT /ngwords":               func(seededTenant) confinedCall { return confinedCall{"/ngwords", `{"words":[]}`, 200} },

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 
@@ -77,6 +78,85 @@ func handlePostUserMessage(core *kaiwa.Core) echo.HandlerFunc {
 			return err
 		}
 		return c.JSON(http.StatusCreated, posted(m))
+	}
+}
+
+// batchRequest is the body of POST /messages/batch.
+type batchRequest struct {
+	Messages []batchItem `json:"messages"`
+}
+
+// batchItem is one message of a batch: to channel ch or to user's inbox.
+type batchItem struct {
+	messageRequest
+	Channel string `json:"ch"`
+	User    string `json:"user"`
+}
+
+// batchResponse answers POST /messages/batch: one result per message, in
+// the order of the request.
+type batchResponse struct {
+	Published int           `json:"published"`
+	Failed    int           `json:"failed"`
+	Results   []batchResult `json:"results"`
+}
+
+// batchResult is one message's outcome: as published (id, seq, ch), or
+// its error.
+type batchResult struct {
+	ID      string       `json:"id,omitempty"`
+	Seq     uint64       `json:"seq,omitempty"`
+	Channel string       `json:"ch,omitempty"`
+	Error   *errorDetail `json:"error,omitempty"`
+}
+
+// handlePostBatch publishes up to [kaiwa.MaxBatch] system messages, each
+// to a channel or a user's inbox, in one call ([kaiwa.Core.PostMessages]):
+// POST /messages/batch. Each message succeeds or fails on its own; the
+// answer is 200 with a result per message whenever the batch itself is
+// well formed.
+func handlePostBatch(core *kaiwa.Core) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var body batchRequest
+		if err := bind(c, &body); err != nil {
+			return err
+		}
+		posts := make([]kaiwa.Post, len(body.Messages))
+		refused := make([]error, len(body.Messages))
+		for i, it := range body.Messages {
+			posts[i] = kaiwa.Post{Channel: it.Channel, SystemMessage: it.system()}
+			switch {
+			case (it.Channel == "") == (it.User == ""):
+				refused[i] = kaiwa.Errorf(kaiwa.CodeBadRequest, "messages[%d]: name either ch or user", i)
+			case it.User != "":
+				refused[i] = kaiwa.CheckID("user", it.User)
+				posts[i].Channel = kaiwa.Inbox(it.User)
+			}
+		}
+		// Refused items go on as posts to no channel, which the core
+		// refuses on its own; their own error is kept below.
+		for i, err := range refused {
+			if err != nil {
+				posts[i].Channel = ""
+			}
+		}
+		sent, errs, err := core.PostMessages(c.Request().Context(), kaiwa.ActorAPI, tenantOf(c), posts)
+		if err != nil {
+			return err
+		}
+		out := batchResponse{Results: make([]batchResult, len(posts))}
+		for i := range posts {
+			if err := cmp.Or(refused[i], errs[i]); err != nil {
+				_, code, message := describe(err)
+				out.Results[i].Error = &errorDetail{Code: code, Message: message}
+				out.Failed++
+				continue
+			}
+			m := sent[i]
+			out.Results[i] = batchResult{ID: m.ID, Seq: m.Seq, Channel: m.Channel}
+			out.Published++
+		}
+		return c.JSON(http.StatusOK, out)
 	}
 }
 

@@ -30,7 +30,10 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 			deadline(cfg.RequestTimeout, map[string]time.Duration{prefix + "/ngwords": cfg.BulkTimeout}),
 			requireAPIKey(cfg.Tenants),
 			limitRate(newTenantLimits(cfg.Tenants, cfg.RateRefresh, cfg.RateTenants)),
-			limitBody(cfg.BodyLimit, map[string]int64{prefix + "/ngwords": cfg.NGBodyLimit}),
+			limitBody(cfg.BodyLimit, map[string]int64{
+				prefix + "/ngwords":        cfg.NGBodyLimit,
+				prefix + "/messages/batch": max(cfg.BodyLimit, BatchBodyLimit),
+			}),
 		),
 	)
 
@@ -68,6 +71,7 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	api.DELETE("/channels/:ch/messages/:id", handleDeleteMessage(cfg.Core))
 	api.POST("/users/:user/messages", handlePostUserMessage(cfg.Core))
 	api.POST("/messages", handleBroadcast(cfg.Core))
+	api.POST("/messages/batch", handlePostBatch(cfg.Core))
 	api.GET("/messages", handleListAllMessages(cfg.Log, limits))
 	api.GET("/messages/search", handleSearchMessages(cfg.Core, limits))
 	api.GET("/channels/:ch/messages/:id/edits", handleListEdits(cfg.Core))

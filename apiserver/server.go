@@ -19,6 +19,10 @@ const (
 	// DefaultNGBodyLimit is the largest body of PUT and POST /ngwords, in
 	// bytes: room for a long NG list in one call.
 	DefaultNGBodyLimit = 4 << 20
+	// BatchBodyLimit is the largest body of POST /messages/batch, in bytes
+	// (never below the Config's BodyLimit): room for [kaiwa.MaxBatch]
+	// messages of a few KB each.
+	BatchBodyLimit = 1 << 20
 	// DefaultPageLimit is the number of messages a log query returns when
 	// the request names no limit.
 	DefaultPageLimit = 50

@@ -332,6 +332,31 @@ func (s *spyBus) failControls(err error) {
 	s.controlFailure = err
 }
 
+// PublishBatch publishes through the bus's batch when no failure is set,
+// else one message at a time through Publish and its failures.
+func (s *spyBus) PublishBatch(ctx context.Context, msgs []kaiwa.Message) ([]kaiwa.Message, []error) {
+	s.mu.Lock()
+	failing := s.failure != nil
+	s.mu.Unlock()
+	out := make([]kaiwa.Message, len(msgs))
+	errs := make([]error, len(msgs))
+	if failing {
+		for i, m := range msgs {
+			out[i], errs[i] = s.Publish(ctx, m)
+		}
+		return out, errs
+	}
+	out, errs = s.b.PublishBatch(ctx, msgs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, m := range out {
+		if errs[i] == nil {
+			s.messages = append(s.messages, m)
+		}
+	}
+	return out, errs
+}
+
 func (s *spyBus) Publish(ctx context.Context, m kaiwa.Message) (kaiwa.Message, error) {
 	s.mu.Lock()
 	var err error
