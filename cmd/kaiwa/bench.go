@@ -58,7 +58,8 @@ Publishers are clients sending the say op (--publish-via ws, the default).
 In fanout and room, --publish-via api makes them a game server instead:
 every message is a system message posted to the tenant API at --api
 (POST /channels/{ch}/messages, at most --api-concurrency requests in
-flight), and every client of the channel is due it. The key is --api-key;
+flight; with --api-batch N, gathered into POST /messages/batch calls of
+up to N), and every client of the channel is due it. The key is --api-key;
 with --mysql-dsn and no --api-key, the run adds a key to its tenant in
 MySQL and revokes it at the end:
 
@@ -154,6 +155,7 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	apiKey := f.str("api-key", "KAIWA_BENCH_API_KEY", "", "API key for --api (with --publish-via api and --mysql-dsn: default a key the run adds to its tenant and revokes at the end)")
 	publishVia := f.str("publish-via", "KAIWA_BENCH_PUBLISH_VIA", bench.PublishWS, `how publishers send: "ws", the say op on their own connections, or "api" (fanout, room), system messages posted to the tenant API at --api as a game server does`)
 	apiConc := f.integer("api-concurrency", "KAIWA_BENCH_API_CONCURRENCY", bench.DefaultAPIConcurrency, "with --publish-via api: most requests in flight, over keep-alive connections")
+	apiBatch := f.integer("api-batch", "KAIWA_BENCH_API_BATCH", 0, fmt.Sprintf("with --publish-via api: post in batches of up to this many messages (POST /messages/batch, at most %d), each gathered for up to 5 ms; 0: one post per message", kaiwa.MaxBatch))
 	setupConc := f.integer("setup-concurrency", "KAIWA_BENCH_SETUP_CONCURRENCY", 16, "setup writes or requests in flight")
 	signed := f.boolean("signed", "KAIWA_BENCH_SIGNED", "with --mysql-dsn: the clients' tokens are signed tokens the benchmark mints with a key it registers, instead of registered ones")
 	checkLog := f.boolean("check-log", "KAIWA_BENCH_CHECK_LOG", "after the window, wait until the message log in --mysql-dsn holds every acknowledged message: stored, missing, and the log writer's lag")
@@ -290,7 +292,10 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 			return err
 		}
 		cfg.PublishVia = bench.PublishAPI
-		cfg.API = bench.APITarget{URL: *api, Key: key, Concurrency: *apiConc}
+		if *apiBatch < 0 || *apiBatch > kaiwa.MaxBatch {
+			return usageError{fmt.Sprintf("bench: --api-batch must be 0 to %d", kaiwa.MaxBatch)}
+		}
+		cfg.API = bench.APITarget{URL: *api, Key: key, Concurrency: *apiConc, Batch: *apiBatch}
 	}
 
 	if *cpuProfile != "" {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,7 +46,15 @@ type APITarget struct {
 	// [DefaultAPIConcurrency]): of the whole run in a [Config], of one
 	// worker in a [Plan].
 	Concurrency int `json:"concurrency,omitempty"`
+	// Batch, above 1, posts the messages in batches of up to Batch (POST
+	// {api}/messages/batch), as a game server that gathers its posts for
+	// up to [batchLinger] would; 0 or 1 posts each on its own.
+	Batch int `json:"batch,omitempty"`
 }
+
+// batchLinger is how long a batch of [APITarget.Batch] waits for more
+// messages after its first.
+const batchLinger = 5 * time.Millisecond
 
 // postTimeout bounds one post, as a say is bounded.
 const postTimeout = 10 * time.Second
@@ -128,6 +138,7 @@ type apiPost struct {
 	id  int // publisher id in the ledger (window k's)
 	n   int64
 	due time.Time
+	ch  string
 	url string
 }
 
@@ -141,14 +152,17 @@ type apiPost struct {
 func (w *worker) publishAPI(ctx context.Context, k int, rate float64, limit int64, win Window) {
 	jobs := make(chan apiPost)
 	var pool sync.WaitGroup
-	for range max(w.plan.API.Concurrency, 1) {
+	if size := w.plan.API.Batch; size > 1 {
+		batches := make(chan []apiPost)
 		pool.Add(1)
 		go func() {
 			defer pool.Done()
-			for j := range jobs {
-				w.postOne(ctx, k, j)
-			}
+			defer close(batches)
+			gatherBatches(jobs, batches, size, batchLinger)
 		}()
+		runPool(&pool, w.plan.API.Concurrency, batches, func(b []apiPost) { w.postBatch(ctx, k, b) })
+	} else {
+		runPool(&pool, w.plan.API.Concurrency, jobs, func(j apiPost) { w.postOne(ctx, k, j) })
 	}
 	var pubs sync.WaitGroup
 	for _, pp := range w.plan.Pubs {
@@ -159,7 +173,8 @@ func (w *worker) publishAPI(ctx context.Context, k int, rate float64, limit int6
 		if g < 0 || g >= len(w.plan.Groups) {
 			continue
 		}
-		u := w.poster.channelURL(w.plan.Groups[g])
+		ch := w.plan.Groups[g]
+		u := w.poster.channelURL(ch)
 		id := k*w.plan.NumPubs + pp.ID
 		pacer := NewPacer(win.Start.Add(pubOffset(pp.ID, w.plan.NumPubs, rate)), rate, limit)
 		pubs.Add(1)
@@ -171,7 +186,7 @@ func (w *worker) publishAPI(ctx context.Context, k int, rate float64, limit int6
 					return
 				}
 				select {
-				case jobs <- apiPost{id: id, n: n, due: due, url: u}:
+				case jobs <- apiPost{id: id, n: n, due: due, ch: ch, url: u}:
 				case <-ctx.Done():
 					return
 				}
@@ -198,4 +213,138 @@ func (w *worker) postOne(ctx context.Context, k int, j apiPost) {
 	err := w.poster.post(pctx, j.url, body)
 	cancel()
 	w.account(k, j.id, int(j.n), now, err)
+}
+
+// runPool starts n goroutines (at least one), counted in wg, that call f
+// with each item of in until it is closed.
+func runPool[T any](wg *sync.WaitGroup, n int, in <-chan T, f func(T)) {
+	for range max(n, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for x := range in {
+				f(x)
+			}
+		}()
+	}
+}
+
+// gatherBatches hands the posts of jobs on as batches of up to size: a
+// batch goes when it is full or linger after its first post.
+func gatherBatches(jobs <-chan apiPost, batches chan<- []apiPost, size int, linger time.Duration) {
+	var (
+		batch []apiPost
+		timer *time.Timer
+		due   <-chan time.Time
+	)
+	flush := func() {
+		if len(batch) > 0 {
+			batches <- batch
+			batch = nil
+		}
+		if timer != nil {
+			timer.Stop()
+			due = nil
+		}
+	}
+	for {
+		select {
+		case j, ok := <-jobs:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, j)
+			if len(batch) == 1 {
+				timer = time.NewTimer(linger)
+				due = timer.C
+			}
+			if len(batch) >= size {
+				flush()
+			}
+		case <-due:
+			due = nil
+			flush()
+		}
+	}
+}
+
+// postBatch posts the messages of b in one call (POST {api}/messages/batch),
+// each one's data carrying the send time, and accounts for each by its
+// result.
+func (w *worker) postBatch(ctx context.Context, k int, b []apiPost) {
+	now := time.Now()
+	body := make([]byte, 0, len(b)*(max(w.plan.Payload, minPayload)+48)+16)
+	body = append(body, `{"messages":[`...)
+	for i, j := range b {
+		storeMax(&w.lateness[k], int64(now.Sub(j.due)))
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, `{"ch":`...)
+		body = strconv.AppendQuote(body, j.ch)
+		body = append(body, `,"data":`...)
+		body = AppendPayload(body, Payload{P: j.id, N: int(j.n), T: now.UnixNano()}, w.plan.Payload)
+		body = append(body, '}')
+	}
+	body = append(body, "]}"...)
+	pctx, cancel := context.WithTimeout(ctx, postTimeout)
+	errs := w.poster.postBatch(pctx, body, len(b))
+	cancel()
+	for i, j := range b {
+		w.account(k, j.id, int(j.n), now, errs[i])
+	}
+}
+
+// postBatch sends body (a batch request of n messages) to the batch URL.
+// errs[i] is message i's outcome: nil when the answer says it was
+// published, a *postError with the code of its result, or the call's
+// error for every message when the call failed.
+func (a *apiPoster) postBatch(ctx context.Context, body []byte, n int) (errs []error) {
+	errs = make([]error, n)
+	fail := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/messages/batch", bytes.NewReader(body))
+	if err != nil {
+		return fail(err)
+	}
+	req.Header.Set("Authorization", a.auth)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return fail(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		pe := &postError{Status: resp.StatusCode}
+		if ke := apiError(b); ke != nil {
+			pe.Code = ke.Code
+		}
+		return fail(pe)
+	}
+	var answer struct {
+		Results []struct {
+			ID    string `json:"id"`
+			Error *struct {
+				Code kaiwa.Code `json:"code"`
+			} `json:"error"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(b, &answer); err != nil || len(answer.Results) != n {
+		return fail(&postError{Status: resp.StatusCode, Code: "bad_answer"})
+	}
+	for i, r := range answer.Results {
+		switch {
+		case r.Error != nil:
+			errs[i] = &postError{Status: resp.StatusCode, Code: r.Error.Code}
+		case r.ID == "":
+			errs[i] = &postError{Status: resp.StatusCode, Code: "bad_answer"}
+		}
+	}
+	return errs
 }

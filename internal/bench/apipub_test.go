@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -276,4 +277,42 @@ func TestRoomPublishedThroughTheAPIInWorkerProcesses(t *testing.T) {
 	if r.Workers != 2 || r.Expected != 30*r.Acked || r.Publish != PublishAPI {
 		t.Fatalf("workers %d, expected %d for %d messages, publish %q", r.Workers, r.Expected, r.Acked, r.Publish)
 	}
+}
+
+func TestGatherBatches(t *testing.T) {
+	jobs := make(chan apiPost)
+	batches := make(chan []apiPost, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		gatherBatches(jobs, batches, 3, 50*time.Millisecond)
+		close(batches)
+	}()
+	// Seven quick posts: two full batches, then one that goes when its
+	// linger is over.
+	for i := range 7 {
+		jobs <- apiPost{n: int64(i)}
+	}
+	var sizes []int
+	var seen []int64
+	for len(seen) < 7 {
+		b := <-batches
+		sizes = append(sizes, len(b))
+		for _, j := range b {
+			seen = append(seen, j.n)
+		}
+	}
+	if !slices.Equal(sizes, []int{3, 3, 1}) {
+		t.Errorf("batch sizes %v, want [3 3 1]", sizes)
+	}
+	if !slices.Equal(seen, []int64{0, 1, 2, 3, 4, 5, 6}) {
+		t.Errorf("posts %v, want them in order", seen)
+	}
+	// What is gathered when the posts end goes at once.
+	jobs <- apiPost{n: 7}
+	close(jobs)
+	if b := <-batches; len(b) != 1 || b[0].n != 7 {
+		t.Errorf("last batch %v", b)
+	}
+	<-done
 }

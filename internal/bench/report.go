@@ -18,7 +18,10 @@ import (
 func WriteTables(w io.Writer, results []Result) {
 	skewed := false
 	for i := range results {
-		if results[i].Publish == PublishAPI {
+		switch {
+		case results[i].Publish == PublishAPI && results[i].APIBatch > 1:
+			results[i].Label = fmt.Sprintf("%s (API publishers, batches of up to %d)", results[i].name(), results[i].APIBatch)
+		case results[i].Publish == PublishAPI:
 			results[i].Label = results[i].name() + " (API publishers)"
 		}
 		if results[i].OtherCores > OtherCoresWarn {

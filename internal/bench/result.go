@@ -38,6 +38,9 @@ type Result struct {
 	// messages posted to the tenant API, [PublishAPI]). Results written
 	// before it existed lack it: they are "ws".
 	Publish string `json:"publish,omitempty"`
+	// APIBatch, with Publish "api", is the most messages one call posted
+	// ([APITarget.Batch]); 0 when each message was a call of its own.
+	APIBatch int `json:"api_batch,omitempty"`
 	// WindowS is how long the window really lasted, its drain included:
 	// the time CPU figures are spread over.
 	WindowS float64 `json:"window_s"`

@@ -599,6 +599,9 @@ func Run(ctx context.Context, cfg Config) ([]*Result, error) {
 		res.Payload = 0
 	} else {
 		res.Publish = cfg.PublishVia
+		if cfg.PublishVia == PublishAPI && cfg.API.Batch > 1 {
+			res.APIBatch = cfg.API.Batch
+		}
 	}
 	var connLat Histogram
 	var first, last time.Time

@@ -243,6 +243,18 @@ func TestPublishedThroughTheAPIAgainstUA(t *testing.T) {
 		t.Fatalf("message log %+v for %d messages", r.Log, r.Acked)
 	}
 
+	// The same posts gathered into batches (POST /messages/batch).
+	cfg.API.Batch = 10
+	r = runOne(t, cfg)
+	checkExact(t, r)
+	if r.Expected != 10*r.Acked || r.APIBatch != 10 || len(r.PublishErrors) != 0 {
+		t.Fatalf("in batches: expected %d deliveries of %d messages (want 10 each), batch %d, errors %v", r.Expected, r.Acked, r.APIBatch, r.PublishErrors)
+	}
+	if r.Log == nil || r.Log.Stored != r.Acked || r.Log.Missing != 0 {
+		t.Fatalf("message log %+v for %d messages posted in batches", r.Log, r.Acked)
+	}
+	cfg.API.Batch = 0
+
 	// v2 clients in one open room, which they join with the join op.
 	cfg = s.config(bench.ScenarioRoom)
 	cfg.URLs = []string{s.url2}
