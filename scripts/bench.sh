@@ -26,9 +26,10 @@
 #   BENCH_ONLY=REGEX          run only the scenarios whose "NAME LABEL"
 #                             matches REGEX, e.g. 'fanout ua$' (not written
 #                             to docs/benchmarks.md unless BENCH_WRITE=1)
-#   BENCH_PROFILE=SECONDS     take a CPU profile of the first UA for this
-#                             long during each run, into
-#                             $BENCH_OUT/run.N.ua.pprof, starting
+#   BENCH_PROFILE=SECONDS     take a CPU profile of the first UA and of the
+#                             API process for this long during each run,
+#                             into $BENCH_OUT/run.N.ua.pprof and
+#                             run.N.api.pprof, starting
 #   BENCH_PROFILE_AT=SECONDS  this long after the run starts (default 12)
 #   BENCH_PLAN=standard|100k  the scenarios: the standard ones, or 100,000
 #                             idle clients in one channel through nginx with
@@ -74,6 +75,7 @@ esac
 profile=${BENCH_PROFILE:-}
 base=${BENCH_PORT_BASE:-18000}
 nats_port=$((base + 222)) ua1_port=$((base + 90)) bare_port=$((base + 99))
+api_metrics_port=$((base + 91))
 nginx_http=$((base + 80)) nginx_https=$((base + 443)) bare_http=$((base + 79)) bare_https=$((base + 444))
 out=${BENCH_OUT:-var/bench}
 rm -rf "$out"
@@ -193,7 +195,9 @@ wait_port nats "$nats_port" "$nats_pid"
 # both fronts have the same upgrade rate and upstream lists.
 run="$(pwd)/$out/run" run_bare="$(pwd)/$out/run-bare"
 mkdir -p "$run" "$run_bare" "$out/tls"
-start api $kaiwa api --listen "unix:$run/api-v1.sock" --mysql-dsn "$dsn" --nats-url "$nats_url" --logwriter --log-level warn
+api_profiling=()
+[ -n "$profile" ] && api_profiling=(--metrics-listen "127.0.0.1:$api_metrics_port")
+start api $kaiwa api --listen "unix:$run/api-v1.sock" --mysql-dsn "$dsn" --nats-url "$nats_url" --logwriter --log-level warn "${api_profiling[@]}"
 api_pid=$started
 ua_pids=()
 for ((i = 0; i < uas; i++)); do
@@ -328,7 +332,12 @@ bench() {
 	local log="$out/run.$(wc -l <"$commands").log"
 	local prof_pid=""
 	if [ -n "$profile" ] && [[ " $* " == *" --pid ua="* ]]; then
-		(sleep "${BENCH_PROFILE_AT:-12}" && curl -s --unix-socket "$run/ua-v1-0.sock" -o "${log%.log}.ua.pprof" "http://ua/debug/pprof/profile?seconds=$profile") &
+		(
+			sleep "${BENCH_PROFILE_AT:-12}"
+			curl -s -o "${log%.log}.api.pprof" "http://127.0.0.1:$api_metrics_port/debug/pprof/profile?seconds=$profile" &
+			curl -s --unix-socket "$run/ua-v1-0.sock" -o "${log%.log}.ua.pprof" "http://ua/debug/pprof/profile?seconds=$profile"
+			wait
+		) &
 		prof_pid=$!
 	fi
 	if ! $kaiwa bench "$@" "${setup[@]}" >"$log" 2>"$log.progress"; then
@@ -373,6 +382,18 @@ else
 	# nginx and the tenant API.
 	bench fanout $real --label kaiwa --publish-via api --api "https://127.0.0.1:$nginx_https/v1/api" --conns "$(n 5000)" --channels 50 --deliveries "$(n 40000)" --payload 100 --duration 5s
 	bench fanout $bare --label bare --conns "$(n 5000)" --channels 50 --deliveries "$sweep" --sweep-max-p99 100ms --payload 100 --duration 5s
+	# The game server's system messages alone: 5,000 posts/s through nginx
+	# and one API process, one client per channel, every post in the log;
+	# then the same gathered into batches of up to 50 (POST /messages/batch).
+	# The tenant "bench-system" has its API rate lifted (the default, 2,000
+	# calls/s, would refuse the posts one by one): what is measured is the
+	# path's capacity and cost.
+	if [ -z "$only" ] || [[ "fanout kaiwa, system" =~ $only ]]; then
+		$kaiwa tenant create bench-system --mysql-dsn "$dsn" >/dev/null 2>&1 || true
+		$kaiwa tenant settings bench-system --set '{"api_rate":100000,"api_burst":100000}' --mysql-dsn "$dsn" --nats-url "$nats_url" >/dev/null
+	fi
+	bench fanout $real --label "kaiwa, system" --tenant bench-system --publish-via api --api "https://127.0.0.1:$nginx_https/v1/api" --conns "$(n 50)" --channels "$(n 50)" --rate "$(n 5000)" --payload 100 --duration 8s --check-log
+	bench fanout $real --label "kaiwa, system" --tenant bench-system --publish-via api --api "https://127.0.0.1:$nginx_https/v1/api" --api-batch 50 --conns "$(n 50)" --channels "$(n 50)" --rate "$(n 5000)" --payload 100 --duration 8s --check-log
 	bench room $real --label kaiwa --open --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
 	bench room $bare --label bare --conns "$(n 2000)" --rate 10 --payload 100 --duration 10s
 	bench room $real --label "kaiwa ×2" --open --conns "$(n 20000)" --rate 1 --payload 100 --duration 10s --connect-concurrency 128
