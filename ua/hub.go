@@ -510,13 +510,28 @@ type heldLeave struct {
 	timer *time.Timer
 }
 
+// presenceStormMin is the fewest leaves a room holds that make its drops a
+// storm ([Config.PresenceStormGrace]).
+const presenceStormMin = 5
+
+// stormy reports whether a room that holds held leaves and has sessions
+// local sessions is in a storm of drops: the held leaves are a tenth of
+// the two together, and at least presenceStormMin.
+func stormy(held, sessions int) bool {
+	return held >= max(presenceStormMin, (held+sessions)/10)
+}
+
 // holdPresence applies the presence grace ([Config.PresenceGrace]) to
 // presence event p of room r, and reports whether it took p: a leave
 // because the user's session ended is held, and told when the grace ends;
 // the user's join before then cancels it and is dropped too, so that to
-// the others the user never left. Every UA decides this for its own
+// the others the user never left. A room already holding many leaves
+// ([stormy]) holds the next ones for the storm grace
+// ([Config.PresenceStormGrace]). Every UA decides this for its own
 // sessions from the same events, so a user who reconnects to another UA is
-// held and dropped the same way everywhere.
+// held and dropped the same way everywhere; a UA that did tell a leave
+// tells the join that follows it, so its sessions never see one without
+// the other.
 func (h *hub) holdPresence(r *room, p *kaiwa.Presence) bool {
 	grace := h.srv.cfg.PresenceGrace
 	if grace <= 0 {
@@ -528,9 +543,14 @@ func (h *hub) holdPresence(r *room, p *kaiwa.Presence) bool {
 	case p.Event == "leave" && p.Gone:
 		if old := r.leaving[p.User]; old != nil {
 			old.timer.Stop()
+			delete(r.leaving, p.User)
 		}
 		if r.leaving == nil {
 			r.leaving = map[string]*heldLeave{}
+		}
+		if stormy(len(r.leaving), len(r.sessions())) {
+			grace = h.srv.cfg.PresenceStormGrace
+			h.srv.met.presenceStormHeld.Inc()
 		}
 		hl := &heldLeave{p: *p}
 		hl.timer = time.AfterFunc(grace, func() {

@@ -30,9 +30,11 @@ type metrics struct {
 	fenced     prometheus.Gauge
 	fences     prometheus.Counter
 	busMsgs    prometheus.Counter
-	rttEvery   time.Duration
-	handler    http.Handler
-	versionTag string
+	// presenceStormHeld counts leaves held for the storm grace.
+	presenceStormHeld prometheus.Counter
+	rttEvery          time.Duration
+	handler           http.Handler
+	versionTag        string
 }
 
 func newMetrics(version string, more ...prometheus.Collector) *metrics {
@@ -78,6 +80,9 @@ func newMetrics(version string, more ...prometheus.Collector) *metrics {
 		busMsgs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaiwa_ua_bus_messages_total", Help: "Chat and system messages the UA's subscriptions received from the bus: one per message per UA process, however many local members it has.",
 		}),
+		presenceStormHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaiwa_ua_presence_storm_held_total", Help: "Leaves held for the presence storm grace: their channel's members were dropping together.",
+		}),
 		slow: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaiwa_ua_slow_consumers_total", Help: "Sessions closed because their send queue overflowed.",
 		}),
@@ -92,7 +97,7 @@ func newMetrics(version string, more ...prometheus.Collector) *metrics {
 		rttEvery:   5 * time.Second,
 		versionTag: version,
 	}
-	reg.MustRegister(m.sessions, m.connects, m.delivered, m.published, m.gaps, m.repaired, m.unrepaired, m.fenced, m.fences, m.busMsgs, m.slow, m.refused, m.rtt,
+	reg.MustRegister(m.sessions, m.connects, m.delivered, m.published, m.gaps, m.repaired, m.unrepaired, m.fenced, m.fences, m.busMsgs, m.presenceStormHeld, m.slow, m.refused, m.rtt,
 		m.tenantSess, m.ng, m.resumes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kaiwa_ua_outbox_peak_bytes", Help: "The most bytes any session's outbox held in the last minute (sampled with the pings).",

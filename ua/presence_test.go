@@ -2,6 +2,7 @@ package ua_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -160,5 +161,96 @@ func TestPresenceGraceHidesAReconnect(t *testing.T) {
 	bob2.Close()
 	if p, at := nextPresence("bob"); p.Event != "leave" || at.Sub(gone) < grace {
 		t.Fatalf("bob's leave %+v after %v, want after the %v grace", p, at.Sub(gone), grace)
+	}
+}
+
+// TestPresenceStormHidesAMassReconnect: when many members of a channel
+// drop together, the leaves held past the first few wait for the storm
+// grace: members back after the short grace but within the storm grace
+// are told neither leaving nor joining; the first few were told both,
+// each leave before its join; one who stays away is told as leaving once
+// the storm grace is over.
+func TestPresenceStormHidesAMassReconnect(t *testing.T) {
+	const grace, storm = 300 * time.Millisecond, 4 * time.Second
+	s := newStack(t)
+	ua1, _ := s.startUA(func(c *ua.Config) { c.PresenceGrace, c.PresenceStormGrace = grace, storm })
+	s.channel("world", kaiwa.ChannelOpen)
+	ctx := context.Background()
+	join := func(c *client.Conn) {
+		t.Helper()
+		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := c.Join(jctx, "world"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := s.dial(ua1, "alice")
+	join(alice)
+	const n = 12
+	var users []string
+	var conns []*client.Conn
+	for i := range n {
+		u := fmt.Sprintf("p%02d", i)
+		c := s.dial(ua1, u)
+		join(c)
+		users, conns = append(users, u), append(conns, c)
+	}
+	// Alice has been told of the twelve joins.
+	for seen := 0; seen < n; {
+		if p := testenv.NextEvent(t, alice, "presence").Presence; p.Event == "join" {
+			seen++
+		}
+	}
+
+	// All twelve drop at once; all but the last are back after twice the
+	// short grace, well within the storm grace.
+	for _, c := range conns {
+		c.Close()
+	}
+	time.Sleep(2 * grace)
+	for _, u := range users[:n-1] {
+		join(s.dial(ua1, u))
+	}
+	if _, err := alice.Say(ctx, "world", "marker", nil); err != nil {
+		t.Fatal(err)
+	}
+	told := map[string][]string{}
+	for waiting := time.After(10 * time.Second); ; {
+		var ev client.Event
+		select {
+		case ev = <-alice.Events():
+		case <-waiting:
+			t.Fatal("the marker never came")
+		}
+		if ev.Op == "presence" {
+			told[ev.Presence.User] = append(told[ev.Presence.User], ev.Presence.Event)
+		}
+		if ev.Op == "msg" && ev.Msg.Text == "marker" {
+			break
+		}
+	}
+	// The first few leaves were held for the short grace: told, and their
+	// joins after them; the storm's were not told at all.
+	for u, evs := range told {
+		if !slices.Equal(evs, []string{"leave", "join"}) && !(u == users[n-1] && slices.Equal(evs, []string{"leave"})) {
+			t.Errorf("%s was told as %v", u, evs)
+		}
+	}
+	if len(told) > n/2 {
+		t.Errorf("%d of %d dropped members were told (%v): the storm grace held none", len(told), n, told)
+	}
+	// The one who stays away is told as leaving, at the latest once the
+	// storm grace is over.
+	if _, ok := told[users[n-1]]; !ok {
+		gone := time.Now()
+		for {
+			p := testenv.NextEvent(t, alice, "presence").Presence
+			if p.User == users[n-1] {
+				if p.Event != "leave" || time.Since(gone) > storm+2*time.Second {
+					t.Fatalf("%s: %+v after %v", p.User, p, time.Since(gone))
+				}
+				break
+			}
+		}
 	}
 }

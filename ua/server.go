@@ -116,6 +116,14 @@ type Config struct {
 	// presence events to every other member of every channel. 0: default
 	// 3s; negative: none (every leave is told at once).
 	PresenceGrace time.Duration
+	// PresenceStormGrace is the presence grace of a channel whose members
+	// drop together: once a room holds the leaves of a tenth of its
+	// sessions (at least [presenceStormMin]), the leaves it holds from
+	// then on wait this long, so that players coming back from a mass
+	// drop (a network outage, a UA restart) take longer than the grace to
+	// reconnect and still flash neither a leave nor a join to the others.
+	// 0: default 30s; negative or below PresenceGrace: PresenceGrace.
+	PresenceStormGrace time.Duration
 	// RepairMax bounds the missed messages one gap in a channel's live
 	// delivery replays from the stream; the rest of a larger gap is
 	// skipped (and counted). Default 1000.
@@ -207,6 +215,10 @@ func (c *Config) setDefaults() {
 	case c.PresenceGrace < 0:
 		c.PresenceGrace = 0
 	}
+	if c.PresenceStormGrace == 0 {
+		c.PresenceStormGrace = 30 * time.Second
+	}
+	c.PresenceStormGrace = max(c.PresenceStormGrace, c.PresenceGrace)
 	if c.RepairMax <= 0 {
 		c.RepairMax = 1000
 	}

@@ -93,6 +93,7 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	logReqs := f.boolean("log-requests", "KAIWA_LOG_REQUESTS", "log every connect (WebSocket upgrade) at info, tenant but never token")
 	metricsAddr := metricsListen(f)
 	grace := f.duration("presence-grace", "KAIWA_PRESENCE_GRACE", 3*time.Second, "how long a user whose session ended is not told to the channel as leaving; back by then (a reconnect), neither the leave nor the join is told (0: every leave at once)")
+	stormGrace := f.duration("presence-storm-grace", "KAIWA_PRESENCE_STORM_GRACE", 30*time.Second, "the presence grace in a channel whose members drop together (its UA holds the leaves of a tenth of them): players back from a mass drop within it flash neither a leave nor a join (0: the presence grace)")
 	fence := f.duration("fence-after", "KAIWA_FENCE_AFTER", 5*time.Second, "when the bus has been unreachable this long, ask every session to reconnect elsewhere, refuse new ones and fail /readyz until it is back (0: never)")
 	node := f.node()
 	hookPrivate := f.boolean("hook-allow-private", "KAIWA_HOOK_ALLOW_PRIVATE", "let tenants' before-send hooks be http URLs and private, loopback or link-local addresses (tests, private deployments)")
@@ -123,8 +124,8 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 		Players: b.Players(), Stream: b,
 		CompileNG:      func(l kaiwa.NGList) (ua.Matcher, error) { return ngword.Compile(l.Words, l.Allow) },
 		SendQueueBytes: *queue, PingInterval: *ping, DrainWindow: *drain, FenceAfter: orNever(*fence),
-		PresenceGrace: orNever(*grace),
-		Stats:         b.Stats(), Metrics: b.Collectors(),
+		PresenceGrace: orNever(*grace), PresenceStormGrace: orNever(*stormGrace),
+		Stats: b.Stats(), Metrics: b.Collectors(),
 	})
 	if err != nil {
 		return err
