@@ -448,6 +448,8 @@ if [ "$write" = 1 ]; then
 		echo "bin/kaiwa nginx-config --prefix var/bench/nginx --sockets \$RUN --http 127.0.0.1:$nginx_http --https 127.0.0.1:$nginx_https --self-signed var/bench/tls --ua-per-version $uas --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
 		echo "bin/kaiwa nginx-config --prefix var/bench/nginx-bare --sockets var/bench/run-bare --http 127.0.0.1:$bare_http --https 127.0.0.1:$bare_https --self-signed var/bench/tls --ua-per-version $uas --workers $nginx_workers --per-ip-conns -1 --per-ip-upgrade-rate -1 --out nginx.conf"
 		echo "# KAIWA_NGINX and BARE_NGINX: --pid nginx=PID for each nginx's master and workers."
+		echo "# Before the 'kaiwa, system' rows, their tenant's API rate is lifted:"
+		echo "bin/kaiwa tenant create bench-system --mysql-dsn \$DSN; bin/kaiwa tenant settings bench-system --set '{\"api_rate\":100000,\"api_burst\":100000}' --mysql-dsn \$DSN --nats-url $nats_url"
 		echo "# The runs, in this order:"
 		cat "$commands"
 		echo '```'
