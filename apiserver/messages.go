@@ -112,14 +112,20 @@ type batchResult struct {
 
 // handlePostBatch publishes up to [kaiwa.MaxBatch] system messages, each
 // to a channel or a user's inbox, in one call ([kaiwa.Core.PostMessages]):
-// POST /messages/batch. Each message succeeds or fails on its own; the
-// answer is 200 with a result per message whenever the batch itself is
-// well formed.
+// POST /messages/batch. The batch counts as one call of the tenant's API
+// rate per message. Each message succeeds or fails on its own; the answer
+// is 200 with a result per message whenever the batch itself is well
+// formed.
 func handlePostBatch(core *kaiwa.Core) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var body batchRequest
 		if err := bind(c, &body); err != nil {
 			return err
+		}
+		if n := len(body.Messages); n > 0 && n <= kaiwa.MaxBatch {
+			if err := chargeMore(c, n-1); err != nil {
+				return err
+			}
 		}
 		posts := make([]kaiwa.Post, len(body.Messages))
 		refused := make([]error, len(body.Messages))

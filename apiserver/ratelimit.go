@@ -13,22 +13,46 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 )
 
+// rateKey is the echo context key of a call's charge: a func(n int) error
+// that takes n more calls from the tenant's bucket (see [chargeMore]).
+const rateKey = "kaiwa.rate"
+
 // limitRate refuses a tenant's calls over its API rate with 429
 // "rate_limited" and a Retry-After header, so that one tenant cannot starve
-// the others. It runs after [requireAPIKey].
+// the others. It runs after [requireAPIKey]. A call that counts as several
+// takes the rest with [chargeMore].
 func limitRate(l *tenantLimits) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			ok, wait, perSecond := l.allow(c.Request().Context(), tenantOf(c))
-			if !ok {
+			charge := func(n int) error {
+				ok, wait, perSecond := l.allow(c.Request().Context(), tenantOf(c), n)
+				if ok {
+					return nil
+				}
 				secs := retryAfter(wait)
 				c.Response().Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 				return kaiwa.Errorf(kaiwa.CodeRateLimited,
 					"over the API rate of %g calls per second; retry after %d s", perSecond, secs)
 			}
+			if err := charge(1); err != nil {
+				return err
+			}
+			c.Set(rateKey, charge)
 			return next(c)
 		}
 	}
+}
+
+// chargeMore takes n more calls from the tenant's API rate for call c (a
+// batch counts as one call per message), or answers as [limitRate] does
+// when the bucket does not hold them: then nothing more is taken, and the
+// refused call counts as the one call [limitRate] took. Without the rate
+// limit in front it does nothing.
+func chargeMore(c echo.Context, n int) error {
+	if charge, ok := c.Get(rateKey).(func(int) error); ok && n > 0 {
+		return charge(n)
+	}
+	return nil
 }
 
 // retryAfter returns the whole seconds, at least 1, of a Retry-After
@@ -73,10 +97,11 @@ func newTenantLimits(tenants kaiwa.TenantStore, refresh time.Duration, max int) 
 	}
 }
 
-// allow takes one call from t's bucket. When the bucket is empty, ok is
-// false and wait is how long until a call would be allowed. perSecond is
-// the tenant's rate.
-func (l *tenantLimits) allow(ctx context.Context, t kaiwa.TenantID) (ok bool, wait time.Duration, perSecond float64) {
+// allow takes n calls from t's bucket. When the bucket does not hold
+// them, ok is false, nothing is taken, and wait is how long until they
+// would be allowed (a second when they never would: more than the burst).
+// perSecond is the tenant's rate.
+func (l *tenantLimits) allow(ctx context.Context, t kaiwa.TenantID, n int) (ok bool, wait time.Duration, perSecond float64) {
 	now := l.now()
 	l.mu.Lock()
 	e := l.m[t]
@@ -98,13 +123,13 @@ func (l *tenantLimits) allow(ctx context.Context, t kaiwa.TenantID) (ok bool, wa
 	// cancelled afterwards would not give its token back when another
 	// call reserved meanwhile, so concurrent refusals would leave the
 	// tenant in debt.)
-	if e.lim.AllowN(now, 1) {
+	if e.lim.AllowN(now, n) {
 		return true, 0, perSecond
 	}
-	if perSecond <= 0 || e.lim.Burst() < 1 {
+	if perSecond <= 0 || e.lim.Burst() < n {
 		return false, time.Second, perSecond
 	}
-	need := 1 - e.lim.TokensAt(now)
+	need := float64(n) - e.lim.TokensAt(now)
 	return false, time.Duration(need * float64(time.Second) / perSecond), perSecond
 }
 

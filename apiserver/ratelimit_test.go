@@ -3,6 +3,7 @@ package apiserver
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -76,6 +77,34 @@ func TestRateLimitConfinesAFlood(t *testing.T) {
 	if logged := e.logs.String(); logged != "" {
 		t.Errorf("rate limiting was logged: %q", logged)
 	}
+}
+
+// TestBatchCountsPerMessage: a batch of system messages takes one call of
+// the tenant's API rate per message; a batch the bucket cannot hold is
+// refused whole, publishes nothing, and counts as one call (the request).
+func TestBatchCountsPerMessage(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	// A refills one call in 1000 s, so the count is exact.
+	e.setSettings(e.tenantA, kaiwa.Settings{APIRate: 0.001, APIBurst: 10})
+	e.putChannel(e.keyA, "world", "open") // 1 of 10
+	batch := func(n int) string {
+		return `{"messages":[` + strings.TrimSuffix(strings.Repeat(`{"ch":"world","text":"x"},`, n), ",") + `]}`
+	}
+	wantStatus(t, e.do("POST", "/v1/api/messages/batch", e.keyA, batch(6)), http.StatusOK) // 7 of 10
+	// Four messages are four calls: over what is left.
+	rec := e.do("POST", "/v1/api/messages/batch", e.keyA, batch(4))
+	wantError(t, rec, http.StatusTooManyRequests, kaiwa.CodeRateLimited)
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	if n := len(e.bus.Messages()); n != 6 {
+		t.Errorf("%d messages published, want the first batch's 6 alone", n)
+	}
+	// The refused batch took one call: two messages still fit, then
+	// nothing does.
+	wantStatus(t, e.do("POST", "/v1/api/messages/batch", e.keyA, batch(2)), http.StatusOK)
+	wantError(t, e.do("GET", "/v1/api/keys", e.keyA, ""), http.StatusTooManyRequests, kaiwa.CodeRateLimited)
 }
 
 func TestRetryAfter(t *testing.T) {
@@ -152,7 +181,7 @@ func (l *testLimits) size() int {
 func allowN(t testing.TB, l *testLimits, name string, n int) (allowed int, wait time.Duration) {
 	t.Helper()
 	for range n {
-		ok, w, _ := l.allow(t.Context(), l.ids[name])
+		ok, w, _ := l.allow(t.Context(), l.ids[name], 1)
 		if ok {
 			allowed++
 		} else {
