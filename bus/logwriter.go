@@ -100,11 +100,20 @@ func (w *LogWriter) Run(ctx context.Context) error {
 	return nil
 }
 
+// gatherPause ends a batch that has waited this long for its next
+// message. Each batch is one MySQL transaction (the messages and their say
+// events) and its round trips, so at a few hundred messages a second a
+// batch should gather tens of them: with 5 ms, batches of a few messages
+// cost the API process and MySQL about 200 µs more per message in the
+// 40,000 deliveries/s fan-out (docs/benchmarks.md, "Log writer batches").
+// MaxWait still bounds a batch.
+const gatherPause = 25 * time.Millisecond
+
 // gather sends batches from it until ctx ends or the pull fails: a batch
 // is what arrives, up to Batch messages, from its first message until a
-// short pause or MaxWait has passed.
+// pause of gatherPause or MaxWait has passed.
 func (w *LogWriter) gather(ctx context.Context, it jetstream.MessagesContext, batches chan<- []jetstream.Msg) {
-	const pause = 5 * time.Millisecond
+	pause := min(gatherPause, w.MaxWait)
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
