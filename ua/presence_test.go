@@ -95,14 +95,6 @@ func TestPresenceGraceHidesAReconnect(t *testing.T) {
 	s.channel("world", kaiwa.ChannelOpen)
 	ctx := context.Background()
 	alice := s.dial(ua1, "alice")
-	join := func(c *client.Conn) {
-		t.Helper()
-		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := c.Join(jctx, "world"); err != nil {
-			t.Fatal(err)
-		}
-	}
 	nextPresence := func(user string) (*client.Presence, time.Time) {
 		t.Helper()
 		for {
@@ -112,11 +104,11 @@ func TestPresenceGraceHidesAReconnect(t *testing.T) {
 			}
 		}
 	}
-	join(alice)
+	joinWorld(t, alice)
 
 	// Leaving the channel is told at once, not held.
 	carol := s.dial(ua2, "carol")
-	join(carol)
+	joinWorld(t, carol)
 	if p, _ := nextPresence("carol"); p.Event != "join" {
 		t.Fatalf("carol: %+v", p)
 	}
@@ -130,13 +122,13 @@ func TestPresenceGraceHidesAReconnect(t *testing.T) {
 
 	// Bob's session ends and he is back, on the other UA, within the grace.
 	bob := s.dial(ua2, "bob")
-	join(bob)
+	joinWorld(t, bob)
 	if p, _ := nextPresence("bob"); p.Event != "join" {
 		t.Fatalf("bob: %+v", p)
 	}
 	bob.Close()
 	bob2 := s.dial(ua1, "bob")
-	join(bob2)
+	joinWorld(t, bob2)
 	time.Sleep(grace + time.Second) // a leave not cancelled is told by now
 	if _, err := bob2.Say(ctx, "world", "still here", nil); err != nil {
 		t.Fatal(err)
@@ -176,23 +168,15 @@ func TestPresenceStormHidesAMassReconnect(t *testing.T) {
 	ua1, _ := s.startUA(func(c *ua.Config) { c.PresenceGrace, c.PresenceStormGrace = grace, storm })
 	s.channel("world", kaiwa.ChannelOpen)
 	ctx := context.Background()
-	join := func(c *client.Conn) {
-		t.Helper()
-		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := c.Join(jctx, "world"); err != nil {
-			t.Fatal(err)
-		}
-	}
 	alice := s.dial(ua1, "alice")
-	join(alice)
+	joinWorld(t, alice)
 	const n = 12
 	var users []string
 	var conns []*client.Conn
 	for i := range n {
 		u := fmt.Sprintf("p%02d", i)
 		c := s.dial(ua1, u)
-		join(c)
+		joinWorld(t, c)
 		users, conns = append(users, u), append(conns, c)
 	}
 	// Alice has been told of the twelve joins.
@@ -209,7 +193,7 @@ func TestPresenceStormHidesAMassReconnect(t *testing.T) {
 	}
 	time.Sleep(2 * grace)
 	for _, u := range users[:n-1] {
-		join(s.dial(ua1, u))
+		joinWorld(t, s.dial(ua1, u))
 	}
 	if _, err := alice.Say(ctx, "world", "marker", nil); err != nil {
 		t.Fatal(err)
@@ -252,5 +236,16 @@ func TestPresenceStormHidesAMassReconnect(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// joinWorld joins c to the channel "world", failing the test if it cannot
+// within 5 s.
+func joinWorld(t *testing.T, c *client.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Join(ctx, "world"); err != nil {
+		t.Fatal(err)
 	}
 }
