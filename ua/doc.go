@@ -54,7 +54,10 @@
 //
 //  1. hubShard.mu (a shard's rooms and their members). Held while a
 //     room's bus subscription is made or ended, and while joining checks
-//     the session's channel count (session.mu).
+//     the session's channel count (session.mu). A room's sessions()
+//     takes it to make a new snapshot after its members changed, so it
+//     is called holding no other lock of the package (sessionsLocked
+//     under this one).
 //  2. room.feedsMu (a user room's feeds), taken alone or under the shard
 //     lock when the room closes.
 //  3. session.mu (joined channels, membership, the resume gate).
@@ -67,7 +70,8 @@
 //
 // The rest are leaves, never held while taking another lock of the
 // package: feed.mu (taken under the shard lock or room.feedsMu when a room
-// closes), room.recentMu, Server.mu (the sessions), Server.tmu (the
+// closes), room.recentMu, room.leavingMu (the presence grace's held
+// leaves), Server.mu (the sessions), Server.tmu (the
 // tenants), tenantState.ngMu (held across an NG list's load, a directory
 // request), tenantState.hitMu and replayBudget.mu.
 //

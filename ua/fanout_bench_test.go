@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,12 +70,14 @@ func sessionServer(tb testing.TB, srv *Server) (hs *httptest.Server, next func()
 
 // channelRoom returns the room of channel "world" holding sessions.
 func channelRoom(srv *Server, sessions []*session) *room {
-	r := &room{key: roomKey{tenant: "acme", name: "world"}, members: make(map[*session]struct{})}
+	r := &room{key: roomKey{tenant: "acme", name: "world"}, lock: new(sync.Mutex), members: make(map[*session]struct{})}
 	r.deliver = srv.hub.channelDeliver(r)
+	r.lock.Lock()
+	defer r.lock.Unlock()
 	for _, ss := range sessions {
 		r.members[ss] = struct{}{}
 	}
-	r.publishView()
+	r.membersChanged()
 	return r
 }
 

@@ -82,10 +82,16 @@ type roomKey struct {
 // memory instead of each asking the stream.
 type room struct {
 	key     roomKey
+	lock    *sync.Mutex           // the shard's lock
 	members map[*session]struct{} // guarded by the shard lock
-	view    atomic.Pointer[[]*session]
-	sub     kaiwa.Subscription
-	linger  *time.Timer // set while the room has no members; guarded by the shard lock
+	// view is the members as a lock-free snapshot for fan-outs, made when
+	// one asks for it after a change (nil until then): a join or a leave
+	// costs nothing per member, so a crowd joining a big room is not
+	// quadratic.
+	view   atomic.Pointer[[]*session]
+	size   atomic.Int32 // len(members), readable without the lock
+	sub    kaiwa.Subscription
+	linger *time.Timer // set while the room has no members; guarded by the shard lock
 
 	// feed keeps a channel room's deliveries gapless; a user room has one
 	// per direct channel and inbox in feeds (guarded by feedsMu).
@@ -177,21 +183,37 @@ func (h *hub) shard(k roomKey) *hubShard {
 	return &h.shards[mh.Sum64()%hubShards]
 }
 
-// publishView refreshes the room's lock-free snapshot. Call with the shard
+// membersChanged drops the room's snapshot after a change of its
+// members; the next [room.sessions] makes a new one. Call with the shard
 // lock held.
-func (r *room) publishView() {
+func (r *room) membersChanged() {
+	r.view.Store(nil)
+	r.size.Store(int32(len(r.members)))
+}
+
+// sessions returns a snapshot of the room's sessions, which the caller
+// must not change. It takes the shard lock only to make a new snapshot
+// after a change; a caller that holds the lock uses [room.sessionsLocked].
+func (r *room) sessions() []*session {
+	if v := r.view.Load(); v != nil {
+		return *v
+	}
+	r.lock.Lock()
+	defer r.lock.Unlock()
+	return r.sessionsLocked()
+}
+
+// sessionsLocked is [room.sessions] for a caller holding the shard lock.
+func (r *room) sessionsLocked() []*session {
+	if v := r.view.Load(); v != nil {
+		return *v
+	}
 	v := make([]*session, 0, len(r.members))
 	for ss := range r.members {
 		v = append(v, ss)
 	}
 	r.view.Store(&v)
-}
-
-func (r *room) sessions() []*session {
-	if v := r.view.Load(); v != nil {
-		return *v
-	}
-	return nil
+	return v
 }
 
 // enter adds ss to the room of k, subscribing on the bus when it is the
@@ -224,7 +246,7 @@ func (h *hub) enter(ss *session, k roomKey, check func(n int) error) (added bool
 		}
 	}
 	if r == nil {
-		r = &room{key: k, members: make(map[*session]struct{})}
+		r = &room{key: k, lock: &sh.mu, members: make(map[*session]struct{})}
 		if k.user {
 			r.deliver = h.userDeliver(r)
 			r.sub, err = h.srv.cfg.Bus.SubscribeUser(k.tenant, k.name, h.userHandler(r))
@@ -247,7 +269,7 @@ func (h *hub) enter(ss *session, k roomKey, check func(n int) error) (added bool
 		pos, posOK = r.feed.position()
 	}
 	r.members[ss] = struct{}{}
-	r.publishView()
+	r.membersChanged()
 	return true, len(r.members), pos, posOK, nil
 }
 
@@ -281,7 +303,7 @@ func (h *hub) exit(ss *session, k roomKey) (bool, int) {
 	}
 	n := len(r.members)
 	delete(r.members, ss)
-	r.publishView()
+	r.membersChanged()
 	if len(r.members) == 0 {
 		if linger := h.srv.cfg.RoomLinger; linger > 0 && !k.user {
 			// Keep the subscription, and the recent messages, a while:
@@ -488,6 +510,9 @@ func (h *hub) channelHandler(r *room) kaiwa.Handler {
 // tellPresence tells a channel room's local sessions, but the user's own,
 // of presence event p.
 func (h *hub) tellPresence(r *room, p *kaiwa.Presence) {
+	if r.size.Load() == 0 {
+		return
+	}
 	sessions := r.sessions()
 	if len(sessions) == 0 || len(sessions) > sessions[0].settings().PresenceLimit {
 		// Announced while the room was small, delivered once it had
@@ -548,7 +573,7 @@ func (h *hub) holdPresence(r *room, p *kaiwa.Presence) bool {
 		if r.leaving == nil {
 			r.leaving = map[string]*heldLeave{}
 		}
-		if stormy(len(r.leaving), len(r.sessions())) {
+		if stormy(len(r.leaving), int(r.size.Load())) {
 			grace = h.srv.cfg.PresenceStormGrace
 			h.srv.met.presenceStormHeld.Inc()
 		}

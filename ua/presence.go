@@ -44,7 +44,7 @@ func (h *hub) presence(t kaiwa.TenantID, ch, user string) kaiwa.PresenceAnswer {
 		if r == nil {
 			return kaiwa.PresenceAnswer{}
 		}
-		return kaiwa.PresenceAnswer{Sessions: len(r.sessions())}
+		return kaiwa.PresenceAnswer{Sessions: int(r.size.Load())}
 	}
 	k := roomKey{tenant: t, name: ch}
 	sh := h.shard(k)

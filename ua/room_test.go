@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,5 +211,65 @@ func TestReplayAheadOfLiveIsNotRepeated(t *testing.T) {
 	}
 	if ss.replaying.Load() {
 		t.Error("still checking live messages after the gate closed")
+	}
+}
+
+// TestRoomSnapshot: a room's snapshot follows its members, made again only
+// when asked for after a change, and readers running beside the changes
+// see whole snapshots (run with -race).
+func TestRoomSnapshot(t *testing.T) {
+	r := &room{lock: new(sync.Mutex), members: map[*session]struct{}{}}
+	set := func(f func()) {
+		r.lock.Lock()
+		defer r.lock.Unlock()
+		f()
+		r.membersChanged()
+	}
+	a, b := &session{}, &session{}
+	if got := r.sessions(); len(got) != 0 || r.size.Load() != 0 {
+		t.Fatalf("empty room: %v", got)
+	}
+	set(func() { r.members[a] = struct{}{}; r.members[b] = struct{}{} })
+	first := r.sessions()
+	if len(first) != 2 || r.size.Load() != 2 {
+		t.Fatalf("two members: %v", first)
+	}
+	if again := r.sessions(); &again[0] != &first[0] {
+		t.Error("an unchanged room made its snapshot again")
+	}
+	set(func() { delete(r.members, a) })
+	if got := r.sessions(); len(got) != 1 || got[0] != b || len(first) != 2 {
+		t.Errorf("after a leave: %v (the earlier snapshot %v must not change)", got, first)
+	}
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, ss := range r.sessions() {
+					if ss == nil {
+						t.Error("a nil session in a snapshot")
+						return
+					}
+				}
+			}
+		}()
+	}
+	for range 1000 {
+		ss := &session{}
+		set(func() { r.members[ss] = struct{}{} })
+	}
+	close(stop)
+	wg.Wait()
+	if n := len(r.sessions()); n != 1001 || r.size.Load() != 1001 {
+		t.Errorf("%d sessions after 1,000 joins, want 1001", n)
 	}
 }

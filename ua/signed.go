@@ -36,7 +36,7 @@ func (h *hub) eachUserRoom(t kaiwa.TenantID, f func(user string, sessions []*ses
 		sh.mu.Lock()
 		for k, r := range sh.rooms {
 			if k.user && k.tenant == t && len(r.members) > 0 {
-				f(k.name, r.sessions())
+				f(k.name, r.sessionsLocked())
 			}
 		}
 		sh.mu.Unlock()
