@@ -187,6 +187,42 @@ func TestPostBatch(t *testing.T) {
 	}
 }
 
+// TestPostBatchBodyLimit: a batch may carry more than the 64 KiB of other
+// calls, up to BatchBodyLimit; past it the call is refused whole with
+// too_large and posts nothing.
+func TestPostBatchBodyLimit(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.putChannel(e.keyA, "world", "open")
+	batch := func(n, dataBytes int) string {
+		item := `{"ch":"world","data":{"pad":"` + strings.Repeat("x", dataBytes) + `"}}`
+		return `{"messages":[` + strings.TrimSuffix(strings.Repeat(item+",", n), ",") + `]}`
+	}
+	// 100 messages of 3 KB of data each: about 300 KB, within the tenant's
+	// data limit per message.
+	body := batch(100, 3000)
+	if len(body) <= DefaultBodyLimit {
+		t.Fatalf("the batch is %d bytes, not over the default body limit", len(body))
+	}
+	rec := e.do("POST", "/v1/api/messages/batch", e.keyA, body)
+	wantStatus(t, rec, http.StatusOK)
+	var got batchResponse
+	decode(t, rec, &got)
+	if got.Published != 100 || got.Failed != 0 {
+		t.Fatalf("published %d, failed %d", got.Published, got.Failed)
+	}
+	// Over the batch limit: refused whole.
+	before := len(e.bus.Messages())
+	body = batch(100, BatchBodyLimit/100)
+	wantError(t, e.do("POST", "/v1/api/messages/batch", e.keyA, body), http.StatusRequestEntityTooLarge, kaiwa.CodeTooLarge)
+	if n := len(e.bus.Messages()); n != before {
+		t.Errorf("%d messages published by a refused batch", n-before)
+	}
+	// Other calls keep the default limit.
+	wantError(t, e.do("POST", "/v1/api/channels/world/messages", e.keyA, `{"text":"`+strings.Repeat("x", DefaultBodyLimit)+`"}`),
+		http.StatusRequestEntityTooLarge, kaiwa.CodeTooLarge)
+}
+
 func TestPostMessageRefusesBadRequests(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
