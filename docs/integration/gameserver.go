@@ -1,14 +1,18 @@
 // Package integration is the game-server side of a Kaiwa integration, as
 // docs/integration.md shows it: minting signed user tokens, verifying
-// webhook deliveries, and answering the before-send hook. Its test runs
-// it (and the TypeScript version beside it) against a real stack.
+// webhook deliveries, answering the before-send hook, and posting system
+// messages in batches. Its test runs it (and the TypeScript version beside
+// it) against a real stack.
 package integration
 
 import (
+	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -75,4 +79,73 @@ func BeforeSend(secret string) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(answer)
 	}
+}
+
+// Post is one system message: to a channel (Ch) or to a player's inbox
+// (User). Its CID makes posting it again safe.
+type Post struct {
+	Ch   string `json:"ch,omitempty"`
+	User string `json:"user,omitempty"`
+	Text string `json:"text,omitempty"`
+	Data any    `json:"data,omitempty"`
+	CID  string `json:"cid"`
+}
+
+// Posted is a post's outcome: its id and seq, or Kaiwa's error.
+type Posted struct {
+	ID    string `json:"id"`
+	Seq   uint64 `json:"seq"`
+	Error *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// PostMessages posts up to 100 system messages in one call (POST
+// {api}/messages/batch) and posts again, up to twice more, those whose
+// outcome Kaiwa could not confirm ("unavailable"): their CIDs keep them
+// from being posted twice.
+func PostMessages(ctx context.Context, api, key string, posts []Post) ([]Posted, error) {
+	out := make([]Posted, len(posts))
+	todo := make([]int, len(posts))
+	for i := range todo {
+		todo[i] = i
+	}
+	for attempt := 0; attempt < 3 && len(todo) > 0; attempt++ {
+		batch := make([]Post, len(todo))
+		for j, i := range todo {
+			batch[j] = posts[i]
+		}
+		body, err := json.Marshal(map[string]any{"messages": batch})
+		if err != nil {
+			return out, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/messages/batch", bytes.NewReader(body))
+		if err != nil {
+			return out, err
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return out, err
+		}
+		var answer struct {
+			Results []Posted `json:"results"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&answer)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil || len(answer.Results) != len(todo) {
+			return out, fmt.Errorf("kaiwa: POST /messages/batch: HTTP %d", resp.StatusCode)
+		}
+		var again []int
+		for j, i := range todo {
+			out[i] = answer.Results[j]
+			if out[i].Error != nil && out[i].Error.Code == "unavailable" {
+				again = append(again, i)
+			}
+		}
+		todo = again
+	}
+	return out, nil
 }

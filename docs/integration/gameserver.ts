@@ -1,6 +1,6 @@
 // The game-server side of a Kaiwa integration in TypeScript (Node 20+, no
 // dependencies): mint a signed token, verify a webhook, answer the
-// before-send hook.
+// before-send hook, post system messages in batches.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
@@ -46,4 +46,32 @@ export function beforeSend(secret: string) {
       res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(answer));
     });
   };
+}
+
+/** One system message: to a channel (ch) or a player's inbox (user); its cid makes posting it again safe. */
+export interface Post { ch?: string; user?: string; text?: string; data?: unknown; cid: string }
+
+/** A post's outcome: its id and seq, or Kaiwa's error. */
+export interface Posted { id?: string; seq?: number; ch?: string; error?: { code: string; message: string } }
+
+/** Posts up to 100 system messages in one call, and posts again (twice at most) those Kaiwa could not confirm. */
+export async function postMessages(api: string, key: string, posts: Post[]): Promise<Posted[]> {
+  const out: Posted[] = new Array(posts.length);
+  let todo = posts.map((_, i) => i);
+  for (let attempt = 0; attempt < 3 && todo.length > 0; attempt++) {
+    const res = await fetch(`${api}/messages/batch`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ messages: todo.map((i) => posts[i]) }),
+    });
+    const answer = (await res.json()) as { results?: Posted[] };
+    if (res.status !== 200 || answer.results?.length !== todo.length) throw new Error(`kaiwa: POST /messages/batch: HTTP ${res.status}`);
+    const again: number[] = [];
+    todo.forEach((i, j) => {
+      out[i] = answer.results![j];
+      if (out[i].error?.code === "unavailable") again.push(i);
+    });
+    todo = again;
+  }
+  return out;
 }

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kaiwa-chat/kaiwa"
+	"github.com/kaiwa-chat/kaiwa/apiserver"
 	"github.com/kaiwa-chat/kaiwa/client"
 	"github.com/kaiwa-chat/kaiwa/internal/testenv"
 	"github.com/kaiwa-chat/kaiwa/internal/teststack"
@@ -20,12 +23,13 @@ import (
 
 // runner is a Node script driving gameserver.ts (transpiled): mint,
 // verify, or serve the before-send hook (printing its port).
-const runner = `import { mintToken, verifyWebhook, beforeSend } from "./gameserver.mjs";
+const runner = `import { mintToken, verifyWebhook, beforeSend, postMessages } from "./gameserver.mjs";
 import http from "node:http";
 const [cmd, ...a] = process.argv.slice(2);
 if (cmd === "mint") console.log(mintToken(a[0], a[1], Buffer.from(a[2]), a[3], a[4], a[5], 3600));
 if (cmd === "verify") console.log(verifyWebhook(a[0], { "kaiwa-timestamp": a[1], "kaiwa-signature": a[2] }, Buffer.from(a[3])));
 if (cmd === "serve") { const s = http.createServer(beforeSend(a[0])); s.listen(0, "127.0.0.1", () => console.log(s.address().port)); }
+if (cmd === "post") console.log(JSON.stringify(await postMessages(a[0], a[1], JSON.parse(a[2]))));
 `
 
 // typescript transpiles gameserver.ts into dir and returns a function
@@ -150,6 +154,96 @@ func TestGameServerExamples(t *testing.T) {
 				t.Fatalf("%s let through %q", url, m.Text)
 			}
 		}
+	}
+}
+
+// TestPostMessagesExamples: the Go and TypeScript helpers post batches of
+// system messages through a real API server: a player in the channel and
+// the player whose inbox it is receive them, a post to no channel comes
+// back with its error, and a batch posted again (the same cids) posts
+// nothing new.
+func TestPostMessagesExamples(t *testing.T) {
+	s := teststack.New(t)
+	uaURL, _ := s.UA("v1", nil)
+	s.Channel("world", kaiwa.ChannelOpen)
+	ctx := t.Context()
+	key, err := s.Store.RotateKey(ctx, s.Tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := &kaiwa.Core{Tenants: s.Store, Tokens: s.Store, Channels: s.Store, Log: s.Store, NG: s.Store,
+		Sanctions: s.Store, Signing: s.Store, Webhooks: s.Store, Bus: s.API, Events: s.API, Player: s.Store}
+	api := httptest.NewServer(apiserver.NewServer(apiserver.Config{
+		Core: core, Tenants: s.Store, Channels: s.Store, Log: s.Store, NG: s.Store, Sanctions: s.Store,
+		Events: s.Store, Signing: s.Store, Webhooks: s.Store, Presence: s.API, Version: "v1",
+		Logger: slog.New(slog.DiscardHandler),
+	}))
+	defer api.Close()
+	base := api.URL + "/v1/api"
+	dial := func(user string) *client.Conn {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		c, err := client.Dial(dctx, uaURL, client.Options{Token: s.Token(user, []string{"*"}, []string{"*"})})
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	alice, bob := dial("alice"), dial("bob")
+	if err := alice.Join(ctx, "world"); err != nil {
+		t.Fatal(err)
+	}
+	node := typescript(t)
+
+	for _, lang := range []string{"go", "ts"} {
+		posts := []Post{
+			{Ch: "world", Text: lang + ": raid in 5 minutes", CID: lang + "-raid"},
+			{User: "bob", Data: map[string]any{"reward": map[string]int{"gold": 100}}, CID: lang + "-reward"},
+			{Ch: "nowhere", Text: "lost", CID: lang + "-lost"},
+		}
+		post := func() []Posted {
+			t.Helper()
+			if lang == "go" {
+				got, err := PostMessages(ctx, base, key, posts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			raw, _ := json.Marshal(posts)
+			out, err := node("post", base, key, string(raw)).Output()
+			if err != nil {
+				t.Fatalf("postMessages in TypeScript: %v", err)
+			}
+			var got []Posted
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("postMessages in TypeScript printed %q: %v", out, err)
+			}
+			return got
+		}
+		got := post()
+		if len(got) != 3 || got[0].ID == "" || got[1].ID == "" || got[2].Error == nil || got[2].Error.Code != "not_found" {
+			t.Fatalf("%s results %+v", lang, got)
+		}
+		if m := testenv.NextEvent(t, alice, "msg").Msg; m.Text != posts[0].Text || !m.System || m.ID != got[0].ID {
+			t.Errorf("%s: alice got %+v", lang, m)
+		}
+		if m := testenv.NextEvent(t, bob, "msg").Msg; m.Ch != kaiwa.Inbox("bob") || string(m.Data) != `{"reward":{"gold":100}}` {
+			t.Errorf("%s: bob got %+v", lang, m)
+		}
+		// Again, the same cids: the same messages, nothing posted anew.
+		again := post()
+		if again[0].ID != got[0].ID || again[1].ID != got[1].ID {
+			t.Errorf("%s: posted again %+v, first %+v", lang, again, got)
+		}
+	}
+	// Nothing more reached alice than the two posts to world.
+	if _, err := alice.Say(ctx, "world", "marker", nil); err != nil {
+		t.Fatal(err)
+	}
+	if m := testenv.NextEvent(t, alice, "msg").Msg; m.Text != "marker" {
+		t.Errorf("alice got %q after the two posts, want only the marker", m.Text)
 	}
 }
 
