@@ -116,14 +116,15 @@ type batchResult struct {
 // rate per message. Each message succeeds or fails on its own; the answer
 // is 200 with a result per message whenever the batch itself is well
 // formed.
-func handlePostBatch(core *kaiwa.Core) echo.HandlerFunc {
+func handlePostBatch(core *kaiwa.Core, rates *tenantLimits) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var body batchRequest
 		if err := bind(c, &body); err != nil {
 			return err
 		}
-		if n := len(body.Messages); n > 0 && n <= kaiwa.MaxBatch {
-			if err := chargeMore(c, n-1); err != nil {
+		if n := len(body.Messages); n > 1 && n <= kaiwa.MaxBatch {
+			// The rate limit took the call itself: the other messages too.
+			if err := rates.take(c, n-1); err != nil {
 				return err
 			}
 		}
@@ -138,11 +139,9 @@ func handlePostBatch(core *kaiwa.Core) echo.HandlerFunc {
 				refused[i] = kaiwa.CheckID("user", it.User)
 				posts[i].Channel = kaiwa.Inbox(it.User)
 			}
-		}
-		// Refused items go on as posts to no channel, which the core
-		// refuses on its own; their own error is kept below.
-		for i, err := range refused {
-			if err != nil {
+			if refused[i] != nil {
+				// A post to no channel, which the core refuses on its
+				// own; this error is the one answered.
 				posts[i].Channel = ""
 			}
 		}

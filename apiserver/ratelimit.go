@@ -13,46 +13,33 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 )
 
-// rateKey is the echo context key of a call's charge: a func(n int) error
-// that takes n more calls from the tenant's bucket (see [chargeMore]).
-const rateKey = "kaiwa.rate"
-
 // limitRate refuses a tenant's calls over its API rate with 429
 // "rate_limited" and a Retry-After header, so that one tenant cannot starve
 // the others. It runs after [requireAPIKey]. A call that counts as several
-// takes the rest with [chargeMore].
+// takes the rest with [tenantLimits.take] in its handler.
 func limitRate(l *tenantLimits) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			charge := func(n int) error {
-				ok, wait, perSecond := l.allow(c.Request().Context(), tenantOf(c), n)
-				if ok {
-					return nil
-				}
-				secs := retryAfter(wait)
-				c.Response().Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-				return kaiwa.Errorf(kaiwa.CodeRateLimited,
-					"over the API rate of %g calls per second; retry after %d s", perSecond, secs)
-			}
-			if err := charge(1); err != nil {
+			if err := l.take(c, 1); err != nil {
 				return err
 			}
-			c.Set(rateKey, charge)
 			return next(c)
 		}
 	}
 }
 
-// chargeMore takes n more calls from the tenant's API rate for call c (a
-// batch counts as one call per message), or answers as [limitRate] does
-// when the bucket does not hold them: then nothing more is taken, and the
-// refused call counts as the one call [limitRate] took. Without the rate
-// limit in front it does nothing.
-func chargeMore(c echo.Context, n int) error {
-	if charge, ok := c.Get(rateKey).(func(int) error); ok && n > 0 {
-		return charge(n)
+// take takes n calls of call c's tenant from its bucket (a batch counts as
+// one call per message), or answers 429 "rate_limited" with Retry-After
+// when the bucket does not hold them, taking nothing.
+func (l *tenantLimits) take(c echo.Context, n int) error {
+	ok, wait, perSecond := l.allow(c.Request().Context(), tenantOf(c), n)
+	if ok {
+		return nil
 	}
-	return nil
+	secs := retryAfter(wait)
+	c.Response().Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	return kaiwa.Errorf(kaiwa.CodeRateLimited,
+		"over the API rate of %g calls per second; retry after %d s", perSecond, secs)
 }
 
 // retryAfter returns the whole seconds, at least 1, of a Retry-After

@@ -19,6 +19,7 @@ const openAPIPath = "/openapi.json"
 // guards them. openAPI is the document served at [openAPIPath].
 func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	prefix := "/" + cfg.Version + "/api"
+	rates := newTenantLimits(cfg.Tenants, cfg.RateRefresh, cfg.RateTenants)
 	// Before routing, so that unknown routes and wrong methods under the
 	// prefix need a key too, and 405 is told apart from 404. The rate
 	// limit follows authentication: it is per tenant.
@@ -29,7 +30,7 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 		underPrefix(prefix, []string{prefix + openAPIPath},
 			deadline(cfg.RequestTimeout, map[string]time.Duration{prefix + "/ngwords": cfg.BulkTimeout}),
 			requireAPIKey(cfg.Tenants),
-			limitRate(newTenantLimits(cfg.Tenants, cfg.RateRefresh, cfg.RateTenants)),
+			limitRate(rates),
 			limitBody(cfg.BodyLimit, map[string]int64{
 				prefix + "/ngwords":        cfg.NGBodyLimit,
 				prefix + "/messages/batch": max(cfg.BodyLimit, BatchBodyLimit),
@@ -71,7 +72,7 @@ func addRoutes(e *echo.Echo, cfg Config, openAPI []byte) {
 	api.DELETE("/channels/:ch/messages/:id", handleDeleteMessage(cfg.Core))
 	api.POST("/users/:user/messages", handlePostUserMessage(cfg.Core))
 	api.POST("/messages", handleBroadcast(cfg.Core))
-	api.POST("/messages/batch", handlePostBatch(cfg.Core))
+	api.POST("/messages/batch", handlePostBatch(cfg.Core, rates))
 	api.GET("/messages", handleListAllMessages(cfg.Log, limits))
 	api.GET("/messages/search", handleSearchMessages(cfg.Core, limits))
 	api.GET("/channels/:ch/messages/:id/edits", handleListEdits(cfg.Core))
