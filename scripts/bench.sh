@@ -26,10 +26,10 @@
 #   BENCH_ONLY=REGEX          run only the scenarios whose "NAME LABEL"
 #                             matches REGEX, e.g. 'fanout ua$' (not written
 #                             to docs/benchmarks.md unless BENCH_WRITE=1)
-#   BENCH_PROFILE=SECONDS     take a CPU profile of the first UA and of the
-#                             API process for this long during each run,
-#                             into $BENCH_OUT/run.N.ua.pprof and
-#                             run.N.api.pprof, starting
+#   BENCH_PROFILE=SECONDS     take a CPU profile of the first UA, of the
+#                             API process and of NATS for this long during
+#                             each run, into $BENCH_OUT/run.N.ua.pprof,
+#                             run.N.api.pprof and run.N.nats.pprof, starting
 #   BENCH_PROFILE_AT=SECONDS  this long after the run starts (default 12)
 #   BENCH_PLAN=standard|100k  the scenarios: the standard ones, or 100,000
 #                             idle clients in one channel through nginx with
@@ -75,7 +75,7 @@ esac
 profile=${BENCH_PROFILE:-}
 base=${BENCH_PORT_BASE:-18000}
 nats_port=$((base + 222)) ua1_port=$((base + 90)) bare_port=$((base + 99))
-api_metrics_port=$((base + 91))
+api_metrics_port=$((base + 91)) nats_prof_port=$((base + 92))
 nginx_http=$((base + 80)) nginx_https=$((base + 443)) bare_http=$((base + 79)) bare_https=$((base + 444))
 out=${BENCH_OUT:-var/bench}
 rm -rf "$out"
@@ -184,7 +184,9 @@ wait_port() { wait_until "$1" "$3" "answer on port $2" tcp_answers 127.0.0.1 "$2
 wait_socket() { wait_until "$1" "$3" "listen on $2" test -S "$2"; }
 
 nats_url="nats://127.0.0.1:$nats_port"
-start nats $kaiwa nats --listen "127.0.0.1:$nats_port" --store "$out/nats"
+nats_profiling=()
+[ -n "$profile" ] && nats_profiling=(--prof-port "$nats_prof_port")
+start nats $kaiwa nats --listen "127.0.0.1:$nats_port" --store "$out/nats" "${nats_profiling[@]}"
 nats_pid=$started
 wait_port nats "$nats_port" "$nats_pid"
 
@@ -335,6 +337,7 @@ bench() {
 		(
 			sleep "${BENCH_PROFILE_AT:-12}"
 			curl -s -o "${log%.log}.api.pprof" "http://127.0.0.1:$api_metrics_port/debug/pprof/profile?seconds=$profile" &
+			curl -s -o "${log%.log}.nats.pprof" "http://127.0.0.1:$nats_prof_port/debug/pprof/profile?seconds=$profile" &
 			curl -s --unix-socket "$run/ua-v1-0.sock" -o "${log%.log}.ua.pprof" "http://ua/debug/pprof/profile?seconds=$profile"
 			wait
 		) &

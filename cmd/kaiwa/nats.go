@@ -20,6 +20,8 @@ func runNATS(ctx context.Context, args []string, getenv func(string) string, std
 	addr := f.str("listen", "KAIWA_NATS_LISTEN", "127.0.0.1:4222", "client address")
 	store := f.str("store", "KAIWA_NATS_STORE", "./var/nats", "JetStream store directory")
 	config := f.str("config", "KAIWA_NATS_CONFIG", "", "a nats-server configuration file (a cluster node: deploy/nats/nats.conf); --listen and --store are then ignored")
+	sublistCache := f.boolean("sublist-cache", "KAIWA_NATS_SUBLIST_CACHE", "keep nats-server's cache of subject matches (off by default: every session's wildcard subscriptions for its direct messages make nats-server walk the whole cache at each subscribe and unsubscribe)")
+	profPort := f.integer("prof-port", "KAIWA_NATS_PROF_PORT", 0, "serve Go's profiles (/debug/pprof/) on this port of the listen host (0: off)")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -38,9 +40,12 @@ func runNATS(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return usageError{fmt.Sprintf("--listen: bad port %q", portStr)}
 		}
-		opts = &natsserver.Options{Host: host, Port: port, JetStream: true, StoreDir: *store, MaxPayload: 1 << 20}
+		opts = &natsserver.Options{Host: host, Port: port, JetStream: true, StoreDir: *store, MaxPayload: 1 << 20, NoSublistCache: !*sublistCache}
 	}
 	opts.NoSigs = true
+	if *profPort != 0 {
+		opts.ProfPort = *profPort
+	}
 	s, err := natsserver.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
