@@ -544,7 +544,10 @@ func startNATS(listen, storeDir string) (*natsserver.Server, error) {
 		JetStream:  true,
 		StoreDir:   storeDir,
 		NoSigs:     true,
-		NoLog:      true,
+		// As kaiwa nats: each session's wildcard subscriptions would make
+		// nats-server walk its whole match cache at each connect.
+		NoSublistCache: true,
+		NoLog:          true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devstack: NATS: %w", err)
