@@ -285,8 +285,8 @@ func (s *Store) countUnread(ctx context.Context, tenant kaiwa.TenantID, asks []u
 var _ kaiwa.PlayerStarter = (*Store)(nil)
 
 // StartPlayers implements [kaiwa.PlayerStarter]: per tenant, one query
-// for the blocks and one for the read cursors of all the requests' users,
-// and one per [unreadChunk] channels counted. Each request gets what
+// for the blocks and the read cursors of all the requests' users, and one
+// per [unreadChunk] channels counted. Each request gets what
 // [Store.Blocks] and [Store.Unread] would give it; a database error fails
 // the requests of the tenant it happened for.
 func (s *Store) StartPlayers(ctx context.Context, reqs []kaiwa.PlayerStartRequest) []kaiwa.PlayerStartResult {
@@ -320,31 +320,41 @@ func (s *Store) startTenantPlayers(ctx context.Context, t kaiwa.TenantID, reqs [
 			users = append(users, u)
 		}
 	}
-	in := placeholders(len(users))
-	blocks := make(map[string][]string, len(users))
-	err := s.eachRow(ctx, "read blocks", func(rows *sql.Rows) error {
-		var u, o string
-		if err := rows.Scan(&u, &o); err != nil {
-			return err
+	// The cursors count only for users with channels to count.
+	counted := make([]any, 0, len(idx))
+	seen = make(map[string]bool, len(idx))
+	for _, i := range idx {
+		if u := reqs[i].User; len(reqs[i].Channels) > 0 && !seen[u] {
+			seen[u] = true
+			counted = append(counted, u)
 		}
-		blocks[u] = append(blocks[u], o)
-		return nil
-	}, "SELECT user_id, other_id FROM user_blocks WHERE tenant_id = ? AND user_id IN ("+in+") ORDER BY user_id, other_id",
-		append([]any{t}, users...)...)
-	if err != nil {
-		return err
 	}
+	// Blocks and cursors in one query: a connect storm's batches are
+	// small, and each round trip costs the database more than the rows.
+	query := "SELECT 0, user_id, other_id, 0 FROM user_blocks WHERE tenant_id = ? AND user_id IN (" + placeholders(len(users)) + ")"
+	args := append([]any{t}, users...)
+	if len(counted) > 0 {
+		query += " UNION ALL SELECT 1, user_id, channel, seq FROM read_cursors WHERE tenant_id = ? AND user_id IN (" + placeholders(len(counted)) + ")"
+		args = append(append(args, t), counted...)
+	}
+	blocks := make(map[string][]string, len(users))
 	read := make(map[[2]string]uint64)
-	err = s.eachRow(ctx, "read cursors", func(rows *sql.Rows) error {
-		var u, ch string
-		var seq uint64
-		if err := rows.Scan(&u, &ch, &seq); err != nil {
+	err := s.eachRow(ctx, "read player state", func(rows *sql.Rows) error {
+		var (
+			part     int
+			u, other string
+			seq      uint64
+		)
+		if err := rows.Scan(&part, &u, &other, &seq); err != nil {
 			return err
 		}
-		read[[2]string{u, ch}] = seq
+		if part == 0 {
+			blocks[u] = append(blocks[u], other)
+		} else {
+			read[[2]string{u, other}] = seq
+		}
 		return nil
-	}, "SELECT user_id, channel, seq FROM read_cursors WHERE tenant_id = ? AND user_id IN ("+in+")",
-		append([]any{t}, users...)...)
+	}, query+" ORDER BY 1, 2, 3", args...)
 	if err != nil {
 		return err
 	}

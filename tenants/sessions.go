@@ -10,8 +10,8 @@ import (
 var _ kaiwa.SessionResolver = (*Store)(nil)
 
 // ResolveSessions implements [kaiwa.SessionResolver]: one query for all the
-// tokens, then one for the sanctions and one for the memberships of each
-// tenant's users. Each token gets what [Store.ResolveToken],
+// tokens, then one for the sanctions and the memberships of each tenant's
+// users. Each token gets what [Store.ResolveToken],
 // [Store.Sanctions] and [Store.MemberChannels] would give it.
 func (s *Store) ResolveSessions(ctx context.Context, tokens []string) []kaiwa.SessionInfo {
 	out := make([]kaiwa.SessionInfo, len(tokens))
@@ -95,16 +95,11 @@ func (s *Store) ResolveSessions(ctx context.Context, tokens []string) []kaiwa.Se
 
 	// Each tenant's users' sanctions and memberships.
 	for tenant, set := range users {
-		list := make([]any, 0, len(set)+2)
-		list = append(list, tenant)
+		list := make([]string, 0, len(set))
 		for u := range set {
 			list = append(list, u)
 		}
-		sanctions, err := s.usersSanctions(ctx, tenant, list, now)
-		if err != nil {
-			return fail(err)
-		}
-		channels, err := s.usersChannels(ctx, list)
+		sanctions, channels, err := s.usersSessions(ctx, tenant, list, now)
 		if err != nil {
 			return fail(err)
 		}
@@ -120,54 +115,55 @@ func (s *Store) ResolveSessions(ctx context.Context, tokens []string) []kaiwa.Se
 	return out
 }
 
-// usersSanctions returns the sanctions in force at now of the users in
-// args (the tenant, then the user ids), by user, each user's in kind order.
-func (s *Store) usersSanctions(ctx context.Context, tenant kaiwa.TenantID, args []any, now any) (map[string][]kaiwa.Sanction, error) {
+// usersSessions returns the sanctions in force at now and the member
+// channels of tenant's users, by user: each user's sanctions in kind
+// order, their channels in name order. Both come in one query (a connect
+// storm's batches are small, and each round trip costs the database more
+// than the rows).
+func (s *Store) usersSessions(ctx context.Context, tenant kaiwa.TenantID, users []string, now any) (map[string][]kaiwa.Sanction, map[string][]string, error) {
+	in := placeholders(len(users))
+	args := make([]any, 0, 2*len(users)+3)
+	args = append(args, tenant)
+	for _, u := range users {
+		args = append(args, u)
+	}
+	args = append(args, now, tenant)
+	for _, u := range users {
+		args = append(args, u)
+	}
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT user_id, kind, expires_at, reason, created_at FROM sanctions
-		WHERE tenant_id = ? AND user_id IN (`+placeholders(len(args)-1)+`) AND (expires_at IS NULL OR expires_at > ?)
-		ORDER BY user_id, kind`, append(args, now)...)
+		SELECT 0, user_id, kind, expires_at, reason, created_at FROM sanctions
+		WHERE tenant_id = ? AND user_id IN (`+in+`) AND (expires_at IS NULL OR expires_at > ?)
+		UNION ALL
+		SELECT 1, user_id, channel, NULL, '', NULL FROM members
+		WHERE tenant_id = ? AND user_id IN (`+in+`)
+		ORDER BY 1, 2, 3`, args...)
 	if err != nil {
-		return nil, dbError("read sanctions", err)
+		return nil, nil, dbError("read sessions", err)
 	}
 	defer rows.Close()
-	out := map[string][]kaiwa.Sanction{}
+	sanctions := map[string][]kaiwa.Sanction{}
+	channels := map[string][]string{}
 	for rows.Next() {
-		sn := kaiwa.Sanction{Tenant: tenant}
-		var until sql.NullTime
-		if err := rows.Scan(&sn.User, &sn.Kind, &until, &sn.Reason, &sn.CreatedAt); err != nil {
-			return nil, dbError("read sanctions", err)
+		var (
+			part         int
+			user, name   string
+			until, since sql.NullTime
+			reason       string
+		)
+		if err := rows.Scan(&part, &user, &name, &until, &reason, &since); err != nil {
+			return nil, nil, dbError("read sessions", err)
 		}
-		sn.Until = until.Time
-		out[sn.User] = append(out[sn.User], sn)
+		if part == 1 {
+			channels[user] = append(channels[user], name)
+			continue
+		}
+		sanctions[user] = append(sanctions[user], kaiwa.Sanction{
+			Tenant: tenant, User: user, Kind: kaiwa.SanctionKind(name), Until: until.Time, Reason: reason, CreatedAt: since.Time,
+		})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, dbError("read sanctions", err)
+		return nil, nil, dbError("read sessions", err)
 	}
-	return out, nil
-}
-
-// usersChannels returns the channels each user in args (the tenant, then
-// the user ids) is a member of, by user, in name order.
-func (s *Store) usersChannels(ctx context.Context, args []any) (map[string][]string, error) {
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT user_id, channel FROM members
-		WHERE tenant_id = ? AND user_id IN (`+placeholders(len(args)-1)+`)
-		ORDER BY user_id, channel`, args...)
-	if err != nil {
-		return nil, dbError("list member channels", err)
-	}
-	defer rows.Close()
-	out := map[string][]string{}
-	for rows.Next() {
-		var user, ch string
-		if err := rows.Scan(&user, &ch); err != nil {
-			return nil, dbError("list member channels", err)
-		}
-		out[user] = append(out[user], ch)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbError("list member channels", err)
-	}
-	return out, nil
+	return sanctions, channels, nil
 }
