@@ -890,11 +890,21 @@ func TestPublishAcrossANATSRestart(t *testing.T) {
 // channels, one of them direct, and player state for them.
 type playerDir struct {
 	fakeDirectory
-	mu   sync.Mutex
-	asks []kaiwa.PlayerStartRequest
+	gate chan struct{} // when set, session lookups wait for it
+
+	mu       sync.Mutex
+	asks     []kaiwa.PlayerStartRequest
+	sessions []int // the size of each batch of session lookups
+	starts   []int // the size of each batch of player state
 }
 
 func (d *playerDir) ResolveSessions(_ context.Context, tokens []string) []kaiwa.SessionInfo {
+	d.mu.Lock()
+	d.sessions = append(d.sessions, len(tokens))
+	d.mu.Unlock()
+	if d.gate != nil {
+		<-d.gate
+	}
 	out := make([]kaiwa.SessionInfo, len(tokens))
 	for i := range tokens {
 		out[i] = kaiwa.SessionInfo{
@@ -914,6 +924,7 @@ func (d *playerDir) asked() []kaiwa.PlayerStartRequest {
 func (d *playerDir) StartPlayers(_ context.Context, reqs []kaiwa.PlayerStartRequest) []kaiwa.PlayerStartResult {
 	d.mu.Lock()
 	d.asks = append(d.asks, reqs...)
+	d.starts = append(d.starts, len(reqs))
 	d.mu.Unlock()
 	out := make([]kaiwa.PlayerStartResult, len(reqs))
 	for i, r := range reqs {
@@ -970,6 +981,62 @@ func TestSessionLookupBringsPlayerState(t *testing.T) {
 	id, _, _, st, err = ua.Directory().(playerLookup).ResolveSessionPlayer(context.Background(), tok)
 	if err != nil || id.User != "alice" || st != nil {
 		t.Errorf("lookup without player state = %+v %+v %v", id, st, err)
+	}
+}
+
+// TestSessionBatchBringsItsPlayerState: the player state of a batch of
+// session lookups is asked together, once per batch, whatever the batch's
+// size.
+func TestSessionBatchBringsItsPlayerState(t *testing.T) {
+	url := testenv.NATS(t)
+	api, ua := newBus(t, url), newBus(t, url)
+	d := &playerDir{gate: make(chan struct{})}
+	srv, err := api.ServeDirectory(d, nil, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Unsubscribe()
+	lookup := ua.Directory().(interface {
+		ResolveSessionPlayer(context.Context, string) (kaiwa.Identity, []kaiwa.Sanction, []string, *kaiwa.PlayerStart, error)
+	})
+	const n = 10
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, _, st, err := lookup.ResolveSessionPlayer(context.Background(), kaiwa.NewCredential("acme"))
+			if err == nil && (st == nil || len(st.Blocks) != 1) {
+				err = fmt.Errorf("player state %+v", st)
+			}
+			errs <- err
+		}()
+	}
+	// Every lookup waits: the first batches hold the gate, the rest queue.
+	testenv.Eventually(t, "the first batches to wait", 5*time.Second, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return len(d.sessions) > 0
+	})
+	time.Sleep(200 * time.Millisecond) // the rest reach the queue
+	close(d.gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	total, most := 0, 0
+	for _, k := range d.starts {
+		total += k
+		most = max(most, k)
+	}
+	if total != n || !slices.Equal(slices.Sorted(slices.Values(d.starts)), slices.Sorted(slices.Values(d.sessions))) || most < 2 {
+		t.Errorf("session batches %v, player state batches %v; want the same batches, %d lookups in all, one batch of several", d.sessions, d.starts, n)
 	}
 }
 

@@ -221,7 +221,7 @@ const DirectoryQueue = "kaiwa-directory"
 // lookup goes at once. A d that is not a [kaiwa.SessionResolver] answers a
 // batch one lookup after another. When d is also a [kaiwa.PlayerStarter]
 // (the core's rules, [kaiwa.Core.Players]), a session lookup may ask for
-// the user's own state in the same round trip, answered in batches too.
+// the user's own state in the same round trip, answered with its batch.
 func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int) (kaiwa.Subscription, error) {
 	if workers <= 0 {
 		workers = 32
@@ -230,13 +230,10 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int)
 	if !ok {
 		sr = oneByOne{d}
 	}
-	busy := kaiwa.SessionInfo{Err: directoryBusy()}
-	sessions := newBatcher(sr.ResolveSessions, busy, b.cfg.Timeout)
-	s := &dirServer{b: b, d: d, m: m, sessions: sessions, batchers: []interface{ close() }{sessions}}
-	if ps, ok := d.(kaiwa.PlayerStarter); ok {
-		s.starts = newBatcher(ps.StartPlayers, kaiwa.PlayerStartResult{Err: directoryBusy()}, b.cfg.Timeout)
-		s.batchers = append(s.batchers, s.starts)
-	}
+	s := &dirServer{b: b, d: d, m: m, sr: sr}
+	s.ps, _ = d.(kaiwa.PlayerStarter)
+	s.sessions = newBatcher(s.resolveSessions, sessionAnswer{info: kaiwa.SessionInfo{Err: directoryBusy()}}, b.cfg.Timeout)
+	s.batchers = []interface{ close() }{s.sessions}
 	quick := s.pool(workers)
 	// Session lookups wait for their batch on workers of their own, so
 	// that they hold up no other request.
@@ -264,15 +261,17 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int)
 // dirServer serves the directory. Its pools' handlers are set before
 // their workers start and never change afterwards.
 type dirServer struct {
-	b *Bus
-	d kaiwa.Directory
-	m kaiwa.Moderation
-	// sessions batches the session lookups (ServeDirectory's); batchers
-	// are every batcher to stop with the server.
-	sessions *batcher[string, kaiwa.SessionInfo]
-	// starts batches the player state asked with a session lookup; nil
-	// when the directory cannot answer it.
-	starts   *batcher[kaiwa.PlayerStartRequest, kaiwa.PlayerStartResult]
+	b  *Bus
+	d  kaiwa.Directory
+	m  kaiwa.Moderation
+	sr kaiwa.SessionResolver
+	// ps answers the player state asked with a session lookup; nil when
+	// the directory cannot.
+	ps kaiwa.PlayerStarter
+	// sessions batches the session lookups (ServeDirectory's) and the
+	// player state asked with them; batchers are every batcher to stop
+	// with the server.
+	sessions *batcher[sessionAsk, sessionAnswer]
 	batchers []interface{ close() }
 	pools    []*dirPool
 	err      error // the first failure to subscribe
@@ -409,30 +408,64 @@ func (s *dirServer) session(ctx context.Context, t kaiwa.TenantID, r sessionRequ
 	if err := checkTokenTenant(t, r.Token); err != nil {
 		return sessionReply{}, err
 	}
-	info := s.sessions.do(ctx, r.Token)
+	a := s.sessions.do(ctx, sessionAsk{tenant: t, token: r.Token, player: r.Player})
+	info := a.info
 	if info.Err == nil && info.Identity.Tenant != t {
 		info.Err = invalidToken()
 	}
 	if info.Err != nil {
 		return sessionReply{}, info.Err
 	}
-	rep := sessionReply{Identity: info.Identity, Sanctions: info.Sanctions, Channels: info.Channels, Session: true}
-	if r.Player && s.starts != nil {
-		rep.Player = s.player(ctx, t, info.Identity.User, info.Channels)
-	}
-	return rep, nil
+	return sessionReply{Identity: info.Identity, Sanctions: info.Sanctions, Channels: info.Channels, Player: a.player, Session: true}, nil
 }
 
-// player returns user's own state for the member channels chs (direct and
-// inbox channels left out: [kaiwa.SharedChannels]), or nil when it cannot
-// be answered now (too many channels, the store failing): the UA then
-// asks for it by itself.
-func (s *dirServer) player(ctx context.Context, t kaiwa.TenantID, user string, chs []string) *kaiwa.PlayerStart {
-	res := s.starts.do(ctx, kaiwa.PlayerStartRequest{Tenant: t, User: user, Channels: kaiwa.SharedChannels(chs)})
-	if res.Err != nil {
-		return nil
+// sessionAsk is one session lookup waiting for its batch: the tenant whose
+// subject it came on, the token, and whether the user's own state is
+// asked too.
+type sessionAsk struct {
+	tenant kaiwa.TenantID
+	token  string
+	player bool
+}
+
+// sessionAnswer is a session lookup's answer; player is nil when it was not
+// asked or cannot be answered now (too many channels, the store failing):
+// the UA then asks for it by itself.
+type sessionAnswer struct {
+	info   kaiwa.SessionInfo
+	player *kaiwa.PlayerStart
+}
+
+// resolveSessions answers a batch of session lookups, then the player state
+// of those that asked for it (the user's member channels, direct and inbox
+// channels left out: [kaiwa.SharedChannels]) as one batch too: a connect
+// is one batch, not one for the session and another for the player.
+func (s *dirServer) resolveSessions(ctx context.Context, asks []sessionAsk) []sessionAnswer {
+	tokens := make([]string, len(asks))
+	for i, a := range asks {
+		tokens[i] = a.token
 	}
-	return &res.Start
+	infos := s.sr.ResolveSessions(ctx, tokens)
+	out := make([]sessionAnswer, len(asks))
+	var (
+		reqs []kaiwa.PlayerStartRequest
+		from []int // index in asks of each of reqs
+	)
+	for i, a := range asks {
+		out[i].info = infos[i]
+		if a.player && s.ps != nil && infos[i].Err == nil && infos[i].Identity.Tenant == a.tenant {
+			reqs = append(reqs, kaiwa.PlayerStartRequest{Tenant: a.tenant, User: infos[i].Identity.User, Channels: kaiwa.SharedChannels(infos[i].Channels)})
+			from = append(from, i)
+		}
+	}
+	if len(reqs) > 0 {
+		for j, res := range s.ps.StartPlayers(ctx, reqs) {
+			if res.Err == nil {
+				out[from[j]].player = &res.Start
+			}
+		}
+	}
+	return out
 }
 
 func (s *dirServer) settings(ctx context.Context, t kaiwa.TenantID, _ settingsRequest) (settingsReply, error) {
