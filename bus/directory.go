@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,6 +151,9 @@ type wireError struct {
 	Message string     `json:"message"`
 }
 
+// refusalPrefix is how a refusal's JSON begins.
+var refusalPrefix = []byte(`{"error":`)
+
 // refusal returns the reply refusing a request with err. An internal error
 // reaches the UA as unavailable, without its detail.
 func refusal(err error) dirRefusal {
@@ -179,12 +183,18 @@ func call[Req, Resp any](ctx context.Context, b *Bus, t kaiwa.TenantID, op dirOp
 	if err != nil {
 		return rep, unavailable("directory "+string(op)+" request", err)
 	}
-	var refused dirRefusal
-	if err := json.Unmarshal(m.Data, &refused); err != nil {
-		return rep, unavailable("directory "+string(op)+" reply", err)
-	}
-	if e := refused.Error; e != nil {
-		return rep, &kaiwa.Error{Code: e.Code, Message: e.Message}
+	// A refusal is {"error":...} as respond writes it, and no reply starts
+	// so: the reply is decoded once.
+	if bytes.HasPrefix(m.Data, refusalPrefix) {
+		var refused dirRefusal
+		err := json.Unmarshal(m.Data, &refused)
+		if err == nil && refused.Error == nil {
+			err = errors.New("a refusal without its error")
+		}
+		if err != nil {
+			return rep, unavailable("directory "+string(op)+" reply", err)
+		}
+		return rep, &kaiwa.Error{Code: refused.Error.Code, Message: refused.Error.Message}
 	}
 	if err := json.Unmarshal(m.Data, &rep); err != nil {
 		return rep, unavailable("directory "+string(op)+" reply", err)
