@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs Kaiwa's standard benchmarks on this machine and writes the results
-# tables, the exact commands and the machine into docs/benchmarks.md.
+# tables, the exact commands and the machine into docs/benchmarks.md, with
+# each row's CPU compared with the previous recorded run, whose result
+# lines docs/benchmarks.jsonl keeps (this run's replace them).
 #
 # Usage: scripts/bench.sh            the standard scenarios (a few minutes)
 #        BENCH_SIZE=small scripts/bench.sh   a tenth of the size, to try it out
@@ -436,6 +438,9 @@ if [ "$write" = 1 ]; then
 	cp "$doc" "$tmp"
 	$kaiwa bench table --results "$results" --doc "$tmp"
 	$kaiwa bench table --results "$results" --doc "$tmp" --section targets --targets
+	# Against the previous recorded run, then this run becomes the one recorded.
+	$kaiwa bench table --results "$results" --doc "$tmp" --section previous --previous docs/benchmarks.jsonl
+	grep '^{' "$results" >"$out/benchmarks.jsonl"
 	$kaiwa bench table --doc "$tmp" --section machine --text <(echo "$machine")
 	$kaiwa bench table --doc "$tmp" --section commands --text <(
 		echo '```sh'
@@ -458,5 +463,6 @@ if [ "$write" = 1 ]; then
 		echo '```'
 	)
 	cp "$tmp" "$doc"
-	say "wrote $doc"
+	cp "$out/benchmarks.jsonl" docs/benchmarks.jsonl
+	say "wrote $doc and docs/benchmarks.jsonl"
 fi

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -28,7 +27,7 @@ const benchUsage = `kaiwa bench: load generator for Kaiwa's WebSocket servers (l
 
 usage: kaiwa bench SCENARIO [flags]
        kaiwa bench bare --listen 127.0.0.1:PORT
-       kaiwa bench table --results FILE [--doc FILE]
+       kaiwa bench table --results FILE [--doc FILE] [--targets | --previous FILE]
        kaiwa bench table --doc FILE --section NAME --text FILE
 
 scenarios:
@@ -47,7 +46,9 @@ other:
   bare     run the bare reference fan-out server in this process
   table    write the Markdown results tables of JSON result lines (to
            stdout, or into a document between <!-- bench:results -->
-           markers), or replace another marked section with a file's text
+           markers), the targets table (--targets), a comparison of each
+           row's CPU with an earlier run's results (--previous FILE), or
+           replace another marked section with a file's text
   worker   (internal) a worker process, started by the coordinator
 
 The run prepares its own tenant, channels, tokens and memberships: in MySQL
@@ -424,6 +425,7 @@ func runBenchTable(args []string, getenv func(string) string, stdout, stderr io.
 	section := f.str("section", "KAIWA_BENCH_SECTION", "results", "name of the marked section to replace")
 	text := f.str("text", "KAIWA_BENCH_TEXT", "", "replace the section with this file's text instead of results tables (needs --doc)")
 	targets := f.boolean("targets", "KAIWA_BENCH_TARGETS", "write the table of the issue's targets, measured and met, instead of the results tables")
+	previous := f.str("previous", "KAIWA_BENCH_PREVIOUS", "", "write a comparison of each row's CPU with this earlier run's results file instead of the results tables (a missing file: no previous run)")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -440,32 +442,23 @@ func runBenchTable(args []string, getenv func(string) string, stdout, stderr io.
 	if *results == "" {
 		return usageError{"bench table: --results is required"}
 	}
-	rf, err := os.Open(*results)
+	rs, err := readResults(*results)
 	if err != nil {
 		return err
 	}
-	defer rf.Close()
-	var rs []bench.Result
-	sc := bufio.NewScanner(rf)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if !strings.HasPrefix(line, "{") {
-			continue
-		}
-		var r bench.Result
-		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Scenario == "" {
-			continue
-		}
-		rs = append(rs, r)
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("bench table: read %s: %w", *results, err)
-	}
 	var b strings.Builder
-	if *targets {
+	switch {
+	case *previous != "":
+		var prev []bench.Result
+		if _, err := os.Stat(*previous); err == nil {
+			if prev, err = readResults(*previous); err != nil {
+				return err
+			}
+		}
+		bench.WriteComparison(&b, prev, rs)
+	case *targets:
 		bench.WriteTargets(&b, rs)
-	} else {
+	default:
 		bench.WriteTables(&b, rs)
 	}
 	if *doc == "" {
@@ -473,6 +466,20 @@ func runBenchTable(args []string, getenv func(string) string, stdout, stderr io.
 		return err
 	}
 	return replaceDocSection(*doc, *section, b.String())
+}
+
+// readResults reads a file of result lines ([bench.ReadResults]).
+func readResults(name string) ([]bench.Result, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rs, err := bench.ReadResults(f)
+	if err != nil {
+		return nil, fmt.Errorf("bench table: read %s: %w", name, err)
+	}
+	return rs, nil
 }
 
 // replaceDocSection replaces a marked section of a Markdown file.
