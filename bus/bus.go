@@ -139,6 +139,8 @@ type Bus struct {
 	watchMu  sync.Mutex
 	onReconn []func() // guarded by watchMu
 
+	sessionQ sessionQueue // the UA's session lookups, in batches
+
 	met  *metrics    // see metrics.go
 	book *stats.Book // the process's figures per tenant, for stats requests
 }

@@ -24,6 +24,7 @@ type dirOp[Req, Resp any] string
 const (
 	opToken     dirOp[tokenRequest, tokenReply]         = "token"
 	opSession   dirOp[sessionRequest, sessionReply]     = "session"
+	opSessions  dirOp[sessionsRequest, sessionsReply]   = "sessions"
 	opSettings  dirOp[settingsRequest, settingsReply]   = "settings"
 	opChannel   dirOp[channelRequest, channelReply]     = "channel"
 	opMember    dirOp[memberRequest, memberReply]       = "member"
@@ -178,7 +179,7 @@ func call[Req, Resp any](ctx context.Context, b *Bus, t kaiwa.TenantID, op dirOp
 	defer cancel()
 	m, err := b.nc.RequestWithContext(ctx, b.subj.dir(t, string(op)), data)
 	if errors.Is(err, nats.ErrNoResponders) {
-		return rep, kaiwa.Errorf(kaiwa.CodeUnavailable, "no API server is answering; try again")
+		return rep, errNoAPI
 	}
 	if err != nil {
 		return rep, unavailable("directory "+string(op)+" request", err)
@@ -250,6 +251,7 @@ func (b *Bus) ServeDirectory(d kaiwa.Directory, m kaiwa.Moderation, workers int)
 	waiting := s.pool(batchWaiters)
 	serve(quick, opToken, s.token)
 	serve(waiting, opSession, s.session)
+	serve(waiting, opSessions, s.sessionsOp)
 	serve(quick, opSettings, s.settings)
 	serve(quick, opChannel, s.channel)
 	serve(quick, opMember, s.member)
@@ -418,7 +420,11 @@ func (s *dirServer) session(ctx context.Context, t kaiwa.TenantID, r sessionRequ
 	if err := checkTokenTenant(t, r.Token); err != nil {
 		return sessionReply{}, err
 	}
-	a := s.sessions.do(ctx, sessionAsk{tenant: t, token: r.Token, player: r.Player})
+	return sessionOf(t, s.sessions.do(ctx, sessionAsk{tenant: t, token: r.Token, player: r.Player}))
+}
+
+// sessionOf is the reply to a session lookup of tenant t answered a.
+func sessionOf(t kaiwa.TenantID, a sessionAnswer) (sessionReply, error) {
 	info := a.info
 	if info.Err == nil && info.Identity.Tenant != t {
 		info.Err = invalidToken()
@@ -576,18 +582,33 @@ func newBatcher[Q, R any](fn func(ctx context.Context, qs []Q) []R, busy R, time
 
 // do looks q up in the next batch.
 func (b *batcher[Q, R]) do(ctx context.Context, q Q) R {
-	l := &batchLookup[Q, R]{q: q, done: make(chan R, 1)}
-	select {
-	case b.queue <- l:
-	case <-ctx.Done():
-		return b.busy
+	return b.doAll(ctx, []Q{q})[0]
+}
+
+// doAll looks every one of qs up in the next batches, and returns their
+// answers in order.
+func (b *batcher[Q, R]) doAll(ctx context.Context, qs []Q) []R {
+	ls := make([]*batchLookup[Q, R], len(qs))
+	for i, q := range qs {
+		l := &batchLookup[Q, R]{q: q, done: make(chan R, 1)}
+		select {
+		case b.queue <- l:
+			ls[i] = l
+		case <-ctx.Done():
+		}
 	}
-	select {
-	case r := <-l.done:
-		return r
-	case <-ctx.Done():
-		return b.busy
+	out := make([]R, len(qs))
+	for i, l := range ls {
+		out[i] = b.busy
+		if l == nil {
+			continue
+		}
+		select {
+		case out[i] = <-l.done:
+		case <-ctx.Done():
+		}
 	}
+	return out
 }
 
 // run answers batches until the queue is closed.
@@ -727,7 +748,7 @@ func (c dirClient) resolveSession(ctx context.Context, token string, player bool
 	if err != nil {
 		return sessionReply{}, err
 	}
-	rep, err := call(ctx, c.b, t, opSession, sessionRequest{Token: token, Player: player})
+	rep, err := c.b.sessionQ.resolve(ctx, c.b, t, sessionRequest{Token: token, Player: player})
 	if err == nil {
 		err = checkIdentity(t, rep.Identity)
 	}
