@@ -280,9 +280,18 @@ func WriteTargets(w io.Writer, results []Result) {
 		return best, len(rs)
 	}
 	const tHigh = "fanout: the highest rate with p99 ≤ 100 ms and nothing lost ≥ 0.9×"
-	if k, nk := highest("kaiwa"); nk > 1 {
-		b, _ := highest("bare")
-		row(tHigh, fmt.Sprintf("%.0f deliveries/s", k), fmt.Sprintf("%.0f deliveries/s", b), ratio(k, b), k >= 0.9*b && k > 0)
+	// A sweep stops at the first rate whose p99 passes the bound: one row
+	// is a sweep too when the other server's has several.
+	hk, nk := highest("kaiwa")
+	hb, nb := highest("bare")
+	if nk > 0 && nb > 0 && nk+nb > 2 {
+		rate := func(v float64) string {
+			if v == 0 {
+				return "none of the rates tried"
+			}
+			return fmt.Sprintf("%.0f deliveries/s", v)
+		}
+		row(tHigh, rate(hk), rate(hb), ratio(hk, hb), hk >= 0.9*hb && hk > 0)
 	} else {
 		missing(tHigh)
 	}

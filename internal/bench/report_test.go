@@ -120,3 +120,18 @@ func TestWriteTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteTargetsSweepStoppedAtOnce: a sweep whose first rate already
+// passed the p99 bound has one row, and no rate met it.
+func TestWriteTargetsSweepStoppedAtOnce(t *testing.T) {
+	results := []Result{
+		{Scenario: ScenarioFanout, Label: "kaiwa", Server: "ua", Conns: 5000, Channels: 50, Rate: 400, DeliveriesPerS: 40000, Latency: Lat{P99: 152}},
+		{Scenario: ScenarioFanout, Label: "bare", Server: "bare", Conns: 5000, Channels: 50, Rate: 400, DeliveriesPerS: 40000, Latency: Lat{P99: 42}},
+		{Scenario: ScenarioFanout, Label: "bare", Server: "bare", Conns: 5000, Channels: 50, Rate: 580, DeliveriesPerS: 58000, Latency: Lat{P99: 440}},
+	}
+	var b bytes.Buffer
+	WriteTargets(&b, results)
+	if want := "nothing lost ≥ 0.9× | none of the rates tried | 40000 deliveries/s | 0.00 | **no** |"; !strings.Contains(b.String(), want) {
+		t.Errorf("targets lack %q:\n%s", want, b.String())
+	}
+}
