@@ -58,7 +58,14 @@ func (q *sessionQueue) resolve(ctx context.Context, b *Bus, t kaiwa.TenantID, re
 	}
 	q.mu.Unlock()
 	if batch != nil {
-		go q.fly(b, t, batch)
+		// This lookup starts a flight: it asks its batch itself (most
+		// often itself alone), and a goroutine asks what gathered meanwhile.
+		askCtx := ctx
+		if len(batch) > 1 {
+			askCtx = context.Background() // others' lookups ride on this request
+		}
+		q.ask(askCtx, b, t, batch)
+		q.landed(b, t)
 	}
 	select {
 	case r := <-w.done:
@@ -82,28 +89,29 @@ func (q *sessionQueue) takeLocked(t kaiwa.TenantID) []*sessionWait {
 	return batch
 }
 
-// fly asks batch, then the batches that gathered meanwhile, until none
-// waits.
-func (q *sessionQueue) fly(b *Bus, t kaiwa.TenantID, batch []*sessionWait) {
-	for {
-		q.ask(b, t, batch)
-		q.mu.Lock()
-		if len(q.waiting[t]) == 0 {
-			if q.flying[t]--; q.flying[t] == 0 {
-				delete(q.flying, t)
-			}
-			q.mu.Unlock()
-			return
+// landed ends a flight: a goroutine flies on with the lookups that
+// gathered meanwhile, if any.
+func (q *sessionQueue) landed(b *Bus, t kaiwa.TenantID) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiting[t]) == 0 {
+		if q.flying[t]--; q.flying[t] == 0 {
+			delete(q.flying, t)
 		}
-		batch = q.takeLocked(t)
-		q.mu.Unlock()
+		return
 	}
+	go q.fly(b, t, q.takeLocked(t))
+}
+
+// fly asks batch on a goroutine of its own, then lands.
+func (q *sessionQueue) fly(b *Bus, t kaiwa.TenantID, batch []*sessionWait) {
+	q.ask(context.Background(), b, t, batch)
+	q.landed(b, t)
 }
 
 // ask answers one batch: alone as opSession, together as opSessions, and
 // one by one when no API process serves opSessions.
-func (q *sessionQueue) ask(b *Bus, t kaiwa.TenantID, batch []*sessionWait) {
-	ctx := context.Background()
+func (q *sessionQueue) ask(ctx context.Context, b *Bus, t kaiwa.TenantID, batch []*sessionWait) {
 	if len(batch) > 1 {
 		req := sessionsRequest{Sessions: make([]sessionRequest, len(batch))}
 		for i, w := range batch {
@@ -129,6 +137,11 @@ func (q *sessionQueue) ask(b *Bus, t kaiwa.TenantID, batch []*sessionWait) {
 			}
 			return
 		}
+	}
+	if len(batch) == 1 {
+		rep, err := call(ctx, b, t, opSession, batch[0].req)
+		batch[0].done <- sessionResult{rep: rep, err: err}
+		return
 	}
 	var wg sync.WaitGroup
 	for _, w := range batch {
