@@ -86,13 +86,7 @@ func compareKey(r *Result) string {
 
 // compareRow names a row in the comparison.
 func compareRow(r *Result) string {
-	n := r.name()
-	switch {
-	case r.Publish == PublishAPI && r.APIBatch > 1:
-		n += fmt.Sprintf(" (API publishers, batches of up to %d)", r.APIBatch)
-	case r.Publish == PublishAPI:
-		n += " (API publishers)"
-	}
+	n := r.rowName()
 	if r.Rate > 0 && r.Scenario == ScenarioFanout {
 		n += fmt.Sprintf(", %.0f msg/s", r.Rate)
 	}

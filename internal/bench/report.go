@@ -18,12 +18,7 @@ import (
 func WriteTables(w io.Writer, results []Result) {
 	skewed := false
 	for i := range results {
-		switch {
-		case results[i].Publish == PublishAPI && results[i].APIBatch > 1:
-			results[i].Label = fmt.Sprintf("%s (API publishers, batches of up to %d)", results[i].name(), results[i].APIBatch)
-		case results[i].Publish == PublishAPI:
-			results[i].Label = results[i].name() + " (API publishers)"
-		}
+		results[i].Label = results[i].rowName()
 		if results[i].OtherCores > OtherCoresWarn {
 			results[i].Label = results[i].name() + " ⚠"
 			skewed = true
@@ -140,6 +135,18 @@ func (r *Result) name() string {
 		return r.Server
 	}
 	return r.Target
+}
+
+// rowName is the result's row name with how its publishers sent, when
+// through the API.
+func (r *Result) rowName() string {
+	switch {
+	case r.Publish == PublishAPI && r.APIBatch > 1:
+		return fmt.Sprintf("%s (API publishers, batches of up to %d)", r.name(), r.APIBatch)
+	case r.Publish == PublishAPI:
+		return r.name() + " (API publishers)"
+	}
+	return r.name()
 }
 
 // allProcs adds up every named process of the result: its CPU, its CPU
