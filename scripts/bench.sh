@@ -82,6 +82,7 @@ nginx_http=$((base + 80)) nginx_https=$((base + 443)) bare_http=$((base + 79)) b
 out=${BENCH_OUT:-var/bench}
 rm -rf "$out"
 mkdir -p "$out"
+abs_out=$(cd "$out" && pwd) # BENCH_OUT may be relative or absolute
 results="$out/results.jsonl"
 commands="$out/commands.txt"
 : >"$results"
@@ -197,7 +198,7 @@ wait_port nats "$nats_port" "$nats_pid"
 # second nginx rendered the same way. Every version's route gets $uas UA
 # sockets (v2's and the bare front's all name their one process), so that
 # both fronts have the same upgrade rate and upstream lists.
-run="$(pwd)/$out/run" run_bare="$(pwd)/$out/run-bare"
+run="$abs_out/run" run_bare="$abs_out/run-bare"
 mkdir -p "$run" "$run_bare" "$out/tls"
 api_profiling=()
 [ -n "$profile" ] && api_profiling=(--metrics-listen "127.0.0.1:$api_metrics_port")
@@ -248,10 +249,10 @@ nginx_user=()
 # front NAME SOCKETS HTTP_PORT HTTPS_PORT: renders and starts one nginx,
 # setting $started to its master's PID.
 front() {
-	local prefix="$(pwd)/$out/$1"
+	local prefix="$abs_out/$1"
 	mkdir -p "$prefix"
 	$kaiwa nginx-config --prefix "$prefix" --sockets "$2" --http "127.0.0.1:$3" --https "127.0.0.1:$4" \
-		--self-signed "$(pwd)/$out/tls" "${nginx_user[@]}" \
+		--self-signed "$abs_out/tls" "${nginx_user[@]}" \
 		--ua-per-version "$uas" --workers "$nginx_workers" --per-ip-conns -1 --per-ip-upgrade-rate -1 --out "$prefix/nginx.conf"
 	start "$1" "$nginx_bin" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" -g 'daemon off;'
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,33 @@ func (f envFlags) integer(name, env string, fallback int, help string) *int {
 		}
 	}
 	return f.Int(name, n, fmt.Sprintf("%s (env %s)", help, env))
+}
+
+// defaultGCPercent is the servers' garbage-collection target (Go's GOGC):
+// the heap may grow to three times what is live before a collection.
+// Most of a server's heap is its connections' long-lived state, which
+// every collection marks again; with Go's default of 100 the collector was
+// a fifth of a UA's CPU while clients connected (docs/benchmarks.md, "The
+// connect path").
+const defaultGCPercent = 200
+
+// gcPercent defines --gc-percent for a server command and returns what
+// applies it once the flags are parsed: nothing when GOGC is set in the
+// environment, which the Go runtime has applied already and which wins.
+// GOMEMLIMIT, Go's soft memory limit, still bounds the heap: near it the
+// collector runs as often as it must.
+func (f envFlags) gcPercent() func() error {
+	n := f.integer("gc-percent", "KAIWA_GC_PERCENT", defaultGCPercent,
+		"the garbage collector's target, as Go's GOGC: the heap grows by this percentage of what is live before a collection (more memory, less CPU; GOGC in the environment wins)")
+	return func() error {
+		if *n < 25 {
+			return usageError{fmt.Sprintf("--gc-percent %d: at least 25", *n)}
+		}
+		if f.getenv("GOGC") == "" {
+			debug.SetGCPercent(*n)
+		}
+		return nil
+	}
 }
 
 // common flags shared by the servers.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -63,5 +64,35 @@ func TestMalformedEnvironmentFailsNamingTheVariable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) || exitCode(err) != 2 {
 			t.Errorf("kaiwa %s with %s=%q: %v, want an error containing %q", tt.args[0], tt.env, tt.value, err, tt.want)
 		}
+	}
+}
+
+// TestServersSetTheirGCTarget: a server command sets the collector's
+// target from --gc-percent (KAIWA_GC_PERCENT), leaves it alone when GOGC
+// is in the environment, and refuses a target too low to be one. (Not
+// parallel: the target is the test process's.)
+func TestServersSetTheirGCTarget(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(orig) })
+	gc := func() int { return debug.SetGCPercent(100) }
+
+	// The log writer sets the target before it finds its DSN missing.
+	if _, _, err := runArgs(t, nil, "logwriter"); exitCode(err) != 2 {
+		t.Fatalf("logwriter without a DSN: %v, want a usage error", err)
+	}
+	if got := gc(); got != defaultGCPercent {
+		t.Errorf("default target %d, want %d", got, defaultGCPercent)
+	}
+	runArgs(t, map[string]string{"KAIWA_GC_PERCENT": "350"}, "logwriter")
+	if got := gc(); got != 350 {
+		t.Errorf("KAIWA_GC_PERCENT=350: target %d", got)
+	}
+	runArgs(t, map[string]string{"GOGC": "150"}, "logwriter", "--gc-percent", "300")
+	if got := gc(); got != 100 {
+		t.Errorf("with GOGC set, the target became %d, want it left alone", got)
+	}
+	_, _, err := runArgs(t, nil, "ua", "--gc-percent", "10")
+	if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), "gc-percent") {
+		t.Errorf("ua --gc-percent 10: %v, want a usage error naming the flag", err)
 	}
 }

@@ -22,7 +22,11 @@ func runNATS(ctx context.Context, args []string, getenv func(string) string, std
 	config := f.str("config", "KAIWA_NATS_CONFIG", "", "a nats-server configuration file (a cluster node: deploy/nats/nats.conf); --listen and --store are then ignored")
 	sublistCache := f.boolean("sublist-cache", "KAIWA_NATS_SUBLIST_CACHE", "keep nats-server's cache of subject matches (off by default: every session's wildcard subscriptions for its direct messages make nats-server walk the whole cache at each subscribe and unsubscribe)")
 	profPort := f.integer("prof-port", "KAIWA_NATS_PROF_PORT", 0, "serve Go's profiles (/debug/pprof/) on this port of the listen host (0: off)")
+	setGC := f.gcPercent()
 	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if err := setGC(); err != nil {
 		return err
 	}
 	var opts *natsserver.Options

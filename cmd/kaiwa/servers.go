@@ -97,8 +97,12 @@ func runUA(ctx context.Context, args []string, getenv func(string) string, stder
 	fence := f.duration("fence-after", "KAIWA_FENCE_AFTER", 5*time.Second, "when the bus has been unreachable this long, ask every session to reconnect elsewhere, refuse new ones and fail /readyz until it is back (0: never)")
 	node := f.node()
 	hookPrivate := f.boolean("hook-allow-private", "KAIWA_HOOK_ALLOW_PRIVATE", "let tenants' before-send hooks be http URLs and private, loopback or link-local addresses (tests, private deployments)")
+	setGC := f.gcPercent()
 	c := f.common()
 	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if err := setGC(); err != nil {
 		return err
 	}
 	v, err := liveVersion(*vfile, *version)
@@ -175,8 +179,12 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stde
 	node := f.node()
 	hooks := f.str("webhooks", "KAIWA_WEBHOOKS", "on", `"on": this process delivers webhooks (with the other API processes), "off": it leaves them to others`)
 	allowPrivate := f.boolean("webhook-allow-private", "KAIWA_WEBHOOK_ALLOW_PRIVATE", "let tenants' endpoints be http URLs and private, loopback or link-local addresses (tests, private deployments)")
+	setGC := f.gcPercent()
 	c := f.common()
 	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if err := setGC(); err != nil {
 		return err
 	}
 	if *dsn == "" {
@@ -332,8 +340,12 @@ func runLogWriter(ctx context.Context, args []string, getenv func(string) string
 	dsn := f.str("mysql-dsn", "KAIWA_MYSQL_DSN", "", "MySQL DSN")
 	metricsAddr := metricsListen(f)
 	node := f.node()
+	setGC := f.gcPercent()
 	c := f.common()
 	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if err := setGC(); err != nil {
 		return err
 	}
 	if *dsn == "" {
