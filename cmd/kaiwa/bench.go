@@ -146,7 +146,7 @@ func runBenchScenario(ctx context.Context, scenario string, args []string, geten
 	sources := f.integer("sources", "KAIWA_BENCH_SOURCES", 0, "loopback source addresses, 127.0.0.2 on (default one per 10,000 clients)")
 	perProc := f.integer("per-process", "KAIWA_BENCH_PER_PROCESS", 18000, "most clients one process holds; more run in worker processes")
 	procs := f.integer("processes", "KAIWA_BENCH_PROCESSES", 0, "worker processes (default: as --per-process requires)")
-	eventBuf := f.integer("event-buffer", "KAIWA_BENCH_EVENT_BUFFER", 0, "each client's events buffer (default 512, idle 16)")
+	eventBuf := f.integer("event-buffer", "KAIWA_BENCH_EVENT_BUFFER", 0, "each client's events buffer (default 512, storm 128, idle 16)")
 	cpuProfile := f.str("cpuprofile", "KAIWA_BENCH_CPUPROFILE", "", "write the load tool's CPU profile to this file (this process: the clients too when no worker processes run)")
 	var pids pidFlags
 	f.Var(&pids, "pid", "server process to measure, NAME=PID (repeatable; equal names add up, e.g. two UAs)")
