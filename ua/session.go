@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -766,6 +767,9 @@ func (ss *session) runOps(ctx context.Context, cmds []versions.Command) bool {
 // close of its own (an unmasked frame): 1002, protocol error. A connection
 // that ended (EOF, closed, the peer's close) is closed as usual.
 func (ss *session) readFailed(err error) {
+	if peerGone(err) && !ss.closeAsked() {
+		ss.out.Gone() // the close that follows skips the handshake
+	}
 	if websocket.CloseStatus(err) != -1 || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) || ss.closeAsked() {
 		return
@@ -773,6 +777,14 @@ func (ss *session) readFailed(err error) {
 	if strings.Contains(err.Error(), "unmasked frame") {
 		ss.closeWith(websocket.StatusProtocolError, "protocol error")
 	}
+}
+
+// peerGone reports whether a read failed because the client's end of the
+// connection closed without a close frame (a dropped network, a killed
+// app): there is nobody to make a close handshake with.
+func peerGone(err error) bool {
+	return websocket.CloseStatus(err) == -1 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
 }
 
 // closeAsked reports whether the session's close has been asked for.

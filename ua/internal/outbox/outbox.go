@@ -135,6 +135,7 @@ type Outbox struct {
 	flushing  bool     // a flusher runs: givers queue
 	finishing bool     // the close handshake has begun
 	err       error    // the connection failed: nothing more is written
+	gone      bool     // the peer left without a close frame: no handshake
 	code      websocket.StatusCode
 	reason    string
 	room      chan struct{} // closed when bytes drain; made by a waiting SendWait
@@ -310,6 +311,15 @@ func (o *Outbox) Close(code websocket.StatusCode, reason string, notices ...[]by
 	o.mu.Unlock()
 }
 
+// Gone records that the peer has left without a close frame (its end of
+// the connection is closed): the close that follows makes no handshake.
+// What is queued is still written, as far as the socket takes it.
+func (o *Outbox) Gone() {
+	o.mu.Lock()
+	o.gone = true
+	o.mu.Unlock()
+}
+
 // Queued returns the bytes the outbox holds: given to it and not yet on
 // the socket, as far as the flusher has counted.
 func (o *Outbox) Queued() int {
@@ -371,9 +381,19 @@ func (o *Outbox) cutShort() {
 }
 
 // finish performs the close handshake, once the outbox has drained (or
-// failed) after Close. It runs on the last flusher.
+// failed) after Close. It runs on the last flusher. A connection that
+// failed, or whose peer is gone, is closed without one: nobody would
+// answer it, and the library's failed attempt costs an error built and
+// formatted per session, which a storm of dropped clients multiplies.
 func (o *Outbox) finish() {
-	_ = o.ws.Close(o.code, o.reason)
+	o.mu.Lock()
+	handshake := o.err == nil && !o.gone
+	o.mu.Unlock()
+	if handshake {
+		_ = o.ws.Close(o.code, o.reason)
+	} else {
+		_ = o.ws.CloseNow()
+	}
 	o.mu.Lock()
 	t := o.timer
 	o.mu.Unlock()

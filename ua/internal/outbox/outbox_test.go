@@ -522,3 +522,37 @@ func TestEarlyBytesKept(t *testing.T) {
 		t.Fatal("server read nothing")
 	}
 }
+
+// TestGonePeerGetsNoHandshake: once the peer is known to be gone, the
+// close writes what is queued and ends the connection without a close
+// frame; without Gone the same close sends one.
+func TestGonePeerGetsNoHandshake(t *testing.T) {
+	for _, gone := range []bool{false, true} {
+		o, p := pair(t, config(v1, 1<<20), 0)
+		if err := o.Send(Prepare(v1, numbered(0, 0, 100))); err != nil {
+			t.Fatal(err)
+		}
+		if gone {
+			o.Gone()
+		}
+		o.Close(websocket.StatusNormalClosure, "")
+		_ = p.SetReadDeadline(time.Now().Add(10 * time.Second))
+		op, _, err := p.ReadFrame()
+		if err != nil || op != wstest.OpText {
+			t.Fatalf("gone %v: first frame %#x, %v; want the queued op", gone, op, err)
+		}
+		op, _, err = p.ReadFrame()
+		switch {
+		case gone && err == nil:
+			t.Fatalf("gone: a frame %#x after the queued op, want the connection closed", op)
+		case gone && errors.As(err, new(net.Error)) && err.(net.Error).Timeout():
+			t.Fatal("gone: the connection stayed open")
+		case !gone && (err != nil || op != wstest.OpClose):
+			t.Fatalf("not gone: %#x, %v; want a close frame", op, err)
+		}
+		if !gone {
+			_ = p.AnswerClose(uint16(websocket.StatusNormalClosure))
+		}
+		waitDone(t, o)
+	}
+}
