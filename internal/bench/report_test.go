@@ -6,6 +6,17 @@ import (
 	"testing"
 )
 
+// containsAll fails t for each of wants that out does not contain; what
+// names out ("tables lack").
+func containsAll(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s %q:\n%s", what, want, out)
+		}
+	}
+}
+
 func TestWriteTables(t *testing.T) {
 	results := []Result{
 		{Scenario: ScenarioFanout, Label: "ua", Server: "ua", Connected: 5000, Channels: 50, Rate: 400, DeliveriesPerS: 40000,
@@ -28,7 +39,7 @@ func TestWriteTables(t *testing.T) {
 	var b bytes.Buffer
 	WriteTables(&b, results)
 	out := b.String()
-	for _, want := range []string{
+	containsAll(t, "tables lack", out,
 		"### fanout\n", "### idle\n", "### storm\n",
 		"| ua | 5000 | 50 | 400 | 40000 | 1.5 / 20.0 / 30.0 / 41.0 | 0 | 0 | 12.5 µs | 13.8 µs | 0.50 | nats 1.2 µs |",
 		"| bare | 5000 | 50 | 400 | 40000 |",
@@ -38,11 +49,7 @@ func TestWriteTables(t *testing.T) {
 		"Message log (log): 10 of 10 messages stored in MySQL, 0 missing, complete 0.25 s after",
 		"| busy ⚠ |", "⚠ Other work used more than 0.15 cores",
 		"| ua (API publishers) | 2000 | 1 | 10 |", "| ua ⚠ | 2000 | 1 | 10 |", "| ua2 (API publishers) ⚠ |",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("tables lack %q:\n%s", want, out)
-		}
-	}
+	)
 	if strings.Index(out, "### fanout") > strings.Index(out, "### idle") {
 		t.Error("scenarios out of first-seen order")
 	}
@@ -100,7 +107,7 @@ func TestWriteTargets(t *testing.T) {
 	var b bytes.Buffer
 	WriteTargets(&b, results)
 	out := b.String()
-	for _, want := range []string{
+	containsAll(t, "targets lack", out,
 		// 22 µs against 20: within 1.15×; p99 20 ms against 19: within 1.2×.
 		"| 40000/s, p99 20.0 ms, 22.0 µs, 0 lost | 40000/s, p99 19.0 ms, 20.0 µs | 1.10 | yes |",
 		"published by the game server through the API: everything delivered, p99 ≤ 1.2×, CPU per delivery (all processes) ≤ 1.15× | 40000/s, p99 20.0 ms, 30.0 µs, 0 lost | 40000/s, p99 19.0 ms, 20.0 µs | 1.50 | **no** |",
@@ -114,11 +121,7 @@ func TestWriteTargets(t *testing.T) {
 		"log path",
 		"sustains 5,000 messages/s through nginx to one API process, all in MySQL | 3810 msg/s (asked 5000), 40000 of 40000 in MySQL | – | – | **no** |",
 		"| 350 µs one by one; 90 µs in batches of up to 50 | – | – | yes |",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("targets lack %q:\n%s", want, out)
-		}
-	}
+	)
 }
 
 // TestWriteTargetsSweepStoppedAtOnce: a sweep whose first rate already

@@ -125,11 +125,7 @@ func TestFanoutAgainstBare(t *testing.T) {
 	}
 	var sum bytes.Buffer
 	r.WriteSummary(&sum)
-	for _, want := range []string{"fanout against", "lost 0, duplicated 0", "p99", "self"} {
-		if !strings.Contains(sum.String(), want) {
-			t.Errorf("summary lacks %q:\n%s", want, sum.String())
-		}
-	}
+	containsAll(t, "summary lacks", sum.String(), "fanout against", "lost 0, duplicated 0", "p99", "self")
 	if !strings.Contains(progress.String(), "delivered") {
 		t.Errorf("no progress line in:\n%s", progress.String())
 	}
