@@ -13,11 +13,22 @@ import (
 
 // plan is one row of EXPLAIN's output.
 type plan struct {
-	key, extra string
+	table, typ, key, extra string
 }
 
 // explain returns the plan of a query over a single table.
 func (s *Store) explain(t *testing.T, query string, args ...any) plan {
+	t.Helper()
+	plans := s.explainAll(t, query, args...)
+	if len(plans) != 1 {
+		t.Fatalf("EXPLAIN %s: %d rows, want 1", query, len(plans))
+	}
+	return plans[0]
+}
+
+// explainAll returns the plan of a query, one row per table in the order
+// they are read.
+func (s *Store) explainAll(t *testing.T, query string, args ...any) []plan {
 	t.Helper()
 	rows, err := s.db.Query("EXPLAIN "+query, args...)
 	must(t, err)
@@ -35,6 +46,10 @@ func (s *Store) explain(t *testing.T, query string, args ...any) plan {
 		var p plan
 		for i, c := range cols {
 			switch c {
+			case "table":
+				p.table = vals[i].String
+			case "type":
+				p.typ = vals[i].String
 			case "key":
 				p.key = vals[i].String
 			case "Extra":
@@ -44,10 +59,49 @@ func (s *Store) explain(t *testing.T, query string, args ...any) plan {
 		plans = append(plans, p)
 	}
 	must(t, rows.Err())
-	if len(plans) != 1 {
-		t.Fatalf("EXPLAIN %s: %d rows, want 1", query, len(plans))
+	return plans
+}
+
+// TestSessionTokensReadByHash checks that a batch of session lookups reads
+// its tokens first, by their hashes: started from the tenant, the
+// optimizer can read every token of the tenant through the (tenant, user)
+// index and test each hash, which it did after a bulk issue of 10,000.
+func TestSessionTokensReadByHash(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	newTenant(t, s, "a")
+	const tokens = 3000
+	var hashes []any
+	for start := 0; start < tokens; start += 500 {
+		var q strings.Builder
+		var args []any
+		q.WriteString(`INSERT INTO user_tokens
+			(tenant_id, user_id, name, token_hash, join_prefixes, publish_prefixes, expires_at, created_at) VALUES `)
+		for i := start; i < start+500; i++ {
+			if i > start {
+				q.WriteString(",")
+			}
+			q.WriteString("('a', ?, '', ?, '[]', '[]', NOW() + INTERVAL 1 DAY, NOW())")
+			h := kaiwa.HashCredential(fmt.Sprintf("a:token-%d", i))
+			args = append(args, fmt.Sprintf("u%d", i), h)
+			if i%173 == 0 {
+				hashes = append(hashes, h)
+			}
+		}
+		_, err := s.db.Exec(q.String(), args...)
+		must(t, err)
 	}
-	return plans[0]
+	for _, table := range []string{"user_tokens", "tenants"} {
+		_, err := s.db.Exec("ANALYZE TABLE " + table)
+		must(t, err)
+	}
+	plans := s.explainAll(t, tokensByHashSQL(len(hashes)), hashes...)
+	for _, p := range plans {
+		t.Logf("tokens: table %s, %s on %q (%s)", p.table, p.typ, p.key, p.extra)
+	}
+	if len(plans) != 2 || plans[0].table != "u" || plans[0].key != "user_tokens_hash" || plans[0].typ != "range" {
+		t.Errorf("%d tokens by hash: not read first by the hash index: %+v", len(hashes), plans)
+	}
 }
 
 // TestLogQueriesUseIndexes checks that every shape of log query the API

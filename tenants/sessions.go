@@ -43,10 +43,7 @@ func (s *Store) ResolveSessions(ctx context.Context, tokens []string) []kaiwa.Se
 	for h := range byHash {
 		hashes = append(hashes, h)
 	}
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT u.token_hash, u.tenant_id, u.user_id, u.name, u.join_prefixes, u.publish_prefixes, u.expires_at, u.revoked_at, t.disabled
-		FROM user_tokens u JOIN tenants t ON t.id = u.tenant_id
-		WHERE u.token_hash IN (`+placeholders(len(hashes))+`)`, hashes...)
+	rows, err := s.db.QueryContext(ctx, tokensByHashSQL(len(hashes)), hashes...)
 	if err != nil {
 		return fail(dbError("resolve tokens", err))
 	}
@@ -166,4 +163,16 @@ func (s *Store) usersSessions(ctx context.Context, tenant kaiwa.TenantID, users 
 		return nil, nil, dbError("read sessions", err)
 	}
 	return sanctions, channels, nil
+}
+
+// tokensByHashSQL is the query of n tokens by their hashes, with their
+// tenants' state. The tokens are read first, by their unique hash:
+// without STRAIGHT_JOIN the optimizer may start from the tenant and read
+// every token of it through the (tenant, user) index, testing each hash
+// (about 1.6 ms of MariaDB for a batch of 17 tokens among a tenant's
+// 10,000, against 0.15 ms by hash).
+func tokensByHashSQL(n int) string {
+	return `SELECT u.token_hash, u.tenant_id, u.user_id, u.name, u.join_prefixes, u.publish_prefixes, u.expires_at, u.revoked_at, t.disabled
+		FROM user_tokens u STRAIGHT_JOIN tenants t ON t.id = u.tenant_id
+		WHERE u.token_hash IN (` + placeholders(n) + `)`
 }
