@@ -363,9 +363,9 @@ func WriteTargets(w io.Writer, results []Result) {
 	}
 	const tPosts = "system messages: POST /channels/{ch}/messages sustains 5,000 messages/s through nginx to one API process, all in MySQL"
 	if r := system(false); r != nil {
-		sustained := float64(r.Acked) / max(r.DurationS+r.LatenessMS/1000, 1e-9)
+		sustained := r.sustained()
 		fmt.Fprintf(w, "| %s | %.0f msg/s (asked %.0f), %d of %d in MySQL | – | – | %s |\n", tPosts, sustained, r.Rate,
-			r.Log.Stored, r.Acked, yes(r.Rate >= 5000 && sustained >= 0.95*r.Rate && r.Log.Missing == 0 && r.Lost == 0))
+			r.Log.Stored, r.Acked, yes(r.Rate >= 5000 && sustained >= onSchedule*r.Rate && r.Log.Missing == 0 && r.Lost == 0))
 	} else {
 		missing(tPosts)
 	}
@@ -394,12 +394,10 @@ func WriteTargets(w io.Writer, results []Result) {
 
 	const tLog = "log path: a sustained 10,000 chat messages/s through nginx, all in MySQL, the log writer's lag under 2 s"
 	if r := first(find(ScenarioFanout, "kaiwa, log", func(r *Result) bool { return r.Log != nil })); r != nil {
-		// Publishers that fell behind schedule sent their last messages
-		// late: the rate sustained is over the window and that delay.
-		sustained := float64(r.Acked) / max(r.DurationS+r.LatenessMS/1000, 1e-9)
+		sustained := r.sustained()
 		fmt.Fprintf(w, "| %s | %.0f msg/s acknowledged, %d of %d in MySQL, done %.2f s after the last | – | – | %s |\n",
 			tLog, sustained, r.Log.Stored, r.Acked, r.Log.LagS,
-			yes(sustained >= 9500 && r.Log.Missing == 0 && r.Lost == 0 && r.Log.LagS < 2))
+			yes(sustained >= onSchedule*10000 && r.Log.Missing == 0 && r.Lost == 0 && r.Log.LagS < 2))
 	} else {
 		missing(tLog)
 	}
@@ -412,4 +410,18 @@ func (p ProcResult) rssText() string {
 		return "–"
 	}
 	return bytesText(p.RSSPerConn)
+}
+
+// onSchedule is the share of a rate asked that a run must sustain for a
+// rate target to be met: publishers on schedule on a busy machine still
+// send their last message some milliseconds late (a hundredth of an 8 s
+// window is 80 ms), while one that fell behind by a fiftieth did not
+// sustain the rate.
+const onSchedule = 0.99
+
+// sustained is the rate of messages r's publishers had acknowledged over
+// the window and their lateness at its end: publishers that fell behind
+// schedule sent their last messages late.
+func (r *Result) sustained() float64 {
+	return float64(r.Acked) / max(r.DurationS+r.LatenessMS/1000, 1e-9)
 }
