@@ -542,10 +542,11 @@ func TestGonePeerGetsNoHandshake(t *testing.T) {
 			t.Fatalf("gone %v: first frame %#x, %v; want the queued op", gone, op, err)
 		}
 		op, _, err = p.ReadFrame()
+		var ne net.Error
 		switch {
 		case gone && err == nil:
 			t.Fatalf("gone: a frame %#x after the queued op, want the connection closed", op)
-		case gone && errors.As(err, new(net.Error)) && err.(net.Error).Timeout():
+		case gone && errors.As(err, &ne) && ne.Timeout():
 			t.Fatal("gone: the connection stayed open")
 		case !gone && (err != nil || op != wstest.OpClose):
 			t.Fatalf("not gone: %#x, %v; want a close frame", op, err)
