@@ -181,7 +181,8 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 		own, err := bus.Connect(t.Context(), bus.Config{
 			URL: shared.nats, Name: "apiserver-test-" + p, Prefix: p,
 			Stream: strings.ToUpper(p) + "_MSGS", EventStream: strings.ToUpper(p) + "_EVENTS",
-			Logger: slog.New(slog.DiscardHandler),
+			EventBatchStream: strings.ToUpper(p) + "_EVENT_BATCHES",
+			Logger:           slog.New(slog.DiscardHandler),
 		})
 		if err != nil {
 			t.Fatal(err)

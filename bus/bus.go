@@ -29,7 +29,13 @@ type Config struct {
 	Prefix string
 	// Stream is the JetStream stream of chat and system messages. Default "KAIWA_MSGS".
 	Stream string
-	// EventStream buffers the event log. Default "KAIWA_EVENTS".
+	// EventBatchStream buffers the event log: each message holds the
+	// events a process recorded for one tenant within a moment. Default
+	// "KAIWA_EVENT_BATCHES".
+	EventBatchStream string
+	// EventStream is the event log's buffer of single events, one per
+	// message, as the release before recorded them: still drained, for the
+	// roll from it (see events.go). Default "KAIWA_EVENTS".
 	EventStream string
 	// NodesBucket is the key-value bucket of the processes' heartbeats
 	// ([Bus.Heartbeat], [Bus.Nodes]). Default "KAIWA_NODES".
@@ -77,6 +83,9 @@ func (c *Config) setDefaults() {
 	if c.EventStream == "" {
 		c.EventStream = "KAIWA_EVENTS"
 	}
+	if c.EventBatchStream == "" {
+		c.EventBatchStream = "KAIWA_EVENT_BATCHES"
+	}
 	if c.NodesBucket == "" {
 		c.NodesBucket = "KAIWA_NODES"
 	}
@@ -121,14 +130,16 @@ type Bus struct {
 	stream jetstream.Stream
 	subj   subjects
 	epoch  string
-	// evEpoch is the event stream's creation time, base 36, for event ids.
-	evEpoch string
-	log     *slog.Logger
+	// evEpoch and evbEpoch are the event stream's and the event batch
+	// stream's creation times, base 36, for event ids.
+	evEpoch, evbEpoch string
+	log               *slog.Logger
 
 	shards []chan *nats.Msg
 	subs   sync.Map // *nats.Subscription → *subscription
 	wg     sync.WaitGroup
 
+	events        eventBatcher // Record's pending batches
 	droppedEvents atomic.Uint64
 	closeOnce     sync.Once
 
@@ -158,6 +169,7 @@ var ErrClosed = errors.New("bus: closed")
 func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	cfg.setDefaults()
 	b := &Bus{cfg: cfg, subj: subjects{p: cfg.Prefix}, log: cfg.Logger, met: newMetrics(), book: stats.NewBook()}
+	b.events.b = b
 	nc, err := nats.Connect(cfg.URL,
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
@@ -237,20 +249,30 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 	}
 	b.stream = st
 	b.epoch = strconv.FormatInt(st.CachedInfo().Created.Unix(), 36)
-	est, err := apply(ctx, jetstream.StreamConfig{
-		Name:        b.cfg.EventStream,
-		Description: "Kaiwa event log buffer, drained by the log writer",
-		Subjects:    []string{b.subj.allEvlog()},
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      b.cfg.HistoryMaxAge,
-		Storage:     jetstream.FileStorage,
-		Replicas:    b.cfg.Replicas,
-		Discard:     jetstream.DiscardOld,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", b.cfg.EventStream, err)
+	for _, es := range []struct {
+		name, subject, description string
+		epoch                      *string
+	}{
+		// The release before's description: the two releases apply the
+		// same config during a roll.
+		{b.cfg.EventStream, b.subj.allEvlog(), "Kaiwa event log buffer, drained by the log writer", &b.evEpoch},
+		{b.cfg.EventBatchStream, b.subj.allEvb(), "Kaiwa event log buffer, a tenant's events of a moment per message, drained by the log writer", &b.evbEpoch},
+	} {
+		st, err := apply(ctx, jetstream.StreamConfig{
+			Name:        es.name,
+			Description: es.description,
+			Subjects:    []string{es.subject},
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      b.cfg.HistoryMaxAge,
+			Storage:     jetstream.FileStorage,
+			Replicas:    b.cfg.Replicas,
+			Discard:     jetstream.DiscardOld,
+		})
+		if err != nil {
+			return fmt.Errorf("ensure stream %s: %w", es.name, err)
+		}
+		*es.epoch = strconv.FormatInt(st.CachedInfo().Created.Unix(), 36)
 	}
-	b.evEpoch = strconv.FormatInt(est.CachedInfo().Created.Unix(), 36)
 	return nil
 }
 
@@ -294,10 +316,12 @@ func (b *Bus) Ping(ctx context.Context) error {
 	return b.nc.FlushWithContext(ctx)
 }
 
-// Close drains the connection and stops the dispatchers.
+// Close publishes the events still pending, closes the connection and
+// stops the dispatchers.
 func (b *Bus) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		b.events.stop()
 		b.nc.Close()
 		for _, ch := range b.shards {
 			close(ch)
@@ -551,23 +575,3 @@ func (b *Bus) PublishControl(ctx context.Context, c kaiwa.Control) error {
 	}
 	return nil
 }
-
-// Record implements [kaiwa.Recorder]: it appends e to the event stream without
-// waiting for the acknowledgement. When too many events are in flight the
-// event is dropped and counted (see [Bus.DroppedEvents]).
-func (b *Bus) Record(e kaiwa.Event) {
-	if e.TS == 0 {
-		e.TS = kaiwa.Now()
-	}
-	data, err := json.Marshal(&e)
-	if err != nil {
-		b.droppedEvents.Add(1)
-		return
-	}
-	if _, err := b.js.PublishAsync(b.subj.evlog(e.Tenant), data, jetstream.WithStallWait(50*time.Millisecond)); err != nil {
-		b.droppedEvents.Add(1)
-	}
-}
-
-// DroppedEvents returns how many events [Bus.Record] could not buffer.
-func (b *Bus) DroppedEvents() uint64 { return b.droppedEvents.Load() }

@@ -45,8 +45,9 @@ type LogWriter struct {
 
 // Durable consumer names of the log writer.
 const (
-	MessageLogConsumer = "kaiwa-log-messages"
-	EventLogConsumer   = "kaiwa-log-events"
+	MessageLogConsumer    = "kaiwa-log-messages"
+	EventLogConsumer      = "kaiwa-log-events"
+	EventBatchLogConsumer = "kaiwa-log-event-batches"
 )
 
 // Run writes until ctx is cancelled.
@@ -78,24 +79,38 @@ func (w *LogWriter) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("message log consumer: %w", err)
 	}
-	ec, err := b.js.CreateOrUpdateConsumer(ctx, b.cfg.EventStream, jetstream.ConsumerConfig{
-		Durable:       EventLogConsumer,
-		Description:   "writes events to the MySQL event log",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.AckWait,
-		MaxAckPending: 100_000,
-	})
+	eventConsumer := func(stream, name, what string) (jetstream.Consumer, error) {
+		c, err := b.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+			Durable:       name,
+			Description:   "writes " + what + " to the MySQL event log",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       w.AckWait,
+			MaxAckPending: 100_000,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s consumer: %w", name, err)
+		}
+		return c, nil
+	}
+	ec, err := eventConsumer(b.cfg.EventStream, EventLogConsumer, "events")
 	if err != nil {
-		return fmt.Errorf("event log consumer: %w", err)
+		return err
+	}
+	bc, err := eventConsumer(b.cfg.EventBatchStream, EventBatchLogConsumer, "batches of events")
+	if err != nil {
+		return err
 	}
 	for _, log := range []string{"messages", "events"} {
 		b.met.writeErrs.WithLabelValues(log) // exported from the start, at 0
 	}
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); w.watchPending(ctx, 5*time.Second) }()
-	go func() { defer wg.Done(); w.drain(ctx, mc, w.writeMessages) }()
-	go func() { defer wg.Done(); w.drain(ctx, ec, w.writeEvents) }()
+	go func() { defer wg.Done(); w.drain(ctx, mc, w.Batch, w.writeMessages) }()
+	go func() { defer wg.Done(); w.drain(ctx, ec, w.Batch, w.writeEvents(false)) }()
+	// A batch message holds up to maxEventBatch events: fewer messages
+	// make a write of about as many events.
+	go func() { defer wg.Done(); w.drain(ctx, bc, max(1, w.Batch/16), w.writeEvents(true)) }()
 	wg.Wait()
 	return nil
 }
@@ -110,9 +125,9 @@ func (w *LogWriter) Run(ctx context.Context) error {
 const gatherPause = 25 * time.Millisecond
 
 // gather sends batches from it until ctx ends or the pull fails: a batch
-// is what arrives, up to Batch messages, from its first message until a
+// is what arrives, up to size messages, from its first message until a
 // pause of gatherPause or MaxWait has passed.
-func (w *LogWriter) gather(ctx context.Context, it jetstream.MessagesContext, batches chan<- []jetstream.Msg) {
+func (w *LogWriter) gather(ctx context.Context, it jetstream.MessagesContext, size int, batches chan<- []jetstream.Msg) {
 	pause := min(gatherPause, w.MaxWait)
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
@@ -123,10 +138,10 @@ func (w *LogWriter) gather(ctx context.Context, it jetstream.MessagesContext, ba
 			}
 			return
 		}
-		batch := make([]jetstream.Msg, 1, w.Batch)
+		batch := make([]jetstream.Msg, 1, size)
 		batch[0] = m
 		end := time.Now().Add(w.MaxWait)
-		for len(batch) < w.Batch && time.Now().Before(end) {
+		for len(batch) < size && time.Now().Before(end) {
 			m, err := it.Next(jetstream.NextMaxWait(pause))
 			if err != nil {
 				break // a pause (or a failure the next Next reports)
@@ -156,7 +171,9 @@ func (w *LogWriter) Lag(ctx context.Context) (uint64, error) {
 
 type writeFunc func(ctx context.Context, batch []jetstream.Msg) error
 
-func (w *LogWriter) drain(ctx context.Context, c jetstream.Consumer, write writeFunc) {
+// drain writes what c delivers, in batches of up to size messages, until
+// ctx ends.
+func (w *LogWriter) drain(ctx context.Context, c jetstream.Consumer, size int, write writeFunc) {
 	// One goroutine gathers the next batch while this one writes the
 	// current: the round trips to NATS and to MySQL overlap.
 	batches := make(chan []jetstream.Msg, 1)
@@ -167,13 +184,13 @@ func (w *LogWriter) drain(ctx context.Context, c jetstream.Consumer, write write
 			// sends is received whenever it comes (a one-shot fetch that
 			// expired as the message left the server would drop it, and it
 			// would come back only after the ack wait).
-			it, err := c.Messages(jetstream.PullMaxMessages(2 * w.Batch))
+			it, err := c.Messages(jetstream.PullMaxMessages(2 * size))
 			if err != nil {
 				w.Logger.Warn("log writer pull", "err", err)
 				sleep(ctx, time.Second)
 				continue
 			}
-			w.gather(ctx, it, batches)
+			w.gather(ctx, it, size, batches)
 			it.Stop()
 		}
 	}()
@@ -277,26 +294,29 @@ func (w *LogWriter) writeMessages(ctx context.Context, batch []jetstream.Msg) er
 	return w.Events.AppendEvents(ctx, says)
 }
 
-func (w *LogWriter) writeEvents(ctx context.Context, batch []jetstream.Msg) error {
-	events := make([]kaiwa.Event, 0, len(batch))
-	for _, m := range batch {
-		meta, err := m.Metadata()
-		if err != nil {
-			continue
+// writeEvents returns the write of a batch of the event stream's
+// messages, or when batched of the event batch stream's.
+func (w *LogWriter) writeEvents(batched bool) writeFunc {
+	return func(ctx context.Context, batch []jetstream.Msg) error {
+		var events []kaiwa.Event
+		for _, m := range batch {
+			meta, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			evs, err := w.Bus.eventsOf(m, meta, batched)
+			if err != nil {
+				w.Logger.Error("log writer: undecodable event skipped", "seq", meta.Sequence.Stream, "err", err)
+				continue
+			}
+			events = append(events, evs...)
 		}
-		var e kaiwa.Event
-		if err := json.Unmarshal(m.Data(), &e); err != nil {
-			w.Logger.Error("log writer: undecodable event skipped", "seq", meta.Sequence.Stream, "err", err)
-			continue
-		}
-		t, _, ok := w.Bus.subj.parseTenant(m.Subject())
-		if !ok {
-			continue
-		}
-		e.Tenant = t
-		e.ID = "e" + w.Bus.evEpoch + "-" + strconv.FormatUint(meta.Sequence.Stream, 10)
-		events = append(events, e)
+		return w.appendEvents(ctx, events)
 	}
+}
+
+// appendEvents writes events to the event log and counts them.
+func (w *LogWriter) appendEvents(ctx context.Context, events []kaiwa.Event) error {
 	if len(events) == 0 {
 		return nil
 	}

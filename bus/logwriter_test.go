@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,9 +75,9 @@ func (l *flakyLog) count() (msgs, events, fails int) {
 	return len(l.byID), len(l.events), l.fails
 }
 
-func TestLogWriterWaitsOutAnOutage(t *testing.T) {
-	b := newBus(t, testenv.NATS(t))
-	log := &flakyLog{byID: map[string]kaiwa.Message{}, events: map[string]kaiwa.Event{}, down: true}
+// runLogWriter runs a log writer of b into log, in batches of 50, until
+// the test ends.
+func runLogWriter(t *testing.T, b *Bus, log *flakyLog) *LogWriter {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	w := &LogWriter{Bus: b, Log: log, Events: log, Batch: 50}
@@ -86,7 +87,15 @@ func TestLogWriterWaitsOutAnOutage(t *testing.T) {
 			t.Errorf("log writer: %v", err)
 		}
 	}()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+	return w
+}
+
+func TestLogWriterWaitsOutAnOutage(t *testing.T) {
+	b := newBus(t, testenv.NATS(t))
+	log := &flakyLog{byID: map[string]kaiwa.Message{}, events: map[string]kaiwa.Event{}, down: true}
+	w := runLogWriter(t, b, log)
+	ctx := t.Context()
 
 	var sent []kaiwa.Message
 	for i := range 120 {
@@ -110,4 +119,79 @@ func TestLogWriterWaitsOutAnOutage(t *testing.T) {
 		}
 	}
 	testenv.Eventually(t, "consumer fully acknowledged", 5*time.Second, func() bool { lag, err := w.Lag(ctx); return err == nil && lag == 0 })
+}
+
+func TestLogWriterWritesEventBatchesAndSingleEvents(t *testing.T) {
+	url := testenv.NATS(t)
+	b := newBus(t, url)
+	log := &flakyLog{byID: map[string]kaiwa.Message{}, events: map[string]kaiwa.Event{}}
+	runLogWriter(t, b, log)
+	ctx := t.Context()
+
+	// A storm's worth of one tenant's events, more than one batch holds,
+	// and a few of another tenant's.
+	const n = 2*maxEventBatch + 88
+	for i := range n {
+		b.Record(kaiwa.Event{Tenant: "acme", Type: kaiwa.EventConnect, User: fmt.Sprint("p", i)})
+	}
+	b.Record(kaiwa.Event{Tenant: "beta", Type: kaiwa.EventConnect, User: "b1"})
+	b.Record(kaiwa.Event{Tenant: "beta", Type: kaiwa.EventDisconnect, User: "b1"})
+	// An event as the release before records it: alone, on the event
+	// stream.
+	single := []byte(`{"tenant":"acme","type":"kick","user":"troll","ts":1700000000000}`)
+	if err := b.nc.Publish(b.subj.evlog("acme"), single); err != nil {
+		t.Fatal(err)
+	}
+	// A batch is its subject's tenant's, whatever its body says.
+	forged := []byte(`[{"tenant":"acme","type":"kick","user":"forged","ts":1700000000000}]`)
+	if err := b.nc.Publish(b.subj.evb("beta"), forged); err != nil {
+		t.Fatal(err)
+	}
+	// A process that stops at once still sends what it recorded.
+	last := newBus(t, url)
+	last.Record(kaiwa.Event{Tenant: "acme", Type: kaiwa.EventDisconnect, User: "last"})
+	if err := last.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	want := n + 2 + 1 + 1 + 1
+	testenv.Eventually(t, "every event logged", 10*time.Second, func() bool { _, e, _ := log.count(); return e == want })
+	log.mu.Lock()
+	users := map[string]kaiwa.Event{}
+	for id, e := range log.events {
+		if e.ID != id || e.TS == 0 {
+			t.Errorf("event %s: %+v", id, e)
+		}
+		users[string(e.Tenant)+"/"+e.User+"/"+e.Type] = e
+	}
+	log.mu.Unlock()
+	if len(users) != want {
+		t.Errorf("%d distinct events logged of %d", len(users), want)
+	}
+	for _, k := range []string{"acme/p0/connect", fmt.Sprintf("acme/p%d/connect", n-1), "beta/b1/connect", "beta/b1/disconnect", "acme/troll/kick", "beta/forged/kick", "acme/last/disconnect"} {
+		if _, ok := users[k]; !ok {
+			t.Errorf("no event %s", k)
+		}
+	}
+	if e := users["acme/troll/kick"]; !strings.HasPrefix(e.ID, "e"+b.evEpoch+"-") || strings.Count(e.ID, "-") != 1 {
+		t.Errorf("the single event's id %q", e.ID)
+	}
+	if e := users["acme/p0/connect"]; !strings.HasPrefix(e.ID, "e"+b.evbEpoch+"-") || !strings.HasSuffix(e.ID, "-0") {
+		t.Errorf("the first batched event's id %q", e.ID)
+	}
+	// The events came in a few stream messages, not one each.
+	info, err := b.js.Stream(ctx, b.cfg.EventBatchStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := info.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs := st.State.Msgs; msgs < 3 || msgs > 20 {
+		t.Errorf("%d events of a moment took %d stream messages", n+4, msgs)
+	}
+	if d := b.DroppedEvents(); d != 0 {
+		t.Errorf("%d events dropped", d)
+	}
 }

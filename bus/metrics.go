@@ -7,6 +7,7 @@ import (
 	"github.com/kaiwa-chat/kaiwa"
 	"github.com/kaiwa-chat/kaiwa/internal/stats"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -134,18 +135,32 @@ func (w *LogWriter) watchPending(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		// The events wait in two streams: single events (the release
+		// before's) and batches.
+		pending := map[string]float64{}
+		failed := map[string]bool{} // a consumer of the log did not answer
 		for _, c := range []struct{ log, stream, consumer string }{
 			{"messages", w.Bus.cfg.Stream, MessageLogConsumer},
 			{"events", w.Bus.cfg.EventStream, EventLogConsumer},
+			{"events", w.Bus.cfg.EventBatchStream, EventBatchLogConsumer},
 		} {
 			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			var info *jetstream.ConsumerInfo
 			cons, err := w.Bus.js.Consumer(qctx, c.stream, c.consumer)
 			if err == nil {
-				if info, err := cons.Info(qctx); err == nil {
-					w.Bus.met.pending.WithLabelValues(c.log).Set(float64(info.NumPending + uint64(info.NumAckPending)))
-				}
+				info, err = cons.Info(qctx)
 			}
 			cancel()
+			if err != nil {
+				failed[c.log] = true
+				continue
+			}
+			pending[c.log] += float64(info.NumPending + uint64(info.NumAckPending))
+		}
+		for log, n := range pending {
+			if !failed[log] {
+				w.Bus.met.pending.WithLabelValues(log).Set(n)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -125,12 +125,14 @@ func (s subjects) user(t kaiwa.TenantID, u string) string {
 func (s subjects) ctl(t kaiwa.TenantID) string            { return s.tenant(t) + ".ctl" }
 func (s subjects) dir(t kaiwa.TenantID, op string) string { return s.tenant(t) + ".dir." + op }
 func (s subjects) evlog(t kaiwa.TenantID) string          { return s.tenant(t) + ".evlog" }
+func (s subjects) evb(t kaiwa.TenantID) string            { return s.tenant(t) + ".evb" }
 
 // Wildcards for the stream, republishing and the API tier.
 func (s subjects) allMsg() string     { return s.p + ".*.msg.>" }
 func (s subjects) allLiveDst() string { return s.p + ".{{wildcard(1)}}.live.>" }
 func (s subjects) allCtl() string     { return s.p + ".*.ctl" }
 func (s subjects) allEvlog() string   { return s.p + ".*.evlog" }
+func (s subjects) allEvb() string     { return s.p + ".*.evb" }
 
 // allDir is directory operation op's subject in every tenant.
 func (s subjects) allDir(op string) string { return s.p + ".*.dir." + op }

@@ -62,6 +62,12 @@ type WebhookDispatcher struct {
 	running map[string]*hookRunner // by consumer name prefix
 	records chan kaiwa.WebhookDelivery
 	kick    chan struct{}
+
+	// sentIDs are the deliveries (webhook/id) of batches not yet done with
+	// that have succeeded, and when, so that a batch tried again resumes
+	// after them.
+	sentMu  sync.Mutex
+	sentIDs map[string]time.Time
 }
 
 // hookRunner is one webhook's deliveries in this dispatcher.
@@ -200,18 +206,23 @@ func (d *WebhookDispatcher) sync(ctx context.Context) {
 // it unique whatever ids clients could pick).
 func hookKey(w kaiwa.Webhook) string { return "kaiwa-hook-" + w.ID }
 
-// The sources of a webhook's events.
+// The sources of a webhook's events: the message stream, the event stream
+// (the release before's single events) and the event batch stream.
 const (
-	hookMessages = "m"
-	hookEvents   = "e"
+	hookMessages     = "m"
+	hookEvents       = "e"
+	hookEventBatches = "b"
 )
 
 // consumer makes sure the webhook's consumer of a source exists.
 func (d *WebhookDispatcher) consumer(ctx context.Context, w kaiwa.Webhook, src string) (jetstream.Consumer, error) {
 	b := d.Bus
 	stream, filter := b.cfg.Stream, b.subj.tenant(w.Tenant)+".msg.>"
-	if src == hookEvents {
+	switch src {
+	case hookEvents:
 		stream, filter = b.cfg.EventStream, b.subj.evlog(w.Tenant)
+	case hookEventBatches:
+		stream, filter = b.cfg.EventBatchStream, b.subj.evb(w.Tenant)
 	}
 	start := w.CreatedAt
 	return b.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
@@ -230,7 +241,9 @@ func (d *WebhookDispatcher) consumer(ctx context.Context, w kaiwa.Webhook, src s
 func (d *WebhookDispatcher) forget(w kaiwa.Webhook) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, s := range []struct{ stream, src string }{{d.Bus.cfg.Stream, hookMessages}, {d.Bus.cfg.EventStream, hookEvents}} {
+	for _, s := range []struct{ stream, src string }{
+		{d.Bus.cfg.Stream, hookMessages}, {d.Bus.cfg.EventStream, hookEvents}, {d.Bus.cfg.EventBatchStream, hookEventBatches},
+	} {
 		err := d.Bus.js.DeleteConsumer(ctx, s.stream, hookKey(w)+"-"+s.src)
 		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			d.Logger.Warn("webhooks: delete consumer", "webhook", w.ID, "err", err)
@@ -242,8 +255,8 @@ func (d *WebhookDispatcher) forget(w kaiwa.Webhook) {
 func (d *WebhookDispatcher) runHook(ctx context.Context, r *hookRunner) {
 	defer close(r.done)
 	var wg sync.WaitGroup
-	for _, src := range []string{hookMessages, hookEvents} {
-		if src == hookMessages && !r.w.Wants("message") || src == hookEvents && !r.w.WantsEvents() {
+	for _, src := range []string{hookMessages, hookEvents, hookEventBatches} {
+		if src == hookMessages && !r.w.Wants("message") || src != hookMessages && !r.w.WantsEvents() {
 			continue
 		}
 		wg.Add(1)
@@ -299,80 +312,138 @@ type hookMessage struct {
 	System  bool            `json:"system,omitempty"`
 }
 
-// payload builds the delivery of a stream message for w; ok is false when
-// w does not want it (it is acknowledged and skipped).
-func (d *WebhookDispatcher) payload(w kaiwa.Webhook, src string, m jetstream.Msg, meta *jetstream.MsgMetadata) (hookPayload, bool) {
+// payloads builds the deliveries of a stream message for w: none when w
+// wants none of it (it is acknowledged and skipped), several for a batch
+// of events.
+func (d *WebhookDispatcher) payloads(w kaiwa.Webhook, src string, m jetstream.Msg, meta *jetstream.MsgMetadata) []hookPayload {
 	b := d.Bus
 	if src == hookMessages {
 		msg, err := b.decodeMessage(m.Subject(), "msg.", m.Data(), meta.Sequence.Stream, 0)
 		if err != nil || msg.Tenant != w.Tenant {
-			return hookPayload{}, false
+			return nil
 		}
-		return hookPayload{ID: "msg-" + msg.ID, Type: "message", Tenant: msg.Tenant, TS: msg.TS, Message: &hookMessage{
+		return []hookPayload{{ID: "msg-" + msg.ID, Type: "message", Tenant: msg.Tenant, TS: msg.TS, Message: &hookMessage{
 			Channel: msg.Channel, ID: msg.ID, Seq: msg.Seq, From: msg.From, Name: msg.Name, Text: msg.Text,
 			Data: msg.Data, TS: msg.TS, System: msg.System,
-		}}, true
+		}}}
 	}
-	var e kaiwa.Event
-	if err := json.Unmarshal(m.Data(), &e); err != nil {
-		return hookPayload{}, false
+	events, err := b.eventsOf(m, meta, src == hookEventBatches)
+	if err != nil {
+		return nil
 	}
-	t, _, ok := b.subj.parseTenant(m.Subject())
-	if !ok || t != w.Tenant || !w.Wants(kaiwa.WebhookGroup(e.Type)) {
-		return hookPayload{}, false
+	var out []hookPayload
+	for i := range events {
+		e := &events[i]
+		if e.Tenant == w.Tenant && w.Wants(kaiwa.WebhookGroup(e.Type)) {
+			out = append(out, hookPayload{ID: "ev-" + e.ID, Type: e.Type, Tenant: e.Tenant, TS: e.TS, Event: e})
+		}
 	}
-	e.Tenant = t
-	e.ID = "e" + b.evEpoch + "-" + strconv.FormatUint(meta.Sequence.Stream, 10)
-	return hookPayload{ID: "ev-" + e.ID, Type: e.Type, Tenant: t, TS: e.TS, Event: &e}, true
+	return out
 }
 
-// deliver makes one attempt at a stream message.
+// deliver makes one attempt at a stream message: its deliveries in
+// order, the message acknowledged once every one has succeeded. When one
+// fails the message is tried again later from that delivery on: those of
+// a batch that succeeded are not sent again (unless the dispatcher
+// restarts meanwhile; deliveries are at least once).
 func (d *WebhookDispatcher) deliver(ctx context.Context, w kaiwa.Webhook, src string, m jetstream.Msg) {
 	meta, err := m.Metadata()
 	if err != nil {
 		_ = m.Term()
 		return
 	}
-	p, ok := d.payload(w, src, m, meta)
-	if !ok {
-		_ = m.Ack()
-		return
-	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		_ = m.Term()
-		return
-	}
+	ps := d.payloads(w, src, m, meta)
 	attempt := int(meta.NumDelivered)
-	start := time.Now()
-	status, err := d.post(ctx, w, p, body)
-	rec := kaiwa.WebhookDelivery{
-		Tenant: w.Tenant, Webhook: w.ID, ID: p.ID, Type: p.Type, Attempt: attempt, Status: status,
-		Latency: time.Since(start).Milliseconds(), At: start,
-	}
-	if err == nil && status/100 == 2 {
-		rec.Final = true
-		if err := m.Ack(); err != nil {
-			d.Logger.Warn("webhooks: ack", "webhook", w.ID, "err", err)
+	for i := range ps {
+		p := &ps[i]
+		if len(ps) > 1 && d.sent(w, p.ID, false) {
+			continue
+		}
+		body, err := json.Marshal(p)
+		if err != nil {
+			d.Logger.Warn("webhooks: delivery skipped", "webhook", w.ID, "id", p.ID, "err", err)
+			continue
+		}
+		start := time.Now()
+		status, err := d.post(ctx, w, *p, body)
+		rec := kaiwa.WebhookDelivery{
+			Tenant: w.Tenant, Webhook: w.ID, ID: p.ID, Type: p.Type, Attempt: attempt, Status: status,
+			Latency: time.Since(start).Milliseconds(), At: start,
+		}
+		if err == nil && status/100 == 2 {
+			rec.Final = true
+			d.record(rec)
+			if len(ps) > 1 {
+				d.sent(w, p.ID, true)
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return // stopped: not acknowledged, delivered again (to whoever runs)
+		}
+		if err != nil {
+			rec.Error = err.Error()
+		} else {
+			rec.Error = fmt.Sprintf("endpoint answered %d", status)
+		}
+		if time.Since(meta.Timestamp) > d.MaxAge {
+			rec.Final, rec.Error = true, rec.Error+"; given up after "+d.MaxAge.String()
+			d.forgetSent(w, ps)
+			_ = m.Term()
+		} else {
+			_ = m.NakWithDelay(d.backoff(attempt))
 		}
 		d.record(rec)
 		return
 	}
-	if ctx.Err() != nil {
-		return // stopped: not acknowledged, delivered again (to whoever runs)
+	d.forgetSent(w, ps)
+	if err := m.Ack(); err != nil {
+		d.Logger.Warn("webhooks: ack", "webhook", w.ID, "err", err)
 	}
-	if err != nil {
-		rec.Error = err.Error()
-	} else {
-		rec.Error = fmt.Sprintf("endpoint answered %d", status)
+}
+
+// sent reports whether delivery id of webhook w already succeeded in an
+// earlier attempt at its stream message; with mark, it records that it
+// has.
+func (d *WebhookDispatcher) sent(w kaiwa.Webhook, id string, mark bool) bool {
+	k := w.ID + "/" + id
+	d.sentMu.Lock()
+	defer d.sentMu.Unlock()
+	if mark {
+		if d.sentIDs == nil {
+			d.sentIDs = map[string]time.Time{}
+		}
+		if len(d.sentIDs) >= maxSentIDs {
+			// Batches another dispatcher finished, or whose webhook went:
+			// nothing is tried longer than MaxAge.
+			for k, at := range d.sentIDs {
+				if time.Since(at) > d.MaxAge {
+					delete(d.sentIDs, k)
+				}
+			}
+		}
+		d.sentIDs[k] = time.Now()
+		return true
 	}
-	if time.Since(meta.Timestamp) > d.MaxAge {
-		rec.Final, rec.Error = true, rec.Error+"; given up after "+d.MaxAge.String()
-		_ = m.Term()
-	} else {
-		_ = m.NakWithDelay(d.backoff(attempt))
+	_, ok := d.sentIDs[k]
+	return ok
+}
+
+// maxSentIDs is how many records of [WebhookDispatcher.sent] are kept
+// before the old ones are looked for.
+const maxSentIDs = 10_000
+
+// forgetSent drops the records of ps's deliveries: their stream message is
+// done with.
+func (d *WebhookDispatcher) forgetSent(w kaiwa.Webhook, ps []hookPayload) {
+	if len(ps) < 2 {
+		return
 	}
-	d.record(rec)
+	d.sentMu.Lock()
+	defer d.sentMu.Unlock()
+	for i := range ps {
+		delete(d.sentIDs, w.ID+"/"+ps[i].ID)
+	}
 }
 
 // backoff is the wait before attempt+1: MinBackoff doubled per attempt,
