@@ -354,10 +354,17 @@ func (d *WebhookDispatcher) deliver(ctx context.Context, w kaiwa.Webhook, src st
 	}
 	ps := d.payloads(w, src, m, meta)
 	attempt := int(meta.NumDelivered)
+	held := time.Now() // since the stream last heard of the message
 	for i := range ps {
 		p := &ps[i]
 		if len(ps) > 1 && d.sent(w, p.ID, false) {
 			continue
+		}
+		if time.Since(held) > d.AckWait/3 {
+			// A batch's deliveries outlast the ack wait: still working on
+			// it, no redelivery to another dispatcher meanwhile.
+			_ = m.InProgress()
+			held = time.Now()
 		}
 		body, err := json.Marshal(p)
 		if err != nil {

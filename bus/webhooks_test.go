@@ -27,6 +27,7 @@ type receiver struct {
 	t      testing.TB
 	secret string
 	failN  int
+	delay  time.Duration // before each answer
 
 	mu       sync.Mutex
 	attempts map[string]int
@@ -44,6 +45,7 @@ func newReceiver(t testing.TB, secret string, failN int) (*receiver, string) {
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
+	time.Sleep(r.delay)
 	ts := req.Header.Get("Kaiwa-Timestamp")
 	sec, _ := strconv.ParseInt(ts, 10, 64)
 	r.mu.Lock()
@@ -95,12 +97,20 @@ func newHookEnv(t *testing.T) *hookEnv {
 // dispatch runs a webhook dispatcher on a bus connection of its own, as
 // an API process would, until the returned stop is called.
 func (e *hookEnv) dispatch(t *testing.T, offline *bus.OfflineWatcher) (stop func()) {
+	return e.dispatchWith(t, offline, nil)
+}
+
+// dispatchWith is dispatch with the dispatcher's config adjusted by tune.
+func (e *hookEnv) dispatchWith(t *testing.T, offline *bus.OfflineWatcher, tune func(*bus.WebhookDispatcher)) (stop func()) {
 	b := e.Connect("api-hooks")
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &bus.WebhookDispatcher{
 		Bus: b, Store: e.Store, Client: egress.Policy{AllowPrivate: true}.Client(5 * time.Second),
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, AckWait: 2 * time.Second,
 		Resync: 200 * time.Millisecond, Offline: offline, Logger: slog.New(slog.DiscardHandler),
+	}
+	if tune != nil {
+		tune(d)
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = d.Run(ctx) }()
@@ -335,5 +345,37 @@ func TestWebhookBatchOfEventsResumesAfterWhatWasDelivered(t *testing.T) {
 	want := map[string]int{"u1": 2, "u3": 2, "u4": 2, "u5": 2}
 	if fmt.Sprint(users) != fmt.Sprint(want) {
 		t.Errorf("attempts by user %v, want %v", users, want)
+	}
+}
+
+func TestWebhookBatchLongerThanTheAckWaitIsDeliveredOnce(t *testing.T) {
+	e := newHookEnv(t)
+	ctx := t.Context()
+	const secret = "a-webhook-secret-of-the-game"
+	rcv, url := newReceiver(t, secret, 0)
+	rcv.delay = 150 * time.Millisecond
+	if _, err := e.core.AddWebhook(ctx, kaiwa.ActorAPI, e.Tenant, kaiwa.Webhook{URL: url, Secret: secret, Events: []string{"moderation"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Five deliveries of 150 ms in one batch: 750 ms against an ack wait
+	// of 600 ms. The dispatcher tells the stream it is still at work, so
+	// that the batch is not handed to another worker meanwhile.
+	e.dispatchWith(t, nil, func(d *bus.WebhookDispatcher) { d.AckWait, d.Workers = 600*time.Millisecond, 4 })
+	nc := e.API.Conn()
+	batch := `[{"type":"kick","user":"u1","ts":1},{"type":"kick","user":"u2","ts":2},{"type":"kick","user":"u3","ts":3},{"type":"kick","user":"u4","ts":4},{"type":"kick","user":"u5","ts":5}]`
+	if err := nc.Publish("kaiwa.acme.evb", []byte(batch)); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "five deliveries", 10*time.Second, func() bool { n, _ := rcv.count(); return n == 5 })
+	time.Sleep(time.Second) // a redelivery would come within this
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for id, n := range rcv.attempts {
+		if n != 1 {
+			t.Errorf("delivery %s sent %d times", id, n)
+		}
 	}
 }
