@@ -74,11 +74,11 @@ func (b *Bus) Record(e kaiwa.Event) {
 func (b *Bus) DroppedEvents() uint64 { return b.droppedEvents.Load() }
 
 func (q *eventBatcher) add(t kaiwa.TenantID, event []byte) {
+	var ready []readyBatch
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	eb := q.pending[t]
 	if eb != nil && len(eb.buf)+1+len(event)+1 > maxEventBatchBytes {
-		q.publishLocked(t, eb)
+		ready = append(ready, q.takeLocked(t, eb))
 		eb = nil
 	}
 	if eb == nil {
@@ -93,10 +93,8 @@ func (q *eventBatcher) add(t kaiwa.TenantID, event []byte) {
 	eb.buf = append(eb.buf, event...)
 	eb.n++
 	if eb.n >= maxEventBatch {
-		q.publishLocked(t, eb)
-		return
-	}
-	if !q.armed {
+		ready = append(ready, q.takeLocked(t, eb))
+	} else if !q.armed {
 		q.armed = true
 		if q.timer == nil {
 			q.timer = time.AfterFunc(eventLinger, q.flush)
@@ -104,16 +102,20 @@ func (q *eventBatcher) add(t kaiwa.TenantID, event []byte) {
 			q.timer.Reset(eventLinger)
 		}
 	}
+	q.mu.Unlock()
+	q.publish(ready)
 }
 
 // flush publishes every pending batch.
 func (q *eventBatcher) flush() {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.armed = false
+	ready := make([]readyBatch, 0, len(q.pending))
 	for t, eb := range q.pending {
-		q.publishLocked(t, eb)
+		ready = append(ready, q.takeLocked(t, eb))
 	}
+	q.mu.Unlock()
+	q.publish(ready)
 }
 
 // stop publishes what is pending and stops the timer: the bus is closing.
@@ -126,15 +128,31 @@ func (q *eventBatcher) stop() {
 	}
 }
 
-// publishLocked sends eb, tenant t's batch, and forgets it. Batches are
-// sent under the lock, so that a tenant's batches reach the stream in the
-// order their events were recorded.
-func (q *eventBatcher) publishLocked(t kaiwa.TenantID, eb *eventBatch) {
+// readyBatch is a tenant's batch taken from pending, to be published.
+type readyBatch struct {
+	t  kaiwa.TenantID
+	eb *eventBatch
+}
+
+// takeLocked takes eb, tenant t's batch, from pending and closes its
+// array. Call with mu held.
+func (q *eventBatcher) takeLocked(t kaiwa.TenantID, eb *eventBatch) readyBatch {
 	delete(q.pending, t)
 	eb.buf = append(eb.buf, ']')
+	return readyBatch{t, eb}
+}
+
+// publish sends batches taken from pending, outside the lock: a publish
+// that stalls (too many acknowledgements outstanding, up to 50 ms each)
+// holds up no one's Record. Batches a tenant fills while another of its
+// batches is being sent may reach the stream before it: events are in
+// rough order, as webhook deliveries and the event log's ts say.
+func (q *eventBatcher) publish(ready []readyBatch) {
 	b := q.b
-	if _, err := b.js.PublishAsync(b.subj.evb(t), eb.buf, jetstream.WithStallWait(50*time.Millisecond)); err != nil {
-		b.droppedEvents.Add(uint64(eb.n))
+	for _, r := range ready {
+		if _, err := b.js.PublishAsync(b.subj.evb(r.t), r.eb.buf, jetstream.WithStallWait(50*time.Millisecond)); err != nil {
+			b.droppedEvents.Add(uint64(r.eb.n))
+		}
 	}
 }
 
