@@ -73,6 +73,8 @@ func (b *Bus) Record(e kaiwa.Event) {
 // DroppedEvents returns how many events [Bus.Record] could not buffer.
 func (b *Bus) DroppedEvents() uint64 { return b.droppedEvents.Load() }
 
+// add appends event, encoded, to tenant t's pending batch, and sends the
+// batch at once when it is full (or would pass maxEventBatchBytes).
 func (q *eventBatcher) add(t kaiwa.TenantID, event []byte) {
 	var ready []readyBatch
 	q.mu.Lock()
