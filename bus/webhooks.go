@@ -357,7 +357,7 @@ func (d *WebhookDispatcher) deliver(ctx context.Context, w kaiwa.Webhook, src st
 	held := time.Now() // since the stream last heard of the message
 	for i := range ps {
 		p := &ps[i]
-		if len(ps) > 1 && d.sent(w, p.ID, false) {
+		if len(ps) > 1 && d.sent(w, p.ID) {
 			continue
 		}
 		if time.Since(held) > d.AckWait/3 {
@@ -381,7 +381,7 @@ func (d *WebhookDispatcher) deliver(ctx context.Context, w kaiwa.Webhook, src st
 			rec.Final = true
 			d.record(rec)
 			if len(ps) > 1 {
-				d.sent(w, p.ID, true)
+				d.markSent(w, p.ID)
 			}
 			continue
 		}
@@ -410,30 +410,32 @@ func (d *WebhookDispatcher) deliver(ctx context.Context, w kaiwa.Webhook, src st
 }
 
 // sent reports whether delivery id of webhook w already succeeded in an
-// earlier attempt at its stream message; with mark, it records that it
-// has.
-func (d *WebhookDispatcher) sent(w kaiwa.Webhook, id string, mark bool) bool {
-	k := w.ID + "/" + id
+// earlier attempt at its stream message.
+func (d *WebhookDispatcher) sent(w kaiwa.Webhook, id string) bool {
 	d.sentMu.Lock()
 	defer d.sentMu.Unlock()
-	if mark {
-		if d.sentIDs == nil {
-			d.sentIDs = map[string]time.Time{}
-		}
-		if len(d.sentIDs) >= maxSentIDs {
-			// Batches another dispatcher finished, or whose webhook went:
-			// nothing is tried longer than MaxAge.
-			for k, at := range d.sentIDs {
-				if time.Since(at) > d.MaxAge {
-					delete(d.sentIDs, k)
-				}
+	_, ok := d.sentIDs[w.ID+"/"+id]
+	return ok
+}
+
+// markSent records that delivery id of webhook w succeeded, until its
+// stream message is done with ([WebhookDispatcher.forgetSent]).
+func (d *WebhookDispatcher) markSent(w kaiwa.Webhook, id string) {
+	d.sentMu.Lock()
+	defer d.sentMu.Unlock()
+	if d.sentIDs == nil {
+		d.sentIDs = map[string]time.Time{}
+	}
+	if len(d.sentIDs) >= maxSentIDs {
+		// Batches another dispatcher finished, or whose webhook went:
+		// nothing is tried longer than MaxAge.
+		for old, at := range d.sentIDs {
+			if time.Since(at) > d.MaxAge {
+				delete(d.sentIDs, old)
 			}
 		}
-		d.sentIDs[k] = time.Now()
-		return true
 	}
-	_, ok := d.sentIDs[k]
-	return ok
+	d.sentIDs[w.ID+"/"+id] = time.Now()
 }
 
 // maxSentIDs is how many records of [WebhookDispatcher.sent] are kept
